@@ -1,0 +1,295 @@
+"""`verifier run` end to end: real Xvfb, Chromium and dev servers, through the CLI contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+
+from tests.conftest import SITE, live_processes, read_manifest, server_command, wait_gone
+from verifier.cli import main
+from verifier.desktop import Desktop
+from verifier.evidence import sha256_of
+
+ROOT = Path(__file__).parent.parent
+DEMO = ROOT / "recipes" / "todo.yaml"
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+def site_recipe(
+    steps: list[Any],
+    *,
+    mode: str = "serve",
+    args: tuple[str, ...] = (str(SITE),),
+    ready_timeout: float = 20,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": "fixture app",
+        "app": {
+            "command": server_command(mode, *args),
+            "url": "http://127.0.0.1:{port}/",
+            "ready_timeout": ready_timeout,
+        },
+        "steps": steps,
+        **extra,
+    }
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    code = main(["run", *args, "--json"])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, captured
+    return code, lines[0], captured.err
+
+
+def test_demo_recipe_passes_with_a_complete_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result, _ = run_json(capsys, str(DEMO), "--out", str(tmp_path))
+    assert code == 0 and result["verdict"] == "passed"
+    bundle = Path(result["bundle"])
+    assert bundle.parent == tmp_path
+    manifest = read_manifest(bundle)
+    for key in (
+        "schema_version",
+        "run_id",
+        "verdict",
+        "recipe",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "environment",
+        "steps",
+        "artifacts",
+    ):
+        assert key in manifest, key
+    assert manifest["verdict"] == "passed" and manifest["error"] is None
+    assert manifest["recipe"]["name"].startswith("Adding todos")  # type: ignore[index]
+    assert manifest["recipe"]["sha256"] == sha256_of(DEMO)  # type: ignore[index]
+    env = manifest["environment"]
+    assert env["screen"] == "1280x800" and env["chromium"] and env["python"]  # type: ignore[index]
+    steps = manifest["steps"]
+    assert isinstance(steps, list) and len(steps) == 14
+    for i, step in enumerate(steps):
+        assert step["index"] == i and step["status"] == "passed"
+        assert step["started_at"] and step["duration_ms"] >= 0
+        assert "video_offset_s" in step and step["error"] is None
+        shot = cv2.imread(str(bundle / step["screenshot"]))
+        assert shot.shape == (800, 1280, 3)
+    assert steps[2]["points"], "a click records where it landed"
+    arts = manifest["artifacts"]
+    assert isinstance(arts, list)
+    paths = {a["path"] for a in arts}
+    assert {"logs/app.log", "logs/browser-console.jsonl", "logs/verifier.log"} <= paths
+    assert sum(a["kind"] == "screenshot" for a in arts) == 14
+    for art in arts:
+        file = bundle / art["path"]
+        assert file.stat().st_size == art["bytes"] and sha256_of(file) == art["sha256"]
+    assert "GET /app.js" in (bundle / "logs" / "app.log").read_text()
+
+
+def test_wrong_expectation_exits_1_naming_the_step(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(
+        site_recipe(
+            [
+                {"goto": "/"},
+                {"click": "#go"},
+                {"expect_text": {"text": "clicked twice", "timeout": 1}},
+                {"expect_text": "clicked"},
+            ]
+        )
+    )
+    code, result, err = run_json(capsys, str(recipe), "--out", str(tmp_path / "out"))
+    assert code == 1 and result["verdict"] == "failed" and result["failed_step"] == 2
+    assert "at step 2: expect_text: 'clicked twice' not in the visible text" in err
+    assert "the page shows 'Fixture app Go clicked'" in err
+    manifest = read_manifest(Path(result["bundle"]))
+    steps = manifest["steps"]
+    assert isinstance(steps, list)
+    assert [s["status"] for s in steps] == ["passed", "passed", "failed", "skipped"]
+    assert steps[2]["screenshot"] == "screenshots/03-expect-text-failed.png"
+    assert (Path(result["bundle"]) / steps[2]["screenshot"]).is_file()
+    assert steps[3]["screenshot"] is None
+
+
+def test_button_under_an_invisible_overlay_fails(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(
+        site_recipe([{"goto": "/overlay.html"}, {"click": "#buy"}, {"expect_text": "bought"}])
+    )
+    code, result, err = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 1 and result["failed_step"] == 1
+    assert "'#buy' is covered at its centre by <div#shield.modal-backdrop>" in err
+    assert "a person could not click it" in err
+
+
+def test_dev_server_dying_at_start_exits_2_quoting_stderr(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(site_recipe([{"goto": "/"}], mode="die", args=()))
+    t0 = time.monotonic()
+    code, result, err = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 2 and result["verdict"] == "error"
+    assert time.monotonic() - t0 < 10
+    assert "exited with code 3 before it was ready" in err and "Cannot find module 'vite'" in err
+    assert str(result["bundle"]) in err
+    manifest = read_manifest(Path(result["bundle"]))
+    assert manifest["verdict"] == "error"
+    assert "Cannot find module" in manifest["error"]["message"]  # type: ignore[index]
+    assert manifest["steps"][0]["status"] == "skipped"  # type: ignore[index]
+    assert "Cannot find module" in (Path(result["bundle"]) / "logs" / "app.log").read_text()
+
+
+def test_never_healthy_exits_2_soon_after_ready_timeout(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(site_recipe([{"goto": "/"}], mode="never", args=(), ready_timeout=2))
+    t0 = time.monotonic()
+    code, _, err = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 2
+    assert time.monotonic() - t0 < 8
+    assert "within 2 s (app.ready_timeout); last probe: HTTP 503" in err
+
+
+def test_slow_starter_passes(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(
+        site_recipe(
+            [{"goto": "/"}, {"click": "#go"}, {"expect_text": "clicked"}], mode="slow", args=("3",)
+        )
+    )
+    code, result, _ = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 0, result
+    setup = read_manifest(Path(result["bundle"]))["setup"]
+    assert setup["app"]["ready_s"] >= 3  # type: ignore[index]
+
+
+def test_server_forking_into_its_own_session_leaves_nothing(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = f"verifier-fork-{uuid.uuid4().hex}"
+    recipe = write_recipe(
+        site_recipe([{"goto": "/"}, {"expect_text": "Fixture app"}], mode="fork", args=(marker,))
+    )
+    code, _, _ = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 0
+    assert not wait_gone({}, marker=marker)
+
+
+def test_two_runs_in_parallel(tmp_path: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "verifier",
+                "run",
+                str(DEMO),
+                "--json",
+                "--out",
+                str(tmp_path / f"out{i}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    displays = {
+        read_manifest(Path(r["bundle"]))["environment"]["display"]  # type: ignore[index]
+        for r in results
+    }
+    assert len(displays) == 2
+
+
+def test_attach_to_an_existing_display(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Desktop(screen="1024x768") as desk:
+        recipe = write_recipe(
+            site_recipe([{"goto": "/"}, {"click": "#go"}, {"expect_text": "clicked"}])
+        )
+        code, result, _ = run_json(
+            capsys, str(recipe), "--out", str(tmp_path), "--display", desk.display
+        )
+        assert code == 0, result
+        desk.check_alive()
+        manifest = read_manifest(Path(result["bundle"]))
+        assert manifest["environment"]["screen"] == "1024x768"  # type: ignore[index]
+        assert manifest["setup"]["desktop"]["own_xvfb"] is False  # type: ignore[index]
+
+
+def test_bad_recipe_exits_2_with_one_line(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe({"name": "x", "url": "http://127.0.0.1:1/", "steps": [{"clik": "#a"}]})
+    assert main(["run", str(recipe), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"Error: {recipe}: steps[0]: unknown step 'clik'; did you mean 'click'?\n"
+    assert not list(tmp_path.glob("*/manifest.json"))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_tears_down_and_leaves_the_bundle(
+    tmp_path: Path, write_recipe: Callable[..., Path], sig: signal.Signals, code: int
+) -> None:
+    marker = f"verifier-sig-{uuid.uuid4().hex}"
+    recipe = write_recipe(
+        site_recipe(
+            [{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}],
+            mode="fork",
+            args=(marker,),
+        )
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            manifests = list(out.glob("*/manifest.json"))
+            if manifests and json.loads(manifests[0].read_text())["steps"][1]["started_at"]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the run never reached its waiting step")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert f"interrupted by {sig.name}" in err and "Traceback" not in err
+    manifest = read_manifest(manifests[0].parent)
+    assert manifest["verdict"] == "error" and manifest["finished"] is True
+    assert manifest["error"]["message"] == f"interrupted by {sig.name}"  # type: ignore[index]
+    assert manifest["steps"][1]["status"] == "error"  # type: ignore[index]
+    assert not wait_gone({}, marker=marker)
+    assert os.path.isfile(manifests[0].parent / "logs" / "app.log")
+    assert not {p: d for p, d in live_processes().items() if "verifier" in d}

@@ -1,0 +1,9 @@
+"""``python -m verifier`` runs the CLI."""
+
+from __future__ import annotations
+
+import sys
+
+from verifier.cli import main
+
+sys.exit(main())

@@ -1,0 +1,208 @@
+"""Owned subprocesses: own session, die with us, and stopped with their whole tree.
+
+Every process verifier starts goes through :func:`spawn`. The child gets:
+
+* its own session (so a terminal's Ctrl-C reaches only us, and we tear down in order);
+* ``PR_SET_PDEATHSIG(SIGKILL)``, so it dies if the verifier is killed outright;
+* an environment cookie (``VERIFIER_OWNER``) that its descendants inherit, so that
+  grandchildren which moved to their own session or were reparented to init
+  (npm 11, file watchers, daemonizing servers) are still found and stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ()
+
+_log = logging.getLogger(__name__)
+
+OWNER_ENV = "VERIFIER_OWNER"
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _set_pdeathsig() -> None:
+    # Runs in the child between fork and exec: no logging, no allocation-heavy work.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def become_subreaper() -> None:
+    """Make orphaned descendants (daemonized helpers, crashpad) reparent to us, not init,
+    so that teardown can find, stop and reap them. Idempotent."""
+    if _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        _log.debug("PR_SET_CHILD_SUBREAPER failed: errno %d", ctypes.get_errno())
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, starttime) of ``pid`` from /proc, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1]), int(fields[19])
+
+
+def _alive(pid: int, starttime: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[2] == starttime and st[0] not in ("Z", "X")
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _has_cookie(pid: int, cookie: bytes) -> bool:
+    try:
+        return cookie in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
+def find_tree(root: int | None, cookie: str | None) -> dict[int, int]:
+    """Live processes that descend from ``root`` or from a process carrying ``cookie``.
+
+    Returns {pid: starttime}. Some programs scrub their children's environment (Chromium's
+    zygote does), so the cookie marks the seeds and the parent links find the rest.
+    """
+    children: dict[int, list[int]] = {}
+    seeds = [root] if root is not None else []
+    needle = f"{OWNER_ENV}={cookie}\0".encode() if cookie else None
+    me = os.getpid()
+    for pid in _all_pids():
+        st = _stat(pid)
+        if st is None or st[0] in ("Z", "X") or pid == me:
+            continue
+        children.setdefault(st[1], []).append(pid)
+        if needle is not None and _has_cookie(pid, needle):
+            seeds.append(pid)
+    found: dict[int, int] = {}
+    stack = seeds
+    while stack:
+        pid = stack.pop()
+        if pid in found:
+            continue
+        st = _stat(pid)
+        if st is not None and st[0] not in ("Z", "X"):
+            found[pid] = st[2]
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def _reap(pids: Iterable[int]) -> None:
+    """Collect the exit status of dead processes that were reparented to us."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def kill_tree(tree: Mapping[int, int], *, grace: float, keep: int | None = None) -> list[int]:
+    """SIGTERM every process of ``tree``, SIGKILL those alive after ``grace`` s, and reap
+    the ones that became our children (except ``keep``, which its Popen reaps).
+
+    Returns the pids that had to be killed.
+    """
+    for pid, start in tree.items():
+        if _alive(pid, start):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p, s) for p, s in tree.items()):
+        time.sleep(0.01)
+    killed = [p for p, s in tree.items() if _alive(p, s)]
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(_alive(p, tree[p]) for p in killed):
+        time.sleep(0.01)
+    _reap(p for p in tree if p != keep)
+    return killed
+
+
+class OwnedProcess:
+    """A subprocess we started and must stop, with its whole tree, on every path."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None = None,
+        stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+        stdout: int | IO[bytes] | None = subprocess.DEVNULL,
+        stderr: int | IO[bytes] | None = subprocess.STDOUT,
+        pass_fds: Sequence[int] = (),
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.cookie = uuid.uuid4().hex
+        full_env = {**env, OWNER_ENV: self.cookie}
+        self.popen = subprocess.Popen(  # noqa: S603 - argv list, explicit env, no shell
+            self.argv,
+            env=full_env,
+            cwd=cwd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,
+            preexec_fn=_set_pdeathsig,
+        )
+        self.pid = self.popen.pid
+        self._stopped = False
+        _log.debug("started %s (pid %d): %s", name, self.pid, self.argv)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def stop(self, *, grace: float = 3.0) -> int | None:
+        """Stop the process and every descendant; idempotent. Returns the exit code."""
+        if self._stopped:
+            return self.popen.returncode
+        self._stopped = True
+        tree = find_tree(self.pid, self.cookie)
+        killed = kill_tree(tree, grace=grace, keep=self.pid)
+        if killed:
+            _log.info(
+                "%s: killed %d process(es) that ignored SIGTERM: %s", self.name, len(killed), killed
+            )
+        try:
+            self.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        _log.debug("stopped %s (pid %d): exit %s", self.name, self.pid, self.popen.returncode)
+        return self.popen.returncode
+
+
+def tail(path: Path, lines: int = 12, *, max_bytes: int = 16_384) -> str:
+    """The last ``lines`` lines of a log file, for error messages."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace").rstrip()
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,206 @@
+"""The app under test: its dev server, started, probed until ready, and stopped with its tree."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import os
+import shlex
+import socket
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from verifier._process import OwnedProcess, tail
+from verifier.errors import DevServerError
+
+__all__ = ("DevServer", "free_port")
+
+_log = logging.getLogger(__name__)
+
+# Characters that only mean something to a shell: a command using them runs under /bin/sh.
+_SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
+_POLL_INTERVAL_S = 0.05
+
+
+def free_port() -> int:
+    """A TCP port that is free on loopback right now (the kernel picks it)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command_argv(command: str | Sequence[str]) -> list[str]:
+    """argv for ``command``: split like a shell when plain, else run it with ``/bin/sh -c``."""
+    if not isinstance(command, str):
+        return list(command)
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    if not words or _SHELL_SYNTAX & set(command) or "=" in words[0]:
+        return ["/bin/sh", "-c", command]
+    return words
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    ok: bool
+    detail: str
+
+
+def _probe(url: str, timeout: float) -> _Probe:
+    """GET ``url`` once; ok on 2xx/3xx. Tries 127.0.0.1 and ::1 for ``localhost``."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    hosts = ["127.0.0.1", "::1"] if host == "localhost" else [host]
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    detail = "no answer"
+    for candidate in hosts:
+        conn_cls = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        conn = conn_cls(candidate, port, timeout=timeout)
+        try:
+            conn.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "verifier"})
+            status = conn.getresponse().status
+        except (OSError, http.client.HTTPException) as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            continue
+        finally:
+            conn.close()
+        if 200 <= status < 400:
+            return _Probe(True, f"HTTP {status}")
+        detail = f"HTTP {status}"
+    return _Probe(False, detail)
+
+
+class DevServer:
+    """A dev server we start, wait for, and stop with every process it spawned.
+
+    :param command: a command line (``{port}`` is replaced) or an argv list.
+    :param url: the readiness probe and base URL (``{port}`` is replaced).
+    :param cwd: the working directory.
+    :param env: extra environment for the server.
+    :param ready_timeout: seconds to wait for ``url`` to answer 2xx/3xx.
+    :param log_path: where the server's stdout and stderr go.
+    """
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        url: str,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: float = 60.0,
+        log_path: Path,
+        port: int | None = None,
+    ) -> None:
+        self.port = port if port is not None else free_port()
+
+        def fill(text: str) -> str:
+            return text.replace("{port}", str(self.port))
+
+        self.command = (
+            fill(command) if isinstance(command, str) else [fill(word) for word in command]
+        )
+        self.url = fill(url)
+        self.cwd = cwd
+        self.env = {
+            **os.environ,
+            **{k: fill(v) for k, v in (env or {}).items()},
+            "PORT": str(self.port),
+        }
+        self.ready_timeout = ready_timeout
+        self.log_path = log_path
+        self.ready_s: float | None = None
+        self._proc: OwnedProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> DevServer:
+        """Start the server and wait until it is ready; a second call does nothing."""
+        if self._proc is not None:
+            return self
+        if not self.cwd.is_dir():
+            msg = f"app.cwd {str(self.cwd)!r} is not a directory"
+            raise DevServerError(msg)
+        argv = command_argv(self.command)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            try:
+                self._proc = OwnedProcess(
+                    argv, name="dev server", env=self.env, cwd=self.cwd, stdout=log
+                )
+            except OSError as exc:
+                msg = f"dev server {self.command!r} could not start: {exc}"
+                raise DevServerError(msg) from exc
+        _log.info("dev server started (pid %d): %s", self._proc.pid, argv)
+        try:
+            self._wait_ready(started)
+        except BaseException:
+            self.close()
+            raise
+        self.ready_s = time.monotonic() - started
+        _log.info("dev server ready at %s after %.2f s", self.url, self.ready_s)
+        return self
+
+    def _wait_ready(self, started: float) -> None:
+        assert self._proc is not None
+        deadline = started + self.ready_timeout
+        last = _Probe(False, "not probed yet")
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                out = tail(self.log_path)
+                msg = f"dev server {self.command!r} exited with code {code} before it was ready" + (
+                    f"; last output: {out!r}" if out else "; it printed nothing"
+                )
+                raise DevServerError(msg, returncode=code, output_tail=out)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                out = tail(self.log_path)
+                msg = (
+                    f"dev server {self.command!r} did not answer 2xx/3xx at {self.url} within "
+                    f"{self.ready_timeout:g} s (app.ready_timeout); last probe: {last.detail}"
+                    + (f"; last output: {out!r}" if out else "")
+                )
+                raise DevServerError(msg, output_tail=out)
+            last = _probe(self.url, timeout=min(2.0, max(0.2, remaining)))
+            if last.ok:
+                return
+            time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+
+    def check_alive(self) -> None:
+        """Raise DevServerError if the server has exited."""
+        if self._proc is not None and (code := self._proc.poll()) is not None:
+            out = tail(self.log_path)
+            msg = f"dev server exited with code {code} during the run; last output: {out!r}"
+            raise DevServerError(msg, returncode=code, output_tail=out)
+
+    def close(self) -> None:
+        """Stop the server and every descendant (SIGTERM, grace, SIGKILL); idempotent."""
+        if self._proc is not None:
+            self._proc.stop(grace=3.0)
+
+    def __enter__(self) -> DevServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

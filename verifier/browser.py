@@ -1,0 +1,388 @@
+"""Headed Chromium on our display, driven by Playwright for DOM queries only.
+
+Input never goes through Playwright: steps send it through XTest at screen coordinates.
+This module maps viewport coordinates to the screen, tells when the page has received
+the input we sent (a handshake, not a sleep), and logs what the page says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal
+
+from playwright.sync_api import (
+    Browser as PWBrowser,
+)
+from playwright.sync_api import (
+    CDPSession,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    sync_playwright,
+)
+from playwright.sync_api import (
+    Error as PlaywrightError,
+)
+
+from verifier._process import OWNER_ENV, find_tree, kill_tree
+from verifier.errors import BrowserError
+
+__all__ = ("Browser", "CHROMIUM_FLAGS")
+
+_log = logging.getLogger(__name__)
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags for Debian's Chromium in a closed network (see DEVELOPERS.md): without the
+# networking ones it floods the network with refused connections.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+_WINDOW_FLAGS = (
+    "--start-maximized",
+    "--window-position=0,0",
+    "--test-type",  # no "unsupported command-line flag" infobar over the page
+    "--force-device-scale-factor=1",  # one CSS pixel is one screen pixel
+    "--no-default-browser-check",
+    "--password-store=basic",  # no keyring prompt
+    "--disable-features=Translate,MediaRouter",
+    "--hide-crash-restore-bubble",
+)
+
+# Counts trusted input events per kind, so that after sending XTest input we can wait
+# until the page has seen it. ``doc`` changes with every document (navigation).
+_INPUT_PROBE = """
+(() => {
+  if (window.__verifier) return;
+  const s = {doc: Math.random().toString(36).slice(2), mouseup: 0, keyup: 0, wheel: 0};
+  Object.defineProperty(window, '__verifier', {value: s, enumerable: false});
+  for (const kind of ['mouseup', 'keyup', 'wheel']) {
+    addEventListener(kind, (e) => { if (e.isTrusted) s[kind]++; }, {capture: true, passive: true});
+  }
+})();
+"""
+
+InputKind = Literal["mouseup", "keyup", "wheel"]
+
+
+def _now_iso() -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z"
+    )
+
+
+class _ConsoleLog:
+    """Appends page events as JSON lines; thread-safe, flushed per line."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.errors = 0
+        self.failed_requests = 0
+
+    def write(self, kind: str, **fields: Any) -> None:
+        record = {"ts": _now_iso(), "type": kind, **fields}
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class Browser:
+    """Chromium, headed on ``display``, its window filling the screen.
+
+    :param display: the X display to draw on (``":1"``).
+    :param console_log: JSON-lines file for console messages, page errors and failed requests.
+    :param env: base environment (``DISPLAY`` is set from ``display``).
+    """
+
+    def __init__(
+        self,
+        *,
+        display: str,
+        screen: tuple[int, int],
+        console_log: Path,
+        env: Mapping[str, str] | None = None,
+        executable: str = CHROMIUM,
+    ) -> None:
+        self._display = display
+        self._screen = screen
+        self._executable = executable
+        self._env = dict(env if env is not None else os.environ)
+        self._cookie = uuid.uuid4().hex
+        self._console = _ConsoleLog(console_log)
+        self._pw: Playwright | None = None
+        self._browser: PWBrowser | None = None
+        self._page: Page | None = None
+        self._dead: str | None = None
+        self._closed = False
+        self.version = ""
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Browser:
+        """Launch Chromium; a second call does nothing."""
+        if self._pw is not None:
+            return self
+        if not (Path(self._executable).exists() or shutil.which(self._executable)):
+            msg = f"Chromium not found at {self._executable!r}; run desktop-image/provision.sh"
+            raise BrowserError(msg)
+        try:
+            self._start()
+        except PlaywrightError as exc:
+            self.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            msg = f"Chromium did not start on {self._display}: {first}"
+            raise BrowserError(msg) from exc
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._pw = sync_playwright().start()
+        env: dict[str, str | float | bool] = {
+            **self._env,
+            "DISPLAY": self._display,
+            OWNER_ENV: self._cookie,
+        }
+        env.pop("WAYLAND_DISPLAY", None)
+        self._browser = self._pw.chromium.launch(
+            executable_path=self._executable,
+            headless=False,
+            args=[*CHROMIUM_FLAGS, *_WINDOW_FLAGS],
+            env=env,
+            timeout=30_000,
+        )
+        self.version = self._browser.version
+        self._browser.on("disconnected", lambda _b: self._mark_dead("Chromium disconnected"))
+        context = self._browser.new_context(no_viewport=True)
+        context.add_init_script(_INPUT_PROBE)
+        page = context.new_page()
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda err: self._console_error("pageerror", str(err)))
+        page.on("requestfailed", self._on_request_failed)
+        page.on("response", self._on_response)
+        page.on("crash", lambda _p: self._mark_dead("the page crashed"))
+        page.bring_to_front()
+        self._fill_screen(context.new_cdp_session(page), page)
+        self._page = page
+        _log.info("Chromium %s on %s", self.version, self._display)
+
+    def _fill_screen(self, cdp: CDPSession, page: Page) -> None:
+        """Make the window fill the screen and wait until it does (the WM may be slow).
+
+        ``--start-maximized`` alone races with the window manager, so ask over CDP.
+        """
+        width, height = self._screen
+        window = cdp.send("Browser.getWindowForTarget")["windowId"]
+        for bounds in (
+            {"windowState": "maximized"},
+            {"windowState": "normal", "left": 0, "top": 0, "width": width, "height": height},
+        ):
+            with contextlib.suppress(PlaywrightError):
+                cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": bounds})
+            try:
+                page.wait_for_function(
+                    "([w, h]) => outerWidth >= w && outerHeight >= h && screenX <= 0"
+                    " && screenY <= 0",
+                    arg=[width, height],
+                    timeout=3000,
+                )
+                return
+            except PlaywrightError:
+                continue
+        size = page.evaluate("[screenX, screenY, outerWidth, outerHeight]")
+        _log.warning("the browser window does not fill the screen: %s", size)
+        cdp.detach()
+
+    def close(self) -> None:
+        """Close Chromium and Playwright, then kill anything of theirs still alive."""
+        if self._closed:
+            return
+        self._closed = True
+        # Snapshot the process tree first: once Chromium's main process is gone its
+        # zygotes and renderers lose their parent link (and carry no cookie).
+        tree = find_tree(None, self._cookie)
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+        if self._pw is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._pw.stop()
+        # Chromium's helpers carry our cookie; anything left (a wedged renderer, a crashpad
+        # handler) dies here, so no browser process outlives the run.
+        tree.update(find_tree(None, self._cookie))
+        kill_tree(tree, grace=1.0)
+        self._console.close()
+
+    def __enter__(self) -> Browser:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _mark_dead(self, why: str) -> None:
+        if self._dead is None and not self._closed:
+            self._dead = why
+            _log.warning("browser: %s", why)
+
+    def _on_console(self, msg: ConsoleMessage) -> None:
+        loc = msg.location
+        level = msg.type
+        if level == "error":
+            self._console.errors += 1
+        self._console.write(
+            "console",
+            level=level,
+            text=msg.text,
+            url=loc.get("url", ""),
+            line=loc.get("lineNumber"),
+        )
+
+    def _console_error(self, kind: str, text: str) -> None:
+        self._console.errors += 1
+        self._console.write(kind, level="error", text=text)
+
+    def _on_request_failed(self, request: Request) -> None:
+        self._console.failed_requests += 1
+        self._console.write(
+            "requestfailed",
+            level="error",
+            url=request.url,
+            method=request.method,
+            text=request.failure or "failed",
+        )
+
+    def _on_response(self, response: Response) -> None:
+        if response.status >= 400:
+            self._console.failed_requests += 1
+            self._console.write(
+                "response",
+                level="error",
+                url=response.url,
+                status=response.status,
+                text=response.status_text,
+            )
+
+    # -- queries ------------------------------------------------------------------------
+
+    @property
+    def page(self) -> Page:
+        self.check_alive()
+        assert self._page is not None
+        return self._page
+
+    def check_alive(self) -> None:
+        """Raise BrowserError if Chromium or the page has died."""
+        if self._dead is not None:
+            msg = f"browser died: {self._dead}"
+            raise BrowserError(msg)
+        if self._page is None:
+            msg = "the browser is not started"
+            raise BrowserError(msg)
+        if self._page.is_closed():
+            msg = "browser died: the page was closed"
+            raise BrowserError(msg)
+
+    @property
+    def dead(self) -> str | None:
+        return self._dead
+
+    def viewport_origin(self) -> tuple[int, int]:
+        """Screen coordinates of the viewport's top-left pixel."""
+        sx, sy, dw, dh = self.page.evaluate(
+            "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
+        )
+        # Browser UI (tabs, toolbar, infobars) sits above the page; side borders are equal.
+        return int(sx) + int(dw) // 2, int(sy) + int(dh)
+
+    def input_mark(self) -> tuple[str, dict[str, int]] | None:
+        """The page's input counters now, to wait on after sending input."""
+        with contextlib.suppress(PlaywrightError):
+            state = self.page.evaluate(
+                "window.__verifier ? [window.__verifier.doc,"
+                " {mouseup: __verifier.mouseup, keyup: __verifier.keyup, wheel: __verifier.wheel}]"
+                " : null"
+            )
+            if state:
+                return str(state[0]), dict(state[1])
+        return None
+
+    def wait_input(
+        self,
+        mark: tuple[str, dict[str, int]] | None,
+        kind: InputKind,
+        count: int,
+        *,
+        timeout: float = 2.0,
+    ) -> bool:
+        """Wait until the page saw ``count`` more trusted ``kind`` events (or navigated)."""
+        if mark is None or count <= 0:
+            return False
+        doc, counts = mark
+        target = counts.get(kind, 0) + count
+        try:
+            self.page.wait_for_function(
+                "([doc, kind, n]) => !window.__verifier || window.__verifier.doc !== doc"
+                " || window.__verifier[kind] >= n",
+                arg=[doc, kind, target],
+                polling="raf",
+                timeout=timeout * 1000,
+            )
+        except PlaywrightError as exc:
+            _log.debug("input handshake (%s x%d) not seen: %s", kind, count, exc)
+            return False
+        return True
+
+    def settle(self, *, timeout: float = 2.0) -> None:
+        """Wait until scrolling has stopped and a frame has been painted."""
+        with contextlib.suppress(PlaywrightError):
+            self.page.wait_for_function(
+                """() => new Promise((resolve) => {
+                  let last = null, same = 0;
+                  const tick = () => {
+                    const now = scrollX + ',' + scrollY;
+                    same = now === last ? same + 1 : 0; last = now;
+                    if (same >= 2) resolve(true); else requestAnimationFrame(tick);
+                  };
+                  requestAnimationFrame(tick);
+                })""",
+                timeout=timeout * 1000,
+            )
+
+    @property
+    def console_errors(self) -> int:
+        return self._console.errors
+
+    @property
+    def failed_requests(self) -> int:
+        return self._console.failed_requests

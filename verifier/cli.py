@@ -1,0 +1,121 @@
+"""The ``verifier`` command line: the only place that writes to the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from verifier import __version__
+from verifier.errors import Interrupted, VerifierError
+from verifier.recipe import load_recipe
+from verifier.runner import RunResult, run_recipe
+
+__all__ = ("main",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="verifier",
+        description="Verify a web app on a real desktop and write an evidence bundle.",
+    )
+    parser.add_argument("--version", action="version", version=f"verifier {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run recipes and write evidence bundles")
+    run.add_argument("recipes", nargs="+", metavar="RECIPE")
+    run.add_argument(
+        "--out",
+        default="artifacts",
+        metavar="DIR",
+        help="folder for the bundles (default: artifacts)",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object per run on stdout")
+    run.add_argument(
+        "--no-video",
+        action="store_true",
+        help="do not record the screen (also: 'video: false' in the recipe)",
+    )
+    run.add_argument(
+        "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
+    )
+
+    validate = sub.add_parser("validate", help="check recipes without running them")
+    validate.add_argument("recipes", nargs="+", metavar="RECIPE")
+    return parser
+
+
+def _say(stream: TextIO, line: str) -> None:
+    print(line, file=stream, flush=True)
+
+
+def _describe(result: RunResult) -> str:
+    where = f" -> {result.bundle}" if result.bundle else ""
+    if result.verdict == "passed":
+        return f"PASSED {result.recipe}{where}"
+    step = f" at step {result.failed_step}" if result.failed_step is not None else ""
+    return f"{result.verdict.upper()} {result.recipe}{step}: {result.error}{where}"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    worst = 0
+    for path in args.recipes:
+        try:
+            result = run_recipe(path, out=args.out, display=args.display)
+        except Interrupted as exc:
+            bundle = exc.details.get("bundle")
+            _say(
+                sys.stderr,
+                f"Error: {path}: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""),
+            )
+            return exc.code
+        except VerifierError as exc:
+            _say(sys.stderr, f"Error: {exc.message}")
+            if args.json:
+                _say(
+                    sys.stdout,
+                    json.dumps(
+                        {
+                            "recipe": path,
+                            "verdict": "error",
+                            "bundle": None,
+                            "exit_code": exc.exit_code,
+                            "error": exc.message,
+                        }
+                    ),
+                )
+            worst = max(worst, exc.exit_code)
+            continue
+        if args.json:
+            _say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
+        stream = sys.stdout if result.verdict == "passed" and not args.json else sys.stderr
+        _say(stream, _describe(result))
+        worst = max(worst, result.exit_code)
+    return worst
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    worst = 0
+    for path in args.recipes:
+        try:
+            recipe = load_recipe(path)
+        except VerifierError as exc:
+            _say(sys.stderr, f"Error: {exc.message}")
+            worst = max(worst, exc.exit_code)
+            continue
+        _say(sys.stdout, f"OK {path}: {recipe.name!r}, {len(recipe.steps)} steps")
+    return worst
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 passed, 1 failed, 2 could not verify)."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _cmd_run(args)
+    return _cmd_validate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

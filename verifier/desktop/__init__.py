@@ -1,0 +1,236 @@
+"""The desktop: an X display with a window manager, OS-level input and screen capture.
+
+Knows nothing of recipes or browsers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from verifier.desktop._capture import Frame, ScreenCapture, save_png
+from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
+from verifier.desktop._input import Button, Input
+from verifier.errors import DisplayError
+
+__all__ = ("Desktop", "Frame", "save_png")
+
+_log = logging.getLogger(__name__)
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class Desktop:
+    """An X desktop to drive like a person: Xvfb + openbox of our own, or an existing display.
+
+    :param screen: ``WIDTHxHEIGHT[x24]`` for our own Xvfb (default ``1280x800``).
+    :param display: attach to this existing display (``":0"``) instead of starting Xvfb.
+    :param window_manager: start openbox on our own Xvfb (ignored when attaching).
+    :param log_dir: where Xvfb's and openbox's output go (a temporary folder if None).
+    :raises DisplayError: when the display cannot be started or reached.
+    """
+
+    def __init__(
+        self,
+        screen: str = "1280x800",
+        *,
+        display: str | None = None,
+        window_manager: bool = True,
+        log_dir: Path | None = None,
+    ) -> None:
+        self._screen = parse_screen(screen)
+        self._attach = display
+        self._window_manager = window_manager
+        self._log_dir = log_dir
+        self._state = _State.UNOPENED
+        self._stack = contextlib.ExitStack()
+        self.display = display or ""
+        self._input: Input | None = None
+        self._capture: ScreenCapture | None = None
+        self._xserver: XServer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Desktop:
+        if self._state is _State.CLOSED:
+            msg = "cannot reopen a Desktop once it has been closed; create a new one"
+            raise DisplayError(msg)
+        if self._state is _State.OPENED:
+            return self
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            self._state = _State.CLOSED
+            raise
+        self._state = _State.OPENED
+        return self
+
+    def _start(self) -> None:
+        if self._log_dir is None:
+            tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="verifier-x-"))
+            log_dir = Path(tmp)
+        else:
+            log_dir = self._log_dir
+            log_dir.mkdir(parents=True, exist_ok=True)
+        if self._attach is None:
+            width, height, depth = self._screen
+            self._xserver = XServer(
+                width=width, height=height, depth=depth, log=log_dir / "xvfb.log"
+            )
+            self._stack.callback(self._xserver.close)
+            self.display = self._xserver.display
+            if self._window_manager:
+                wm = WindowManager(self.display, log=log_dir / "openbox.log")
+                self._stack.callback(wm.close)
+        else:
+            open_display(self._attach).close()  # fail early with a clear message
+        self._capture = ScreenCapture(self.display)
+        self._stack.callback(self._capture.close)
+        self._input = Input(self.display)
+        self._stack.callback(self._input.close)
+        _log.info("desktop on %s, %dx%d", self.display, *self.size)
+
+    def close(self) -> None:
+        """Stop input, capture, the window manager and Xvfb (if ours); idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        self._stack.close()
+
+    def __enter__(self) -> Desktop:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- queries ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the screen in pixels."""
+        return self._cap().size
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a process that should draw on this desktop."""
+        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+        env["DISPLAY"] = self.display
+        return env
+
+    def check_alive(self) -> None:
+        """Raise DisplayError if our Xvfb has died."""
+        if self._xserver is not None:
+            self._xserver.check_alive()
+
+    def _cap(self) -> ScreenCapture:
+        if self._capture is None:
+            msg = "the Desktop is not started; use 'with Desktop() as desk:' or call start()"
+            raise DisplayError(msg)
+        return self._capture
+
+    def _in(self) -> Input:
+        if self._input is None:
+            msg = "the Desktop is not started; use 'with Desktop() as desk:' or call start()"
+            raise DisplayError(msg)
+        return self._input
+
+    # -- capture ------------------------------------------------------------------------
+
+    def screenshot(self) -> Frame:
+        """The whole screen as an HxWx3 RGB ``numpy.uint8`` array."""
+        return self._cap().grab()
+
+    def wait_stable(self, *, quiet: float = 0.05, timeout: float = 1.0) -> Frame:
+        """Wait until the screen has not changed for ``quiet`` seconds (at most ``timeout``).
+
+        Returns the last frame. Used before evidence screenshots, so a capture shows what
+        the app drew in answer to a step, not a frame in flight.
+        """
+        frame = self.screenshot()
+        start = last_change = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last_change >= quiet or now - start >= timeout:
+                return frame
+            time.sleep(0.008)
+            nxt = self.screenshot()
+            if not np.array_equal(nxt, frame):
+                frame, last_change = nxt, time.monotonic()
+
+    def save_screenshot(self, path: Path) -> Path:
+        """Capture the screen and write it as PNG to ``path``."""
+        return save_png(self.screenshot(), path)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def _check_point(self, x: int, y: int) -> None:
+        width, height = self.size
+        if not (0 <= x < width and 0 <= y < height):
+            msg = f"point ({x}, {y}) is outside the {width}x{height} screen"
+            raise DisplayError(msg)
+
+    def move(self, x: int, y: int) -> None:
+        self._check_point(x, y)
+        self._in().move(x, y)
+
+    def click(self, x: int, y: int, *, button: Button = "left", count: int = 1) -> None:
+        """Click at screen point (x, y); ``count=2`` double-clicks."""
+        self._check_point(x, y)
+        self._in().click(x, y, button=button, count=count)
+
+    def double_click(self, x: int, y: int) -> None:
+        self.click(x, y, count=2)
+
+    def mouse_down(self, button: Button = "left") -> None:
+        self._in().button(button, down=True)
+
+    def mouse_up(self, button: Button = "left") -> None:
+        self._in().button(button, down=False)
+
+    def drag(self, start: tuple[int, int], end: tuple[int, int]) -> None:
+        self._check_point(*start)
+        self._check_point(*end)
+        self._in().drag(start, end)
+
+    def scroll(self, dx: int, dy: int, *, x: int | None = None, y: int | None = None) -> None:
+        """Scroll by about (dx, dy) pixels with the wheel, at (x, y) if given."""
+        at = None
+        if x is not None and y is not None:
+            self._check_point(x, y)
+            at = (x, y)
+        self._in().scroll(dx, dy, at=at)
+
+    def type(self, text: str) -> int:
+        """Type any Unicode text as real key events; returns the key releases sent."""
+        return self._in().type(text)
+
+    def key(self, combo: str) -> int:
+        """Press a key or combo (``Enter``, ``Control+a``, ``ctrl+shift+t``); returns releases."""
+        return self._in().key(combo)
+
+    def key_down(self, combo: str) -> None:
+        self._in().key_down(combo)
+
+    def key_up(self, combo: str) -> None:
+        self._in().key_up(combo)
+
+    def cursor_position(self) -> tuple[int, int]:
+        return self._in().position()

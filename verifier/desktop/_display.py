@@ -1,0 +1,183 @@
+"""The X display: our own Xvfb and openbox, or an existing display we attach to."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import select
+import shutil
+import time
+from pathlib import Path
+
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib.error import DisplayError as XlibDisplayError
+
+from verifier._process import OwnedProcess, tail
+from verifier.errors import DisplayError
+
+__all__ = ()
+
+_log = logging.getLogger(__name__)
+
+_SCREEN_RE = re.compile(r"^(\d{3,5})x(\d{3,5})(?:x(8|16|24|32))?$")
+
+
+def parse_screen(screen: str) -> tuple[int, int, int]:
+    """``"1280x800"`` or ``"1280x800x24"`` -> (width, height, depth)."""
+    m = _SCREEN_RE.match(screen.strip())
+    if not m:
+        msg = f"screen {screen!r} is not WIDTHxHEIGHT[xDEPTH] (for example '1280x800')"
+        raise DisplayError(msg)
+    width, height, depth = int(m[1]), int(m[2]), int(m[3] or 24)
+    if not (320 <= width <= 7680 and 240 <= height <= 4320):
+        msg = f"screen {screen!r} is out of range: width 320-7680, height 240-4320"
+        raise DisplayError(msg)
+    if depth != 24:
+        # mss and our PNG path read 32-bit pixels; other depths would silently mis-capture.
+        msg = f"screen {screen!r}: only depth 24 is supported"
+        raise DisplayError(msg)
+    return width, height, depth
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        msg = f"{binary!r} is not installed; run desktop-image/provision.sh"
+        raise DisplayError(msg)
+    return path
+
+
+def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float) -> str:
+    """Read the display number Xvfb writes to ``-displayfd`` once it accepts clients."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while not buf.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            msg = f"Xvfb did not become ready within {timeout:.0f} s; last output: {tail(log)!r}"
+            raise DisplayError(msg)
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.1))
+        if ready:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                break
+            buf += chunk
+        elif proc.poll() is not None:
+            break
+    if not buf.strip().isdigit():
+        code = proc.poll()
+        msg = f"Xvfb exited (code {code}) before it was ready; last output: {tail(log)!r}"
+        raise DisplayError(msg)
+    return f":{int(buf)}"
+
+
+class XServer:
+    """An Xvfb we own, on a display number it picks itself (race-free via -displayfd)."""
+
+    def __init__(self, *, width: int, height: int, depth: int, log: Path) -> None:
+        self.log = log
+        argv = [
+            _require("Xvfb"),
+            "-screen",
+            "0",
+            f"{width}x{height}x{depth}",
+            "-nolisten",
+            "tcp",
+            "-noreset",  # keep the server up between clients
+            "+extension",
+            "XTEST",
+            "+extension",
+            "MIT-SHM",
+        ]
+        read_fd, write_fd = os.pipe()
+        try:
+            with log.open("ab") as out:
+                self.proc = OwnedProcess(
+                    [*argv, "-displayfd", str(write_fd)],
+                    name="Xvfb",
+                    env=dict(os.environ),
+                    stdout=out,
+                    pass_fds=(write_fd,),
+                )
+            os.close(write_fd)
+            write_fd = -1
+            self.display = _read_display_number(read_fd, self.proc, log, timeout=15.0)
+        except BaseException:
+            if write_fd >= 0:
+                os.close(write_fd)
+            if hasattr(self, "proc"):
+                self.proc.stop(grace=1.0)
+            raise
+        finally:
+            os.close(read_fd)
+        _log.info("Xvfb ready on %s (pid %d)", self.display, self.proc.pid)
+
+    def check_alive(self) -> None:
+        code = self.proc.poll()
+        if code is not None:
+            msg = f"Xvfb on {self.display} exited (code {code}); last output: {tail(self.log)!r}"
+            raise DisplayError(msg)
+
+    def close(self) -> None:
+        self.proc.stop(grace=2.0)
+
+
+class WindowManager:
+    """openbox on our display; ready once it has claimed the root window (EWMH handshake)."""
+
+    def __init__(self, display: str, *, log: Path, timeout: float = 10.0) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = OwnedProcess(
+                [_require("openbox"), "--sm-disable"],
+                name="openbox",
+                env={**os.environ, "DISPLAY": display},
+                stdout=out,
+            )
+        try:
+            self._wait_ready(display, timeout)
+        except BaseException:
+            self.proc.stop(grace=1.0)
+            raise
+
+    def _wait_ready(self, display: str, timeout: float) -> None:
+        conn = open_display(display)
+        try:
+            root = conn.screen().root
+            atom = conn.intern_atom("_NET_SUPPORTING_WM_CHECK")
+            root.change_attributes(event_mask=X.PropertyChangeMask)
+            conn.sync()
+            deadline = time.monotonic() + timeout
+            while root.get_full_property(atom, X.AnyPropertyType) is None:
+                if self.proc.poll() is not None:
+                    msg = f"openbox exited (code {self.proc.returncode}): {tail(self.log)!r}"
+                    raise DisplayError(msg)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    msg = f"openbox did not manage the display within {timeout:.0f} s"
+                    raise DisplayError(msg)
+                # Wake on the next property change of the root window (or re-check soon).
+                select.select([conn.fileno()], [], [], min(remaining, 0.05))
+                while conn.pending_events():
+                    conn.next_event()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.proc.stop(grace=1.0)
+
+
+def open_display(display: str) -> xdisplay.Display:
+    """An Xlib connection to ``display``, or a DisplayError that says what to check."""
+    local = re.match(r"^:(\d+)(?:\.\d+)?$", display)
+    if local and not Path(f"/tmp/.X11-unix/X{local[1]}").exists():
+        # Checked first: python-xlib leaks its sockets when a connection attempt fails.
+        msg = f"cannot open X display {display!r}: no X server is listening there"
+        raise DisplayError(msg)
+    try:
+        return xdisplay.Display(display)
+    except (XlibDisplayError, OSError, ValueError) as exc:
+        msg = f"cannot open X display {display!r}: {exc}; is an X server running there?"
+        raise DisplayError(msg) from exc

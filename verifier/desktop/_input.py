@@ -1,0 +1,229 @@
+"""OS-level mouse and keyboard through the XTest extension (python-xlib, no subprocess).
+
+Characters the keymap lacks are typed the way xdotool does it: bind the character's
+keysym to a spare keycode, then press that keycode. Bindings stay until the input is
+closed (then the keymap is restored), so a client that re-reads the keymap late, after
+a MappingNotify, still sees the binding when it translates the key event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Literal
+
+from Xlib import XK, X
+from Xlib.error import XError
+from Xlib.ext import xtest
+
+from verifier.desktop._display import open_display
+from verifier.desktop._keys import char_keysym, parse_chord
+from verifier.errors import InputError
+
+__all__ = ()
+
+_log = logging.getLogger(__name__)
+
+Button = Literal["left", "middle", "right"]
+_BUTTONS: dict[str, int] = {"left": 1, "middle": 2, "right": 3}
+# X wheel "buttons": 4 up, 5 down, 6 left, 7 right.
+_WHEEL_UP, _WHEEL_DOWN, _WHEEL_LEFT, _WHEEL_RIGHT = 4, 5, 6, 7
+# Chromium on X11 scrolls this many CSS pixels per wheel notch (measured: 3 lines x 40 px).
+WHEEL_PIXELS = 120
+# Pause between drag motions so the page sees a gesture, not a teleport: Chromium
+# coalesces motion events, and HTML5 drag-and-drop needs a few to start.
+_DRAG_STEP_S = 0.016
+# Between the clicks of a double/triple click: Chromium counts a click as a repeat only
+# when its X timestamp differs from the last one (same-millisecond clicks stay single).
+_MULTI_CLICK_GAP_S = 0.02
+
+
+class Input:
+    """XTest mouse and keyboard on one X display."""
+
+    def __init__(self, display: str) -> None:
+        self._conn = open_display(display)
+        if not self._conn.has_extension("XTEST"):
+            self._conn.close()
+            msg = f"X display {display!r} has no XTEST extension; start Xvfb with +extension XTEST"
+            raise InputError(msg)
+        self._display = display
+        self._min_kc = self._conn.display.info.min_keycode
+        self._max_kc = self._conn.display.info.max_keycode
+        mapping = self._conn.get_keyboard_mapping(self._min_kc, self._max_kc - self._min_kc + 1)
+        self._syms_per_code = len(mapping[0]) if mapping else 2
+        self._spare: list[int] = [
+            self._min_kc + i for i, syms in enumerate(mapping) if not any(syms)
+        ]
+        self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
+        self._held: set[int] = set()
+        self._closed = False
+
+    # -- low level ---------------------------------------------------------------------
+
+    def _fake(self, event: int, detail: int = 0, *, x: int = 0, y: int = 0) -> None:
+        try:
+            xtest.fake_input(self._conn, event, detail, x=x, y=y)
+        except (XError, OSError) as exc:
+            msg = f"XTest input to {self._display!r} failed: {exc}"
+            raise InputError(msg) from exc
+
+    def sync(self) -> None:
+        """Round trip to the server: every event sent so far has been processed."""
+        try:
+            self._conn.sync()
+        except (XError, OSError) as exc:
+            msg = f"X display {self._display!r} stopped answering: {exc}"
+            raise InputError(msg) from exc
+
+    # -- mouse ----------------------------------------------------------------------------
+
+    def move(self, x: int, y: int) -> None:
+        self._fake(X.MotionNotify, x=int(x), y=int(y))
+        self.sync()
+
+    def button(self, button: Button | int, *, down: bool) -> None:
+        code = _BUTTONS[button] if isinstance(button, str) else button
+        self._fake(X.ButtonPress if down else X.ButtonRelease, code)
+        self.sync()
+
+    def click(self, x: int, y: int, *, button: Button = "left", count: int = 1) -> None:
+        code = _BUTTONS[button]
+        self._fake(X.MotionNotify, x=int(x), y=int(y))
+        for i in range(count):
+            if i:
+                self.sync()
+                time.sleep(_MULTI_CLICK_GAP_S)
+            self._fake(X.ButtonPress, code)
+            self._fake(X.ButtonRelease, code)
+        self.sync()
+
+    def drag(self, start: tuple[int, int], end: tuple[int, int], *, steps: int = 12) -> None:
+        (x0, y0), (x1, y1) = start, end
+        self.move(x0, y0)
+        self._fake(X.ButtonPress, 1)
+        self.sync()
+        for i in range(1, steps + 1):
+            time.sleep(_DRAG_STEP_S)
+            self.move(round(x0 + (x1 - x0) * i / steps), round(y0 + (y1 - y0) * i / steps))
+        time.sleep(_DRAG_STEP_S)
+        self._fake(X.ButtonRelease, 1)
+        self.sync()
+
+    def scroll(self, dx: int, dy: int, *, at: tuple[int, int] | None = None) -> None:
+        """Scroll by about (dx, dy) CSS pixels as wheel notches; positive dy scrolls down."""
+        if at is not None:
+            self._fake(X.MotionNotify, x=int(at[0]), y=int(at[1]))
+        for delta, neg, pos in ((dy, _WHEEL_UP, _WHEEL_DOWN), (dx, _WHEEL_LEFT, _WHEEL_RIGHT)):
+            notches = round(abs(delta) / WHEEL_PIXELS) or (1 if delta else 0)
+            for _ in range(notches):
+                self._fake(X.ButtonPress, pos if delta > 0 else neg)
+                self._fake(X.ButtonRelease, pos if delta > 0 else neg)
+        self.sync()
+
+    def position(self) -> tuple[int, int]:
+        reply = self._conn.screen().root.query_pointer()
+        return int(reply.root_x), int(reply.root_y)
+
+    # -- keyboard -----------------------------------------------------------------------
+
+    def _keycode(self, keysym: int) -> tuple[int, bool]:
+        """(keycode, needs_shift) for ``keysym``, binding a spare keycode if none types it."""
+        if keysym in self._bound:
+            self._bound.move_to_end(keysym)
+            return self._bound[keysym], False
+        for keycode, index in self._conn.keysym_to_keycodes(keysym):
+            if index in (0, 1):
+                return keycode, index == 1
+        return self._bind(keysym), False
+
+    def _bind(self, keysym: int) -> int:
+        if self._spare:
+            keycode = self._spare.pop()
+        elif self._bound:
+            # Reuse the least recently used binding. Flush first so events already sent
+            # with the old binding reach the server before its meaning changes.
+            keycode = self._bound.popitem(last=False)[1]
+            self.sync()
+        else:
+            msg = f"no spare keycode on {self._display!r} to type keysym {keysym:#x}"
+            raise InputError(msg)
+        self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
+        self.sync()
+        self._bound[keysym] = keycode
+        return keycode
+
+    def _tap(self, keycode: int, *, shift: bool) -> int:
+        """Press and release ``keycode`` (with Shift); returns the key releases sent."""
+        shift_code = self._conn.keysym_to_keycode(XK.XK_Shift_L) if shift else 0
+        if shift_code:
+            self._fake(X.KeyPress, shift_code)
+        self._fake(X.KeyPress, keycode)
+        self._fake(X.KeyRelease, keycode)
+        if shift_code:
+            self._fake(X.KeyRelease, shift_code)
+            return 2
+        return 1
+
+    def type(self, text: str) -> int:
+        """Type any Unicode text as key events; returns the key releases sent."""
+        releases = 0
+        for char in text:
+            if char == "\r":
+                continue
+            keycode, shift = self._keycode(char_keysym(char))
+            releases += self._tap(keycode, shift=shift)
+        self.sync()
+        return releases
+
+    def key(self, combo: str) -> int:
+        """Press and release a combo like ``Control+Shift+T``; returns the key releases sent."""
+        chord = parse_chord(combo)
+        mod_codes = [self._keycode(m)[0] for m in chord.modifiers]
+        keycode, shift = self._keycode(chord.key)
+        for code in mod_codes:
+            self._fake(X.KeyPress, code)
+        releases = self._tap(keycode, shift=shift and not chord.modifiers)
+        for code in reversed(mod_codes):
+            self._fake(X.KeyRelease, code)
+        self.sync()
+        return releases + len(mod_codes)
+
+    def key_down(self, combo: str) -> None:
+        chord = parse_chord(combo)
+        for sym in (*chord.modifiers, chord.key):
+            code = self._keycode(sym)[0]
+            self._fake(X.KeyPress, code)
+            self._held.add(code)
+        self.sync()
+
+    def key_up(self, combo: str) -> None:
+        chord = parse_chord(combo)
+        for sym in (chord.key, *reversed(chord.modifiers)):
+            code = self._keycode(sym)[0]
+            self._fake(X.KeyRelease, code)
+            self._held.discard(code)
+        self.sync()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _release_all(self, codes: Iterable[int]) -> None:
+        for code in codes:
+            self._fake(X.KeyRelease, code)
+
+    def close(self) -> None:
+        """Release held keys, restore the keymap, close the connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._release_all(sorted(self._held))
+            for keycode in self._bound.values():
+                self._conn.change_keyboard_mapping(keycode, [(0,) * self._syms_per_code])
+            self._conn.sync()
+        except (XError, OSError, InputError) as exc:
+            _log.debug("input close on %s: %s (display already gone)", self._display, exc)
+        finally:
+            self._conn.close()

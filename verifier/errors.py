@@ -1,0 +1,116 @@
+"""The exceptions verifier raises, and the exit code each one means.
+
+::
+
+    VerifierError                  exit 2: the run could not verify
+    ├── RecipeError                  a recipe file, field or step is wrong
+    ├── DisplayError                 Xvfb or the window manager failed
+    ├── InputError                   XTest input could not be sent
+    ├── DevServerError               the app's dev server failed or never got ready
+    ├── BrowserError                 Chromium failed to start or crashed
+    ├── BundleError                  the evidence bundle could not be written
+    ├── Interrupted                  SIGINT (exit 130) or SIGTERM (exit 143)
+    └── CheckFailed                exit 1: the app is wrong
+        └── StepTimeout              a step's condition did not hold in time
+
+Every message says what failed, quotes the value, and says what to do next.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import ClassVar
+
+__all__ = (
+    "BrowserError",
+    "BundleError",
+    "CheckFailed",
+    "DevServerError",
+    "DisplayError",
+    "InputError",
+    "Interrupted",
+    "RecipeError",
+    "StepTimeout",
+    "VerifierError",
+)
+
+
+class VerifierError(Exception):
+    """Root of verifier's errors. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, object] = dict(details or {})
+
+
+class RecipeError(VerifierError):
+    """A recipe is invalid: the message names the file, the field or step, and a fix."""
+
+
+class DisplayError(VerifierError):
+    """The X display (Xvfb, window manager, X connection) failed."""
+
+
+class InputError(VerifierError):
+    """OS-level input could not be sent, or a key name is unknown."""
+
+
+class DevServerError(VerifierError):
+    """The app's dev server exited, or did not answer in time."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        returncode: int | None = None,
+        output_tail: str = "",
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.returncode = returncode
+        self.output_tail = output_tail
+
+
+class BrowserError(VerifierError):
+    """Chromium could not start, or crashed, or was closed under us."""
+
+
+class BundleError(VerifierError):
+    """The evidence bundle could not be written."""
+
+
+class Interrupted(VerifierError):
+    """The verifier was told to stop by a signal; the exit code follows the shell's 128+N."""
+
+    def __init__(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}")
+        self.signum = signum
+
+    @property
+    def code(self) -> int:
+        return 128 + self.signum
+
+
+class CheckFailed(VerifierError):
+    """A step's check did not hold: the app is wrong, not the environment."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class StepTimeout(CheckFailed):
+    """A step waited for its condition longer than its timeout."""
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The CLI exit code for ``exc``: 130/143 for signals, the class's code otherwise."""
+    if isinstance(exc, Interrupted):
+        return exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, VerifierError):
+        return exc.exit_code
+    return 2

@@ -1,0 +1,166 @@
+"""Writes a run's evidence bundle: files under one folder, indexed by manifest.json.
+
+The manifest is rewritten atomically after every change, so whatever happens to the
+verifier, the folder holds valid JSON that says how far the run got. Until the run
+finishes, its verdict reads ``error`` ("did not finish").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from verifier.errors import BundleError
+from verifier.evidence._manifest import (
+    SCHEMA_VERSION,
+    ArtifactKind,
+    ArtifactRecord,
+    Environment,
+    ErrorInfo,
+    Manifest,
+    RecipeInfo,
+    StepRecord,
+    Verdict,
+)
+
+__all__ = ()
+
+_UNFINISHED = "the run did not finish: the verifier stopped before it wrote a verdict"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def slug(text: str, *, limit: int = 40) -> str:
+    """A safe file-name fragment: lower-case letters, digits and dashes, bounded."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:limit].rstrip("-") or "x"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def new_run_id(name: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{slug(name, limit=32)}-{secrets.token_hex(3)}"
+
+
+class BundleWriter:
+    """One run's bundle folder: ``<out>/<run-id>/`` with screenshots/ and logs/."""
+
+    def __init__(self, out: Path, *, recipe: RecipeInfo, run_id: str | None = None) -> None:
+        self.run_id = run_id or new_run_id(recipe["name"])
+        self.root = (out / self.run_id).resolve()
+        try:
+            (self.root / "screenshots").mkdir(parents=True, exist_ok=False)
+            (self.root / "logs").mkdir()
+        except OSError as exc:
+            msg = f"cannot create the bundle folder {str(self.root)!r}: {exc.strerror or exc}"
+            raise BundleError(msg) from exc
+        self._t0 = time.monotonic()
+        self.manifest: Manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "verdict": "error",
+            "finished": False,
+            "recipe": recipe,
+            "started_at": utc_now(),
+            "finished_at": None,
+            "duration_s": None,
+            "environment": {},
+            "setup": {},
+            "steps": [],
+            "artifacts": [],
+            "error": {"type": "Unfinished", "message": _UNFINISHED, "step": None},
+        }
+        self.write_manifest()
+
+    # -- paths ----------------------------------------------------------------------------
+
+    def path(self, rel: str) -> Path:
+        """The absolute path of a bundle-relative path (which must stay inside the bundle)."""
+        full = (self.root / rel).resolve()
+        if not full.is_relative_to(self.root):
+            msg = f"bundle path {rel!r} escapes the bundle folder"
+            raise BundleError(msg)
+        return full
+
+    def screenshot_rel(self, index: int, action: str, suffix: str = "") -> str:
+        name = f"{index + 1:02d}-{slug(action, limit=24)}"
+        if suffix:
+            name += f"-{slug(suffix, limit=40)}"
+        rel = f"screenshots/{name}.png"
+        n = 2
+        while self.path(rel).exists():
+            rel = f"screenshots/{name}-{n}.png"
+            n += 1
+        return rel
+
+    # -- records --------------------------------------------------------------------------
+
+    def set_environment(self, env: Environment) -> None:
+        self.manifest["environment"].update(env)
+        self.write_manifest()
+
+    def set_setup(self, key: str, value: object) -> None:
+        self.manifest["setup"][key] = value
+        self.write_manifest()
+
+    def set_steps(self, steps: list[StepRecord]) -> None:
+        self.manifest["steps"] = steps
+        self.write_manifest()
+
+    def add_artifact(self, rel: str, kind: ArtifactKind) -> ArtifactRecord | None:
+        """List (or refresh) a file of the bundle with its size and sha256."""
+        full = self.path(rel)
+        if not full.is_file():
+            return None
+        record: ArtifactRecord = {
+            "path": rel,
+            "kind": kind,
+            "bytes": full.stat().st_size,
+            "sha256": sha256_of(full),
+        }
+        arts = [a for a in self.manifest["artifacts"] if a["path"] != rel]
+        arts.append(record)
+        self.manifest["artifacts"] = arts
+        return record
+
+    def finish(self, verdict: Verdict, error: ErrorInfo | None) -> None:
+        """Record the verdict; list the logs with their final hashes."""
+        for log in sorted((self.root / "logs").glob("*")):
+            if log.is_file():
+                self.add_artifact(f"logs/{log.name}", "log")
+        self.manifest["verdict"] = verdict
+        self.manifest["error"] = error
+        self.manifest["finished"] = True
+        self.manifest["finished_at"] = utc_now()
+        self.manifest["duration_s"] = round(time.monotonic() - self._t0, 3)
+        self.write_manifest()
+
+    def write_manifest(self) -> None:
+        """Replace manifest.json atomically (write a temporary file, fsync, rename)."""
+        target = self.root / "manifest.json"
+        tmp = target.with_name(f".manifest.{os.getpid()}.tmp")
+        data = json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n"
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            msg = f"cannot write {str(target)!r}: {exc.strerror or exc}"
+            raise BundleError(msg) from exc

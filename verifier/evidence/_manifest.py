@@ -1,0 +1,72 @@
+"""The shape of ``manifest.json`` (see the bundle contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+__all__ = ()
+
+SCHEMA_VERSION = 1
+
+Verdict = Literal["passed", "failed", "error"]
+StepStatus = Literal["passed", "failed", "error", "skipped"]
+ArtifactKind = Literal["screenshot", "log", "video", "report", "summary", "junit", "other"]
+
+
+class ErrorInfo(TypedDict):
+    type: str
+    message: str
+    step: int | None
+
+
+class RecipeInfo(TypedDict):
+    name: str
+    path: str | None
+    sha256: str
+
+
+class Environment(TypedDict, total=False):
+    screen: str
+    display: str
+    chromium: str
+    verifier: str
+    python: str
+    platform: str
+    git_commit: str | None
+
+
+class StepRecord(TypedDict):
+    index: int
+    action: str
+    target: str
+    status: StepStatus
+    started_at: str | None
+    duration_ms: float | None
+    screenshot: str | None
+    screenshots: list[str]
+    video_offset_s: float | None
+    error: str | None
+    points: list[list[int]]
+
+
+class ArtifactRecord(TypedDict):
+    path: str
+    kind: ArtifactKind
+    bytes: int
+    sha256: str
+
+
+class Manifest(TypedDict):
+    schema_version: int
+    run_id: str
+    verdict: Verdict
+    finished: bool
+    recipe: RecipeInfo
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    environment: Environment
+    setup: dict[str, object]
+    steps: list[StepRecord]
+    artifacts: list[ArtifactRecord]
+    error: ErrorInfo | None

@@ -1,0 +1,18 @@
+"""Recipes: the YAML contract of what to verify (schema and loader)."""
+
+from __future__ import annotations
+
+from verifier.recipe._loader import load_recipe, parse_recipe
+from verifier.recipe._schema import AppSpec, Recipe, Step, VideoSpec
+from verifier.recipe._steps import STEP_SCHEMAS, StepArgs
+
+__all__ = (
+    "STEP_SCHEMAS",
+    "AppSpec",
+    "Recipe",
+    "Step",
+    "StepArgs",
+    "VideoSpec",
+    "load_recipe",
+    "parse_recipe",
+)

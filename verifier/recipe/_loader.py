@@ -1,0 +1,219 @@
+"""Read a recipe file and turn every problem into one line a user can act on."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from verifier.errors import RecipeError
+from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
+from verifier.recipe._steps import STEP_COMMON_KEYS, STEP_SCHEMAS
+
+__all__ = ()
+
+MAX_RECIPE_BYTES = 1_000_000
+MAX_STEPS = 10_000
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the (nested) model at ``loc``, for suggestions."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        nested = [
+            a
+            for a in getattr(ann, "__args__", (ann,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if not nested:
+            break
+        current = nested[0]
+    return list(getattr(current, "model_fields", {}))
+
+
+def _explain(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
+    """One line for the first error of a pydantic ValidationError."""
+    errors = exc.errors()
+    # A misspelt key also shows up as a missing one: name the misspelling, it has the fix.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union[")))
+    )
+    # Unions name their branches in loc (str, list[...]): keep only the field path.
+    loc = tuple(p for p in loc if isinstance(p, int) or p.isidentifier() or p == "")
+    where = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    where = where.lstrip(".")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        hint = _suggest(key, _fields(model, loc[:-1]))
+        parent = where.rsplit(".", 1)[0] if "." in where else "the recipe"
+        return f"{parent}: unknown key {key!r}{hint}"
+    if kind == "missing":
+        return f"{where}: required, but missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = f" (got {_short(err['input'])})" if kind != "value_error" else ""
+    return f"{where or 'recipe'}: {msg}{got}"
+
+
+def _parse_step(index: int, raw: object, default_timeout: float) -> Step:
+    where = f"steps[{index}]"
+    if isinstance(raw, str):
+        if raw not in STEP_SCHEMAS:
+            msg = f"{where}: unknown step {raw!r}{_suggest(raw, STEP_SCHEMAS)}"
+            raise RecipeError(msg)
+        raw = {raw: None}
+    if not isinstance(raw, Mapping) or not raw:
+        msg = f"{where}: a step is a mapping like '- click: \"#save\"' (got {_short(raw)})"
+        raise RecipeError(msg)
+    actions = [k for k in raw if k not in STEP_COMMON_KEYS]
+    if len(actions) != 1:
+        if not actions:
+            msg = f"{where}: no action; a step names one of {', '.join(STEP_SCHEMAS)}"
+        else:
+            unknown = [str(a) for a in actions if a not in STEP_SCHEMAS]
+            if unknown:
+                bad = unknown[0]
+                msg = f"{where}: unknown step {bad!r}{_suggest(bad, [*STEP_SCHEMAS, 'timeout'])}"
+            else:
+                msg = f"{where}: one action per step, got {', '.join(map(str, actions))}"
+        raise RecipeError(msg)
+    action = actions[0]
+    if not isinstance(action, str) or action not in STEP_SCHEMAS:
+        msg = f"{where}: unknown step {_short(action)}{_suggest(str(action), STEP_SCHEMAS)}"
+        raise RecipeError(msg)
+    schema, short_field = STEP_SCHEMAS[action]
+    value = raw[action]
+    if isinstance(value, Mapping):
+        data = dict(value)
+    elif value is None:
+        data = {}
+    elif short_field is not None and not isinstance(value, list):
+        data = {short_field: value}
+    else:
+        msg = f"{where} ({action}): expected a value or a mapping of options (got {_short(value)})"
+        raise RecipeError(msg)
+    for key in STEP_COMMON_KEYS:
+        if key in raw:
+            data.setdefault(key, raw[key])
+    try:
+        args = schema.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_explain(exc, schema, f"{where} ({action})")) from None
+    return Step(
+        index=index,
+        action=action,
+        args=args,
+        timeout=args.timeout if args.timeout is not None else default_timeout,
+    )
+
+
+def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") -> Recipe:
+    """Validate recipe ``data`` (as YAML would load it) into a Recipe."""
+    if not isinstance(data, Mapping):
+        msg = f"a recipe is a YAML mapping with name and steps (got {type(data).__name__})"
+        raise RecipeError(msg)
+    allowed = [*RecipeHead.model_fields, "steps"]
+    for key in data:
+        if key not in allowed:
+            msg = f"unknown top-level key {_short(key)}{_suggest(str(key), allowed)}"
+            raise RecipeError(msg)
+    head_data = {k: v for k, v in data.items() if k != "steps"}
+    try:
+        head = RecipeHead.model_validate(head_data)
+    except ValidationError as exc:
+        raise RecipeError(_explain(exc, RecipeHead, "")) from None
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        msg = "steps: required, a non-empty list of steps"
+        raise RecipeError(msg)
+    if len(raw_steps) > MAX_STEPS:
+        msg = f"steps: {len(raw_steps)} steps is more than the limit of {MAX_STEPS}"
+        raise RecipeError(msg)
+    steps = tuple(_parse_step(i, raw, head.timeout) for i, raw in enumerate(raw_steps))
+    base_url = head.app.url if head.app is not None else head.url
+    for step in steps:
+        if step.action == "goto" and base_url is None:
+            target = str(step.args.url)  # type: ignore[attr-defined]
+            if not target.startswith(("http://", "https://", "about:", "data:", "file:")):
+                msg = (
+                    f"steps[{step.index}] (goto): {target!r} is relative but the recipe has "
+                    "no base URL; add 'url:' or an 'app:' block"
+                )
+                raise RecipeError(msg)
+    video = head.video if isinstance(head.video, VideoSpec) else VideoSpec(enabled=head.video)
+    return Recipe(
+        name=head.name,
+        steps=steps,
+        app=head.app,
+        url=head.url,
+        screen=head.screen,
+        video=video,
+        timeout=head.timeout,
+        path=path,
+        sha256=sha256,
+    )
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Load and validate a recipe file.
+
+    :raises RecipeError: with one line naming the file and the field or step at fault.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_RECIPE_BYTES + 1)
+    except FileNotFoundError:
+        msg = f"{p}: no such recipe file"
+        raise RecipeError(msg) from None
+    except OSError as exc:
+        msg = f"{p}: cannot read: {exc.strerror or exc}"
+        raise RecipeError(msg) from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        msg = f"{p}: larger than {MAX_RECIPE_BYTES:,} bytes; is this a recipe?"
+        raise RecipeError(msg)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"{p}: not UTF-8 text (byte {exc.start})"
+        raise RecipeError(msg) from None
+    if "\0" in text:
+        msg = f"{p}: contains a NUL byte; is this a recipe?"
+        raise RecipeError(msg)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        msg = f"{p}{where}: invalid YAML: {exc.problem or exc}"
+        raise RecipeError(msg) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        msg = f"{p}: invalid YAML: {type(exc).__name__}"
+        raise RecipeError(msg) from None
+    try:
+        return parse_recipe(data, path=p.resolve(), sha256=hashlib.sha256(raw).hexdigest())
+    except RecipeError as exc:
+        raise RecipeError(f"{p}: {exc.message}") from None
+    except RecursionError:
+        msg = f"{p}: nested too deeply"
+        raise RecipeError(msg) from None

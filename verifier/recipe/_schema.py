@@ -1,0 +1,110 @@
+"""The recipe: what to start, where to point the browser, and the steps to run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from verifier.recipe._steps import StepArgs, Timeout
+
+__all__ = ()
+
+_URL_PATTERN = r"^https?://[^\s/]+(/.*)?$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppSpec(_Model):
+    """The app's dev server."""
+
+    command: (
+        Annotated[str, Field(min_length=1, max_length=10_000)]
+        | Annotated[
+            list[Annotated[str, Field(max_length=10_000)]], Field(min_length=1, max_length=1000)
+        ]
+    )
+    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)]
+    cwd: Annotated[str, Field(min_length=1, max_length=4096)] = "."
+    ready_timeout: Timeout = 60.0
+    env: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+        Annotated[str, Field(max_length=100_000)],
+    ] = Field(default_factory=dict)
+
+
+class VideoSpec(_Model):
+    """Screen video options (recorded by the recorder, when present)."""
+
+    enabled: bool = True
+    fps: Annotated[int, Field(ge=1, le=60)] = 15
+    crf: Annotated[int, Field(ge=0, le=51)] = 30
+
+
+class RecipeHead(_Model):
+    """Every top-level field but the steps (steps are parsed one by one for clear errors)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    app: AppSpec | None = None
+    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)] | None = None
+    screen: Annotated[str, Field(pattern=r"^\d{3,5}x\d{3,5}(x24)?$")] = "1280x800"
+    video: bool | VideoSpec = True
+    timeout: Timeout = 10.0
+
+    @field_validator("video", mode="after")
+    @classmethod
+    def _video(cls, value: bool | VideoSpec) -> bool | VideoSpec:
+        return VideoSpec(enabled=value) if isinstance(value, bool) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One parsed step: its position, action name, arguments and effective timeout."""
+
+    index: int
+    action: str
+    args: StepArgs
+    timeout: float
+
+    @property
+    def target(self) -> str:
+        """A short human description of what the step acts on or checks."""
+        a = self.args
+        if getattr(a, "secret", None):
+            return f"secret {a.secret}"  # type: ignore[attr-defined]
+        for field in ("selector", "url", "text", "key", "name"):
+            value = getattr(a, field, None)
+            if value is not None:
+                return str(value)
+        if getattr(a, "x", None) is not None:
+            return f"({a.x}, {a.y})"  # type: ignore[attr-defined]
+        if self.action == "scroll":
+            return f"dx={a.dx} dy={a.dy}"  # type: ignore[attr-defined]
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """A loaded, validated recipe. ``path`` is where it was read from (None if built in code)."""
+
+    name: str
+    steps: tuple[Step, ...]
+    app: AppSpec | None
+    url: str | None
+    screen: str
+    video: VideoSpec
+    timeout: float
+    path: Path | None
+    sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    @property
+    def base_url(self) -> str | None:
+        return self.app.url if self.app is not None else self.url

@@ -1,0 +1,356 @@
+"""One run, start to finish: the only place that wires recipe, desktop, app, browser,
+steps and evidence together.
+
+Teardown is LIFO on every path (pass, fail, error, Ctrl-C, SIGTERM): browser, dev server,
+display. The bundle is written as the run goes, so a crash leaves what was captured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from verifier import __version__
+from verifier._process import become_subreaper
+from verifier.app import DevServer
+from verifier.browser import Browser
+from verifier.desktop import Desktop, save_png
+from verifier.errors import CheckFailed, Interrupted, VerifierError
+from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
+from verifier.recipe import Recipe, Step, load_recipe
+from verifier.steps import StepContext, StepOutcome, run_step
+
+__all__ = ("RunResult", "run_recipe")
+
+_log = logging.getLogger(__name__)
+
+_EXIT = {"passed": 0, "failed": 1, "error": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended, and where its evidence is."""
+
+    recipe: str
+    verdict: Verdict
+    bundle: Path | None
+    exit_code: int
+    failed_step: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "recipe": self.recipe,
+            "verdict": self.verdict,
+            "bundle": str(self.bundle) if self.bundle else None,
+            "exit_code": self.exit_code,
+            "failed_step": self.failed_step,
+            "error": self.error,
+        }
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into Interrupted; ignore repeats during teardown."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if fired:
+            _log.warning("%s again: still tearing down", signal.Signals(signum).name)
+            return
+        fired.append(signum)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+
+@contextlib.contextmanager
+def _run_log(path: Path) -> Iterator[None]:
+    """Send verifier's own log records to the bundle's logs/verifier.log."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger("verifier")
+    old_level = root.level
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.DEBUG:
+        root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _pending(step: Step) -> StepRecord:
+    return {
+        "index": step.index,
+        "action": step.action,
+        "target": step.target,
+        "status": "skipped",
+        "started_at": None,
+        "duration_ms": None,
+        "screenshot": None,
+        "screenshots": [],
+        "video_offset_s": None,
+        "error": None,
+        "points": [],
+    }
+
+
+class _Run:
+    """State of one run while it goes."""
+
+    def __init__(self, recipe: Recipe, bundle: BundleWriter, display: str | None) -> None:
+        self.recipe = recipe
+        self.bundle = bundle
+        self.display = display
+        self.records = [_pending(s) for s in recipe.steps]
+        bundle.set_steps(self.records)  # one entry per recipe step from the start
+        self.verdict: Verdict = "passed"
+        self.error: ErrorInfo | None = None
+        self.failed_step: int | None = None
+        self.desktop: Desktop | None = None
+        self.app: DevServer | None = None
+        self.browser: Browser | None = None
+
+    def setup(self, stack: contextlib.ExitStack) -> None:
+        logs = self.bundle.root / "logs"
+        t0 = time.monotonic()
+        self.desktop = stack.enter_context(
+            Desktop(self.recipe.screen, display=self.display, log_dir=logs)
+        )
+        width, height = self.desktop.size
+        self.bundle.set_setup(
+            "desktop",
+            {
+                "display": self.desktop.display,
+                "own_xvfb": self.display is None,
+                "ready_s": round(time.monotonic() - t0, 3),
+            },
+        )
+        self.bundle.set_environment(
+            {
+                "screen": f"{width}x{height}",
+                "display": self.desktop.display,
+                "verifier": __version__,
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "git_commit": _git_commit(self.recipe.base_dir),
+            }
+        )
+        if self.recipe.app is not None:
+            spec = self.recipe.app
+            t0 = time.monotonic()
+            self.app = stack.enter_context(
+                DevServer(
+                    spec.command,
+                    url=spec.url,
+                    cwd=(self.recipe.base_dir / spec.cwd).resolve(),
+                    env=spec.env,
+                    ready_timeout=spec.ready_timeout,
+                    log_path=logs / "app.log",
+                )
+            )
+            self.bundle.set_setup(
+                "app",
+                {
+                    "command": self.app.command,
+                    "url": self.app.url,
+                    "port": self.app.port,
+                    "pid": self.app.pid,
+                    "ready_s": round(time.monotonic() - t0, 3),
+                },
+            )
+        t0 = time.monotonic()
+        self.browser = stack.enter_context(
+            Browser(
+                display=self.desktop.display,
+                screen=self.desktop.size,
+                console_log=logs / "browser-console.jsonl",
+                env=self.desktop.env,
+            )
+        )
+        self.bundle.set_setup("browser", {"ready_s": round(time.monotonic() - t0, 3)})
+        self.bundle.set_environment({"chromium": self.browser.version})
+
+    def check_infra(self) -> None:
+        """Raise if something the run stands on has died (exit 2, not a failed check)."""
+        for part in (self.desktop, self.app, self.browser):
+            if part is not None:
+                part.check_alive()
+
+    def capture(self, step: Step, suffix: str) -> str | None:
+        if self.desktop is None:
+            return None
+        rel = self.bundle.screenshot_rel(step.index, step.action, suffix)
+        try:
+            if self.browser is not None and self.browser.dead is None:
+                self.browser.settle(timeout=1.0)
+            save_png(self.desktop.wait_stable(), self.bundle.path(rel))
+        except VerifierError as exc:
+            _log.warning("screenshot after step %d failed: %s", step.index, exc)
+            return None
+        self.bundle.add_artifact(rel, "screenshot")
+        return rel
+
+    def run_steps(self) -> None:
+        assert self.desktop is not None and self.browser is not None
+        ctx = StepContext(
+            desktop=self.desktop,
+            browser=self.browser,
+            base_url=self.app.url if self.app else self.recipe.url,
+        )
+        for step in self.recipe.steps:
+            record = self.records[step.index]
+            record["started_at"] = utc_now()
+            record["status"] = "error"  # until it ends: a crash mid-step reads as error
+            self.bundle.set_steps(self.records)
+            t0 = time.monotonic()
+            outcome = StepOutcome()
+            try:
+                outcome = run_step(ctx, step)
+            except CheckFailed as exc:
+                record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                self._step_ended(step, record, "failed", exc.message, "failed")
+                self.check_infra()  # a dead app or browser explains the failure: error
+                self.verdict = "failed"
+                self.failed_step = step.index
+                return
+            except (VerifierError, Interrupted) as exc:
+                record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                self._step_ended(step, record, "error", exc.message, "error")
+                raise
+            record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+            record["points"] = [list(p) for p in outcome.points]
+            self._step_ended(step, record, "passed", None, outcome.label)
+            self.check_infra()
+
+    def _step_ended(
+        self, step: Step, record: StepRecord, status: str, error: str | None, suffix: str
+    ) -> None:
+        record["status"] = status  # type: ignore[typeddict-item]
+        record["error"] = error
+        shot = self.capture(step, suffix)
+        if shot is not None:
+            record["screenshot"] = shot
+            record["screenshots"].append(shot)
+        self.bundle.set_steps(self.records)
+        _log.info(
+            "step %d %s %r: %s%s",
+            step.index,
+            step.action,
+            step.target,
+            status,
+            f" ({error})" if error else "",
+        )
+
+
+def _error_info(exc: BaseException, step: int | None) -> ErrorInfo:
+    message = exc.message if isinstance(exc, VerifierError) else f"{type(exc).__name__}: {exc}"
+    return {"type": type(exc).__name__, "message": message, "step": step}
+
+
+def run_recipe(
+    recipe: str | os.PathLike[str] | Recipe,
+    *,
+    out: str | os.PathLike[str] = "artifacts",
+    display: str | None = None,
+) -> RunResult:
+    """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
+
+    :param recipe: a recipe file path, or a loaded :class:`Recipe`.
+    :param out: the folder that receives the bundle.
+    :param display: attach to this X display (``":0"``) instead of starting Xvfb.
+    :returns: the verdict, exit code and bundle path.
+    :raises RecipeError: the recipe is invalid (no bundle is written).
+    :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
+    """
+    loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
+    become_subreaper()
+    bundle = BundleWriter(
+        Path(out),
+        recipe={
+            "name": loaded.name,
+            "path": str(loaded.path) if loaded.path else None,
+            "sha256": loaded.sha256,
+        },
+    )
+    run = _Run(loaded, bundle, display)
+    interrupted: Interrupted | None = None
+    crash: Exception | None = None
+    with _signals_raise():
+        with _run_log(bundle.root / "logs" / "verifier.log"):
+            _log.info("run %s: %s", bundle.run_id, loaded.name)
+            try:
+                with contextlib.ExitStack() as stack:
+                    run.setup(stack)
+                    run.run_steps()
+            except Interrupted as exc:
+                interrupted = exc
+            except KeyboardInterrupt:
+                interrupted = Interrupted(signal.SIGINT)
+            except VerifierError as exc:
+                run.verdict, run.error = "error", _error_info(exc, _running_step(run))
+            except Exception as exc:  # a bug of ours: still leave the bundle, then re-raise
+                crash = exc
+                run.verdict, run.error = "error", _error_info(exc, _running_step(run))
+                _log.exception("internal error")
+            if interrupted is not None:
+                run.verdict, run.error = "error", _error_info(interrupted, _running_step(run))
+            _log.info("run %s: %s", bundle.run_id, run.verdict)
+        bundle.finish(run.verdict, run.error)
+    if crash is not None:
+        raise crash
+    failed_msg = run.records[run.failed_step]["error"] if run.failed_step is not None else None
+    if interrupted is not None:
+        interrupted.details["bundle"] = str(bundle.root)
+        raise interrupted
+    return RunResult(
+        recipe=str(loaded.path or loaded.name),
+        verdict=run.verdict,
+        bundle=bundle.root,
+        exit_code=_EXIT[run.verdict],
+        failed_step=run.failed_step if run.verdict == "failed" else _running_step(run),
+        error=run.error["message"] if run.error else failed_msg,
+    )
+
+
+def _running_step(run: _Run) -> int | None:
+    for record in run.records:
+        if record["status"] in ("error", "failed"):
+            return record["index"]
+    return None

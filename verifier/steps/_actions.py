@@ -1,0 +1,167 @@
+"""Actions a person does: every click, key and wheel goes through XTest at screen points."""
+
+from __future__ import annotations
+
+import os
+
+from playwright.sync_api import Locator
+
+from verifier.errors import CheckFailed, RecipeError
+from verifier.recipe import Step
+from verifier.recipe._steps import Click, DoubleClick, Goto, Press, Screenshot, Scroll, Type
+from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
+
+__all__ = ()
+
+# Wait for the element's box to hold still over consecutive frames (animations, layout).
+_STABLE_BOX_JS = """
+async (el, maxFrames) => {
+  const box = () => { const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  let prev = box();
+  for (let i = 0; i < maxFrames; i++) {
+    await new Promise((r) => requestAnimationFrame(r));
+    const now = box();
+    if (now.every((v, k) => v === prev[k])) return now;
+    prev = now;
+  }
+  return null;
+}
+"""
+
+# What is really at the point a person would click: '' when it is the element itself.
+_HIT_TEST_JS = """
+(el, [x, y]) => {
+  const hit = document.elementFromPoint(x, y);
+  if (hit && (hit === el || el.contains(hit))) return '';
+  if (!hit) return 'nothing (the point is outside the page)';
+  const id = hit.id ? '#' + hit.id : '';
+  const cls = hit.classList.length ? '.' + [...hit.classList].slice(0, 3).join('.') : '';
+  const text = (hit.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+  return '<' + hit.tagName.toLowerCase() + id + cls + '>' + (text ? ' "' + text + '"' : '');
+}
+"""
+
+
+def element_point(ctx: StepContext, selector: str, timeout: float, what: str) -> tuple[int, int]:
+    """Screen point of the centre of ``selector``'s element, as a person would aim.
+
+    Waits for it to be visible and still, scrolls it into view, and refuses when another
+    element covers that point (a person's click would land there instead).
+    """
+    page = ctx.browser.page
+    locator: Locator = page.locator(selector)
+    with playwright_errors(ctx, f"{what}: no visible element matches {selector!r}", timeout):
+        locator.wait_for(state="visible", timeout=timeout * 1000)
+    with playwright_errors(ctx, f"{what}: {selector!r} could not be scrolled into view", timeout):
+        locator.scroll_into_view_if_needed(timeout=timeout * 1000)
+        box = locator.evaluate(_STABLE_BOX_JS, 60)
+    if box is None:
+        msg = f"{what}: {selector!r} kept moving (not stable for two frames within 1 s)"
+        raise CheckFailed(msg)
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        msg = f"{what}: {selector!r} has an empty box ({w}x{h}); there is nothing to click"
+        raise CheckFailed(msg)
+    vw, vh = page.evaluate("[innerWidth, innerHeight]")
+    cx, cy = x + w / 2, y + h / 2
+    if not (0 <= cx < vw and 0 <= cy < vh):
+        msg = f"{what}: the centre of {selector!r} ({cx:.0f}, {cy:.0f}) is outside the viewport"
+        raise CheckFailed(msg)
+    with playwright_errors(ctx, f"{what}: hit test of {selector!r}", timeout):
+        covering = locator.evaluate(_HIT_TEST_JS, [cx, cy])
+    if covering:
+        msg = (
+            f"{what}: {selector!r} is covered at its centre by {covering}; "
+            "a person could not click it"
+        )
+        raise CheckFailed(msg)
+    ox, oy = ctx.browser.viewport_origin()
+    return ox + int(cx), oy + int(cy)
+
+
+def _click(ctx: StepContext, step: Step, args: Click, count: int) -> StepOutcome:
+    if args.selector is not None:
+        point = element_point(ctx, args.selector, step.timeout, step.action)
+    else:
+        assert args.x is not None and args.y is not None
+        point = (args.x, args.y)
+    mark = ctx.browser.input_mark()
+    ctx.desktop.click(*point, button=args.button, count=count)
+    ctx.browser.wait_input(mark, "mouseup", count, timeout=min(step.timeout, 2.0))
+    return StepOutcome(points=[point])
+
+
+@runs("click", Click)
+def click(ctx: StepContext, step: Step, args: Click) -> StepOutcome:
+    return _click(ctx, step, args, 1)
+
+
+@runs("double_click", DoubleClick)
+def double_click(ctx: StepContext, step: Step, args: DoubleClick) -> StepOutcome:
+    return _click(ctx, step, args, 2)
+
+
+@runs("goto", Goto)
+def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
+    url = ctx.resolve_url(args.url)
+    with playwright_errors(ctx, f"goto {url}", step.timeout):
+        response = ctx.browser.page.goto(url, timeout=step.timeout * 1000, wait_until="load")
+    if response is not None and response.status >= 400:
+        msg = f"goto {url}: the server answered HTTP {response.status}"
+        raise CheckFailed(msg)
+    return StepOutcome()
+
+
+@runs("type", Type)
+def type_(ctx: StepContext, step: Step, args: Type) -> StepOutcome:
+    points: list[tuple[int, int]] = []
+    if args.selector is not None:
+        point = element_point(ctx, args.selector, step.timeout, "type")
+        mark = ctx.browser.input_mark()
+        ctx.desktop.click(*point)
+        ctx.browser.wait_input(mark, "mouseup", 1, timeout=min(step.timeout, 2.0))
+        points.append(point)
+    if args.secret is not None:
+        text = os.environ.get(args.secret)
+        if text is None:
+            msg = f"type: secret {args.secret!r} is not set in the environment"
+            raise RecipeError(msg)
+    else:
+        assert args.text is not None
+        text = args.text
+    mark = ctx.browser.input_mark()
+    releases = ctx.desktop.type(text)
+    ctx.browser.wait_input(mark, "keyup", releases, timeout=min(step.timeout, 5.0))
+    return StepOutcome(points=points)
+
+
+@runs("press", Press)
+def press(ctx: StepContext, step: Step, args: Press) -> StepOutcome:
+    mark = ctx.browser.input_mark()
+    releases = ctx.desktop.key(args.key)
+    ctx.browser.wait_input(mark, "keyup", releases, timeout=min(step.timeout, 1.0))
+    return StepOutcome()
+
+
+@runs("scroll", Scroll)
+def scroll(ctx: StepContext, step: Step, args: Scroll) -> StepOutcome:
+    if args.selector is not None:
+        at = element_point(ctx, args.selector, step.timeout, "scroll")
+    elif args.x is not None and args.y is not None:
+        at = (args.x, args.y)
+    else:
+        ox, oy = ctx.browser.viewport_origin()
+        vw, vh = ctx.browser.page.evaluate("[innerWidth, innerHeight]")
+        at = (ox + int(vw) // 2, oy + int(vh) // 2)
+    mark = ctx.browser.input_mark()
+    ctx.desktop.scroll(args.dx, args.dy, x=at[0], y=at[1])
+    ctx.browser.wait_input(mark, "wheel", 1, timeout=min(step.timeout, 2.0))
+    ctx.browser.settle(timeout=min(step.timeout, 3.0))
+    return StepOutcome(points=[at])
+
+
+@runs("screenshot", Screenshot)
+def screenshot(ctx: StepContext, step: Step, args: Screenshot) -> StepOutcome:
+    # The runner captures the screen after every step; this step only names that capture.
+    ctx.browser.settle(timeout=min(step.timeout, 2.0))
+    return StepOutcome(label=args.name)

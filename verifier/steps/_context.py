@@ -1,0 +1,88 @@
+"""What a step runs against, what it reports, and the one registry of step runners."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urljoin
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from verifier.browser import Browser
+from verifier.desktop import Desktop
+from verifier.errors import BrowserError, CheckFailed, StepTimeout
+from verifier.recipe import Step, StepArgs
+
+__all__ = ()
+
+
+@dataclass(slots=True)
+class StepContext:
+    """The live run a step acts on."""
+
+    desktop: Desktop
+    browser: Browser
+    base_url: str | None
+
+    def resolve_url(self, url: str) -> str:
+        return urljoin(self.base_url, url) if self.base_url else url
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What a step did: screen points it acted on, and a label for its screenshot."""
+
+    points: list[tuple[int, int]] = field(default_factory=list)
+    label: str = ""
+    note: str = ""
+
+
+A = TypeVar("A", bound=StepArgs)
+Runner = Callable[[StepContext, Step], StepOutcome]
+RUNNERS: dict[str, Runner] = {}
+
+
+TypedRunner = Callable[[StepContext, Step, A], StepOutcome]
+
+
+def runs(action: str, args_type: type[A]) -> Callable[[TypedRunner[A]], Runner]:
+    """Register the runner of ``action``; it receives the step's typed arguments."""
+
+    def register(fn: TypedRunner[A]) -> Runner:
+        def runner(ctx: StepContext, step: Step) -> StepOutcome:
+            assert isinstance(step.args, args_type)
+            return fn(ctx, step, step.args)
+
+        runner.__name__ = fn.__name__
+        RUNNERS[action] = runner
+        return runner
+
+    return register
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # Playwright appends a call log after a blank line or "Call log:"; keep the headline.
+    head = text.split("Call log:")[0].strip().splitlines()
+    return head[0] if head else type(exc).__name__
+
+
+@contextlib.contextmanager
+def playwright_errors(ctx: StepContext, what: str, timeout: float) -> Iterator[None]:
+    """Translate Playwright's exceptions into ours at the step boundary."""
+    try:
+        yield
+    except PlaywrightTimeout as exc:
+        ctx.browser.check_alive()
+        msg = f"{what}: not within {timeout:g} s"
+        raise StepTimeout(msg) from exc
+    except PlaywrightError as exc:
+        ctx.browser.check_alive()
+        if "Target page, context or browser has been closed" in str(exc):
+            msg = f"browser died during {what}"
+            raise BrowserError(msg) from exc
+        msg = f"{what}: {first_line(exc)}"
+        raise CheckFailed(msg) from exc
