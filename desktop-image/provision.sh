@@ -13,6 +13,7 @@ apt_packages=(
   xvfb xauth x11-utils openbox          # the virtual desktop and its window manager
   chromium                               # the browser Playwright drives, headed
   ffmpeg                                 # screen video (x11grab) and ffprobe
+  libxcb1 libxcb-shm0                    # XShm screen capture (mss loads them)
   fonts-dejavu-core fonts-liberation     # readable pages and screenshots
   procps psmisc                          # ps/pgrep for tests and teardown checks
   git ca-certificates
