@@ -132,3 +132,18 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
 
 def read_manifest(bundle: Path) -> dict[str, object]:
     return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def wait_for_step(out: Path, index: int, *, timeout: float = 60.0) -> Path:
+    """Poll ``out`` until a run's manifest shows step ``index`` started; its manifest path."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in out.glob("*/manifest.json"):
+            try:
+                steps = json.loads(path.read_text())["steps"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if len(steps) > index and steps[index]["started_at"]:
+                return path
+        time.sleep(0.05)
+    pytest.fail(f"no run under {out} reached step {index} within {timeout} s")

@@ -16,10 +16,18 @@ from typing import Any
 import cv2
 import pytest
 
-from tests.conftest import SITE, live_processes, read_manifest, server_command, wait_gone
+from tests.conftest import (
+    SITE,
+    live_processes,
+    read_manifest,
+    server_command,
+    wait_for_step,
+    wait_gone,
+)
 from verifier.cli import main
 from verifier.desktop import Desktop
 from verifier.evidence import sha256_of
+from verifier.recorder import probe_video
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "recipes" / "todo.yaml"
@@ -94,7 +102,16 @@ def test_demo_recipe_passes_with_a_complete_bundle(
     assert isinstance(arts, list)
     paths = {a["path"] for a in arts}
     assert {"logs/app.log", "logs/browser-console.jsonl", "logs/verifier.log"} <= paths
-    assert sum(a["kind"] == "screenshot" for a in arts) == 14
+    # 14 step screenshots, plus a marked copy for each of the 4 clicks.
+    assert sum(a["kind"] == "screenshot" for a in arts) == 18
+    assert steps[2]["screenshot"] == "screenshots/03-click-marked.png"
+    assert steps[2]["raw_screenshot"] == "screenshots/03-click.png"
+    video = manifest["video"]
+    assert isinstance(video, dict) and video["path"] == "video.mp4"
+    info = probe_video(bundle / "video.mp4")
+    assert (info.codec, info.pix_fmt, len(info.chapters)) == ("h264", "yuv420p", 14)
+    offsets = [s["video_offset_s"] for s in steps]
+    assert offsets == sorted(offsets) and 0 <= offsets[0] and offsets[-1] < info.duration_s
     for art in arts:
         file = bundle / art["path"]
         assert file.stat().st_size == art["bytes"] and sha256_of(file) == art["sha256"]
@@ -270,14 +287,7 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            manifests = list(out.glob("*/manifest.json"))
-            if manifests and json.loads(manifests[0].read_text())["steps"][1]["started_at"]:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the run never reached its waiting step")
+        manifests = [wait_for_step(out, 1)]
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -292,4 +302,42 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
     assert manifest["steps"][1]["status"] == "error"  # type: ignore[index]
     assert not wait_gone({}, marker=marker)
     assert os.path.isfile(manifests[0].parent / "logs" / "app.log")
+    # The video was finalized on the way out: playable, listed.
+    assert probe_video(manifests[0].parent / "video.mp4").duration_s > 0.5
+    assert manifest["video"] is not None
     assert not {p: d for p, d in live_processes().items() if "verifier" in d}
+
+
+def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
+    from verifier._process import find_tree
+
+    recipe = write_recipe(
+        site_recipe([{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}])
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out), "--no-video"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        manifests = [wait_for_step(out, 1)]
+        browsers = [
+            pid
+            for pid in find_tree(proc.pid, None)
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "chromium"
+            and b"--type=" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert browsers, "no Chromium browser process under the verifier"
+        for pid in browsers:
+            os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, err
+    assert "browser died" in err and "Traceback" not in err
+    manifest = read_manifest(manifests[0].parent)
+    assert manifest["verdict"] == "error"
+    assert "browser died" in manifest["error"]["message"]  # type: ignore[index]

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,9 +33,12 @@ _PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _set_pdeathsig() -> None:
-    # Runs in the child between fork and exec: no logging, no allocation-heavy work.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _pdeathsig(signum: int) -> Callable[[], None]:
+    def set_it() -> None:
+        # Runs in the child between fork and exec: no logging, no allocation-heavy work.
+        _libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+    return set_it
 
 
 def become_subreaper() -> None:
@@ -147,6 +150,7 @@ class OwnedProcess:
         stdout: int | IO[bytes] | None = subprocess.DEVNULL,
         stderr: int | IO[bytes] | None = subprocess.STDOUT,
         pass_fds: Sequence[int] = (),
+        death_signal: int = signal.SIGKILL,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -161,7 +165,7 @@ class OwnedProcess:
             stderr=stderr,
             pass_fds=tuple(pass_fds),
             start_new_session=True,
-            preexec_fn=_set_pdeathsig,
+            preexec_fn=_pdeathsig(death_signal),
         )
         self.pid = self.popen.pid
         self._stopped = False
@@ -173,6 +177,12 @@ class OwnedProcess:
     @property
     def returncode(self) -> int | None:
         return self.popen.returncode
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the process itself (not its tree), if it is still running."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signum)
 
     def stop(self, *, grace: float = 3.0) -> int | None:
         """Stop the process and every descendant; idempotent. Returns the exit code."""

@@ -63,7 +63,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     worst = 0
     for path in args.recipes:
         try:
-            result = run_recipe(path, out=args.out, display=args.display)
+            result = run_recipe(
+                path, out=args.out, display=args.display, video=False if args.no_video else None
+            )
         except Interrupted as exc:
             bundle = exc.details.get("bundle")
             _say(

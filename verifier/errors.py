@@ -8,6 +8,7 @@
     ├── InputError                   XTest input could not be sent
     ├── DevServerError               the app's dev server failed or never got ready
     ├── BrowserError                 Chromium failed to start or crashed
+    ├── RecorderError                ffmpeg could not record or finish the screen video
     ├── BundleError                  the evidence bundle could not be written
     ├── Interrupted                  SIGINT (exit 130) or SIGTERM (exit 143)
     └── CheckFailed                exit 1: the app is wrong
@@ -30,6 +31,7 @@ __all__ = (
     "InputError",
     "Interrupted",
     "RecipeError",
+    "RecorderError",
     "StepTimeout",
     "VerifierError",
 )
@@ -76,6 +78,10 @@ class DevServerError(VerifierError):
 
 class BrowserError(VerifierError):
     """Chromium could not start, or crashed, or was closed under us."""
+
+
+class RecorderError(VerifierError):
+    """The screen video could not be recorded or finalized."""
 
 
 class BundleError(VerifierError):

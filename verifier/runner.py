@@ -27,7 +27,9 @@ from verifier.browser import Browser
 from verifier.desktop import Desktop, save_png
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
+from verifier.evidence._marks import mark_points
 from verifier.recipe import Recipe, Step, load_recipe
+from verifier.recorder import Recorder
 from verifier.steps import StepContext, StepOutcome, run_step
 
 __all__ = ("RunResult", "run_recipe")
@@ -125,6 +127,7 @@ def _pending(step: Step) -> StepRecord:
         "duration_ms": None,
         "screenshot": None,
         "screenshots": [],
+        "raw_screenshot": None,
         "video_offset_s": None,
         "error": None,
         "points": [],
@@ -134,10 +137,13 @@ def _pending(step: Step) -> StepRecord:
 class _Run:
     """State of one run while it goes."""
 
-    def __init__(self, recipe: Recipe, bundle: BundleWriter, display: str | None) -> None:
+    def __init__(
+        self, recipe: Recipe, bundle: BundleWriter, display: str | None, video: bool
+    ) -> None:
         self.recipe = recipe
         self.bundle = bundle
         self.display = display
+        self.video = video
         self.records = [_pending(s) for s in recipe.steps]
         bundle.set_steps(self.records)  # one entry per recipe step from the start
         self.verdict: Verdict = "passed"
@@ -146,6 +152,7 @@ class _Run:
         self.desktop: Desktop | None = None
         self.app: DevServer | None = None
         self.browser: Browser | None = None
+        self.recorder: Recorder | None = None
 
     def setup(self, stack: contextlib.ExitStack) -> None:
         logs = self.bundle.root / "logs"
@@ -195,6 +202,23 @@ class _Run:
                     "ready_s": round(time.monotonic() - t0, 3),
                 },
             )
+        if self.video:
+            t0 = time.monotonic()
+            spec_v = self.recipe.video
+            self.recorder = stack.enter_context(
+                Recorder(
+                    display=self.desktop.display,
+                    size=self.desktop.size,
+                    path=self.bundle.path("video.mp4"),
+                    log=logs / "ffmpeg.log",
+                    fps=spec_v.fps,
+                    crf=spec_v.crf,
+                )
+            )
+            self.bundle.set_setup(
+                "recorder",
+                {"fps": spec_v.fps, "crf": spec_v.crf, "ready_s": round(time.monotonic() - t0, 3)},
+            )
         t0 = time.monotonic()
         self.browser = stack.enter_context(
             Browser(
@@ -209,23 +233,51 @@ class _Run:
 
     def check_infra(self) -> None:
         """Raise if something the run stands on has died (exit 2, not a failed check)."""
-        for part in (self.desktop, self.app, self.browser):
+        for part in (self.desktop, self.app, self.recorder, self.browser):
             if part is not None:
                 part.check_alive()
 
-    def capture(self, step: Step, suffix: str) -> str | None:
+    def capture(self, step: Step, suffix: str, outcome: StepOutcome) -> list[str]:
+        """Screenshot after a step, plus a marked copy when it acted at screen points.
+
+        Returns the bundle paths written, the one to show first.
+        """
         if self.desktop is None:
-            return None
+            return []
         rel = self.bundle.screenshot_rel(step.index, step.action, suffix)
         try:
             if self.browser is not None and self.browser.dead is None:
                 self.browser.settle(timeout=1.0)
-            save_png(self.desktop.wait_stable(), self.bundle.path(rel))
+            frame = self.desktop.wait_stable()
+            save_png(frame, self.bundle.path(rel))
+            self.bundle.add_artifact(rel, "screenshot")
+            if not outcome.points:
+                return [rel]
+            marked = self.bundle.screenshot_rel(
+                step.index, step.action, f"{suffix}-marked" if suffix else "marked"
+            )
+            image = mark_points(frame, outcome.points, path=outcome.path)
+            save_png(image, self.bundle.path(marked))
+            self.bundle.add_artifact(marked, "screenshot")
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
-            return None
-        self.bundle.add_artifact(rel, "screenshot")
-        return rel
+            return [rel] if self.bundle.path(rel).is_file() else []
+        return [marked, rel]
+
+    def finish_video(self) -> None:
+        """After teardown: list the finalized video, if it is playable."""
+        if self.recorder is None or self.recorder.info is None:
+            return
+        info = self.recorder.info
+        self.bundle.add_artifact("video.mp4", "video")
+        self.bundle.manifest["video"] = {
+            "path": "video.mp4",
+            "duration_s": round(info.duration_s, 3),
+            "fps": self.recorder.fps,
+            "codec": info.codec,
+            "pix_fmt": info.pix_fmt,
+            "chapters": len(info.chapters),
+        }
 
     def run_steps(self) -> None:
         assert self.desktop is not None and self.browser is not None
@@ -238,6 +290,9 @@ class _Run:
             record = self.records[step.index]
             record["started_at"] = utc_now()
             record["status"] = "error"  # until it ends: a crash mid-step reads as error
+            if self.recorder is not None:
+                title = f"{step.index + 1}. {step.action} {step.target}".strip()
+                record["video_offset_s"] = self.recorder.chapter(title)
             self.bundle.set_steps(self.records)
             t0 = time.monotonic()
             outcome = StepOutcome()
@@ -245,29 +300,36 @@ class _Run:
                 outcome = run_step(ctx, step)
             except CheckFailed as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
-                self._step_ended(step, record, "failed", exc.message, "failed")
+                self._step_ended(step, record, "failed", exc.message, "failed", outcome)
                 self.check_infra()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
                 self.failed_step = step.index
                 return
             except (VerifierError, Interrupted) as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
-                self._step_ended(step, record, "error", exc.message, "error")
+                self._step_ended(step, record, "error", exc.message, "error", outcome)
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
-            self._step_ended(step, record, "passed", None, outcome.label)
+            self._step_ended(step, record, "passed", None, outcome.label, outcome)
             self.check_infra()
 
     def _step_ended(
-        self, step: Step, record: StepRecord, status: str, error: str | None, suffix: str
+        self,
+        step: Step,
+        record: StepRecord,
+        status: str,
+        error: str | None,
+        suffix: str,
+        outcome: StepOutcome,
     ) -> None:
         record["status"] = status  # type: ignore[typeddict-item]
         record["error"] = error
-        shot = self.capture(step, suffix)
-        if shot is not None:
-            record["screenshot"] = shot
-            record["screenshots"].append(shot)
+        shots = self.capture(step, suffix, outcome)
+        if shots:
+            record["screenshot"] = shots[0]
+            record["raw_screenshot"] = shots[-1]
+            record["screenshots"].extend(shots)
         self.bundle.set_steps(self.records)
         _log.info(
             "step %d %s %r: %s%s",
@@ -289,12 +351,14 @@ def run_recipe(
     *,
     out: str | os.PathLike[str] = "artifacts",
     display: str | None = None,
+    video: bool | None = None,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
     :param recipe: a recipe file path, or a loaded :class:`Recipe`.
     :param out: the folder that receives the bundle.
     :param display: attach to this X display (``":0"``) instead of starting Xvfb.
+    :param video: record the screen (default: the recipe's ``video``).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -309,7 +373,7 @@ def run_recipe(
             "sha256": loaded.sha256,
         },
     )
-    run = _Run(loaded, bundle, display)
+    run = _Run(loaded, bundle, display, loaded.video.enabled if video is None else video)
     interrupted: Interrupted | None = None
     crash: Exception | None = None
     with _signals_raise():
@@ -331,6 +395,7 @@ def run_recipe(
                 _log.exception("internal error")
             if interrupted is not None:
                 run.verdict, run.error = "error", _error_info(interrupted, _running_step(run))
+            run.finish_video()
             _log.info("run %s: %s", bundle.run_id, run.verdict)
         bundle.finish(run.verdict, run.error)
     if crash is not None:

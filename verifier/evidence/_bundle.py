@@ -83,6 +83,7 @@ class BundleWriter:
             "setup": {},
             "steps": [],
             "artifacts": [],
+            "video": None,
             "error": {"type": "Unfinished", "message": _UNFINISHED, "step": None},
         }
         self.write_manifest()

@@ -43,6 +43,7 @@ class StepRecord(TypedDict):
     started_at: str | None
     duration_ms: float | None
     screenshot: str | None
+    raw_screenshot: str | None
     screenshots: list[str]
     video_offset_s: float | None
     error: str | None
@@ -54,6 +55,15 @@ class ArtifactRecord(TypedDict):
     kind: ArtifactKind
     bytes: int
     sha256: str
+
+
+class VideoRecord(TypedDict):
+    path: str
+    duration_s: float
+    fps: int
+    codec: str
+    pix_fmt: str
+    chapters: int
 
 
 class Manifest(TypedDict):
@@ -69,4 +79,5 @@ class Manifest(TypedDict):
     setup: dict[str, object]
     steps: list[StepRecord]
     artifacts: list[ArtifactRecord]
+    video: VideoRecord | None
     error: ErrorInfo | None

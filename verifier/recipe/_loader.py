@@ -47,7 +47,8 @@ def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
         if not nested:
             break
         current = nested[0]
-    return list(getattr(current, "model_fields", {}))
+    fields = getattr(current, "model_fields", {})
+    return [field.alias or name for name, field in fields.items()]
 
 
 def _explain(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:

@@ -74,6 +74,12 @@ class Step:
     def target(self) -> str:
         """A short human description of what the step acts on or checks."""
         a = self.args
+        if self.action == "drag":
+            ends = [getattr(a, "from_", None), getattr(a, "to", None)]
+            return " -> ".join(
+                e if isinstance(e, str) else f"({e.x}, {e.y})"  # type: ignore[union-attr]
+                for e in ends
+            )
         if getattr(a, "secret", None):
             return f"secret {a.secret}"  # type: ignore[attr-defined]
         for field in ("selector", "url", "text", "key", "name"):

@@ -51,6 +51,22 @@ class DoubleClick(Click):
     pass
 
 
+class Point(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    x: Coord
+    y: Coord
+
+
+class Drag(StepArgs):
+    """Press at ``from``, move through the way, release at ``to`` (selectors or points)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Selector | Point = Field(alias="from")
+    to: Selector | Point
+
+
 class Type(StepArgs):
     text: Text | None = None
     secret: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
@@ -103,6 +119,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "goto": (Goto, "url"),
     "click": (Click, "selector"),
     "double_click": (DoubleClick, "selector"),
+    "drag": (Drag, None),
     "type": (Type, "text"),
     "press": (Press, "key"),
     "scroll": (Scroll, "dy"),

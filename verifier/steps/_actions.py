@@ -8,7 +8,17 @@ from playwright.sync_api import Locator
 
 from verifier.errors import CheckFailed, RecipeError
 from verifier.recipe import Step
-from verifier.recipe._steps import Click, DoubleClick, Goto, Press, Screenshot, Scroll, Type
+from verifier.recipe._steps import (
+    Click,
+    DoubleClick,
+    Drag,
+    Goto,
+    Point,
+    Press,
+    Screenshot,
+    Scroll,
+    Type,
+)
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
 
 __all__ = ()
@@ -42,7 +52,9 @@ _HIT_TEST_JS = """
 """
 
 
-def element_point(ctx: StepContext, selector: str, timeout: float, what: str) -> tuple[int, int]:
+def element_point(
+    ctx: StepContext, selector: str, timeout: float, what: str, *, hit_test: bool = True
+) -> tuple[int, int]:
     """Screen point of the centre of ``selector``'s element, as a person would aim.
 
     Waits for it to be visible and still, scrolls it into view, and refuses when another
@@ -67,8 +79,10 @@ def element_point(ctx: StepContext, selector: str, timeout: float, what: str) ->
     if not (0 <= cx < vw and 0 <= cy < vh):
         msg = f"{what}: the centre of {selector!r} ({cx:.0f}, {cy:.0f}) is outside the viewport"
         raise CheckFailed(msg)
-    with playwright_errors(ctx, f"{what}: hit test of {selector!r}", timeout):
-        covering = locator.evaluate(_HIT_TEST_JS, [cx, cy])
+    covering = ""
+    if hit_test:
+        with playwright_errors(ctx, f"{what}: hit test of {selector!r}", timeout):
+            covering = locator.evaluate(_HIT_TEST_JS, [cx, cy])
     if covering:
         msg = (
             f"{what}: {selector!r} is covered at its centre by {covering}; "
@@ -99,6 +113,22 @@ def click(ctx: StepContext, step: Step, args: Click) -> StepOutcome:
 @runs("double_click", DoubleClick)
 def double_click(ctx: StepContext, step: Step, args: DoubleClick) -> StepOutcome:
     return _click(ctx, step, args, 2)
+
+
+@runs("drag", Drag)
+def drag(ctx: StepContext, step: Step, args: Drag) -> StepOutcome:
+    def end(spec: str | Point, what: str, hit_test: bool) -> tuple[int, int]:
+        if isinstance(spec, str):
+            return element_point(ctx, spec, step.timeout, what, hit_test=hit_test)
+        return spec.x, spec.y
+
+    # The drop target may sit under the dragged element once it moves: no hit test there.
+    start = end(args.from_, "drag from", True)
+    stop = end(args.to, "drag to", False)
+    mark = ctx.browser.input_mark()
+    ctx.desktop.drag(start, stop)
+    ctx.browser.wait_input(mark, "mouseup", 1, timeout=min(step.timeout, 2.0))
+    return StepOutcome(points=[start, stop], path=True)
 
 
 @runs("goto", Goto)

@@ -36,6 +36,7 @@ class StepOutcome:
     """What a step did: screen points it acted on, and a label for its screenshot."""
 
     points: list[tuple[int, int]] = field(default_factory=list)
+    path: bool = False  # the points are one gesture (a drag), not separate clicks
     label: str = ""
     note: str = ""
 

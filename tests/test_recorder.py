@@ -1,0 +1,116 @@
+"""Screen video: real ffmpeg x11grab on a real Xvfb; playable on every path, SIGKILL included."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    SITE,
+    live_processes,
+    read_manifest,
+    server_command,
+    wait_for_step,
+    wait_gone,
+)
+from verifier.cli import main
+from verifier.desktop import Desktop
+from verifier.errors import RecorderError
+from verifier.recorder import Recorder, probe_video
+
+
+def test_recording_has_h264_yuv420p_and_chapters(tmp_path: Path) -> None:
+    with Desktop(screen="800x600") as desk:
+        rec = Recorder(
+            display=desk.display,
+            size=desk.size,
+            path=tmp_path / "video.mp4",
+            log=tmp_path / "ffmpeg.log",
+            fps=10,
+        ).start()
+        assert rec.chapter("1. goto /") is not None
+        time.sleep(1.2)
+        second = rec.chapter("2. click 'a=b; #c'")
+        time.sleep(0.6)
+        info = rec.stop()
+        assert rec.stop() is info  # idempotent
+    assert info is not None
+    assert (info.codec, info.pix_fmt, info.width, info.height) == ("h264", "yuv420p", 800, 600)
+    assert [title for _, title in info.chapters] == ["1. goto /", "2. click 'a=b; #c'"]
+    assert second is not None and abs(info.chapters[1][0] - second) < 0.01
+    assert 1.5 < info.duration_s < 4
+
+
+def test_odd_screen_size_still_records(tmp_path: Path) -> None:
+    with Desktop(screen="801x601") as desk:
+        with Recorder(
+            display=desk.display, size=desk.size, path=tmp_path / "v.mp4", log=tmp_path / "f.log"
+        ) as rec:
+            time.sleep(0.3)
+    assert rec.info is not None and (rec.info.width, rec.info.height) == (800, 600)
+
+
+def test_probe_rejects_a_non_video(tmp_path: Path) -> None:
+    bogus = tmp_path / "video.mp4"
+    bogus.write_bytes(b"\0" * 1000)
+    with pytest.raises(RecorderError, match="not a playable video"):
+        probe_video(bogus)
+
+
+def test_no_video_flag(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe({"name": "no video", "steps": [{"goto": "about:blank"}]})
+    assert main(["run", str(recipe), "--out", str(tmp_path), "--no-video", "--json"]) == 0
+    bundle = Path(json.loads(capsys.readouterr().out)["bundle"])
+    assert not (bundle / "video.mp4").exists()
+    manifest = read_manifest(bundle)
+    assert manifest["video"] is None
+    assert manifest["steps"][0]["video_offset_s"] is None  # type: ignore[index]
+
+
+def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    before = live_processes()
+    recipe = write_recipe(
+        {
+            "name": "killed mid-run",
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [
+                {"goto": "/"},
+                {"click": "#go"},
+                {"wait_for": {"selector": "#never", "timeout": 60}},
+            ],
+        }
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        manifest_path = wait_for_step(out, 2)
+        time.sleep(2.5)  # let a few one-second fragments reach the disk
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not wait_gone(before, within=5.0)
+    manifest = json.loads(manifest_path.read_text())  # valid JSON: written atomically
+    assert manifest["verdict"] == "error" and manifest["finished"] is False
+    assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]
+    info = probe_video(manifest_path.parent / "video.mp4")
+    assert info.codec == "h264" and info.duration_s >= 2.0

@@ -1,0 +1,321 @@
+"""Screen video: ffmpeg x11grab of the whole display, crash-safe, with step chapters.
+
+The recording goes straight to ``video.mp4`` as a *fragmented* MP4 with one-second
+fragments (a keyframe a second), so whatever happens to the verifier the file plays up
+to the last second: a plain MP4 without its moov atom does not play at all. ffmpeg's
+parent-death signal is SIGINT, not SIGKILL, so even when the verifier is SIGKILLed
+ffmpeg finalizes the file. On a clean stop the fragments are remuxed (no re-encode)
+into a regular MP4 with a chapter per step and the index up front (faststart), and the
+result is checked with ffprobe before it is listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from verifier._process import OwnedProcess, tail
+from verifier.errors import RecorderError
+
+__all__ = ("Recorder", "VideoInfo", "probe_video")
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What ffprobe says of a video file."""
+
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    duration_s: float
+    chapters: tuple[tuple[float, str], ...]
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        msg = f"{binary!r} is not installed; run desktop-image/provision.sh (or use --no-video)"
+        raise RecorderError(msg)
+    return path
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read codec, size, duration and chapters of ``path`` with ffprobe.
+
+    :raises RecorderError: when the file is missing or not a playable video.
+    """
+    argv = [
+        _require("ffprobe"),
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=codec_name,pix_fmt,width,height:format=duration",
+        "-show_chapters",
+        "-of",
+        "json",
+        str(path),
+    ]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        msg = f"ffprobe of {str(path)!r} failed: {exc}"
+        raise RecorderError(msg) from exc
+    try:
+        data = json.loads(done.stdout or "{}")
+        stream = data["streams"][0]
+        duration = float(data.get("format", {}).get("duration") or 0.0)
+    except (ValueError, KeyError, IndexError) as exc:
+        msg = f"{str(path)!r} is not a playable video: {done.stderr.strip()[-300:]!r}"
+        raise RecorderError(msg) from exc
+    chapters = tuple(
+        (float(c.get("start_time", 0.0)), str(c.get("tags", {}).get("title", "")))
+        for c in data.get("chapters", [])
+    )
+    return VideoInfo(
+        codec=str(stream.get("codec_name", "")),
+        pix_fmt=str(stream.get("pix_fmt", "")),
+        width=int(stream.get("width", 0)),
+        height=int(stream.get("height", 0)),
+        duration_s=duration,
+        chapters=chapters,
+    )
+
+
+def _ffmeta_escape(text: str) -> str:
+    out = text.replace("\\", "\\\\")
+    for ch in "=;#\n":
+        out = out.replace(ch, "\\" + ch)
+    return out[:200]
+
+
+class Recorder:
+    """Records ``display`` into ``path`` while open.
+
+    :param display: the X display to grab (``":1"``).
+    :param size: (width, height) of the screen.
+    :param path: the final video file (``<bundle>/video.mp4``).
+    :param log: where ffmpeg's messages go.
+    :param fps: frames per second.
+    :param crf: x264 quality (lower is better and larger; 30 keeps text readable).
+    """
+
+    def __init__(
+        self,
+        *,
+        display: str,
+        size: tuple[int, int],
+        path: Path,
+        log: Path,
+        fps: int = 15,
+        crf: int = 30,
+        preset: str = "veryfast",
+    ) -> None:
+        self.display = display
+        self.size = size
+        self.path = path
+        self.log = log
+        self.fps = fps
+        self.crf = crf
+        self.preset = preset
+        self._proc: OwnedProcess | None = None
+        self._t0: float | None = None
+        self._first_frame = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._chapters: list[tuple[float, str]] = []
+        self._stopped = False
+        self.info: VideoInfo | None = None
+
+    def _argv(self) -> list[str]:
+        width, height = self.size
+        return [
+            _require("ffmpeg"),
+            *("-hide_banner", "-loglevel", "warning"),
+            *("-f", "x11grab", "-draw_mouse", "1", "-framerate", str(self.fps)),
+            *("-video_size", f"{width}x{height}", "-i", f"{self.display}+0,0"),
+            *("-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"),  # yuv420p needs even sizes
+            *("-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)),
+            # A keyframe a second, each starting a fragment: a cut-off file loses <= 1 s.
+            *("-pix_fmt", "yuv420p", "-g", str(self.fps), "-keyint_min", str(self.fps)),
+            *("-movflags", "+frag_keyframe+empty_moov+default_base_moof"),
+            # A static screen encodes to a few KB a second: without this, fragments wait
+            # in ffmpeg's output buffer and a killed run can leave an empty file.
+            *("-flush_packets", "1"),
+            *("-progress", "pipe:1", "-stats_period", "0.1"),
+            *("-f", "mp4", "-y", str(self.path)),
+        ]
+
+    def start(self) -> Recorder:
+        """Start ffmpeg and wait until it has grabbed its first frame."""
+        if self._proc is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        spawned = time.monotonic()
+        with self.log.open("ab") as log:
+            self._proc = OwnedProcess(
+                self._argv(),
+                name="ffmpeg",
+                env=dict(os.environ),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                death_signal=signal.SIGINT,
+            )
+        assert self._proc.popen.stdout is not None
+        self._reader = threading.Thread(
+            target=self._read_progress, args=(self._proc.popen.stdout,), daemon=True
+        )
+        self._reader.start()
+        deadline = spawned + 10.0
+        while not self._first_frame.wait(0.02):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                code = self._proc.poll()
+                self._proc.stop(grace=1.0)
+                msg = (
+                    f"ffmpeg did not start recording {self.display} (exit {code}): "
+                    f"{tail(self.log)!r}"
+                )
+                raise RecorderError(msg)
+        _log.info("recording %s at %d fps into %s", self.display, self.fps, self.path)
+        return self
+
+    def _read_progress(self, stream: IO[bytes]) -> None:
+        # -progress prints key=value blocks; the first "frame=N" with N >= 1 marks the start.
+        for raw in stream:
+            line = raw.decode("ascii", "replace").strip()
+            if not self._first_frame.is_set() and line.startswith("frame="):
+                frames = int(line.split("=", 1)[1] or 0)
+                if frames >= 1:
+                    # The first frame was grabbed about frames/fps ago.
+                    self._t0 = time.monotonic() - (frames - 1) / self.fps
+                    self._first_frame.set()
+
+    def offset(self) -> float | None:
+        """Seconds into the video now (None when not recording)."""
+        if self._t0 is None or self._stopped:
+            return None
+        return round(max(0.0, time.monotonic() - self._t0), 3)
+
+    def chapter(self, title: str) -> float | None:
+        """Start a chapter titled ``title`` now; returns its offset in the video."""
+        at = self.offset()
+        if at is not None:
+            self._chapters.append((at, title))
+        return at
+
+    def check_alive(self) -> None:
+        if self._proc is not None and not self._stopped and (code := self._proc.poll()) is not None:
+            msg = f"ffmpeg (screen video) exited with code {code}: {tail(self.log)!r}"
+            raise RecorderError(msg)
+
+    def stop(self) -> VideoInfo | None:
+        """Finish the recording, add chapters, verify it; idempotent. None if no video."""
+        if self._stopped or self._proc is None:
+            return self.info
+        self._stopped = True
+        end = time.monotonic()
+        proc = self._proc
+        stdin = proc.popen.stdin
+        with contextlib.suppress(OSError, ValueError):
+            if stdin is not None:
+                stdin.write(b"q")
+                stdin.close()
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.signal(signal.SIGINT)
+        proc.stop(grace=5.0)
+        if proc.popen.stdout is not None:
+            proc.popen.stdout.close()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        duration = end - self._t0 if self._t0 is not None else 0.0
+        try:
+            self._add_chapters(duration)
+        except RecorderError as exc:
+            _log.warning("chapters not added, the video stays fragmented: %s", exc)
+        try:
+            self.info = probe_video(self.path)
+        except RecorderError as exc:
+            _log.warning("the video is not playable: %s", exc)
+            self.info = None
+        return self.info
+
+    def _add_chapters(self, duration: float) -> None:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            msg = f"ffmpeg wrote no video to {str(self.path)!r}: {tail(self.log)!r}"
+            raise RecorderError(msg)
+        meta = self.path.with_name(".chapters.ffmeta")
+        lines = [";FFMETADATA1"]
+        marks = [c for c in self._chapters if c[0] < duration] or [(0.0, "recording")]
+        for i, (start, title) in enumerate(marks):
+            stop = marks[i + 1][0] if i + 1 < len(marks) else max(duration, start + 0.001)
+            lines += [
+                "[CHAPTER]",
+                "TIMEBASE=1/1000",
+                f"START={int(start * 1000)}",
+                f"END={int(stop * 1000)}",
+                f"title={_ffmeta_escape(title)}",
+            ]
+        meta.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp = self.path.with_name(".video.final.mp4")
+        argv = [
+            _require("ffmpeg"),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(self.path),
+            "-i",
+            str(meta),
+            "-map",
+            "0",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            msg = f"remuxing the video failed: {exc}"
+            raise RecorderError(msg) from exc
+        finally:
+            meta.unlink(missing_ok=True)
+        if done.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            msg = f"remuxing the video failed: {done.stderr.strip()[-300:]!r}"
+            raise RecorderError(msg)
+        os.replace(tmp, self.path)
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
