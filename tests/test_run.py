@@ -116,6 +116,21 @@ def test_demo_recipe_passes_with_a_complete_bundle(
         file = bundle / art["path"]
         assert file.stat().st_size == art["bytes"] and sha256_of(file) == art["sha256"]
     assert "GET /app.js" in (bundle / "logs" / "app.log").read_text()
+    for name, kind in (
+        ("report.html", "report"),
+        ("summary.md", "summary"),
+        ("junit.xml", "junit"),
+        ("preview.gif", "preview"),
+    ):
+        assert {"path": name, "kind": kind}.items() <= next(
+            a for a in arts if a["path"] == name
+        ).items()
+    capsys.readouterr()
+    assert main(["verify-bundle", str(bundle)]) == 0
+    shot = bundle / steps[0]["screenshot"]
+    shot.write_bytes(shot.read_bytes()[:-1] + b"\0")
+    assert main(["verify-bundle", str(bundle)]) == 1
+    assert steps[0]["screenshot"] in capsys.readouterr().err
 
 
 def test_wrong_expectation_exits_1_naming_the_step(
@@ -133,7 +148,7 @@ def test_wrong_expectation_exits_1_naming_the_step(
     )
     code, result, err = run_json(capsys, str(recipe), "--out", str(tmp_path / "out"))
     assert code == 1 and result["verdict"] == "failed" and result["failed_step"] == 2
-    assert "at step 2: expect_text: 'clicked twice' not in the visible text" in err
+    assert "at step 3: expect_text: 'clicked twice' not in the visible text" in err
     assert "the page shows 'Fixture app Go clicked'" in err
     manifest = read_manifest(Path(result["bundle"]))
     steps = manifest["steps"]

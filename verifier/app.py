@@ -122,6 +122,7 @@ class DevServer:
         self.ready_timeout = ready_timeout
         self.log_path = log_path
         self.ready_s: float | None = None
+        self._started = 0.0
         self._proc: OwnedProcess | None = None
 
     @property
@@ -130,6 +131,14 @@ class DevServer:
 
     def start(self) -> DevServer:
         """Start the server and wait until it is ready; a second call does nothing."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> DevServer:
+        """Spawn the server without waiting for it (call :meth:`wait_ready` next).
+
+        Lets the caller start the desktop and browser while the server boots.
+        """
         if self._proc is not None:
             return self
         if not self.cwd.is_dir():
@@ -137,7 +146,7 @@ class DevServer:
             raise DevServerError(msg)
         argv = command_argv(self.command)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
+        self._started = time.monotonic()
         with self.log_path.open("ab") as log:
             try:
                 self._proc = OwnedProcess(
@@ -147,12 +156,19 @@ class DevServer:
                 msg = f"dev server {self.command!r} could not start: {exc}"
                 raise DevServerError(msg) from exc
         _log.info("dev server started (pid %d): %s", self._proc.pid, argv)
+        return self
+
+    def wait_ready(self) -> DevServer:
+        """Wait until ``url`` answers 2xx/3xx; stops the server and raises if it never does."""
+        if self.ready_s is not None:
+            return self
+        self.launch()
         try:
-            self._wait_ready(started)
+            self._wait_ready(self._started)
         except BaseException:
             self.close()
             raise
-        self.ready_s = time.monotonic() - started
+        self.ready_s = time.monotonic() - self._started
         _log.info("dev server ready at %s after %.2f s", self.url, self.ready_s)
         return self
 

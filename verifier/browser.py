@@ -363,6 +363,15 @@ class Browser:
             return False
         return True
 
+    def next_frame(self, *, timeout: float = 1.0) -> None:
+        """Wait until the page has produced a frame since now (two animation frames)."""
+        with contextlib.suppress(PlaywrightError):
+            self.page.wait_for_function(
+                "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame("
+                "() => r(true))))",
+                timeout=timeout * 1000,
+            )
+
     def settle(self, *, timeout: float = 2.0) -> None:
         """Wait until scrolling has stopped and a frame has been painted."""
         with contextlib.suppress(PlaywrightError):

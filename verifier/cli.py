@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from verifier import __version__
 from verifier.errors import Interrupted, VerifierError
+from verifier.evidence import verify_bundle
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
 
@@ -44,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
+
+    verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
+    verify.add_argument("bundles", nargs="+", metavar="DIR")
     return parser
 
 
@@ -55,7 +60,8 @@ def _describe(result: RunResult) -> str:
     where = f" -> {result.bundle}" if result.bundle else ""
     if result.verdict == "passed":
         return f"PASSED {result.recipe}{where}"
-    step = f" at step {result.failed_step}" if result.failed_step is not None else ""
+    # People count steps from 1, like the screenshot names and video chapters.
+    step = f" at step {result.failed_step + 1}" if result.failed_step is not None else ""
     return f"{result.verdict.upper()} {result.recipe}{step}: {result.error}{where}"
 
 
@@ -111,12 +117,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_verify_bundle(args: argparse.Namespace) -> int:
+    worst = 0
+    for folder in args.bundles:
+        problems = verify_bundle(Path(folder))
+        for problem in problems:
+            _say(sys.stderr, f"Error: {folder}: {problem}")
+        if problems:
+            worst = 1
+        else:
+            _say(sys.stdout, f"OK {folder}: every listed artifact matches its sha256")
+    return worst
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 passed, 1 failed, 2 could not verify)."""
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        return _cmd_run(args)
-    return _cmd_validate(args)
+    commands = {"run": _cmd_run, "validate": _cmd_validate, "verify-bundle": _cmd_verify_bundle}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ class Recorder:
         self._reader: threading.Thread | None = None
         self._chapters: list[tuple[float, str]] = []
         self._stopped = False
+        self._spawned = 0.0
         self.info: VideoInfo | None = None
 
     def _argv(self) -> list[str]:
@@ -162,10 +163,14 @@ class Recorder:
 
     def start(self) -> Recorder:
         """Start ffmpeg and wait until it has grabbed its first frame."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> Recorder:
+        """Spawn ffmpeg without waiting (call :meth:`wait_ready` next)."""
         if self._proc is not None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        spawned = time.monotonic()
+        self._spawned = time.monotonic()
         with self.log.open("ab") as log:
             self._proc = OwnedProcess(
                 self._argv(),
@@ -181,7 +186,13 @@ class Recorder:
             target=self._read_progress, args=(self._proc.popen.stdout,), daemon=True
         )
         self._reader.start()
-        deadline = spawned + 10.0
+        return self
+
+    def wait_ready(self) -> Recorder:
+        """Wait (handshake) until ffmpeg reports its first grabbed frame."""
+        self.launch()
+        assert self._proc is not None
+        deadline = self._spawned + 10.0
         while not self._first_frame.wait(0.02):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 code = self._proc.poll()

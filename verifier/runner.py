@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -24,7 +25,7 @@ from verifier import __version__
 from verifier._process import become_subreaper
 from verifier.app import DevServer
 from verifier.browser import Browser
-from verifier.desktop import Desktop, save_png
+from verifier.desktop import Desktop, Frame, save_png
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
 from verifier.evidence._marks import mark_points
@@ -134,6 +135,42 @@ def _pending(step: Step) -> StepRecord:
     }
 
 
+class _ShotWriter:
+    """Encodes screenshots to PNG on one background thread (cv2 releases the GIL)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
+        self._pending: list[Future[Path]] = []
+        self.written: list[Path] = []
+
+    def write(
+        self,
+        frame: Frame,
+        path: Path,
+        points: list[tuple[int, int]] | None = None,
+        path_mode: bool = False,
+    ) -> None:
+        def job() -> Path:
+            image = mark_points(frame, points, path=path_mode) if points else frame
+            return save_png(image, path)
+
+        self._pending.append(self._pool.submit(job))
+
+    def drain(self) -> list[Path]:
+        """Wait for every pending write; the files written, in order."""
+        for future in self._pending:
+            try:
+                self.written.append(future.result())
+            except VerifierError as exc:
+                _log.warning("screenshot not written: %s", exc)
+        self._pending.clear()
+        return self.written
+
+    def close(self) -> None:
+        self.drain()
+        self._pool.shutdown(wait=True)
+
+
 class _Run:
     """State of one run while it goes."""
 
@@ -153,13 +190,39 @@ class _Run:
         self.app: DevServer | None = None
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
+        self.shots = _ShotWriter()
 
     def setup(self, stack: contextlib.ExitStack) -> None:
+        """Start the desktop, app, recorder and browser, overlapping their waits.
+
+        The dev server boots while the desktop and browser start, and ffmpeg grabs its
+        first frame while Chromium launches. Every process is still spawned from this
+        thread: PR_SET_PDEATHSIG follows the thread that forks, so a worker thread's exit
+        would kill its children. Teardown stays browser, recorder, dev server, display.
+        """
         logs = self.bundle.root / "logs"
+        if self.recipe.app is not None:
+            spec = self.recipe.app
+            self.app = DevServer(
+                spec.command,
+                url=spec.url,
+                cwd=(self.recipe.base_dir / spec.cwd).resolve(),
+                env=spec.env,
+                ready_timeout=spec.ready_timeout,
+                log_path=logs / "app.log",
+            )
+            self.app.launch()
         t0 = time.monotonic()
-        self.desktop = stack.enter_context(
-            Desktop(self.recipe.screen, display=self.display, log_dir=logs)
-        )
+        try:
+            self.desktop = stack.enter_context(
+                Desktop(self.recipe.screen, display=self.display, log_dir=logs)
+            )
+        except BaseException:
+            if self.app is not None:
+                self.app.close()
+            raise
+        if self.app is not None:
+            stack.callback(self.app.close)
         width, height = self.desktop.size
         self.bundle.set_setup(
             "desktop",
@@ -179,46 +242,18 @@ class _Run:
                 "git_commit": _git_commit(self.recipe.base_dir),
             }
         )
-        if self.recipe.app is not None:
-            spec = self.recipe.app
-            t0 = time.monotonic()
-            self.app = stack.enter_context(
-                DevServer(
-                    spec.command,
-                    url=spec.url,
-                    cwd=(self.recipe.base_dir / spec.cwd).resolve(),
-                    env=spec.env,
-                    ready_timeout=spec.ready_timeout,
-                    log_path=logs / "app.log",
-                )
-            )
-            self.bundle.set_setup(
-                "app",
-                {
-                    "command": self.app.command,
-                    "url": self.app.url,
-                    "port": self.app.port,
-                    "pid": self.app.pid,
-                    "ready_s": round(time.monotonic() - t0, 3),
-                },
-            )
         if self.video:
-            t0 = time.monotonic()
             spec_v = self.recipe.video
-            self.recorder = stack.enter_context(
-                Recorder(
-                    display=self.desktop.display,
-                    size=self.desktop.size,
-                    path=self.bundle.path("video.mp4"),
-                    log=logs / "ffmpeg.log",
-                    fps=spec_v.fps,
-                    crf=spec_v.crf,
-                )
+            self.recorder = Recorder(
+                display=self.desktop.display,
+                size=self.desktop.size,
+                path=self.bundle.path("video.mp4"),
+                log=logs / "ffmpeg.log",
+                fps=spec_v.fps,
+                crf=spec_v.crf,
             )
-            self.bundle.set_setup(
-                "recorder",
-                {"fps": spec_v.fps, "crf": spec_v.crf, "ready_s": round(time.monotonic() - t0, 3)},
-            )
+            stack.callback(self.recorder.stop)
+            self.recorder.launch()
         t0 = time.monotonic()
         self.browser = stack.enter_context(
             Browser(
@@ -230,6 +265,21 @@ class _Run:
         )
         self.bundle.set_setup("browser", {"ready_s": round(time.monotonic() - t0, 3)})
         self.bundle.set_environment({"chromium": self.browser.version})
+        if self.recorder is not None:
+            self.recorder.wait_ready()
+            self.bundle.set_setup("recorder", {"fps": self.recorder.fps, "crf": self.recorder.crf})
+        if self.app is not None:
+            self.app.wait_ready()
+            self.bundle.set_setup(
+                "app",
+                {
+                    "command": self.app.command,
+                    "url": self.app.url,
+                    "port": self.app.port,
+                    "pid": self.app.pid,
+                    "ready_s": round(self.app.ready_s or 0.0, 3),
+                },
+            )
 
     def check_infra(self) -> None:
         """Raise if something the run stands on has died (exit 2, not a failed check)."""
@@ -240,32 +290,35 @@ class _Run:
     def capture(self, step: Step, suffix: str, outcome: StepOutcome) -> list[str]:
         """Screenshot after a step, plus a marked copy when it acted at screen points.
 
-        Returns the bundle paths written, the one to show first.
+        The screen is grabbed here, once the page has painted and the screen holds still;
+        PNG encoding happens on the writer thread. Returns the bundle paths, the one to
+        show first.
         """
         if self.desktop is None:
             return []
         rel = self.bundle.screenshot_rel(step.index, step.action, suffix)
         try:
             if self.browser is not None and self.browser.dead is None:
-                self.browser.settle(timeout=1.0)
-            frame = self.desktop.wait_stable()
-            save_png(frame, self.bundle.path(rel))
-            self.bundle.add_artifact(rel, "screenshot")
-            if not outcome.points:
-                return [rel]
+                self.browser.next_frame()
+            frame = self.desktop.wait_stable(quiet=0.035)
+        except VerifierError as exc:
+            _log.warning("screenshot after step %d failed: %s", step.index, exc)
+            return []
+        paths = [rel]
+        self.shots.write(frame, self.bundle.path(rel))
+        if outcome.points:
             marked = self.bundle.screenshot_rel(
                 step.index, step.action, f"{suffix}-marked" if suffix else "marked"
             )
-            image = mark_points(frame, outcome.points, path=outcome.path)
-            save_png(image, self.bundle.path(marked))
-            self.bundle.add_artifact(marked, "screenshot")
-        except VerifierError as exc:
-            _log.warning("screenshot after step %d failed: %s", step.index, exc)
-            return [rel] if self.bundle.path(rel).is_file() else []
-        return [marked, rel]
+            self.shots.write(frame, self.bundle.path(marked), outcome.points, outcome.path)
+            paths.insert(0, marked)
+        return paths
 
-    def finish_video(self) -> None:
-        """After teardown: list the finalized video, if it is playable."""
+    def finish_evidence(self) -> None:
+        """After teardown: list the screenshots and the finalized video (if playable)."""
+        for path in self.shots.drain():
+            self.bundle.add_artifact(path.relative_to(self.bundle.root).as_posix(), "screenshot")
+        self.shots.close()
         if self.recorder is None or self.recorder.info is None:
             return
         info = self.recorder.info
@@ -333,7 +386,7 @@ class _Run:
         self.bundle.set_steps(self.records)
         _log.info(
             "step %d %s %r: %s%s",
-            step.index,
+            step.index + 1,
             step.action,
             step.target,
             status,
@@ -395,7 +448,7 @@ def run_recipe(
                 _log.exception("internal error")
             if interrupted is not None:
                 run.verdict, run.error = "error", _error_info(interrupted, _running_step(run))
-            run.finish_video()
+            run.finish_evidence()
             _log.info("run %s: %s", bundle.run_id, run.verdict)
         bundle.finish(run.verdict, run.error)
     if crash is not None:

@@ -7,8 +7,8 @@ finishes, its verdict reads ``error`` ("did not finish").
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from verifier.errors import BundleError
+from verifier.evidence._junit import write_junit
 from verifier.evidence._manifest import (
     SCHEMA_VERSION,
     ArtifactKind,
@@ -28,8 +29,14 @@ from verifier.evidence._manifest import (
     StepRecord,
     Verdict,
 )
+from verifier.evidence._preview import write_preview
+from verifier.evidence._report import write_report
+from verifier.evidence._summary import write_summary
+from verifier.evidence._verify import sha256_of
 
 __all__ = ()
+
+_log = logging.getLogger(__name__)
 
 _UNFINISHED = "the run did not finish: the verifier stopped before it wrote a verdict"
 
@@ -42,14 +49,6 @@ def slug(text: str, *, limit: int = 40) -> str:
     """A safe file-name fragment: lower-case letters, digits and dashes, bounded."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return cleaned[:limit].rstrip("-") or "x"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def new_run_id(name: str) -> str:
@@ -140,7 +139,10 @@ class BundleWriter:
         return record
 
     def finish(self, verdict: Verdict, error: ErrorInfo | None) -> None:
-        """Record the verdict; list the logs with their final hashes."""
+        """Record the verdict, list the logs, and render preview, summary, JUnit and report.
+
+        A renderer that fails is logged and skipped: it never costs the manifest.
+        """
         for log in sorted((self.root / "logs").glob("*")):
             if log.is_file():
                 self.add_artifact(f"logs/{log.name}", "log")
@@ -150,6 +152,27 @@ class BundleWriter:
         self.manifest["finished_at"] = utc_now()
         self.manifest["duration_s"] = round(time.monotonic() - self._t0, 3)
         self.write_manifest()
+        self._render()
+        self.write_manifest()
+
+    def _render(self) -> None:
+        try:
+            preview = write_preview(self.root, self.manifest)
+        except (BundleError, OSError) as exc:
+            _log.warning("preview not written: %s", exc)
+            preview = None
+        if preview is not None:
+            self.manifest["preview"] = preview.name
+            self.add_artifact(preview.name, "preview")
+        # The report comes last so that it lists every other artifact.
+        renderers = (("summary", write_summary), ("junit", write_junit), ("report", write_report))
+        for kind, render in renderers:
+            try:
+                path = render(self.root, self.manifest)
+            except (BundleError, OSError) as exc:
+                _log.warning("%s not written: %s", kind, exc)
+                continue
+            self.add_artifact(path.name, kind)  # type: ignore[arg-type]
 
     def write_manifest(self) -> None:
         """Replace manifest.json atomically (write a temporary file, fsync, rename)."""

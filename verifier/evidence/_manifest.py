@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 __all__ = ()
 
@@ -10,7 +10,9 @@ SCHEMA_VERSION = 1
 
 Verdict = Literal["passed", "failed", "error"]
 StepStatus = Literal["passed", "failed", "error", "skipped"]
-ArtifactKind = Literal["screenshot", "log", "video", "report", "summary", "junit", "other"]
+ArtifactKind = Literal[
+    "screenshot", "log", "video", "preview", "report", "summary", "junit", "other"
+]
 
 
 class ErrorInfo(TypedDict):
@@ -80,4 +82,5 @@ class Manifest(TypedDict):
     steps: list[StepRecord]
     artifacts: list[ArtifactRecord]
     video: VideoRecord | None
+    preview: NotRequired[str | None]
     error: ErrorInfo | None
