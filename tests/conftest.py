@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from verifier._process import become_subreaper
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 
@@ -33,9 +34,30 @@ def clean_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _subreaper() -> None:
+    """Orphans of our runs reparent to this test process, so leak checks can see them and
+    tell them from processes of other test runs on the same machine."""
+    become_subreaper()
+
+
+def _mine(pid: int, parents: dict[int, int]) -> bool:
+    me = os.getpid()
+    seen = set()
+    while pid > 1 and pid not in seen:
+        if pid == me:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+    return False
+
+
 def live_processes(names: set[str] = RUN_PROCESSES, marker: str | None = None) -> dict[int, str]:
-    """Live (non-zombie) processes whose name is in ``names`` or whose argv has ``marker``."""
+    """Live (non-zombie) processes whose name is in ``names`` and that descend from this
+    test process, or whose argv holds ``marker`` (anywhere on the machine)."""
     found: dict[int, str] = {}
+    parents: dict[int, int] = {}
+    candidates: list[tuple[int, str, str, str]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -45,11 +67,13 @@ def live_processes(names: set[str] = RUN_PROCESSES, marker: str | None = None) -
         except OSError:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        state = stat[stat.rindex(")") + 2]
-        if state in "ZX":
-            continue
-        if comm in names or (marker is not None and marker in cmdline):
-            found[int(entry.name)] = f"{comm}: {cmdline[:120]}"
+        rest = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(rest[1])
+        if rest[0] not in "ZX":
+            candidates.append((int(entry.name), comm, rest[0], cmdline))
+    for pid, comm, _state, cmdline in candidates:
+        if (marker is not None and marker in cmdline) or (comm in names and _mine(pid, parents)):
+            found[pid] = f"{comm}: {cmdline[:120]}"
     return found
 
 

@@ -88,18 +88,29 @@ def _now_iso() -> str:
 
 
 class _ConsoleLog:
-    """Appends page events as JSON lines; thread-safe, flushed per line."""
+    """Appends page events as JSON lines; thread-safe, flushed per line.
+
+    Errors (console errors, page errors) and failed requests are also kept in memory,
+    for the checks that read them.
+    """
+
+    _KEEP = 10_000  # records kept in memory per kind; the file has them all
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
-        self.errors = 0
-        self.failed_requests = 0
+        self.errors: list[dict[str, Any]] = []
+        self.failed_requests: list[dict[str, Any]] = []
 
     def write(self, kind: str, **fields: Any) -> None:
         record = {"ts": _now_iso(), "type": kind, **fields}
         with self._lock:
+            if kind in ("requestfailed", "response"):
+                if len(self.failed_requests) < self._KEEP:
+                    self.failed_requests.append(record)
+            elif fields.get("level") == "error" and len(self.errors) < self._KEEP:
+                self.errors.append(record)
             if not self._fh.closed:
                 self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 self._fh.flush()
@@ -258,8 +269,6 @@ class Browser:
     def _on_console(self, msg: ConsoleMessage) -> None:
         loc = msg.location
         level = msg.type
-        if level == "error":
-            self._console.errors += 1
         self._console.write(
             "console",
             level=level,
@@ -269,11 +278,9 @@ class Browser:
         )
 
     def _console_error(self, kind: str, text: str) -> None:
-        self._console.errors += 1
         self._console.write(kind, level="error", text=text)
 
     def _on_request_failed(self, request: Request) -> None:
-        self._console.failed_requests += 1
         self._console.write(
             "requestfailed",
             level="error",
@@ -284,7 +291,6 @@ class Browser:
 
     def _on_response(self, response: Response) -> None:
         if response.status >= 400:
-            self._console.failed_requests += 1
             self._console.write(
                 "response",
                 level="error",
@@ -389,9 +395,11 @@ class Browser:
             )
 
     @property
-    def console_errors(self) -> int:
-        return self._console.errors
+    def console_errors(self) -> list[dict[str, Any]]:
+        """Console errors and uncaught page errors so far: {ts, type, level, text, url...}."""
+        return list(self._console.errors)
 
     @property
-    def failed_requests(self) -> int:
-        return self._console.failed_requests
+    def failed_requests(self) -> list[dict[str, Any]]:
+        """Requests that failed (network error) or answered 4xx/5xx: {ts, type, url...}."""
+        return list(self._console.failed_requests)

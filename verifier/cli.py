@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
     )
+    run.add_argument(
+        "--update-baselines",
+        action="store_true",
+        help="(re)write expect_screenshot baselines instead of comparing against them",
+    )
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
@@ -70,7 +75,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for path in args.recipes:
         try:
             result = run_recipe(
-                path, out=args.out, display=args.display, video=False if args.no_video else None
+                path,
+                out=args.out,
+                display=args.display,
+                video=False if args.no_video else None,
+                update_baselines=args.update_baselines,
             )
         except Interrupted as exc:
             bundle = exc.details.get("bundle")

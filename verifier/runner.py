@@ -191,6 +191,7 @@ class _Run:
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
         self.shots = _ShotWriter()
+        self.update_baselines = False
 
     def setup(self, stack: contextlib.ExitStack) -> None:
         """Start the desktop, app, recorder and browser, overlapping their waits.
@@ -338,6 +339,8 @@ class _Run:
             desktop=self.desktop,
             browser=self.browser,
             base_url=self.app.url if self.app else self.recipe.url,
+            recipe_path=self.recipe.path,
+            update_baselines=self.update_baselines,
         )
         for step in self.recipe.steps:
             record = self.records[step.index]
@@ -405,6 +408,7 @@ def run_recipe(
     out: str | os.PathLike[str] = "artifacts",
     display: str | None = None,
     video: bool | None = None,
+    update_baselines: bool = False,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -412,6 +416,7 @@ def run_recipe(
     :param out: the folder that receives the bundle.
     :param display: attach to this X display (``":0"``) instead of starting Xvfb.
     :param video: record the screen (default: the recipe's ``video``).
+    :param update_baselines: (re)write screenshot baselines instead of comparing.
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -427,6 +432,7 @@ def run_recipe(
         },
     )
     run = _Run(loaded, bundle, display, loaded.video.enabled if video is None else video)
+    run.update_baselines = update_baselines
     interrupted: Interrupted | None = None
     crash: Exception | None = None
     with _signals_raise():

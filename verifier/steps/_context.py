@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urljoin
 
@@ -26,6 +27,8 @@ class StepContext:
     desktop: Desktop
     browser: Browser
     base_url: str | None
+    recipe_path: Path | None = None  # baselines and image targets live beside the recipe
+    update_baselines: bool = False  # --update-baselines: (re)write baselines and pass
 
     def resolve_url(self, url: str) -> str:
         return urljoin(self.base_url, url) if self.base_url else url
