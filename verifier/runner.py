@@ -8,6 +8,7 @@ display. The bundle is written as the run goes, so a crash leaves what was captu
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -344,6 +345,7 @@ class _Run:
         )
         for step in self.recipe.steps:
             record = self.records[step.index]
+            ctx.attach_fn = functools.partial(self._attach, step, record)
             record["started_at"] = utc_now()
             record["status"] = "error"  # until it ends: a crash mid-step reads as error
             if self.recorder is not None:
@@ -356,6 +358,8 @@ class _Run:
                 outcome = run_step(ctx, step)
             except CheckFailed as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                if exc.details:
+                    record["details"] = exc.details
                 self._step_ended(step, record, "failed", exc.message, "failed", outcome)
                 self.check_infra()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
@@ -367,8 +371,16 @@ class _Run:
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
+            if outcome.details:
+                record["details"] = outcome.details
             self._step_ended(step, record, "passed", None, outcome.label, outcome)
             self.check_infra()
+
+    def _attach(self, step: Step, record: StepRecord, name: str, image: Frame) -> str:
+        rel = self.bundle.screenshot_rel(step.index, step.action, name)
+        self.shots.write(image, self.bundle.path(rel))
+        record.setdefault("attachments", []).append({"name": name, "path": rel})
+        return rel
 
     def _step_ended(
         self,

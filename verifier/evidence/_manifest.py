@@ -50,6 +50,8 @@ class StepRecord(TypedDict):
     video_offset_s: float | None
     error: str | None
     points: list[list[int]]
+    details: NotRequired[dict[str, object]]
+    attachments: NotRequired[list[dict[str, str]]]
 
 
 class ArtifactRecord(TypedDict):

@@ -13,7 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier.browser import Browser
-from verifier.desktop import Desktop
+from verifier.desktop import Desktop, Frame
 from verifier.errors import BrowserError, CheckFailed, StepTimeout
 from verifier.recipe import Step, StepArgs
 
@@ -29,6 +29,15 @@ class StepContext:
     base_url: str | None
     recipe_path: Path | None = None  # baselines and image targets live beside the recipe
     update_baselines: bool = False  # --update-baselines: (re)write baselines and pass
+    attach_fn: Callable[[str, Frame], str] | None = None
+
+    def attach(self, name: str, image: Frame) -> str | None:
+        """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.
+
+        Returns its bundle-relative path (None outside a run). The runner lists it on the
+        step's record under ``attachments``.
+        """
+        return self.attach_fn(name, image) if self.attach_fn is not None else None
 
     def resolve_url(self, url: str) -> str:
         return urljoin(self.base_url, url) if self.base_url else url
@@ -41,6 +50,9 @@ class StepOutcome:
     points: list[tuple[int, int]] = field(default_factory=list)
     path: bool = False  # the points are one gesture (a drag), not separate clicks
     label: str = ""
+    # Structured facts for the manifest's step record (a match score and box, diff counts).
+    # A failing check passes them as CheckFailed(..., details=...).
+    details: dict[str, object] = field(default_factory=dict)
     note: str = ""
 
 
