@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    SITE,
     live_processes,
     read_manifest,
     server_command,
@@ -80,11 +80,14 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
     before = live_processes()
+    marker = f"verifier-sigkill-{uuid.uuid4().hex}"
     recipe = write_recipe(
         {
             "name": "killed mid-run",
+            # The server forks a grandchild into its own session: PDEATHSIG cannot reach
+            # it, the watchdog must.
             "app": {
-                "command": server_command("serve", str(SITE)),
+                "command": server_command("fork", marker),
                 "url": "http://127.0.0.1:{port}/",
             },
             "steps": [
@@ -109,6 +112,7 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
             proc.kill()
             proc.wait()
     assert not wait_gone(before, within=5.0)
+    assert not wait_gone({}, marker=marker, within=5.0)
     manifest = json.loads(manifest_path.read_text())  # valid JSON: written atomically
     assert manifest["verdict"] == "error" and manifest["finished"] is False
     assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,9 +29,54 @@ __all__ = ()
 _log = logging.getLogger(__name__)
 
 OWNER_ENV = "VERIFIER_OWNER"
+# Every cookie of this verifier process starts with this token, so that the watchdog can
+# find all of them after the verifier itself was killed.
+_RUN_TOKEN = uuid.uuid4().hex
+_watchdog: subprocess.Popen[bytes] | None = None
+_watchdog_fd: int | None = None
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def new_cookie() -> str:
+    """A cookie for one owned process tree: ``<this verifier's token>.<unique>``."""
+    return f"{_RUN_TOKEN}.{uuid.uuid4().hex}"
+
+
+def ensure_watchdog() -> None:
+    """Start this process's watchdog once (see ``verifier/_watchdog.py``).
+
+    PR_SET_PDEATHSIG only reaches our direct children; the watchdog also stops the
+    grandchildren that left for their own session, when the verifier is SIGKILLed.
+    """
+    global _watchdog, _watchdog_fd
+    if _watchdog is not None and _watchdog.poll() is None:
+        return
+    read_fd, write_fd = os.pipe()  # both ends non-inheritable by default
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    try:
+        _watchdog = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
+            env=env,
+            pass_fds=(read_fd,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        os.close(write_fd)
+        _log.warning("no watchdog (orphans may outlive a killed verifier): %s", exc)
+        return
+    finally:
+        os.close(read_fd)
+    if _watchdog_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(_watchdog_fd)
+    _watchdog_fd = write_fd  # held open until this process dies; then the watchdog wakes
 
 
 def _pdeathsig(signum: int) -> Callable[[], None]:
@@ -79,11 +125,14 @@ def find_tree(root: int | None, cookie: str | None) -> dict[int, int]:
     """Live processes that descend from ``root`` or from a process carrying ``cookie``.
 
     Returns {pid: starttime}. Some programs scrub their children's environment (Chromium's
-    zygote does), so the cookie marks the seeds and the parent links find the rest.
+    zygote does), so the cookie marks the seeds and the parent links find the rest. A
+    cookie ending in "." matches every cookie it prefixes.
     """
     children: dict[int, list[int]] = {}
     seeds = [root] if root is not None else []
-    needle = f"{OWNER_ENV}={cookie}\0".encode() if cookie else None
+    needle = None
+    if cookie:
+        needle = f"{OWNER_ENV}={cookie}".encode() + (b"" if cookie.endswith(".") else b"\0")
     me = os.getpid()
     for pid in _all_pids():
         st = _stat(pid)
@@ -154,8 +203,9 @@ class OwnedProcess:
     ) -> None:
         self.name = name
         self.argv = list(argv)
-        self.cookie = uuid.uuid4().hex
+        self.cookie = new_cookie()
         full_env = {**env, OWNER_ENV: self.cookie}
+        ensure_watchdog()
         self.popen = subprocess.Popen(  # noqa: S603 - argv list, explicit env, no shell
             self.argv,
             env=full_env,

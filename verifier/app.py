@@ -113,6 +113,7 @@ class DevServer:
             fill(command) if isinstance(command, str) else [fill(word) for word in command]
         )
         self.url = fill(url)
+        self._fixed_port = "{port}" not in url
         self.cwd = cwd
         self.env = {
             **os.environ,
@@ -144,6 +145,8 @@ class DevServer:
         if not self.cwd.is_dir():
             msg = f"app.cwd {str(self.cwd)!r} is not a directory"
             raise DevServerError(msg)
+        if self._fixed_port:
+            self._refuse_taken_port()
         argv = command_argv(self.command)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._started = time.monotonic()
@@ -157,6 +160,24 @@ class DevServer:
                 raise DevServerError(msg) from exc
         _log.info("dev server started (pid %d): %s", self._proc.pid, argv)
         return self
+
+    def _refuse_taken_port(self) -> None:
+        """A fixed port that already answers would make the probe pass on the wrong server."""
+        parts = urllib.parse.urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname or "127.0.0.1"
+        for candidate in ["127.0.0.1", "::1"] if host == "localhost" else [host]:
+            try:
+                with socket.create_connection((candidate, port), timeout=0.5):
+                    pass
+            except OSError:
+                continue
+            msg = (
+                f"port {port} of {self.url} is already in use by another process before the "
+                "dev server started; stop that process, or use {port} in app.command and "
+                "app.url to get a free port"
+            )
+            raise DevServerError(msg)
 
     def wait_ready(self) -> DevServer:
         """Wait until ``url`` answers 2xx/3xx; stops the server and raises if it never does."""

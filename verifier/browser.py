@@ -14,7 +14,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +35,7 @@ from playwright.sync_api import (
     Error as PlaywrightError,
 )
 
-from verifier._process import OWNER_ENV, find_tree, kill_tree
+from verifier._process import OWNER_ENV, ensure_watchdog, find_tree, kill_tree, new_cookie
 from verifier.errors import BrowserError
 
 __all__ = ("Browser", "CHROMIUM_FLAGS")
@@ -141,7 +140,7 @@ class Browser:
         self._screen = screen
         self._executable = executable
         self._env = dict(env if env is not None else os.environ)
-        self._cookie = uuid.uuid4().hex
+        self._cookie = new_cookie()
         self._console = _ConsoleLog(console_log)
         self._pw: Playwright | None = None
         self._browser: PWBrowser | None = None
@@ -172,6 +171,7 @@ class Browser:
         return self
 
     def _start(self) -> None:
+        ensure_watchdog()
         self._pw = sync_playwright().start()
         env: dict[str, str | float | bool] = {
             **self._env,

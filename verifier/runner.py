@@ -342,6 +342,7 @@ class _Run:
             base_url=self.app.url if self.app else self.recipe.url,
             recipe_path=self.recipe.path,
             update_baselines=self.update_baselines,
+            infra_check=self.check_infra,
         )
         for step in self.recipe.steps:
             record = self.records[step.index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,18 @@ class ScreenCapture:
         """The whole screen as an HxWx3 RGB uint8 array (a fresh copy)."""
         try:
             shot = self._mss.grab(self._monitor)
-        except mss.ScreenShotError as exc:
-            msg = f"screen capture failed: {exc}"
+        # mss's XCB layer asserts on the null reply a dead X server gives.
+        except (mss.ScreenShotError, AssertionError, OSError) as exc:
+            msg = f"screen capture failed (is the X server gone?): {exc or type(exc).__name__}"
             raise DisplayError(msg) from exc
         bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
         rgb: Frame = np.asarray(cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB), dtype=np.uint8)
         return rgb
 
     def close(self) -> None:
-        self._mss.close()
+        # On a dead X server closing raises; "already gone" is closed.
+        with contextlib.suppress(mss.ScreenShotError, OSError):
+            self._mss.close()
 
 
 def save_png(frame: Frame, path: Path) -> Path:

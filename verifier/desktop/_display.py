@@ -117,7 +117,10 @@ class XServer:
     def check_alive(self) -> None:
         code = self.proc.poll()
         if code is not None:
-            msg = f"Xvfb on {self.display} exited (code {code}); last output: {tail(self.log)!r}"
+            out = tail(self.log)
+            msg = f"Xvfb on {self.display} exited (code {code})" + (
+                f"; last output: {out!r}" if out else ""
+            )
             raise DisplayError(msg)
 
     def close(self) -> None:

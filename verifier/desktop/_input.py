@@ -8,6 +8,7 @@ a MappingNotify, still sees the binding when it translates the key event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from Xlib import XK, X
-from Xlib.error import XError
+from Xlib.error import ConnectionClosedError, XError
 from Xlib.ext import xtest
 
 from verifier.desktop._display import open_display
@@ -66,7 +67,7 @@ class Input:
     def _fake(self, event: int, detail: int = 0, *, x: int = 0, y: int = 0) -> None:
         try:
             xtest.fake_input(self._conn, event, detail, x=x, y=y)
-        except (XError, OSError) as exc:
+        except (XError, OSError, ConnectionClosedError) as exc:
             msg = f"XTest input to {self._display!r} failed: {exc}"
             raise InputError(msg) from exc
 
@@ -74,7 +75,7 @@ class Input:
         """Round trip to the server: every event sent so far has been processed."""
         try:
             self._conn.sync()
-        except (XError, OSError) as exc:
+        except (XError, OSError, ConnectionClosedError) as exc:
             msg = f"X display {self._display!r} stopped answering: {exc}"
             raise InputError(msg) from exc
 
@@ -223,7 +224,9 @@ class Input:
             for keycode in self._bound.values():
                 self._conn.change_keyboard_mapping(keycode, [(0,) * self._syms_per_code])
             self._conn.sync()
-        except (XError, OSError, InputError) as exc:
+        except (XError, OSError, ConnectionClosedError, InputError) as exc:
             _log.debug("input close on %s: %s (display already gone)", self._display, exc)
         finally:
-            self._conn.close()
+            # Closing flushes: on a dead server that raises; "already closed" is closed.
+            with contextlib.suppress(OSError, XError, ConnectionClosedError):
+                self._conn.close()

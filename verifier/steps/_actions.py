@@ -63,7 +63,7 @@ def element_point(
     page = ctx.browser.page
     locator: Locator = page.locator(selector)
     with playwright_errors(ctx, f"{what}: no visible element matches {selector!r}", timeout):
-        locator.wait_for(state="visible", timeout=timeout * 1000)
+        ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms))
     with playwright_errors(ctx, f"{what}: {selector!r} could not be scrolled into view", timeout):
         locator.scroll_into_view_if_needed(timeout=timeout * 1000)
         box = locator.evaluate(_STABLE_BOX_JS, 60)

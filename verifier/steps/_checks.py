@@ -30,9 +30,8 @@ def wait_for(ctx: StepContext, step: Step, args: WaitFor) -> StepOutcome:
     with playwright_errors(
         ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
     ):
-        ctx.browser.page.locator(args.selector).first.wait_for(
-            state=args.state, timeout=step.timeout * 1000
-        )
+        first = ctx.browser.page.locator(args.selector).first
+        ctx.wait(step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms))
     return StepOutcome()
 
 
@@ -43,7 +42,7 @@ def expect_visible(ctx: StepContext, step: Step, args: ExpectVisible) -> StepOut
         with playwright_errors(
             ctx, f"expect_visible: no visible element matches {args.selector!r}", step.timeout
         ):
-            locator.first.wait_for(state="visible", timeout=step.timeout * 1000)
+            ctx.wait(step.timeout, lambda ms: locator.first.wait_for(state="visible", timeout=ms))
     except StepTimeout as exc:
         try:
             count = locator.count()
@@ -63,12 +62,15 @@ def expect_text(ctx: StepContext, step: Step, args: ExpectText) -> StepOutcome:
         with playwright_errors(
             ctx, f"expect_text: {want!r} not in the visible text{scope}", step.timeout
         ):
-            page.wait_for_function(
-                f"([sel, want]) => {{ const t = ({_VISIBLE_TEXT_JS})(sel);"
-                " return t !== null && t.includes(want); }",
-                arg=[args.selector, want],
-                polling=50,
-                timeout=step.timeout * 1000,
+            ctx.wait(
+                step.timeout,
+                lambda ms: page.wait_for_function(
+                    f"([sel, want]) => {{ const t = ({_VISIBLE_TEXT_JS})(sel);"
+                    " return t !== null && t.includes(want); }",
+                    arg=[args.selector, want],
+                    polling=50,
+                    timeout=ms,
+                ),
             )
     except StepTimeout as exc:
         try:
@@ -98,7 +100,10 @@ def expect_url(ctx: StepContext, step: Step, args: ExpectUrl) -> StepOutcome:
         with playwright_errors(
             ctx, f"expect_url: the URL did not become {expected!r}", step.timeout
         ):
-            page.wait_for_url(lambda url: _url_matches(url, expected), timeout=step.timeout * 1000)
+            ctx.wait(
+                step.timeout,
+                lambda ms: page.wait_for_url(lambda url: _url_matches(url, expected), timeout=ms),
+            )
     except StepTimeout as exc:
         raise StepTimeout(f"{exc.message}; it is {page.url!r}") from None
     return StepOutcome()

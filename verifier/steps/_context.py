@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class StepContext:
     recipe_path: Path | None = None  # baselines and image targets live beside the recipe
     update_baselines: bool = False  # --update-baselines: (re)write baselines and pass
     attach_fn: Callable[[str, Frame], str] | None = None
+    infra_check: Callable[[], None] | None = None
 
     def attach(self, name: str, image: Frame) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.
@@ -38,6 +40,30 @@ class StepContext:
         step's record under ``attachments``.
         """
         return self.attach_fn(name, image) if self.attach_fn is not None else None
+
+    def check_infra(self) -> None:
+        """Raise if the display, app, recorder or browser has died (exit 2)."""
+        if self.infra_check is not None:
+            self.infra_check()
+        else:
+            self.browser.check_alive()
+
+    def wait(self, timeout: float, wait: Callable[[float], object]) -> None:
+        """Run a Playwright wait (``wait(timeout_ms)``) in slices of at most a second.
+
+        Between slices it checks that what the run stands on is alive, so a dev server or
+        Xvfb dying during a 60 s wait fails the run at once, naming what died.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                wait(max(50.0, min(remaining, 1.0) * 1000))
+                return
+            except PlaywrightTimeout:
+                self.check_infra()
+                if time.monotonic() >= deadline:
+                    raise
 
     def resolve_url(self, url: str) -> str:
         return urljoin(self.base_url, url) if self.base_url else url
@@ -92,11 +118,12 @@ def playwright_errors(ctx: StepContext, what: str, timeout: float) -> Iterator[N
     try:
         yield
     except PlaywrightTimeout as exc:
-        ctx.browser.check_alive()
+        ctx.check_infra()
         msg = f"{what}: not within {timeout:g} s"
         raise StepTimeout(msg) from exc
     except PlaywrightError as exc:
-        ctx.browser.check_alive()
+        # A dead X server or dev server explains a browser error better than the browser.
+        ctx.check_infra()
         if "Target page, context or browser has been closed" in str(exc):
             msg = f"browser died during {what}"
             raise BrowserError(msg) from exc

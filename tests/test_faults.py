@@ -1,0 +1,150 @@
+"""The fault matrix: whatever dies, the run ends with exit 2, says what died, keeps its
+logs and video, and leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SITE, read_manifest, server_command, wait_for_step
+from verifier._process import find_tree
+from verifier.cli import main
+from verifier.recorder import probe_video
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+WAITING = [{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}]
+
+
+def _recipe(write_recipe: Callable[..., Path], **app: Any) -> Path:
+    return write_recipe(
+        {
+            "name": "fault",
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+                **app,
+            },
+            "steps": WAITING,
+        }
+    )
+
+
+def _run_and_kill(
+    recipe: Path, out: Path, victim: Callable[[int, Path], list[int]], *, sig: int = signal.SIGKILL
+) -> tuple[int, str, Path]:
+    """Run the recipe, kill ``victim``'s pids mid-wait; returns (code, stderr, bundle)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        manifest = wait_for_step(out, 1)
+        time.sleep(1.5)  # let the first one-second video fragments reach the disk
+        pids = victim(proc.pid, manifest)
+        assert pids, "nothing to kill"
+        for pid in pids:
+            os.kill(pid, sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err, manifest.parent
+
+
+def _by_name(name: str) -> Callable[[int, Path], list[int]]:
+    def find(verifier_pid: int, _manifest: Path) -> list[int]:
+        return [
+            pid
+            for pid in find_tree(verifier_pid, None)
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name
+        ]
+
+    return find
+
+
+def _dev_server(_verifier_pid: int, manifest: Path) -> list[int]:
+    return [json.loads(manifest.read_text())["setup"]["app"]["pid"]]
+
+
+@pytest.mark.parametrize(
+    ("victim", "message"),
+    [
+        (_dev_server, "dev server exited with code -9 during the run"),
+        (_by_name("Xvfb"), "Xvfb on :"),
+        (_by_name("ffmpeg"), "ffmpeg (screen video) exited"),
+    ],
+    ids=["dev-server", "xvfb", "ffmpeg"],
+)
+def test_something_dies_mid_run(
+    tmp_path: Path,
+    write_recipe: Callable[..., Path],
+    victim: Callable[[int, Path], list[int]],
+    message: str,
+) -> None:
+    code, err, bundle = _run_and_kill(_recipe(write_recipe), tmp_path / "out", victim)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    manifest = read_manifest(bundle)
+    assert manifest["verdict"] == "error" and manifest["finished"] is True
+    assert message in manifest["error"]["message"]  # type: ignore[index]
+    assert manifest["steps"][1]["status"] == "error"  # type: ignore[index]
+    assert (bundle / "logs" / "app.log").is_file() and (bundle / "logs" / "verifier.log").is_file()
+    # The video holds what was recorded up to the fault, and plays.
+    assert probe_video(bundle / "video.mp4").duration_s > 0.3
+
+
+def test_port_taken_fails_at_once(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        recipe = write_recipe(
+            {
+                "name": "port taken",
+                "app": {
+                    "command": [sys.executable, "-m", "http.server", str(port)],
+                    "url": f"http://127.0.0.1:{port}/",
+                },
+                "steps": [{"goto": "/"}],
+            }
+        )
+        assert main(["run", str(recipe), "--out", str(tmp_path), "--no-video"]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} of http://127.0.0.1:{port}/ is already in use" in err
+
+
+def test_sigterm_twice_still_tears_down(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
+    """A second signal during teardown must not cut teardown short."""
+    recipe = _recipe(write_recipe)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_step(out, 1)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
