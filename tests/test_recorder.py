@@ -76,6 +76,16 @@ def test_no_video_flag(
     assert manifest["steps"][0]["video_offset_s"] is None  # type: ignore[index]
 
 
+def _runs_status(out: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "verifier", "runs", "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line)["status"] for line in done.stdout.splitlines()]
+
+
 def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
@@ -104,6 +114,7 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
     )
     try:
         manifest_path = wait_for_step(out, 2)
+        assert _runs_status(out) == ["running"]
         time.sleep(2.5)  # let a few one-second fragments reach the disk
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -113,6 +124,7 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
             proc.wait()
     assert not wait_gone(before, within=5.0)
     assert not wait_gone({}, marker=marker, within=5.0)
+    assert _runs_status(out) == ["error: interrupted"]
     manifest = json.loads(manifest_path.read_text())  # valid JSON: written atomically
     assert manifest["verdict"] == "error" and manifest["finished"] is False
     assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]

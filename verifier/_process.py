@@ -105,6 +105,18 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
     return fields[0].decode(), int(fields[1]), int(fields[19])
 
 
+def process_identity(pid: int | None = None) -> tuple[int, int]:
+    """(pid, kernel start time) of a process (default: this one); survives pid reuse."""
+    pid = os.getpid() if pid is None else pid
+    st = _stat(pid)
+    return pid, st[2] if st is not None else -1
+
+
+def is_running(pid: int, starttime: int) -> bool:
+    """Is the process that had this identity still alive (not a zombie, not a reused pid)?"""
+    return _alive(pid, starttime)
+
+
 def _alive(pid: int, starttime: int) -> bool:
     st = _stat(pid)
     return st is not None and st[2] == starttime and st[0] not in ("Z", "X")

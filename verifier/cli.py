@@ -12,6 +12,7 @@ from typing import TextIO
 from verifier import __version__
 from verifier.errors import Interrupted, VerifierError
 from verifier.evidence import verify_bundle
+from verifier.evidence._runs import list_runs
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
 
@@ -51,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
+
+    runs = sub.add_parser("runs", help="list the runs in an output folder with their verdicts")
+    runs.add_argument(
+        "--out",
+        default="artifacts",
+        metavar="DIR",
+        help="the folder holding the bundles (default: artifacts)",
+    )
+    runs.add_argument("--json", action="store_true", help="one JSON object per run")
 
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
     verify.add_argument("bundles", nargs="+", metavar="DIR")
@@ -126,6 +136,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not out.is_dir():
+        _say(sys.stderr, f"Error: {out}: no such folder (give the --out of your runs)")
+        return 2
+    for run in list_runs(out):
+        if args.json:
+            _say(sys.stdout, json.dumps(run.to_json(), ensure_ascii=False))
+            continue
+        took = f"{run.duration_s:6.1f}s" if run.duration_s is not None else "      -"
+        _say(sys.stdout, f"{run.run_id}  {run.status:<18} {took}  {run.recipe}")
+    return 0
+
+
 def _cmd_verify_bundle(args: argparse.Namespace) -> int:
     worst = 0
     for folder in args.bundles:
@@ -142,7 +166,12 @@ def _cmd_verify_bundle(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 passed, 1 failed, 2 could not verify)."""
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "validate": _cmd_validate, "verify-bundle": _cmd_verify_bundle}
+    commands = {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "runs": _cmd_runs,
+        "verify-bundle": _cmd_verify_bundle,
+    }
     return commands[args.command](args)
 
 

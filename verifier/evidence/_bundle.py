@@ -12,10 +12,12 @@ import logging
 import os
 import re
 import secrets
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from verifier._process import process_identity
 from verifier.errors import BundleError
 from verifier.evidence._junit import write_junit
 from verifier.evidence._manifest import (
@@ -51,6 +53,11 @@ def slug(text: str, *, limit: int = 40) -> str:
     return cleaned[:limit].rstrip("-") or "x"
 
 
+def _runner_identity() -> dict[str, object]:
+    pid, starttime = process_identity()
+    return {"pid": pid, "starttime": starttime, "host": socket.gethostname()}
+
+
 def new_run_id(name: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{slug(name, limit=32)}-{secrets.token_hex(3)}"
@@ -79,6 +86,7 @@ class BundleWriter:
             "finished_at": None,
             "duration_s": None,
             "environment": {},
+            "runner": _runner_identity(),
             "setup": {},
             "steps": [],
             "artifacts": [],

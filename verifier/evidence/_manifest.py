@@ -80,6 +80,7 @@ class Manifest(TypedDict):
     finished_at: str | None
     duration_s: float | None
     environment: Environment
+    runner: dict[str, object]
     setup: dict[str, object]
     steps: list[StepRecord]
     artifacts: list[ArtifactRecord]

@@ -1,0 +1,86 @@
+"""The runs under an output folder, with their verdicts, for `verifier runs`."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from verifier._process import is_running
+
+__all__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One bundle as `verifier runs` shows it."""
+
+    run_id: str
+    path: Path
+    recipe: str
+    status: str  # passed | failed | error | running | error: interrupted | unreadable
+    started_at: str
+    duration_s: float | None
+    error: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "bundle": str(self.path),
+            "recipe": self.recipe,
+            "status": self.status,
+            "started_at": self.started_at,
+            "duration_s": self.duration_s,
+            "error": self.error,
+        }
+
+
+def _status(data: dict[str, object]) -> str:
+    if data.get("finished"):
+        return str(data.get("verdict", "error"))
+    runner = data.get("runner")
+    if isinstance(runner, dict) and runner.get("host") == socket.gethostname():
+        pid, start = runner.get("pid"), runner.get("starttime")
+        if isinstance(pid, int) and isinstance(start, int) and is_running(pid, start):
+            return "running"
+    # No verdict and no verifier behind it: it died (SIGKILL, power loss, OOM).
+    return "error: interrupted"
+
+
+def list_runs(out: Path) -> list[RunRecord]:
+    """Every bundle directly under ``out``, oldest first."""
+    records = []
+    for manifest in sorted(out.glob("*/manifest.json")):
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError) as exc:
+            records.append(
+                RunRecord(
+                    manifest.parent.name,
+                    manifest.parent,
+                    "?",
+                    "unreadable",
+                    "",
+                    None,
+                    f"manifest.json: {exc}",
+                )
+            )
+            continue
+        recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
+        error = data.get("error") if isinstance(data.get("error"), dict) else None
+        duration = data.get("duration_s")
+        records.append(
+            RunRecord(
+                run_id=str(data.get("run_id", manifest.parent.name)),
+                path=manifest.parent,
+                recipe=str(recipe.get("name", "?")),  # type: ignore[union-attr]
+                status=_status(data),
+                started_at=str(data.get("started_at", "")),
+                duration_s=float(duration) if isinstance(duration, int | float) else None,
+                error=str(error.get("message")) if error else None,
+            )
+        )
+    return sorted(records, key=lambda r: (r.started_at, r.run_id))
