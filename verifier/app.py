@@ -8,12 +8,15 @@ import logging
 import os
 import shlex
 import socket
+import subprocess
+import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from verifier._process import OwnedProcess, tail
 from verifier.errors import DevServerError
@@ -103,6 +106,7 @@ class DevServer:
         ready_timeout: float = 60.0,
         log_path: Path,
         port: int | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.port = port if port is not None else free_port()
 
@@ -123,6 +127,8 @@ class DevServer:
         self.ready_timeout = ready_timeout
         self.log_path = log_path
         self.ready_s: float | None = None
+        self._redact = redact
+        self._pump: threading.Thread | None = None
         self._started = 0.0
         self._proc: OwnedProcess | None = None
 
@@ -153,13 +159,30 @@ class DevServer:
         with self.log_path.open("ab") as log:
             try:
                 self._proc = OwnedProcess(
-                    argv, name="dev server", env=self.env, cwd=self.cwd, stdout=log
+                    argv,
+                    name="dev server",
+                    env=self.env,
+                    cwd=self.cwd,
+                    # With secrets, output passes through a redacting pump on its way.
+                    stdout=subprocess.PIPE if self._redact else log,
                 )
             except OSError as exc:
                 msg = f"dev server {self.command!r} could not start: {exc}"
                 raise DevServerError(msg) from exc
+        if self._redact is not None and self._proc.popen.stdout is not None:
+            self._pump = threading.Thread(
+                target=self._copy_redacted, args=(self._proc.popen.stdout,), daemon=True
+            )
+            self._pump.start()
         _log.info("dev server started (pid %d): %s", self._proc.pid, argv)
         return self
+
+    def _copy_redacted(self, stream: IO[bytes]) -> None:
+        assert self._redact is not None
+        with self.log_path.open("ab") as log:
+            for line in stream:
+                log.write(self._redact(line.decode("utf-8", "replace")).encode("utf-8"))
+                log.flush()
 
     def _refuse_taken_port(self) -> None:
         """A fixed port that already answers would make the probe pass on the wrong server."""
@@ -230,6 +253,10 @@ class DevServer:
         """Stop the server and every descendant (SIGTERM, grace, SIGKILL); idempotent."""
         if self._proc is not None:
             self._proc.stop(grace=3.0)
+        if self._pump is not None:
+            self._pump.join(timeout=2.0)
+            if self._proc is not None and self._proc.popen.stdout is not None:
+                self._proc.popen.stdout.close()
 
     def __enter__(self) -> DevServer:
         return self.start()

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
@@ -95,14 +95,17 @@ class _ConsoleLog:
 
     _KEEP = 10_000  # records kept in memory per kind; the file has them all
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str] | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._redact = redact
         self._fh: IO[str] = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self.errors: list[dict[str, Any]] = []
         self.failed_requests: list[dict[str, Any]] = []
 
     def write(self, kind: str, **fields: Any) -> None:
+        if self._redact is not None:
+            fields = {k: self._redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         record = {"ts": _now_iso(), "type": kind, **fields}
         with self._lock:
             if kind in ("requestfailed", "response"):
@@ -135,13 +138,14 @@ class Browser:
         console_log: Path,
         env: Mapping[str, str] | None = None,
         executable: str = CHROMIUM,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self._display = display
         self._screen = screen
         self._executable = executable
         self._env = dict(env if env is not None else os.environ)
         self._cookie = new_cookie()
-        self._console = _ConsoleLog(console_log)
+        self._console = _ConsoleLog(console_log, redact)
         self._pw: Playwright | None = None
         self._browser: PWBrowser | None = None
         self._page: Page | None = None

@@ -24,6 +24,7 @@ from types import FrameType
 
 from verifier import __version__
 from verifier._process import become_subreaper
+from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import DevServer
 from verifier.browser import Browser
 from verifier.desktop import Desktop, Frame, save_png
@@ -86,10 +87,23 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, prev)
 
 
+class _RedactFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
 @contextlib.contextmanager
-def _run_log(path: Path) -> Iterator[None]:
-    """Send verifier's own log records to the bundle's logs/verifier.log."""
+def _run_log(path: Path, redactor: Redactor) -> Iterator[None]:
+    """Send verifier's own log records to the bundle's logs/verifier.log, redacted."""
     handler = logging.FileHandler(path, encoding="utf-8")
+    if redactor:
+        handler.addFilter(_RedactFilter(redactor))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
     root = logging.getLogger("verifier")
@@ -193,6 +207,7 @@ class _Run:
         self.recorder: Recorder | None = None
         self.shots = _ShotWriter()
         self.update_baselines = False
+        self.redactor = NO_SECRETS
 
     def setup(self, stack: contextlib.ExitStack) -> None:
         """Start the desktop, app, recorder and browser, overlapping their waits.
@@ -212,6 +227,7 @@ class _Run:
                 env=spec.env,
                 ready_timeout=spec.ready_timeout,
                 log_path=logs / "app.log",
+                redact=self.redactor.text if self.redactor else None,
             )
             self.app.launch()
         t0 = time.monotonic()
@@ -263,6 +279,7 @@ class _Run:
                 screen=self.desktop.size,
                 console_log=logs / "browser-console.jsonl",
                 env=self.desktop.env,
+                redact=self.redactor.text if self.redactor else None,
             )
         )
         self.bundle.set_setup("browser", {"ready_s": round(time.monotonic() - t0, 3)})
@@ -436,6 +453,11 @@ def run_recipe(
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     become_subreaper()
+    redactor = Redactor.collect(
+        declared=loaded.secret_names,
+        environ=os.environ,
+        app_env=loaded.app.env if loaded.app else {},
+    )
     bundle = BundleWriter(
         Path(out),
         recipe={
@@ -443,13 +465,15 @@ def run_recipe(
             "path": str(loaded.path) if loaded.path else None,
             "sha256": loaded.sha256,
         },
+        redact=redactor.obj if redactor else None,
     )
     run = _Run(loaded, bundle, display, loaded.video.enabled if video is None else video)
     run.update_baselines = update_baselines
+    run.redactor = redactor
     interrupted: Interrupted | None = None
     crash: Exception | None = None
     with _signals_raise():
-        with _run_log(bundle.root / "logs" / "verifier.log"):
+        with _run_log(bundle.root / "logs" / "verifier.log", redactor):
             _log.info("run %s: %s", bundle.run_id, loaded.name)
             try:
                 with contextlib.ExitStack() as stack:
@@ -482,7 +506,7 @@ def run_recipe(
         bundle=bundle.root,
         exit_code=_EXIT[run.verdict],
         failed_step=run.failed_step if run.verdict == "failed" else _running_step(run),
-        error=run.error["message"] if run.error else failed_msg,
+        error=redactor.text(run.error["message"] if run.error else failed_msg or "") or None,
     )
 
 

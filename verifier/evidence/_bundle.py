@@ -14,8 +14,10 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from verifier._process import process_identity
 from verifier.errors import BundleError
@@ -66,7 +68,15 @@ def new_run_id(name: str) -> str:
 class BundleWriter:
     """One run's bundle folder: ``<out>/<run-id>/`` with screenshots/ and logs/."""
 
-    def __init__(self, out: Path, *, recipe: RecipeInfo, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        *,
+        recipe: RecipeInfo,
+        run_id: str | None = None,
+        redact: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._redact = redact
         self.run_id = run_id or new_run_id(recipe["name"])
         self.root = (out / self.run_id).resolve()
         try:
@@ -159,6 +169,9 @@ class BundleWriter:
         self.manifest["finished"] = True
         self.manifest["finished_at"] = utc_now()
         self.manifest["duration_s"] = round(time.monotonic() - self._t0, 3)
+        if self._redact is not None:
+            # The renderers read the manifest in memory: hand them the redacted one.
+            self.manifest = self._redact(self.manifest)
         self.write_manifest()
         self._render()
         self.write_manifest()
@@ -186,7 +199,8 @@ class BundleWriter:
         """Replace manifest.json atomically (write a temporary file, fsync, rename)."""
         target = self.root / "manifest.json"
         tmp = target.with_name(f".manifest.{os.getpid()}.tmp")
-        data = json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n"
+        manifest = self._redact(self.manifest) if self._redact is not None else self.manifest
+        data = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
         try:
             with tmp.open("w", encoding="utf-8") as fh:
                 fh.write(data)

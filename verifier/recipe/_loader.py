@@ -172,6 +172,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         timeout=head.timeout,
         path=path,
         sha256=sha256,
+        secrets=tuple(head.secrets),
     )
 
 

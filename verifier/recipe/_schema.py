@@ -54,6 +54,10 @@ class RecipeHead(_Model):
     screen: Annotated[str, Field(pattern=r"^\d{3,5}x\d{3,5}(x24)?$")] = "1280x800"
     video: bool | VideoSpec = True
     timeout: Timeout = 10.0
+    # Environment variables whose values are never written anywhere (see verifier/_redact.py).
+    secrets: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
+    ] = Field(default_factory=list)
 
     @field_validator("video", mode="after")
     @classmethod
@@ -106,6 +110,13 @@ class Recipe:
     timeout: float
     path: Path | None
     sha256: str
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def secret_names(self) -> list[str]:
+        """The declared secrets and every secret a ``type`` step types."""
+        typed = [getattr(s.args, "secret", None) for s in self.steps if s.action == "type"]
+        return sorted({*self.secrets, *(t for t in typed if t)})
 
     @property
     def base_dir(self) -> Path:
