@@ -11,6 +11,7 @@ Every process verifier starts goes through :func:`spawn`. The child gets:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import logging
@@ -76,7 +77,24 @@ def ensure_watchdog() -> None:
     if _watchdog_fd is not None:
         with contextlib.suppress(OSError):
             os.close(_watchdog_fd)
+    else:
+        atexit.register(_stop_watchdog)
     _watchdog_fd = write_fd  # held open until this process dies; then the watchdog wakes
+
+
+def _stop_watchdog() -> None:
+    """At a normal exit: wake the watchdog (its final sweep finds nothing) and reap it."""
+    global _watchdog_fd
+    if _watchdog_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(_watchdog_fd)
+        _watchdog_fd = None
+    if _watchdog is not None:
+        try:
+            _watchdog.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _watchdog.kill()
+            _watchdog.wait()
 
 
 def _pdeathsig(signum: int) -> Callable[[], None]:

@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
     )
     run.add_argument(
+        "--network",
+        choices=("host", "loopback"),
+        help="loopback: the app and browser reach only loopback (overrides the recipe)",
+    )
+    run.add_argument(
         "--update-baselines",
         action="store_true",
         help="(re)write expect_screenshot baselines instead of comparing against them",
@@ -90,6 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 display=args.display,
                 video=False if args.no_video else None,
                 update_baselines=args.update_baselines,
+                network=args.network,
             )
         except Interrupted as exc:
             bundle = exc.details.get("bundle")

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from verifier import __version__
+from verifier._netns import loopback_only
 from verifier._process import become_subreaper
 from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import DevServer
@@ -208,6 +209,7 @@ class _Run:
         self.shots = _ShotWriter()
         self.update_baselines = False
         self.redactor = NO_SECRETS
+        self.network = "host"
 
     def setup(self, stack: contextlib.ExitStack) -> None:
         """Start the desktop, app, recorder and browser, overlapping their waits.
@@ -257,6 +259,7 @@ class _Run:
                 "verifier": __version__,
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "network": self.network,
                 "git_commit": _git_commit(self.recipe.base_dir),
             }
         )
@@ -439,6 +442,7 @@ def run_recipe(
     display: str | None = None,
     video: bool | None = None,
     update_baselines: bool = False,
+    network: str | None = None,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -447,6 +451,8 @@ def run_recipe(
     :param display: attach to this X display (``":0"``) instead of starting Xvfb.
     :param video: record the screen (default: the recipe's ``video``).
     :param update_baselines: (re)write screenshot baselines instead of comparing.
+    :param network: ``"loopback"`` confines the app and browser to loopback (default: the
+        recipe's ``network``).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -469,6 +475,7 @@ def run_recipe(
     )
     run = _Run(loaded, bundle, display, loaded.video.enabled if video is None else video)
     run.update_baselines = update_baselines
+    run.network = network or loaded.network
     run.redactor = redactor
     interrupted: Interrupted | None = None
     crash: Exception | None = None
@@ -477,6 +484,8 @@ def run_recipe(
             _log.info("run %s: %s", bundle.run_id, loaded.name)
             try:
                 with contextlib.ExitStack() as stack:
+                    if run.network == "loopback":
+                        stack.enter_context(loopback_only())
                     run.setup(stack)
                     run.run_steps()
             except Interrupted as exc:

@@ -7,6 +7,7 @@ Modes:
   slow PORT SECONDS     print, wait SECONDS, then serve the site
   fork PORT MARKER      start a grandchild in its own session (like npm 11 or a watcher),
                         which sleeps with MARKER in its argv, then serve the site
+  outbound PORT URL     try to GET URL (print whether it was reached), then serve the site
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        serve(port, SITE)
+    elif mode == "outbound":
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(sys.argv[3], timeout=3)
+            print("outbound: reached", flush=True)
+        except OSError as exc:
+            print(f"outbound: blocked ({exc})", flush=True)
         serve(port, SITE)
     else:
         sys.exit(f"unknown mode {mode!r}")

@@ -34,6 +34,7 @@ class Environment(TypedDict, total=False):
     verifier: str
     python: str
     platform: str
+    network: str
     git_commit: str | None
 
 

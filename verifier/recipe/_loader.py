@@ -51,24 +51,45 @@ def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return [field.alias or name for name, field in fields.items()]
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "is-instance"})
+
+
+def _model_names(cls: type[BaseModel] = BaseModel) -> set[str]:
+    names = set()
+    for sub in cls.__subclasses__():
+        names |= {sub.__name__, *_model_names(sub)}
+    return names
+
+
+def _is_branch_tag(part: int | str) -> bool:
+    """Pydantic names the branch of a union in an error's location (``str``,
+    ``list[str]``, ``function-after[...]``, a model's class name): not a user key."""
+    if isinstance(part, int):
+        return False
+    return (
+        "[" in part
+        or part in _TYPE_TAGS
+        or part.startswith(("function-", "constrained-", "lax-or-strict", "json-or-python"))
+        or part in _model_names()
+    )
+
+
 def _explain(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
     """One line for the first error of a pydantic ValidationError."""
     errors = exc.errors()
     # A misspelt key also shows up as a missing one: name the misspelling, it has the fix.
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(
-        p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union[")))
-    )
-    # Unions name their branches in loc (str, list[...]): keep only the field path.
-    loc = tuple(p for p in loc if isinstance(p, int) or p.isidentifier() or p == "")
+    kind = err["type"]
+    raw_loc = list(err["loc"])
+    # The last part of an unknown-key error is the user's key, whatever it looks like.
+    key_part = raw_loc.pop() if kind == "extra_forbidden" and raw_loc else None
+    loc = tuple(p for p in raw_loc if not _is_branch_tag(p))
     where = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
     where = where.lstrip(".")
-    kind = err["type"]
     if kind == "extra_forbidden":
-        key = str(loc[-1])
-        hint = _suggest(key, _fields(model, loc[:-1]))
-        parent = where.rsplit(".", 1)[0] if "." in where else "the recipe"
-        return f"{parent}: unknown key {key!r}{hint}"
+        key = str(key_part)
+        hint = _suggest(key, _fields(model, loc))
+        return f"{where or 'the recipe'}: unknown key {key!r}{hint}"
     if kind == "missing":
         return f"{where}: required, but missing"
     msg = err["msg"].removeprefix("Value error, ")
@@ -173,6 +194,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         path=path,
         sha256=sha256,
         secrets=tuple(head.secrets),
+        network=head.network,
     )
 
 

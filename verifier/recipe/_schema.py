@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -54,6 +54,8 @@ class RecipeHead(_Model):
     screen: Annotated[str, Field(pattern=r"^\d{3,5}x\d{3,5}(x24)?$")] = "1280x800"
     video: bool | VideoSpec = True
     timeout: Timeout = 10.0
+    # loopback: the app and the browser reach only 127.0.0.1/::1 (see verifier/_netns.py).
+    network: Literal["host", "loopback"] = "host"
     # Environment variables whose values are never written anywhere (see verifier/_redact.py).
     secrets: Annotated[
         list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
@@ -111,6 +113,7 @@ class Recipe:
     path: Path | None
     sha256: str
     secrets: tuple[str, ...] = ()
+    network: str = "host"
 
     @property
     def secret_names(self) -> list[str]:
