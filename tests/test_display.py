@@ -80,3 +80,15 @@ def test_missing_xvfb_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         Desktop().start()
     assert os.environ["PATH"] == "/nonexistent"
+
+
+def test_works_without_any_xauthority_file(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh machine has no ~/.Xauthority: python-xlib alone would refuse to connect."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XAUTHORITY", raising=False)
+    with Desktop(screen="640x480") as desk:
+        desk.click(10, 10)
+        assert desk.screenshot().shape == (480, 640, 3)
+    assert "XAUTHORITY" not in os.environ

@@ -58,7 +58,8 @@ def site_recipe(
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
     code = main(["run", *args, "--json"])
     captured = capsys.readouterr()
-    lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    # stdout is for agents: every line must be JSON (nothing else may print there).
+    lines = [json.loads(line) for line in captured.out.splitlines()]
     assert len(lines) == 1, captured
     return code, lines[0], captured.err
 

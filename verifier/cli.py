@@ -13,6 +13,7 @@ from verifier import __version__
 from verifier.errors import Interrupted, VerifierError
 from verifier.evidence import verify_bundle
 from verifier.evidence._runs import list_runs
+from verifier.publish import _cli as publish_cli
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
 
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
 
+    bench = sub.add_parser("bench", help="measure this desktop against the peers' ways")
+    bench.add_argument("--json", action="store_true", help="print the records as JSON")
+    bench.add_argument("--screen", default="1280x800", metavar="WxH")
+    bench.add_argument("--rounds", type=int, default=20, help="samples per contender")
+
     runs = sub.add_parser("runs", help="list the runs in an output folder with their verdicts")
     runs.add_argument(
         "--out",
@@ -66,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the folder holding the bundles (default: artifacts)",
     )
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
+
+    publish_cli.add_parser(sub)
 
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
     verify.add_argument("bundles", nargs="+", metavar="DIR")
@@ -142,6 +150,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from verifier.bench import report, run_bench  # noqa: PLC0415 - only this command needs it
+
+    try:
+        rows = run_bench(screen=args.screen, rounds=max(1, args.rounds))
+    except VerifierError as exc:
+        _say(sys.stderr, f"Error: {exc.message}")
+        return exc.exit_code
+    table, records = report(rows)
+    _say(sys.stdout, json.dumps(records, indent=1) if args.json else table)
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.is_dir():
@@ -176,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run,
         "validate": _cmd_validate,
         "runs": _cmd_runs,
+        "bench": _cmd_bench,
+        "publish": publish_cli.run,
         "verify-bundle": _cmd_verify_bundle,
     }
     return commands[args.command](args)

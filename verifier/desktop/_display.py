@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
 import select
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from Xlib import X
@@ -172,6 +176,30 @@ class WindowManager:
         self.proc.stop(grace=1.0)
 
 
+@contextlib.contextmanager
+def _xauthority_fallback() -> Iterator[None]:
+    """Give python-xlib an (empty) Xauthority file when there is none at all.
+
+    python-xlib refuses to connect when neither $XAUTHORITY nor ~/.Xauthority exists,
+    where libxcb (Chromium, ffmpeg, mss) just connects without a cookie, which our Xvfb
+    accepts. A fresh machine or container has no ~/.Xauthority.
+    """
+    current = os.environ.get("XAUTHORITY")
+    if (current and Path(current).is_file()) or (
+        not current and (Path.home() / ".Xauthority").is_file()
+    ):
+        yield
+        return
+    os.environ["XAUTHORITY"] = os.devnull
+    try:
+        yield
+    finally:
+        if current is None:
+            os.environ.pop("XAUTHORITY", None)
+        else:
+            os.environ["XAUTHORITY"] = current
+
+
 def open_display(display: str) -> xdisplay.Display:
     """An Xlib connection to ``display``, or a DisplayError that says what to check."""
     local = re.match(r"^:(\d+)(?:\.\d+)?$", display)
@@ -180,7 +208,15 @@ def open_display(display: str) -> xdisplay.Display:
         msg = f"cannot open X display {display!r}: no X server is listening there"
         raise DisplayError(msg)
     try:
-        return xdisplay.Display(display)
+        # python-xlib reads the Xauthority file with open().read() and never closes it, and
+        # print()s a warning to stdout when it holds no cookie: stdout is for --json.
+        with (
+            _xauthority_fallback(),
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore", ResourceWarning)
+            return xdisplay.Display(display)
     except (XlibDisplayError, OSError, ValueError) as exc:
         msg = f"cannot open X display {display!r}: {exc}; is an X server running there?"
         raise DisplayError(msg) from exc

@@ -1,0 +1,23 @@
+"""`verifier bench` runs every group on a real desktop and reports ours in each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from verifier.cli import main
+
+
+@pytest.mark.usefixtures("no_leaks")
+def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--rounds", "1", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    groups = {r["group"] for r in records}
+    assert len(groups) == 5
+    ours = [r for r in records if r["name"].startswith("verifier ")]
+    assert len(ours) == 3 and all(r["median_ms"] > 0 for r in ours)
+    floor = next(r for r in records if r["name"].startswith("memcpy"))
+    assert floor["median_ms"] > 0
+    cold = next(r for r in records if r["name"].startswith("cold:"))
+    assert cold.get("median_ms", 0) > 0, cold
