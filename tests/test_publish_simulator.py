@@ -1,8 +1,9 @@
 """verifier publish against @simulacrum/github-api-simulator, which validates every request
 and answer against GitHub's OpenAPI description (made stateful by github_simulator.mjs).
 
-Runs when ``GITHUB_API_SIMULATOR`` names a folder whose node_modules holds the package
-(``npm install @simulacrum/github-api-simulator`` there); skipped otherwise.
+Runs when ``GITHUB_API_SIMULATOR`` (default: ``.cache/github-api-simulator`` in the repo,
+where desktop-image/provision.sh installs it) names a folder whose node_modules holds the
+package; skipped otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from tests.test_publish import PR, REPO, SHA, cli, leaks, make_bundle
 token = test_publish.token
 environ = test_publish.environ
 
-SIMULATOR = os.environ.get("GITHUB_API_SIMULATOR", "")
+SIMULATOR = os.environ.get(
+    "GITHUB_API_SIMULATOR", str(Path(__file__).parent.parent / ".cache" / "github-api-simulator")
+)
 PACKAGE = Path(SIMULATOR, "node_modules", "@simulacrum", "github-api-simulator")
 SCRIPT = Path(__file__).parent / "github_simulator.mjs"
 
