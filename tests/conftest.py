@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -171,3 +173,19 @@ def wait_for_step(out: Path, index: int, *, timeout: float = 60.0) -> Path:
                 return path
         time.sleep(0.05)
     pytest.fail(f"no run under {out} reached step {index} within {timeout} s")
+
+
+@contextlib.contextmanager
+def running_verifier(
+    *args: str, stderr: int | None = subprocess.PIPE
+) -> Iterator[subprocess.Popen[str]]:
+    """``python3 -m verifier ARGS`` in its own process; killed and reaped whatever happens."""
+    proc = subprocess.Popen([sys.executable, "-m", "verifier", *args], stderr=stderr, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

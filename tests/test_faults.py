@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SITE, read_manifest, server_command, wait_for_step
+from tests.conftest import SITE, read_manifest, running_verifier, server_command, wait_for_step
 from verifier._process import find_tree
 from verifier.cli import main
 from verifier.recorder import probe_video
@@ -44,12 +43,7 @@ def _run_and_kill(
     recipe: Path, out: Path, victim: Callable[[int, Path], list[int]], *, sig: int = signal.SIGKILL
 ) -> tuple[int, str, Path]:
     """Run the recipe, kill ``victim``'s pids mid-wait; returns (code, stderr, bundle)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_verifier("run", str(recipe), "--out", str(out)) as proc:
         manifest = wait_for_step(out, 1)
         time.sleep(1.5)  # let the first one-second video fragments reach the disk
         pids = victim(proc.pid, manifest)
@@ -57,10 +51,6 @@ def _run_and_kill(
         for pid in pids:
             os.kill(pid, sig)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return proc.returncode, err, manifest.parent
 
 
@@ -133,18 +123,9 @@ def test_sigterm_twice_still_tears_down(tmp_path: Path, write_recipe: Callable[.
     """A second signal during teardown must not cut teardown short."""
     recipe = _recipe(write_recipe)
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_verifier("run", str(recipe), "--out", str(out)) as proc:
         wait_for_step(out, 1)
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 143, err

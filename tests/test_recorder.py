@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import (
     live_processes,
     read_manifest,
+    running_verifier,
     server_command,
     wait_for_step,
     wait_gone,
@@ -108,20 +109,12 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
         }
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with running_verifier("run", str(recipe), "--out", str(out), stderr=subprocess.DEVNULL) as proc:
         manifest_path = wait_for_step(out, 2)
         assert _runs_status(out) == ["running"]
         time.sleep(2.5)  # let a few one-second fragments reach the disk
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert not wait_gone(before, within=5.0)
     assert not wait_gone({}, marker=marker, within=5.0)
     assert _runs_status(out) == ["error: interrupted"]

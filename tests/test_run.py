@@ -20,6 +20,7 @@ from tests.conftest import (
     SITE,
     live_processes,
     read_manifest,
+    running_verifier,
     server_command,
     wait_for_step,
     wait_gone,
@@ -297,19 +298,10 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
         )
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_verifier("run", str(recipe), "--out", str(out)) as proc:
         manifests = [wait_for_step(out, 1)]
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == code, err
     assert f"interrupted by {sig.name}" in err and "Traceback" not in err
     manifest = read_manifest(manifests[0].parent)
@@ -331,12 +323,7 @@ def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[.
         site_recipe([{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}])
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out), "--no-video"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_verifier("run", str(recipe), "--out", str(out), "--no-video") as proc:
         manifests = [wait_for_step(out, 1)]
         browsers = [
             pid
@@ -348,10 +335,6 @@ def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[.
         for pid in browsers:
             os.kill(pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 2, err
     assert "browser died" in err and "Traceback" not in err
     manifest = read_manifest(manifests[0].parent)

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
+
+from verifier.errors import VerifierError
 
 __all__ = ()
 
@@ -282,6 +286,37 @@ class OwnedProcess:
             self.popen.wait()
         _log.debug("stopped %s (pid %d): exit %s", self.name, self.pid, self.popen.returncode)
         return self.popen.returncode
+
+
+class Owner:
+    """Context-manager protocol for the owners of long-lived things: ``with X() as x``
+    calls ``start()`` and always ``close()``, which must be idempotent."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def require_binary(binary: str, error: type[VerifierError], hint: str = "") -> str:
+    """The path of ``binary`` on PATH, or ``error`` saying how to install it."""
+    path = shutil.which(binary)
+    if path is None:
+        msg = f"{binary!r} is not installed; run desktop-image/provision.sh{hint}"
+        raise error(msg)
+    return path
 
 
 def tail(path: Path, lines: int = 12, *, max_bytes: int = 16_384) -> str:

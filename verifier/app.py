@@ -15,10 +15,9 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
-from verifier._process import OwnedProcess, tail
+from verifier._process import OwnedProcess, Owner, tail
 from verifier.errors import DevServerError
 
 __all__ = ("DevServer", "free_port")
@@ -85,7 +84,7 @@ def _probe(url: str, timeout: float) -> _Probe:
     return _Probe(False, detail)
 
 
-class DevServer:
+class DevServer(Owner):
     """A dev server we start, wait for, and stop with every process it spawned.
 
     :param command: a command line (``{port}`` is replaced) or an argv list.
@@ -257,14 +256,3 @@ class DevServer:
             self._pump.join(timeout=2.0)
             if self._proc is not None and self._proc.popen.stdout is not None:
                 self._proc.popen.stdout.close()
-
-    def __enter__(self) -> DevServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Literal
 
 from playwright.sync_api import (
@@ -35,7 +34,14 @@ from playwright.sync_api import (
     Error as PlaywrightError,
 )
 
-from verifier._process import OWNER_ENV, ensure_watchdog, find_tree, kill_tree, new_cookie
+from verifier._process import (
+    OWNER_ENV,
+    Owner,
+    ensure_watchdog,
+    find_tree,
+    kill_tree,
+    new_cookie,
+)
 from verifier.errors import BrowserError
 
 __all__ = ("Browser", "CHROMIUM_FLAGS")
@@ -122,7 +128,7 @@ class _ConsoleLog:
             self._fh.close()
 
 
-class Browser:
+class Browser(Owner):
     """Chromium, headed on ``display``, its window filling the screen.
 
     :param display: the X display to draw on (``":1"``).
@@ -251,17 +257,6 @@ class Browser:
         tree.update(find_tree(None, self._cookie))
         kill_tree(tree, grace=1.0)
         self._console.close()
-
-    def __enter__(self) -> Browser:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- events ---------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from verifier import __version__
+from verifier.computer._cli import add_parser as add_mcp_parser
+from verifier.computer._cli import run as run_mcp
 from verifier.errors import Interrupted, VerifierError
 from verifier.evidence import verify_bundle
 from verifier.evidence._runs import list_runs
@@ -74,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
 
     publish_cli.add_parser(sub)
+    add_mcp_parser(sub)
 
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
     verify.add_argument("bundles", nargs="+", metavar="DIR")
@@ -199,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": _cmd_runs,
         "bench": _cmd_bench,
         "publish": publish_cli.run,
+        "mcp": run_mcp,
         "verify-bundle": _cmd_verify_bundle,
     }
     return commands[args.command](args)

@@ -15,17 +15,15 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
-from verifier._process import OwnedProcess, tail
+from verifier._process import OwnedProcess, Owner, require_binary, tail
 from verifier.errors import RecorderError
 
 __all__ = ("Recorder", "VideoInfo", "probe_video")
@@ -46,11 +44,15 @@ class VideoInfo:
 
 
 def _require(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        msg = f"{binary!r} is not installed; run desktop-image/provision.sh (or use --no-video)"
-        raise RecorderError(msg)
-    return path
+    return require_binary(binary, RecorderError, " (or use --no-video)")
+
+
+def _run_tool(argv: list[str], what: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        msg = f"{what} failed: {exc}"
+        raise RecorderError(msg) from exc
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -71,11 +73,7 @@ def probe_video(path: Path) -> VideoInfo:
         "json",
         str(path),
     ]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        msg = f"ffprobe of {str(path)!r} failed: {exc}"
-        raise RecorderError(msg) from exc
+    done = _run_tool(argv, f"ffprobe of {str(path)!r}", timeout=30)
     try:
         data = json.loads(done.stdout or "{}")
         stream = data["streams"][0]
@@ -104,7 +102,7 @@ def _ffmeta_escape(text: str) -> str:
     return out[:200]
 
 
-class Recorder:
+class Recorder(Owner):
     """Records ``display`` into ``path`` while open.
 
     :param display: the X display to grab (``":1"``).
@@ -234,6 +232,9 @@ class Recorder:
             msg = f"ffmpeg (screen video) exited with code {code}: {tail(self.log)!r}"
             raise RecorderError(msg)
 
+    def close(self) -> None:
+        self.stop()
+
     def stop(self) -> VideoInfo | None:
         """Finish the recording, add chapters, verify it; idempotent. None if no video."""
         if self._stopped or self._proc is None:
@@ -308,10 +309,7 @@ class Recorder:
             str(tmp),
         ]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            msg = f"remuxing the video failed: {exc}"
-            raise RecorderError(msg) from exc
+            done = _run_tool(argv, "remuxing the video", timeout=120)
         finally:
             meta.unlink(missing_ok=True)
         if done.returncode != 0:
@@ -319,14 +317,3 @@ class Recorder:
             msg = f"remuxing the video failed: {done.stderr.strip()[-300:]!r}"
             raise RecorderError(msg)
         os.replace(tmp, self.path)
-
-    def __enter__(self) -> Recorder:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,10 +12,10 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
+from verifier._process import Owner
 from verifier.desktop._capture import Frame, ScreenCapture, save_png
 from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
 from verifier.desktop._input import Button, Input
@@ -32,7 +32,7 @@ class _State(enum.Enum):
     CLOSED = 3
 
 
-class Desktop:
+class Desktop(Owner):
     """An X desktop to drive like a person: Xvfb + openbox of our own, or an existing display.
 
     :param screen: ``WIDTHxHEIGHT[x24]`` for our own Xvfb (default ``1280x800``).
@@ -109,17 +109,6 @@ class Desktop:
             return
         self._state = _State.CLOSED
         self._stack.close()
-
-    def __enter__(self) -> Desktop:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- queries ------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import select
-import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.error import DisplayError as XlibDisplayError
 
-from verifier._process import OwnedProcess, tail
+from verifier._process import OwnedProcess, require_binary, tail
 from verifier.errors import DisplayError
 
 __all__ = ()
@@ -46,11 +45,7 @@ def parse_screen(screen: str) -> tuple[int, int, int]:
 
 
 def _require(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        msg = f"{binary!r} is not installed; run desktop-image/provision.sh"
-        raise DisplayError(msg)
-    return path
+    return require_binary(binary, DisplayError)
 
 
 def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float) -> str:

@@ -1,0 +1,49 @@
+"""The computer-use interface: a model drives the desktop; every session becomes evidence.
+
+.. code-block:: python
+
+    from verifier import Desktop
+    from verifier.computer import Computer, anthropic_action
+
+    with Desktop() as desk:
+        computer = Computer(desk, scale=(1024, 768))
+        shot = computer.screenshot().image()          # PNG/JPEG bytes at model size
+        anthropic_action(computer, {"action": "left_click", "coordinate": [512, 300]})
+
+``verifier mcp`` serves it over MCP (``verifier.computer._mcp``, loaded on demand).
+"""
+
+from __future__ import annotations
+
+from verifier.computer._adapters import (
+    ANTHROPIC_ACTIONS,
+    OPENAI_ACTIONS,
+    anthropic_action,
+    computer_tool_schema,
+    describe,
+    openai_action,
+)
+from verifier.computer._computer import Computer, Op, Outcome
+from verifier.computer._image import EncodedImage, ScreenScale, decode, encode
+from verifier.computer._page import Target
+from verifier.computer._session import ReplaySpec, Session, SessionResult
+
+__all__ = (
+    "ANTHROPIC_ACTIONS",
+    "OPENAI_ACTIONS",
+    "Computer",
+    "EncodedImage",
+    "Op",
+    "Outcome",
+    "ReplaySpec",
+    "ScreenScale",
+    "Session",
+    "SessionResult",
+    "Target",
+    "anthropic_action",
+    "computer_tool_schema",
+    "decode",
+    "describe",
+    "encode",
+    "openai_action",
+)

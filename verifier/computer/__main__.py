@@ -1,0 +1,9 @@
+"""``python -m verifier.computer``: ``verifier mcp`` without the top-level CLI."""
+
+from __future__ import annotations
+
+import sys
+
+from verifier.computer._cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""``verifier mcp``: its arguments and command (wired into ``verifier.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
+from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen
+from verifier.errors import Interrupted, VerifierError
+
+__all__ = ("add_parser", "main", "run")
+
+# Screenshots larger than WXGA are shrunk to fit it (aspect kept): the size computer-use
+# models are trained to read; smaller screens are sent as they are.
+DEFAULT_SCALE = (1280, 800)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", metavar="RECIPE", help="start this recipe's app and open it")
+    parser.add_argument(
+        "--url", help="open this URL (relative to the recipe's app or url, if any) first"
+    )
+    parser.add_argument(
+        "--out",
+        default="artifacts",
+        metavar="DIR",
+        help="folder for the bundle (default: artifacts)",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve streamable HTTP on this loopback address instead of stdio (port 0: any)",
+    )
+    parser.add_argument(
+        "--token",
+        help=f"bearer token HTTP clients must send (default: ${TOKEN_ENV}, else a new one)",
+    )
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="let --http listen on a non-loopback address"
+    )
+    parser.add_argument("--screen", metavar="WxH", help="the Xvfb screen (default: the recipe's)")
+    parser.add_argument(
+        "--scale",
+        metavar="WxH",
+        default="auto",
+        help="fit screenshots inside this size; 'none' sends the full screen "
+        "(default: auto, fit 1280x800)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=IMAGE_FORMATS,
+        default="auto",
+        help="screenshot encoding (default: auto, fast PNG or JPEG when much smaller)",
+    )
+    parser.add_argument("--no-video", action="store_true", help="do not record the screen")
+    parser.add_argument(
+        "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``mcp`` to the ``verifier`` command's subcommands."""
+    parser = subparsers.add_parser(
+        "mcp",
+        help="serve the desktop to a computer-use agent over MCP",
+        description="Serve the desktop to a computer-use agent over MCP (stdio by default); "
+        "every session becomes an evidence bundle and a replayable recipe.",
+    )
+    _add_arguments(parser)
+
+
+def options(args: argparse.Namespace) -> McpOptions:
+    """The parsed command line as :class:`McpOptions` (checked: one-line errors)."""
+    scale: tuple[int, int] | None
+    if args.scale == "none":
+        scale = None
+    elif args.scale == "auto":
+        scale = DEFAULT_SCALE
+    else:
+        scale = parse_size(args.scale, what="--scale")
+    if args.screen is not None:
+        parse_size(args.screen, what="--screen")
+    fmt: ImageFormat = args.format
+    return McpOptions(
+        recipe=Path(args.recipe) if args.recipe else None,
+        url=args.url,
+        out=Path(args.out),
+        http=parse_listen(args.http, allow_remote=args.allow_remote) if args.http else None,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        allow_remote=args.allow_remote,
+        screen=args.screen,
+        scale=scale,
+        image_format=fmt,
+        video=False if args.no_video else None,
+        display=args.display,
+    )
+
+
+def _say(line: str) -> None:
+    # stderr only: on stdio, stdout is the MCP wire.
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``verifier mcp``; the exit code (0 served, 2 could not start, 130/143 signals)."""
+    try:
+        opts = options(args)
+        if opts.url is not None and opts.recipe is None and "://" not in opts.url:
+            msg = f"--url {opts.url!r} is relative but there is no --recipe to resolve it against"
+            raise VerifierError(msg)
+        from verifier.computer._mcp import serve  # the MCP SDK loads only for this command
+
+        result = serve(opts, announce=_say)
+    except Interrupted as exc:
+        bundle = exc.details.get("bundle")
+        _say(f"Error: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""))
+        return exc.code
+    except VerifierError as exc:
+        bundle = exc.details.get("bundle")
+        _say(f"Error: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""))
+        return exc.exit_code
+    _say(f"verifier mcp: {result.verdict} -> {result.bundle}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m verifier.computer [options]``: the same as ``verifier mcp [options]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m verifier.computer", description="verifier mcp (see verifier mcp --help)"
+    )
+    _add_arguments(parser)
+    return run(parser.parse_args(argv))

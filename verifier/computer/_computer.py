@@ -1,0 +1,455 @@
+"""The computer a model drives: screenshots at model size, OS-level input at model points.
+
+Every action answers with the screen once it has settled: the page has seen the input
+(a handshake with the browser, when there is one) and the screen has held still for a
+quiet spell, within a bound. Never a blind sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from verifier.computer import _page
+from verifier.computer._image import (
+    JPEG_QUALITY,
+    EncodedImage,
+    ImageFormat,
+    ScreenScale,
+    encode,
+    fit_within,
+)
+from verifier.computer._keys import held_keys, xdotool_keys
+from verifier.computer._page import Target
+from verifier.errors import InputError
+
+if TYPE_CHECKING:
+    from verifier.browser import Browser, InputKind
+    from verifier.desktop import Desktop, Frame
+
+__all__ = ()
+
+
+Button = Literal["left", "middle", "right"]
+ScrollDirection = Literal["up", "down", "left", "right"]
+SCROLL_DIRECTIONS: tuple[ScrollDirection, ...] = ("up", "down", "left", "right")
+NOTCH_PIXELS = 120  # Chromium on X11 scrolls 120 CSS px a wheel notch (Desktop.scroll)
+MAX_DURATION_S = 100.0
+_DRAG_STEP_S = 0.016  # pacing of drag motions, so the page sees a gesture (as Desktop.drag)
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """What an action did, in screen pixels: for evidence and for the replay recipe."""
+
+    kind: str
+    points: tuple[tuple[int, int], ...] = ()
+    button: Button = "left"
+    count: int = 1
+    text: str | None = None
+    keys: tuple[str, ...] = ()
+    modifiers: str | None = None
+    delta: tuple[int, int] = (0, 0)
+    duration: float | None = None
+    box: tuple[int, int, int, int] | None = None
+    target: Target | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """An action's result: the settled screen (full size), what to show the model, timings."""
+
+    op: Op
+    frame: Frame
+    view: Frame  # what the model sees: ``frame`` at model size, or a zoomed crop
+    before: Frame | None = None
+    settled: bool = True
+    cursor: tuple[int, int] | None = None  # model coordinates, for cursor_position
+    note: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    image_format: ImageFormat = "auto"
+    quality: int = JPEG_QUALITY
+    _image: EncodedImage | None = None
+
+    def image(self) -> EncodedImage:
+        """``view`` encoded for the model (once)."""
+        if self._image is None:
+            t0 = time.perf_counter()
+            self._image = encode(self.view, self.image_format, quality=self.quality)
+            self.timings["encode_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return self._image
+
+
+def _coerce_modifiers(modifiers: str | None) -> str | None:
+    return held_keys(modifiers) if modifiers else None
+
+
+class Computer:
+    """A desktop as a computer-use model sees and drives it.
+
+    Coordinates are in screenshot (model) pixels; with ``scale`` the screenshots are the
+    screen shrunk to fit inside that size, and every point is mapped back exactly.
+
+    :param desktop: a started :class:`~verifier.desktop.Desktop`.
+    :param browser: the browser on it, if any: actions then wait until the page has seen
+        their input, and clicks learn which element they hit (for the replay recipe).
+    :param scale: (width, height) to fit screenshots inside, or None for the screen size.
+    :param image_format: ``auto`` (fast PNG, JPEG when much smaller), ``png``, ``jpeg``, ``webp``.
+    :param settle_quiet: seconds the screen must hold still for a screenshot to be settled.
+    :param settle_timeout: the most seconds to wait for that after an action.
+    """
+
+    def __init__(
+        self,
+        desktop: Desktop,
+        *,
+        browser: Browser | None = None,
+        scale: tuple[int, int] | None = None,
+        image_format: ImageFormat = "auto",
+        quality: int = JPEG_QUALITY,
+        settle_quiet: float = 0.05,
+        settle_timeout: float = 1.0,
+        handshake_timeout: float = 1.0,
+    ) -> None:
+        self.desktop = desktop
+        self.browser = browser
+        self.scale = ScreenScale.fit(desktop.size, scale)
+        self.image_format: ImageFormat = image_format
+        self.quality = quality
+        self.settle_quiet = settle_quiet
+        self.settle_timeout = settle_timeout
+        self.handshake_timeout = handshake_timeout
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the screenshots, the space model coordinates live in."""
+        return self.scale.model
+
+    # -- observing ---------------------------------------------------------------------
+
+    def screenshot(self) -> Outcome:
+        """The screen now (no waiting: the last action already waited for it to settle)."""
+        frame = self.desktop.screenshot()
+        return self._outcome(Op("screenshot"), frame, None, True, {})
+
+    def cursor_position(self) -> Outcome:
+        """Where the pointer is, in model coordinates (``Outcome.cursor``)."""
+        sx, sy = self.desktop.cursor_position()
+        frame = self.desktop.screenshot()
+        out = self._outcome(Op("cursor_position", points=((sx, sy),)), frame, None, True, {})
+        out.cursor = self.scale.to_model(sx, sy)
+        return out
+
+    def zoom(self, region: tuple[int, int, int, int]) -> Outcome:
+        """A region [x0, y0, x1, y1] of the screen at full resolution (shrunk only to fit)."""
+        box = self.scale.region_to_screen(region)
+        frame = self.desktop.screenshot()
+        x0, y0, x1, y1 = box
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        op = Op("zoom", box=box)
+        return self._outcome(op, frame, None, True, {}, view=fit_within(crop, self.size))
+
+    def wait(self, duration: float = 1.0) -> Outcome:
+        """Let ``duration`` seconds pass (the model asked to), then the settled screen."""
+        seconds = _duration(duration, "wait")
+
+        def do() -> int:
+            time.sleep(seconds)
+            return 0
+
+        return self._act(Op("wait", duration=seconds), do)
+
+    # -- mouse -------------------------------------------------------------------------
+
+    def _point(self, coordinate: Sequence[int] | None, what: str = "coordinate") -> tuple[int, int]:
+        if coordinate is None:
+            return self.desktop.cursor_position()
+        return self.scale.to_screen(int(coordinate[0]), int(coordinate[1]), what=what)
+
+    def click(
+        self,
+        coordinate: Sequence[int] | None = None,
+        *,
+        button: Button = "left",
+        count: int = 1,
+        modifiers: str | None = None,
+    ) -> Outcome:
+        """Click (``count`` 2 or 3: double, triple) at a point, or where the pointer is."""
+        if count not in (1, 2, 3):
+            msg = f"click count must be 1, 2 or 3 (got {count!r})"
+            raise InputError(msg)
+        point = self._point(coordinate)
+        mods = _coerce_modifiers(modifiers)
+        op = Op("click", points=(point,), button=button, count=count, modifiers=mods)
+
+        def do() -> int:
+            with self._holding(mods):
+                self.desktop.click(*point, button=button, count=count)
+            return count
+
+        return self._act(op, do, expect="mouseup", at=point)
+
+    def move(self, coordinate: Sequence[int]) -> Outcome:
+        point = self._point(coordinate)
+
+        def do() -> int:
+            self.desktop.move(*point)
+            return 0
+
+        return self._act(Op("move", points=(point,)), do)
+
+    def mouse_down(
+        self, coordinate: Sequence[int] | None = None, *, button: Button = "left"
+    ) -> Outcome:
+        point = self._point(coordinate)
+
+        def do() -> int:
+            if coordinate is not None:
+                self.desktop.move(*point)
+            self.desktop.mouse_down(button)
+            return 0
+
+        return self._act(Op("mouse_down", points=(point,), button=button), do, at=point)
+
+    def mouse_up(
+        self, coordinate: Sequence[int] | None = None, *, button: Button = "left"
+    ) -> Outcome:
+        point = self._point(coordinate)
+
+        def do() -> int:
+            if coordinate is not None:
+                self.desktop.move(*point)
+            self.desktop.mouse_up(button)
+            return 1
+
+        op = Op("mouse_up", points=(point,), button=button)
+        return self._act(op, do, expect="mouseup", at=point)
+
+    def drag(
+        self, path: Sequence[Sequence[int] | None], *, modifiers: str | None = None
+    ) -> Outcome:
+        """Press at the first point, move through the others, release at the last.
+
+        A None point is where the pointer is now.
+        """
+        if len(path) < 2:
+            msg = f"a drag needs at least 2 points (got {len(path)})"
+            raise InputError(msg)
+        points = tuple(self._point(p, f"drag point {i + 1}") for i, p in enumerate(path))
+        mods = _coerce_modifiers(modifiers)
+
+        def do() -> int:
+            with self._holding(mods):
+                if len(points) == 2:
+                    self.desktop.drag(points[0], points[1])
+                else:
+                    self._drag_path(points)
+            return 1
+
+        op = Op("drag", points=points, modifiers=mods)
+        return self._act(op, do, expect="mouseup", at=points[0])
+
+    def _drag_path(self, points: Sequence[tuple[int, int]]) -> None:
+        self.desktop.move(*points[0])
+        self.desktop.mouse_down("left")
+        try:
+            for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+                steps = max(1, min(12, max(abs(x1 - x0), abs(y1 - y0)) // 20))
+                for i in range(1, steps + 1):
+                    time.sleep(_DRAG_STEP_S)
+                    self.desktop.move(
+                        round(x0 + (x1 - x0) * i / steps), round(y0 + (y1 - y0) * i / steps)
+                    )
+            time.sleep(_DRAG_STEP_S)
+        finally:
+            self.desktop.mouse_up("left")
+
+    def scroll(
+        self,
+        direction: ScrollDirection,
+        amount: int = 3,
+        *,
+        coordinate: Sequence[int] | None = None,
+        modifiers: str | None = None,
+    ) -> Outcome:
+        """Turn the wheel ``amount`` notches (120 px each) ``direction``, at a point."""
+        if direction not in SCROLL_DIRECTIONS:
+            choices = ", ".join(SCROLL_DIRECTIONS)
+            msg = f"scroll direction must be one of {choices} (got {direction!r})"
+            raise InputError(msg)
+        if not 0 <= amount <= 1000:
+            msg = f"scroll amount must be 0..1000 wheel notches (got {amount!r})"
+            raise InputError(msg)
+        px = amount * NOTCH_PIXELS
+        dx, dy = {"up": (0, -px), "down": (0, px), "left": (-px, 0), "right": (px, 0)}[direction]
+        return self._scroll_screen(dx, dy, coordinate, modifiers)
+
+    def scroll_by(
+        self,
+        dx: int,
+        dy: int,
+        *,
+        coordinate: Sequence[int] | None = None,
+        modifiers: str | None = None,
+    ) -> Outcome:
+        """Scroll by about (dx, dy) model pixels (rounded to wheel notches) at a point."""
+        sdx, sdy = self.scale.length_to_screen(int(dx), int(dy))
+        return self._scroll_screen(sdx, sdy, coordinate, modifiers)
+
+    def _scroll_screen(
+        self, dx: int, dy: int, coordinate: Sequence[int] | None, modifiers: str | None
+    ) -> Outcome:
+        point = self._point(coordinate)
+        mods = _coerce_modifiers(modifiers)
+
+        def do() -> int:
+            with self._holding(mods):
+                self.desktop.scroll(dx, dy, x=point[0], y=point[1])
+            return 1 if dx or dy else 0
+
+        op = Op("scroll", points=(point,), delta=(dx, dy), modifiers=mods)
+        return self._act(op, do, expect="wheel", at=point)
+
+    # -- keyboard ----------------------------------------------------------------------
+
+    def type(self, text: str) -> Outcome:
+        """Type any Unicode text as real key events."""
+        if not isinstance(text, str) or not text:
+            msg = "type: 'text' must be a non-empty string"
+            raise InputError(msg)
+        return self._act(Op("type", text=text), lambda: self.desktop.type(text), expect="keyup")
+
+    def key(self, keys: str | Sequence[str]) -> Outcome:
+        """Press keys: xdotool syntax (``"ctrl+a BackSpace"``) or a list of combos in turn."""
+        combos = (
+            xdotool_keys(keys)
+            if isinstance(keys, str)
+            else [c for k in keys for c in xdotool_keys(k)]
+        )
+
+        def do() -> int:
+            return sum(self.desktop.key(combo) for combo in combos)
+
+        return self._act(Op("key", keys=tuple(combos)), do, expect="keyup")
+
+    def hold_key(self, keys: str, duration: float) -> Outcome:
+        """Hold a key or combo down for ``duration`` seconds, then release it."""
+        combos = xdotool_keys(keys)
+        seconds = _duration(duration, "hold_key")
+
+        def do() -> int:
+            for combo in combos:
+                self.desktop.key_down(combo)
+            try:
+                time.sleep(seconds)
+            finally:
+                for combo in reversed(combos):
+                    self.desktop.key_up(combo)
+            return len(combos)
+
+        op = Op("hold_key", keys=tuple(combos), duration=seconds)
+        return self._act(op, do, expect="keyup")
+
+    @contextlib.contextmanager
+    def _holding(self, combo: str | None) -> Iterator[None]:
+        if combo is None:
+            yield
+            return
+        self.desktop.key_down(combo)
+        try:
+            yield
+        finally:
+            self.desktop.key_up(combo)
+
+    # -- the action cycle --------------------------------------------------------------
+
+    def _act(
+        self,
+        op: Op,
+        do: Callable[[], int],
+        *,
+        expect: InputKind | None = None,
+        at: tuple[int, int] | None = None,
+    ) -> Outcome:
+        t0 = time.perf_counter()
+        before = self.desktop.screenshot()
+        want_target = op.kind == "click"
+        probe = (
+            _page.probe(self.browser, at, want_target=want_target)
+            if expect or want_target
+            else None
+        )
+        if probe is not None and probe.target is not None:
+            op = replace(op, target=probe.target)
+        t1 = time.perf_counter()
+        count = do()
+        t2 = time.perf_counter()
+        if expect is not None and probe is not None and probe.mark is not None and count:
+            relevant = probe.focus if expect == "keyup" else probe.inside
+            if relevant and self.browser is not None:
+                timeout = (
+                    min(self.handshake_timeout, 0.3) if op.kind == "key" else self.handshake_timeout
+                )
+                self.browser.wait_input(probe.mark, expect, count, timeout=timeout)
+        t3 = time.perf_counter()
+        frame, settled = self.settle()
+        t4 = time.perf_counter()
+        timings = {
+            "probe_ms": (t1 - t0) * 1000,
+            "input_ms": (t2 - t1) * 1000,
+            "handshake_ms": (t3 - t2) * 1000,
+            "settle_ms": (t4 - t3) * 1000,
+        }
+        return self._outcome(op, frame, before, settled, timings)
+
+    def settle(self) -> tuple[Frame, bool]:
+        """The screen once it held still for ``settle_quiet`` s; False if it never did in time."""
+        frame = self.desktop.screenshot()
+        start = last_change = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last_change >= self.settle_quiet:
+                return frame, True
+            if now - start >= self.settle_timeout:
+                return frame, False
+            time.sleep(0.004)
+            nxt = self.desktop.screenshot()
+            if not np.array_equal(nxt, frame):
+                frame, last_change = nxt, time.monotonic()
+
+    def _outcome(
+        self,
+        op: Op,
+        frame: Frame,
+        before: Frame | None,
+        settled: bool,
+        timings: dict[str, float],
+        *,
+        view: Frame | None = None,
+    ) -> Outcome:
+        return Outcome(
+            op=op,
+            frame=frame,
+            view=self.scale.image(frame) if view is None else view,
+            before=before,
+            settled=settled,
+            timings={k: round(v, 2) for k, v in timings.items()},
+            image_format=self.image_format,
+            quality=self.quality,
+        )
+
+
+def _duration(value: float, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_DURATION_S
+    ):
+        msg = f"{what}: 'duration' must be 0 to {MAX_DURATION_S:g} seconds (got {value!r})"
+        raise InputError(msg)
+    return float(value)

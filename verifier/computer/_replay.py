@@ -1,0 +1,151 @@
+"""A session as a recipe: ``session.yaml``, which ``verifier run`` replays.
+
+Each action becomes the recipe step a person would write: a click on a unique selector
+where the point hit an interactive element that one names, else at screen coordinates;
+``type``, ``press``, ``scroll`` and ``drag`` as they were sent. What a recipe cannot
+express (hovering, holding a key, waiting) stays in the file as a comment, so the human
+who adds the expectations sees the whole session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from verifier.computer._computer import Op
+
+__all__ = ()
+
+Step = tuple[dict[str, Any] | None, str | None]  # (recipe step, comment)
+
+
+def _xy(point: tuple[int, int]) -> dict[str, int]:
+    return {"x": point[0], "y": point[1]}
+
+
+def _click_steps(op: Op) -> list[Step]:
+    point = op.points[0]
+    selector = op.target.selector if op.target is not None else None
+    comment = f"at ({point[0]}, {point[1]})" if selector else None
+    if selector is None and op.target is not None:
+        comment = op.target.description
+    if op.modifiers:
+        comment = f"{comment or ''} with {op.modifiers} held (not replayed)".strip()
+    args: dict[str, Any] = {"selector": selector} if selector else _xy(point)
+    if op.button != "left":
+        args["button"] = op.button
+    short: Any = selector if selector and op.button == "left" else args
+    if op.count == 1:
+        return [({"click": short}, comment)]
+    if op.count == 2:
+        return [({"double_click": short}, comment)]
+    # A triple click: a double click and a click at the same point make the third.
+    return [
+        ({"double_click": short}, f"triple_click {comment or ''}".strip()),
+        ({"click": short}, None),
+    ]
+
+
+def replay_steps(ops: Sequence[Op]) -> list[Step]:
+    """The recipe steps (and comments) that redo ``ops``."""
+    steps: list[Step] = []
+    pressed: Op | None = None
+    for op in ops:
+        kind = op.kind
+        if kind == "click":
+            steps += _click_steps(op)
+        elif kind == "drag":
+            start, end = op.points[0], op.points[-1]
+            through = f"through {len(op.points)} points" if len(op.points) > 2 else None
+            steps.append(({"drag": {"from": _xy(start), "to": _xy(end)}}, through))
+        elif kind == "mouse_down":
+            pressed = op
+        elif kind == "mouse_up":
+            if pressed is None:
+                steps.append((None, f"mouse_up at {op.points[0]} without a mouse_down"))
+            elif pressed.points[0] == op.points[0]:
+                steps.append(({"click": _xy(op.points[0])}, "mouse_down + mouse_up"))
+            else:
+                drag = {"from": _xy(pressed.points[0]), "to": _xy(op.points[0])}
+                steps.append(({"drag": drag}, "mouse_down, move, mouse_up"))
+            pressed = None
+        elif kind == "scroll":
+            args: dict[str, int] = {}
+            if op.delta[0]:
+                args["dx"] = op.delta[0]
+            if op.delta[1] or not op.delta[0]:
+                args["dy"] = op.delta[1]
+            args.update(_xy(op.points[0]))
+            held = f"with {op.modifiers} held (not replayed)" if op.modifiers else None
+            steps.append(({"scroll": args}, held))
+        elif kind == "type":
+            steps.append(({"type": op.text}, None))
+        elif kind == "key":
+            steps += [({"press": combo}, None) for combo in op.keys]
+        elif kind == "move":
+            steps.append((None, f"mouse_move to {op.points[0]} (hover is not replayed)"))
+        elif kind == "hold_key":
+            steps.append(
+                (None, f"hold_key {' '.join(op.keys)} for {op.duration:g} s (not replayed)")
+            )
+        elif kind == "wait":
+            steps.append((None, f"waited {op.duration:g} s"))
+        elif kind == "zoom" and op.box is not None:
+            steps.append((None, f"zoomed into screen box {list(op.box)}"))
+    if pressed is not None:
+        steps.append((None, f"mouse_down at {pressed.points[0]} never released"))
+    return steps
+
+
+class _Dumper(yaml.SafeDumper):
+    """Text with line breaks as one double-quoted line ("a\\nb"), not a folded block."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = '"' if any(c in data for c in "\n\r\t") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _dump(value: object, *, flow_leaves: bool = False) -> str:
+    # Never folded; with flow_leaves the innermost mappings stay on one line ({x: 1, y: 2}).
+    return yaml.dump(
+        value,
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=1_000_000,
+        default_flow_style=None if flow_leaves else False,
+    )
+
+
+def render_recipe(
+    ops: Sequence[Op],
+    *,
+    name: str,
+    head: Mapping[str, Any],
+    start: str | None,
+    intro: str,
+) -> str:
+    """The text of ``session.yaml``: ``head`` (app/url/screen), a goto ``start``, the steps."""
+    lines = [f"# {line}" if line else "#" for line in intro.splitlines()]
+    lines.append(_dump({"name": name, **head}).rstrip("\n"))
+    lines.append("steps:")
+    steps: list[Step] = [({"goto": start}, "where the session began")] if start is not None else []
+    steps += replay_steps(ops)
+    if not any(step is not None for step, _ in steps):
+        steps.append(({"screenshot": "end-of-session"}, "the session did nothing a recipe replays"))
+    for step, comment in steps:
+        if step is None:
+            lines.append(f"  # {comment}")
+            continue
+        (value,) = step.values()
+        body = _dump(step, flow_leaves=isinstance(value, dict)).rstrip("\n").splitlines()
+        if comment:
+            body[-1] += f"  # {comment}"
+        lines += [f"  - {body[0]}", *(f"    {line}" for line in body[1:])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,334 @@
+"""A computer-use session as evidence: every action a step of a bundle, and a replay recipe.
+
+Each action is recorded with its arguments, timings, the screen before it and the
+settled screen after it (the points it acted on marked on both), and a video chapter.
+:meth:`Session.finish` stops what the session ran on, so that every file it lists is
+final, writes ``session.yaml`` and the manifest, and renders the report.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verifier.computer._adapters import anthropic_action, openai_action
+from verifier.computer._computer import Computer, Op, Outcome
+from verifier.computer._image import mark_region
+from verifier.computer._replay import render_recipe
+from verifier.desktop import Frame, save_png
+from verifier.errors import VerifierError
+from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
+from verifier.evidence._marks import mark_points
+from verifier.recorder import Recorder
+
+__all__ = ()
+
+_log = logging.getLogger(__name__)
+
+SESSION_RECIPE = "session.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """Where a finished session's evidence is."""
+
+    verdict: Verdict
+    bundle: Path
+    recipe: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySpec:
+    """What ``session.yaml`` starts with: its name, head (app/url/screen) and first goto."""
+
+    name: str
+    head: dict[str, object]
+    start: str | None
+
+
+class _Shots:
+    """PNG writes on one background thread, so an action's answer never waits for them."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-shots")
+        self._pending: list[Future[Path]] = []
+
+    def write(self, make: Callable[[], Frame], path: Path) -> None:
+        self._pending.append(self._pool.submit(lambda: save_png(make(), path)))
+
+    def close(self) -> list[Path]:
+        written = []
+        for future in self._pending:
+            try:
+                written.append(future.result())
+            except VerifierError as exc:
+                _log.warning("screenshot not written: %s", exc)
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+        return written
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = str(value).replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _target_text(args: Mapping[str, Any]) -> str:
+    """The model's own words for where or what: ``[512, 300]``, the text, the keys."""
+    parts = []
+    for key in ("start_coordinate", "coordinate", "region"):
+        if args.get(key) is not None:
+            parts.append(
+                _short(list(args[key]) if isinstance(args[key], list | tuple) else args[key])
+            )
+    for key in ("x", "y"):
+        if key in args:
+            parts.append(f"{key}={_short(args[key])}")
+    if "path" in args:
+        parts.append(f"path of {len(args['path']) if isinstance(args['path'], list) else '?'}")
+    for key in ("text", "keys", "scroll_direction", "scroll_amount", "scroll_x", "scroll_y"):
+        if args.get(key) is not None:
+            parts.append(_short(args[key]))
+    return " ".join(parts)
+
+
+class Session:
+    """Runs tool calls on a :class:`Computer` and records each one in ``bundle``.
+
+    :param computer: the computer the calls act on.
+    :param bundle: the session's bundle (steps are its actions).
+    :param recorder: the screen video, for a chapter per action (None: no video).
+    :param replay: how ``session.yaml`` begins.
+    :param teardown: stops the desktop, browser, app and recorder (once, at finish).
+    :param check_alive: raises when one of those has died; the session's verdict is then
+        ``error``, whatever the agent concludes.
+    """
+
+    def __init__(
+        self,
+        computer: Computer,
+        bundle: BundleWriter,
+        *,
+        recorder: Recorder | None,
+        replay: ReplaySpec,
+        teardown: Callable[[], None],
+        check_alive: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.computer = computer
+        self.bundle = bundle
+        self._recorder = recorder
+        self._replay = replay
+        self._teardown = teardown
+        self._check_alive = check_alive
+        self.broken: VerifierError | None = None  # the first death of something we stand on
+        self._records: list[StepRecord] = []
+        self._ops: list[Op] = []
+        self._shots = _Shots()
+        self._last: tuple[Frame, str] | None = None  # the last unmarked screenshot written
+        self.result: SessionResult | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def anthropic(self, args: Mapping[str, Any]) -> Outcome:
+        """One ``computer`` tool call with Anthropic's arguments, recorded."""
+        name = str(args.get("action", "?"))
+        return self.record(name, dict(args), lambda: anthropic_action(self.computer, args))
+
+    def openai(self, action: Mapping[str, Any]) -> Outcome:
+        """One OpenAI computer-use action, recorded."""
+        name = str(action.get("type", "?"))
+        return self.record(name, dict(action), lambda: openai_action(self.computer, action))
+
+    def record(self, name: str, args: dict[str, Any], act: Callable[[], Outcome]) -> Outcome:
+        """Run ``act`` as step ``name`` of the bundle; its errors are recorded, then raised."""
+        if self.result is not None:
+            msg = f"the session is finished; its bundle is {self.result.bundle}"
+            raise VerifierError(msg)
+        index = len(self._records)
+        target = _target_text(args)
+        record: StepRecord = {
+            "index": index,
+            "action": name,
+            "target": target,
+            "status": "error",
+            "started_at": utc_now(),
+            "duration_ms": None,
+            "screenshot": None,
+            "raw_screenshot": None,
+            "screenshots": [],
+            "video_offset_s": None,
+            "error": None,
+            "points": [],
+            "details": {"args": args},
+        }
+        if self._recorder is not None:
+            record["video_offset_s"] = self._recorder.chapter(
+                f"{index + 1}. {name} {target}".strip()
+            )
+        self._records.append(record)
+        t0 = time.perf_counter()
+        try:
+            out = act()
+            out.image()  # encoded here, on the thread that owns the desktop: timed with the rest
+        except VerifierError as exc:
+            record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            record["error"] = exc.message
+            self.bundle.set_steps(self._records)
+            _log.info("action %d %s failed: %s", index + 1, name, exc.message)
+            self._health()
+            raise
+        record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        record["status"] = "passed"
+        if self._health() is not None:
+            out.note = f"{out.note}; " if out.note else ""
+            out.note += f"warning: {self.broken}"
+        self._ops.append(out.op)
+        self._evidence(record, name, out)
+        self.bundle.set_steps(self._records)
+        _log.info("action %d %s %s: %.0f ms", index + 1, name, target, record["duration_ms"])
+        return out
+
+    def _health(self) -> VerifierError | None:
+        if self.broken is None:
+            try:
+                self._check_alive()
+            except VerifierError as exc:
+                self.broken = exc
+                _log.error("the session's infrastructure failed: %s", exc.message)
+        return self.broken
+
+    def _evidence(self, record: StepRecord, name: str, out: Outcome) -> None:
+        op = out.op
+        points = [list(p) for p in op.points]
+        record["points"] = points
+        details = record.setdefault("details", {})
+        details.update(
+            {
+                "settled": out.settled,
+                "timings_ms": out.timings,
+                "image": {"mime": out.image().mime, "bytes": len(out.image().data)},
+            }
+        )
+        if op.target is not None:
+            details["element"] = op.target.description
+            if op.target.selector:
+                details["selector"] = op.target.selector
+        if out.note:
+            details["note"] = out.note
+        frame, before = out.frame, out.before
+        marks = [tuple(p) for p in op.points] if op.kind != "cursor_position" else []
+        path_mode = op.kind == "drag"
+        index = record["index"]
+        shots: list[str] = []
+        after_suffix = "after" if before is not None else ""
+        if op.box is not None:
+            crop, box = out.view, op.box
+            shots.append(self._write(lambda: crop, index, name, after_suffix))
+            shots.append(self._write(lambda: mark_region(frame, box), index, name, "region"))
+        elif marks:
+            draw = functools.partial(mark_points, frame, marks, path=path_mode)
+            shots.append(self._write(draw, index, name, after_suffix))
+        else:
+            shots.append(self._plain(frame, index, name, after_suffix))
+        if before is not None and marks:
+            aimed = functools.partial(mark_points, before, marks, path=path_mode)
+            shots.append(self._write(aimed, index, name, "before"))
+        elif before is not None:
+            shots.append(self._plain(before, index, name, "before"))
+        record["screenshot"] = shots[0]
+        record["screenshots"] = list(dict.fromkeys(shots))
+
+    def _write(self, make: Callable[[], Frame], index: int, name: str, suffix: str) -> str:
+        rel = self.bundle.screenshot_rel(index, name, suffix)
+        self._shots.write(make, self.bundle.path(rel))
+        return rel
+
+    def _plain(self, frame: Frame, index: int, name: str, suffix: str) -> str:
+        """An unmarked screenshot; the same screen as the last one is not written twice."""
+        if self._last is not None and np.array_equal(self._last[0], frame):
+            return self._last[1]
+        rel = self._write(lambda: frame, index, name, suffix)
+        self._last = (frame, rel)
+        return rel
+
+    def finish(
+        self,
+        verdict: Verdict = "passed",
+        *,
+        summary: str | None = None,
+        error: ErrorInfo | None = None,
+    ) -> SessionResult:
+        """Stop the stage, list every file, write session.yaml and the manifest; idempotent.
+
+        :param verdict: the agent's conclusion (``passed``/``failed``), or ``error`` when
+            the session ended abnormally (then ``error`` says why).
+        :param summary: the agent's own words on what it verified.
+        """
+        if self.result is not None:
+            return self.result
+        if self._health() is not None and verdict != "error":
+            assert self.broken is not None
+            verdict = "error"
+            error = {
+                "type": type(self.broken).__name__,
+                "message": self.broken.message,
+                "step": None,
+            }
+        try:
+            self._teardown()
+        except VerifierError as exc:
+            _log.warning("teardown: %s", exc)
+        for path in self._shots.close():
+            self.bundle.add_artifact(path.relative_to(self.bundle.root).as_posix(), "screenshot")
+        self._video()
+        recipe_path = self.bundle.path(SESSION_RECIPE)
+        intro = (
+            f"Replays the computer-use session {self.bundle.run_id} "
+            f"({len(self._records)} actions):\n"
+            f"  verifier run {recipe_path}\n"
+            "Add the checks a reviewer needs (expect_text, expect_visible, expect_url...)\n"
+            "where the agent looked for them; comments mark what a recipe cannot replay."
+        )
+        text = render_recipe(
+            self._ops,
+            name=self._replay.name,
+            head=self._replay.head,
+            start=self._replay.start,
+            intro=intro,
+        )
+        recipe_path.write_text(text, encoding="utf-8")
+        self.bundle.add_artifact(SESSION_RECIPE, "other")
+        agent: dict[str, object] = {"actions": len(self._records), "verdict": verdict}
+        if summary:
+            agent["summary"] = summary
+        self.bundle.set_setup("session", {**agent, "recipe": SESSION_RECIPE})
+        self.bundle.set_steps(self._records)
+        self.bundle.finish(verdict, error)
+        self.result = SessionResult(verdict, self.bundle.root, recipe_path)
+        _log.info("session finished: %s, bundle %s", verdict, self.bundle.root)
+        return self.result
+
+    def _video(self) -> None:
+        recorder = self._recorder
+        if recorder is None or recorder.info is None:
+            return
+        info = recorder.info
+        self.bundle.add_artifact("video.mp4", "video")
+        self.bundle.manifest["video"] = {
+            "path": "video.mp4",
+            "duration_s": round(info.duration_s, 3),
+            "fps": recorder.fps,
+            "codec": info.codec,
+            "pix_fmt": info.pix_fmt,
+            "chapters": len(info.chapters),
+        }
