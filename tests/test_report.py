@@ -168,6 +168,44 @@ def video_bundle(root: Path, video: Path) -> dict[str, Any]:
     return list_artifacts(root, make_manifest(steps, video=video_info))
 
 
+def visual_bundle(root: Path) -> dict[str, Any]:
+    """A failed expect_screenshot with expected, actual and diff images attached (listed out
+    of order), one more attachment with a hostile name, and one pointing outside."""
+    shots = root / "screenshots"
+    expected = png(shots / "02-expect-screenshot-expected.png", (30, 140, 60), (640, 400))
+    actual = png(shots / "02-expect-screenshot-actual.png", (160, 40, 40), (640, 400))
+    diff = png(shots / "02-expect-screenshot-diff.png", (250, 250, 250), (640, 400))
+    odd = png(shots / "02-expect-screenshot-odd.png", (10, 10, 160), (640, 400))
+    failed = png(shots / "02-expect-screenshot-failed.png", (9, 9, 9))
+    details = {
+        "baseline": "visual.baselines/home.png",
+        "threshold": 0.1,
+        "diff_pixels": 3070,
+        "diff_ratio": 0.003364,
+        "note": HOSTILE[1],
+    }
+    steps = [
+        make_step(0, action="goto", target="/"),
+        make_step(
+            1,
+            action="expect_screenshot",
+            target="home",
+            status="failed",
+            screenshot=failed,
+            error="expect_screenshot 'home': 3,070 pixels differ (0.336% of 912,640)",
+            details=details,
+            attachments=[
+                {"name": "diff", "path": diff},
+                {"name": HOSTILE[0], "path": odd},
+                {"name": "expected", "path": expected},
+                {"name": "escape", "path": "../../etc/passwd"},
+                {"name": "actual", "path": actual},
+            ],
+        ),
+    ]
+    return list_artifacts(root, make_manifest(steps, verdict="failed"))
+
+
 # -- Chromium ---------------------------------------------------------------------------------
 
 
@@ -315,6 +353,33 @@ def test_hostile_text_is_shown_as_text(
     assert page.locator("script").count() == 1
     assert page.locator("img").count() == 1  # the one screenshot, nothing injected
     assert page.title().startswith("Failed: <img src=x")
+
+
+def test_failing_screenshot_shows_expected_actual_and_diff_side_by_side(
+    tmp_path: Path, open_report: Callable[[Path, Any], Opened]
+) -> None:
+    manifest = visual_bundle(tmp_path)
+    opened = open_report(tmp_path, manifest)
+    assert_clean(opened)  # every image loads; the hostile name fired nothing
+    page = opened.page
+    figures = page.locator("#failure .sbs figure")
+    captions = figures.locator("figcaption").all_inner_texts()
+    assert captions == ["Expected", "Actual", "Diff", HOSTILE[0]]
+    boxes = [figures.nth(i).locator("img").bounding_box() for i in range(4)]
+    assert all(box is not None and box["width"] > 150 for box in boxes), boxes
+    tops = {round(box["y"]) for box in boxes if box}
+    lefts = [box["x"] for box in boxes if box]
+    assert len(tops) == 1 and lefts == sorted(lefts)  # one row, in order
+    srcs = figures.locator("img").evaluate_all("(els) => els.map((e) => e.getAttribute('src'))")
+    attached = {a["name"]: a["path"] for a in manifest["steps"][1]["attachments"]}
+    assert srcs == [attached[n] for n in ("expected", "actual", "diff", HOSTILE[0])]
+    failure = page.locator("#failure").inner_text()
+    assert "diff_pixels 3070 · diff_ratio 0.003364" in failure and HOSTILE[1] in failure
+    row = page.locator("#steps tbody tr").nth(1)
+    links = row.locator("a").all_inner_texts()
+    assert {"expected", "actual", "diff"} <= set(links) and "escape" not in links
+    assert "baseline visual.baselines/home.png" in row.inner_text()
+    assert "passwd" not in page.content()
 
 
 def test_seek_link_moves_the_video(

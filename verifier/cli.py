@@ -18,6 +18,7 @@ from verifier.evidence._runs import list_runs
 from verifier.publish import _cli as publish_cli
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
+from verifier.temporal import _cli as temporal_cli
 
 __all__ = ("main",)
 
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     publish_cli.add_parser(sub)
     add_mcp_parser(sub)
+    temporal_cli.add_parsers(sub)
 
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
     verify.add_argument("bundles", nargs="+", metavar="DIR")
@@ -196,6 +198,9 @@ def _cmd_verify_bundle(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 passed, 1 failed, 2 could not verify)."""
     args = _parser().parse_args(argv)
+    if args.command in temporal_cli.COMMANDS:
+        # worker and submit end with os._exit (temporalio can crash at interpreter exit).
+        return temporal_cli.run(args)
     commands = {
         "run": _cmd_run,
         "validate": _cmd_validate,

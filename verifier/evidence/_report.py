@@ -23,6 +23,8 @@ from verifier.evidence._manifest import Manifest, StepRecord
 from verifier.evidence._summary import (
     STATUS_ICON,
     VERDICT_TITLE,
+    attachments,
+    details_text,
     failing_step,
     format_ms,
     format_s,
@@ -69,6 +71,10 @@ img.thumb{width:160px;height:auto;border:1px solid var(--line);display:block}
 img.full{max-width:min(100%,1280px);height:auto;border:1px solid var(--line)}
 video{max-width:100%;max-height:70vh;background:#000}
 .note{color:var(--skip)}
+.sbs{display:flex;gap:12px;align-items:flex-start;margin:8px 0}
+.sbs figure{margin:0;flex:1 1 0;min-width:0}
+.sbs figcaption{font-weight:600;margin-bottom:4px}
+.sbs img.full{width:100%;max-width:100%}
 .meta th{width:180px}
 """
 
@@ -225,9 +231,13 @@ def _step_row(root: Path, step: StepRecord, *, has_video: bool) -> str:
     error = step.get("error")
     if error:
         target += f"<pre>{_e(str(error)[:2000])}</pre>"
+    facts = details_text(step)
+    if facts:
+        target += f'<div class="note">{_e(facts)}</div>'
     raw = optional_field(step, "raw_screenshot")
     more = [p for p in step.get("screenshots") or [] if p not in (step.get("screenshot"), raw)]
     extra = [_file_link(root, p, f"#{n + 2}") for n, p in enumerate(more)]
+    extra += [_file_link(root, rel, title.lower()) for title, rel in attachments(step)]
     if raw and raw != step.get("screenshot"):
         extra.append(_file_link(root, raw, "unmarked"))
     shot = _thumb(root, step.get("screenshot"), f"screenshot of step {index}")
@@ -247,6 +257,19 @@ def _step_row(root: Path, step: StepRecord, *, has_video: bool) -> str:
     )
 
 
+def _figures(root: Path, step: StepRecord) -> str:
+    """The step's attached images side by side (expected, actual, diff), then its details."""
+    figures = []
+    for title, rel in attachments(step):
+        image = _thumb(root, rel, f"{title} (step {step_number(step)})", full=True)
+        if image:
+            figures.append(f"<figure><figcaption>{_e(title)}</figcaption>{image}</figure>")
+    facts = details_text(step)
+    return (f'<div class="sbs">{"".join(figures)}</div>' if figures else "") + (
+        f'<p class="note">{_e(facts)}</p>' if facts else ""
+    )
+
+
 def _problems(root: Path, manifest: Manifest) -> str:
     out = []
     step = failing_step(manifest)
@@ -254,6 +277,7 @@ def _problems(root: Path, manifest: Manifest) -> str:
         out.append(
             f'<section class="problem" id="failure"><h2>{_e(step_label(step, limit=300))}: '
             f"{_e(step.get('status'))}</h2><pre>{_e(step.get('error') or '(no message)')}</pre>"
+            f"{_figures(root, step)}"
             f"{_thumb(root, step.get('screenshot'), 'screenshot of the failing step', full=True)}"
             "</section>"
         )

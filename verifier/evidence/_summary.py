@@ -11,6 +11,7 @@ This module also holds the small text helpers the other renderers share.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -35,6 +36,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # cells, strikethrough, math ($), autolinks (: . @), mentions (@), issue refs (#), emoji (:).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>&|~$:@.!#+])")
 _BACKTICKS = re.compile(r"`+")
+# Images a step attaches (expect_screenshot's comparison first), and how they are titled.
+_ATTACHMENT_TITLES = {"expected": "Expected", "actual": "Actual", "diff": "Diff"}
+_MAX_ATTACHMENTS = 6
+_DETAIL_ITEMS, _DETAIL_CHARS = 10, 120
 
 
 def failing_step(manifest: Manifest) -> StepRecord | None:
@@ -46,6 +51,37 @@ def failing_step(manifest: Manifest) -> StepRecord | None:
     error = manifest.get("error")
     where = error.get("step") if error else None
     return next((s for s in steps if s.get("index") == where), None) if where is not None else None
+
+
+def attachments(step: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The step's extra images as (title, bundle path): expected, actual, diff first."""
+    found: list[tuple[str, str]] = []
+    entries = step.get("attachments")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        name, rel = entry.get("name"), bundle_rel(entry.get("path"))
+        if isinstance(name, str) and rel is not None:
+            title = _ATTACHMENT_TITLES.get(name) or one_line(name)[:40].replace("-", " ")
+            found.append((title[:1].upper() + title[1:], rel))
+    order = list(_ATTACHMENT_TITLES.values())
+    found.sort(key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return found[:_MAX_ATTACHMENTS]
+
+
+def details_text(step: Mapping[str, object]) -> str:
+    """The step's structured details on one line: ``diff_pixels 3070 · threshold 0.1``."""
+    details = step.get("details")
+    if not isinstance(details, Mapping):
+        return ""
+    parts = []
+    for key, value in list(details.items())[:_DETAIL_ITEMS]:
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        shown = one_line(shown)
+        if len(shown) > _DETAIL_CHARS:
+            shown = shown[: _DETAIL_CHARS - 1] + "…"
+        parts.append(f"{one_line(str(key))[:60]} {shown}")
+    return " · ".join(parts)
 
 
 def step_number(step: Mapping[str, object]) -> object:
@@ -144,6 +180,25 @@ def _row(step: StepRecord) -> str:
     return f"| {step_number(step)} | {icon} | {action} | {cell} | {took} |"
 
 
+def _figures(step: StepRecord, link_base: str) -> list[str]:
+    """The step's images side by side (one table row), and its details below them."""
+    images = [
+        (title, f"{link_base}{quote(rel, safe='/')}")
+        for title, rel in attachments(step)
+        if len(rel) <= 1_000
+    ]
+    out: list[str] = []
+    if images:
+        out.append("| " + " | ".join(md_text(title) for title, _ in images) + " |")
+        out.append("|" + "---|" * len(images))
+        out.append("| " + " | ".join(f"![{md_text(t)}]({url})" for t, url in images) + " |")
+        out.append("")
+    facts = details_text(step)
+    if facts:
+        out += [md_text(facts), ""]
+    return out
+
+
 def _failure(manifest: Manifest, link_base: str) -> list[str]:
     out: list[str] = []
     step = failing_step(manifest)
@@ -152,6 +207,7 @@ def _failure(manifest: Manifest, link_base: str) -> list[str]:
         out += ["", md_fence(clip_middle(str(step.get("error") or "(no message)"))), ""]
         shot = _link(f"Screenshot of step {step_number(step)}", link_base, step.get("screenshot"))
         out += [shot, ""] if shot else []
+        out += _figures(step, link_base)
     error = manifest.get("error")
     same = step is not None and error and step.get("error") == error.get("message")
     if manifest.get("verdict") == "error" and error and not same:

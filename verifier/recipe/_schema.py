@@ -88,7 +88,7 @@ class Step:
             )
         if getattr(a, "secret", None):
             return f"secret {a.secret}"  # type: ignore[attr-defined]
-        for field in ("selector", "url", "text", "key", "name"):
+        for field in ("selector", "image", "url", "text", "key", "name"):
             value = getattr(a, field, None)
             if value is not None:
                 return str(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.recipe import STEP_SCHEMAS, Step
-from verifier.steps import _actions, _checks  # noqa: F401 - they register their runners
+from verifier.steps import _actions, _checks, _vision  # noqa: F401 - they register their runners
 from verifier.steps._context import RUNNERS, StepContext, StepOutcome
 
 __all__ = ("RUNNERS", "StepContext", "StepOutcome", "run_step")

@@ -19,6 +19,7 @@ from verifier.recipe._steps import (
     Scroll,
     Type,
 )
+from verifier.steps import _vision
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
 
 __all__ = ()
@@ -94,6 +95,8 @@ def element_point(
 
 
 def _click(ctx: StepContext, step: Step, args: Click, count: int) -> StepOutcome:
+    if args.image is not None:
+        return _vision.click_image(ctx, step, args, count)
     if args.selector is not None:
         point = element_point(ctx, args.selector, step.timeout, step.action)
     else:

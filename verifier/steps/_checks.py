@@ -9,6 +9,7 @@ from playwright.sync_api import Error as PlaywrightError
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
 from verifier.recipe._steps import ExpectText, ExpectUrl, ExpectVisible, WaitFor
+from verifier.steps import _vision
 from verifier.steps._context import StepContext, StepOutcome, first_line, playwright_errors, runs
 
 __all__ = ()
@@ -27,6 +28,9 @@ def normalize(text: str) -> str:
 
 @runs("wait_for", WaitFor)
 def wait_for(ctx: StepContext, step: Step, args: WaitFor) -> StepOutcome:
+    if args.image is not None:
+        return _vision.wait_for_image(ctx, step, args)
+    assert args.selector is not None
     with playwright_errors(
         ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
     ):
