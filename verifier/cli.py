@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from verifier import __version__
+from verifier._jobs import run_jobs
 from verifier.computer._cli import add_parser as add_mcp_parser
 from verifier.computer._cli import run as run_mcp
 from verifier.errors import Interrupted, VerifierError
@@ -17,7 +18,7 @@ from verifier.evidence import verify_bundle
 from verifier.evidence._runs import list_runs
 from verifier.publish import _cli as publish_cli
 from verifier.recipe import load_recipe
-from verifier.runner import RunResult, run_recipe
+from verifier.runner import RunResult, raise_on_signals, run_recipe
 from verifier.temporal import _cli as temporal_cli
 
 __all__ = ("main",)
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "--network",
         choices=("host", "loopback"),
         help="loopback: the app and browser reach only loopback (overrides the recipe)",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N recipes at once, each on its own display (default 1)",
     )
     run.add_argument(
         "--update-baselines",
@@ -98,7 +106,55 @@ def _describe(result: RunResult) -> str:
     return f"{result.verdict.upper()} {result.recipe}{step}: {result.error}{where}"
 
 
+def _cmd_run_jobs(args: argparse.Namespace) -> int:
+    if args.display:
+        _say(
+            sys.stderr,
+            "Error: --display and --jobs > 1 cannot be combined: runs need a display each",
+        )
+        return 2
+    run_args = ["--out", args.out]
+    run_args += ["--no-video"] if args.no_video else []
+    run_args += ["--update-baselines"] if args.update_baselines else []
+    run_args += ["--network", args.network] if args.network else []
+    worst = 0
+    with raise_on_signals():
+        try:
+            for job in run_jobs(args.recipes, jobs=args.jobs, run_args=run_args):
+                record = job.record or {
+                    "recipe": job.recipe,
+                    "verdict": "error",
+                    "bundle": None,
+                    "exit_code": job.exit_code,
+                    "failed_step": None,
+                    "error": job.stderr_tail or f"exited with code {job.exit_code}",
+                }
+                if args.json:
+                    _say(sys.stdout, json.dumps(record, ensure_ascii=False))
+                code = job.exit_code if job.exit_code in (0, 1, 2) else 2
+                result = RunResult(
+                    recipe=str(record.get("recipe", job.recipe)),
+                    verdict=record.get("verdict", "error"),  # type: ignore[arg-type]
+                    bundle=Path(str(record["bundle"])) if record.get("bundle") else None,
+                    exit_code=code,
+                    failed_step=record.get("failed_step"),  # type: ignore[arg-type]
+                    error=str(record["error"]) if record.get("error") else None,
+                )
+                passed = result.verdict == "passed" and not args.json
+                _say(sys.stdout if passed else sys.stderr, _describe(result))
+                worst = max(worst, code)
+        except Interrupted as exc:
+            _say(sys.stderr, f"Error: {exc.message}; the running recipes were stopped")
+            return exc.code
+    return worst
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        _say(sys.stderr, f"Error: --jobs must be at least 1 (got {args.jobs})")
+        return 2
+    if args.jobs > 1 and len(args.recipes) > 1:
+        return _cmd_run_jobs(args)
     worst = 0
     for path in args.recipes:
         try:

@@ -36,7 +36,7 @@ from verifier.recipe import Recipe, Step, load_recipe
 from verifier.recorder import Recorder
 from verifier.steps import StepContext, StepOutcome, run_step
 
-__all__ = ("RunResult", "run_recipe")
+__all__ = ("RunResult", "raise_on_signals", "run_recipe")
 
 _log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class RunResult:
 
 
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
+def raise_on_signals() -> Iterator[None]:
     """Turn the first SIGINT/SIGTERM into Interrupted; ignore repeats during teardown."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -479,7 +479,7 @@ def run_recipe(
     run.redactor = redactor
     interrupted: Interrupted | None = None
     crash: Exception | None = None
-    with _signals_raise():
+    with raise_on_signals():
         with _run_log(bundle.root / "logs" / "verifier.log", redactor):
             _log.info("run %s: %s", bundle.run_id, loaded.name)
             try:
