@@ -41,6 +41,8 @@ __all__ = ("RunResult", "raise_on_signals", "run_recipe")
 _log = logging.getLogger(__name__)
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
+# Steps that change what is on screen (the others only look).
+_ACTIONS = frozenset({"goto", "click", "double_click", "drag", "type", "press", "scroll"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +324,10 @@ class _Run:
         try:
             if self.browser is not None and self.browser.dead is None:
                 self.browser.next_frame()
-            frame = self.desktop.wait_stable(quiet=0.035)
+            # An action changes the screen: wait until it holds still. A check changed
+            # nothing; the frame it waited for is painted once one frame passes quietly.
+            quiet = 0.035 if step.action in _ACTIONS else 0.017
+            frame = self.desktop.wait_stable(quiet=quiet)
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
             return []
