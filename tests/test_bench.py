@@ -14,7 +14,7 @@ def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) 
     assert main(["bench", "--rounds", "1", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     groups = {r["group"] for r in records}
-    assert len(groups) == 5
+    assert len(groups) == 6
     ours = [r for r in records if r["name"].startswith("verifier ")]
     assert len(ours) == 3 and all(r["median_ms"] > 0 for r in ours)
     floor = next(r for r in records if r["name"].startswith("memcpy"))

@@ -287,6 +287,52 @@ def _type_group(desk: Desktop, browser: Browser, rounds: int) -> list[BenchRow]:
     )
 
 
+def _vision_group(desk: Desktop, browser: Browser, rounds: int) -> list[BenchRow]:
+    from verifier import vision  # noqa: PLC0415
+
+    frame = desk.screenshot()
+    ox, oy = browser.viewport_origin()
+    vw = int(browser.page.evaluate("innerWidth"))
+    # A 200x60 template around the text field and label on the right half of the page.
+    x, y = ox + int(vw * 0.6) - 10, oy + 30
+    template = np.ascontiguousarray(frame[y : y + 60, x : x + 200])
+    changed = frame.copy()
+    changed[oy + 200 : oy + 240, ox + 100 : ox + 300] ^= 0xFF
+    rows = _alternate(
+        "template match and screen diff",
+        [
+            (
+                "verifier vision.find (grey, coarse-to-fine)",
+                lambda: vision.find(frame, template),
+                "",
+            ),
+            (
+                "cv2.matchTemplate, colour, full size",
+                lambda: cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED),
+                "",
+            ),
+            (
+                "verifier vision.compare (200x40 changed)",
+                lambda: vision.compare(changed, frame),
+                "",
+            ),
+            (
+                "numpy abs diff + count",
+                lambda: int(
+                    np.count_nonzero(
+                        np.abs(changed.astype(np.int16) - frame.astype(np.int16)).max(axis=2) > 25
+                    )
+                ),
+                "",
+            ),
+        ],
+        rounds,
+    )
+    found = vision.find(frame, template)
+    rows[0].note = f"score {found.score:.2f}"
+    return rows
+
+
 def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[BenchRow]:
     def cold_once() -> None:
         with (
@@ -349,6 +395,7 @@ def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
             rows += _encode_group(desk, rounds)
             rows += _click_group(desk, browser, rounds)
             rows += _type_group(desk, browser, max(3, rounds // 4))
+            rows += _vision_group(desk, browser, rounds)
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
     return rows
 
