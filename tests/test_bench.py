@@ -16,7 +16,7 @@ def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) 
     groups = {r["group"] for r in records}
     assert len(groups) == 6
     ours = [r for r in records if r["name"].startswith("verifier ")]
-    assert len(ours) == 3 and all(r["median_ms"] > 0 for r in ours)
+    assert len(ours) == 5 and all(r["median_ms"] > 0 for r in ours)
     floor = next(r for r in records if r["name"].startswith("memcpy"))
     assert floor["median_ms"] > 0
     cold = next(r for r in records if r["name"].startswith("cold:"))
