@@ -20,6 +20,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import wait_gone
+from verifier.browser import CHROMIUM_FLAGS
 from verifier.cli import main
 from verifier.errors import BundleError
 from verifier.evidence import sha256_of
@@ -28,14 +29,7 @@ from verifier.evidence._report import LOG_CAP, render_report, write_report
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "recipes" / "todo.yaml"
 HOSTILE = ("<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 
 # -- bundles: real runs and hand-written ones ------------------------------------------------
 

@@ -31,6 +31,7 @@ from verifier.browser import Browser
 from verifier.desktop import Desktop, Frame, save_png
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
+from verifier.evidence._manifest import new_step_record
 from verifier.evidence._marks import mark_points
 from verifier.recipe import Recipe, Step, load_recipe
 from verifier.recorder import Recorder
@@ -137,20 +138,7 @@ def _git_commit(where: Path) -> str | None:
 
 
 def _pending(step: Step) -> StepRecord:
-    return {
-        "index": step.index,
-        "action": step.action,
-        "target": step.target,
-        "status": "skipped",
-        "started_at": None,
-        "duration_ms": None,
-        "screenshot": None,
-        "screenshots": [],
-        "raw_screenshot": None,
-        "video_offset_s": None,
-        "error": None,
-        "points": [],
-    }
+    return new_step_record(step.index, step.action, step.target, "skipped")
 
 
 class _ShotWriter:

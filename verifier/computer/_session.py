@@ -26,6 +26,7 @@ from verifier.computer._replay import render_recipe
 from verifier.desktop import Frame, save_png
 from verifier.errors import VerifierError
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
+from verifier.evidence._manifest import new_step_record
 from verifier.evidence._marks import mark_points
 from verifier.recorder import Recorder
 
@@ -156,21 +157,9 @@ class Session:
             raise VerifierError(msg)
         index = len(self._records)
         target = _target_text(args)
-        record: StepRecord = {
-            "index": index,
-            "action": name,
-            "target": target,
-            "status": "error",
-            "started_at": utc_now(),
-            "duration_ms": None,
-            "screenshot": None,
-            "raw_screenshot": None,
-            "screenshots": [],
-            "video_offset_s": None,
-            "error": None,
-            "points": [],
-            "details": {"args": args},
-        }
+        record = new_step_record(index, name, target, "error")
+        record["started_at"] = utc_now()
+        record["details"] = {"args": args}
         if self._recorder is not None:
             record["video_offset_s"] = self._recorder.chapter(
                 f"{index + 1}. {name} {target}".strip()

@@ -88,3 +88,21 @@ class Manifest(TypedDict):
     video: VideoRecord | None
     preview: NotRequired[str | None]
     error: ErrorInfo | None
+
+
+def new_step_record(index: int, action: str, target: str, status: StepStatus) -> StepRecord:
+    """A step's record before anything happened to it."""
+    return {
+        "index": index,
+        "action": action,
+        "target": target,
+        "status": status,
+        "started_at": None,
+        "duration_ms": None,
+        "screenshot": None,
+        "raw_screenshot": None,
+        "screenshots": [],
+        "video_offset_s": None,
+        "error": None,
+        "points": [],
+    }
