@@ -340,3 +340,33 @@ def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[.
     manifest = read_manifest(manifests[0].parent)
     assert manifest["verdict"] == "error"
     assert "browser died" in manifest["error"]["message"]  # type: ignore[index]
+
+
+def test_hover_reveals_what_only_hovering_shows(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    hovered = write_recipe(
+        site_recipe(
+            [
+                {"goto": "/hover.html"},
+                {"hover": "#item"},
+                {"click": "#item .destroy"},
+                {"expect_text": "deleted"},
+            ]
+        )
+    )
+    code, result, _ = run_json(capsys, str(hovered), "--out", str(tmp_path), "--no-video")
+    assert code == 0, result
+    steps = read_manifest(Path(result["bundle"]))["steps"]
+    assert steps[1]["points"] and steps[1]["screenshot"].endswith("-marked.png")  # type: ignore[index]
+    # Without the hover the button is not shown, so a person could not click it either.
+    blind = write_recipe(
+        site_recipe(
+            [
+                {"goto": "/hover.html"},
+                {"click": {"selector": "#item .destroy", "timeout": 1}},
+            ]
+        )
+    )
+    code, result, err = run_json(capsys, str(blind), "--out", str(tmp_path), "--no-video")
+    assert code == 1 and "no visible element matches '#item .destroy'" in err

@@ -43,7 +43,7 @@ _log = logging.getLogger(__name__)
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
 # Steps that change what is on screen (the others only look).
-_ACTIONS = frozenset({"goto", "click", "double_click", "drag", "type", "press", "scroll"})
+_ACTIONS = frozenset({"goto", "click", "double_click", "drag", "hover", "type", "press", "scroll"})
 
 
 @dataclass(frozen=True, slots=True)

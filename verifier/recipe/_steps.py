@@ -99,6 +99,21 @@ class Point(BaseModel):
     y: Coord
 
 
+class Hover(StepArgs):
+    """Move the pointer over an element (or a point) and leave it there."""
+
+    selector: Selector | None = None
+    x: Coord | None = None
+    y: Coord | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Hover:
+        if (self.selector is None) == (self.x is None or self.y is None):
+            msg = "give a selector or both x and y"
+            raise ValueError(msg)
+        return self
+
+
 class Drag(StepArgs):
     """Press at ``from``, move through the way, release at ``to`` (selectors or points)."""
 
@@ -274,6 +289,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "click": (Click, "selector"),
     "double_click": (DoubleClick, "selector"),
     "drag": (Drag, None),
+    "hover": (Hover, "selector"),
     "type": (Type, "text"),
     "press": (Press, "key"),
     "scroll": (Scroll, "dy"),

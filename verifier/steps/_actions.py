@@ -13,6 +13,7 @@ from verifier.recipe._steps import (
     DoubleClick,
     Drag,
     Goto,
+    Hover,
     Point,
     Press,
     Screenshot,
@@ -132,6 +133,18 @@ def drag(ctx: StepContext, step: Step, args: Drag) -> StepOutcome:
     ctx.desktop.drag(start, stop)
     ctx.browser.wait_input(mark, "mouseup", 1, timeout=min(step.timeout, 2.0))
     return StepOutcome(points=[start, stop], path=True)
+
+
+@runs("hover", Hover)
+def hover(ctx: StepContext, step: Step, args: Hover) -> StepOutcome:
+    if args.selector is not None:
+        point = element_point(ctx, args.selector, step.timeout, "hover")
+    else:
+        assert args.x is not None and args.y is not None
+        point = (args.x, args.y)
+    ctx.desktop.move(*point)
+    ctx.browser.next_frame()  # the page has seen the pointer and restyled (:hover)
+    return StepOutcome(points=[point])
 
 
 @runs("goto", Goto)
