@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -129,3 +130,44 @@ def test_sigterm_twice_still_tears_down(tmp_path: Path, write_recipe: Callable[.
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
+
+
+@pytest.mark.parametrize("after", [0.3, 0.7, 1.1, 1.5, 1.9, 2.3])
+def test_sigterm_at_any_moment_stops_the_run_even_with_its_readers_gone(
+    tmp_path: Path, write_recipe: Callable[..., Path], after: float
+) -> None:
+    """A signal that lands mid-screenshot or mid-step stops the run (no handler may take it
+    for an error and go on), and a parent that died with our pipes does not change the
+    exit code: this is how a killed Temporal worker's run ends."""
+    recipe = write_recipe(
+        {
+            "name": "busy",
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "video": False,
+            "steps": [{"goto": "/"}] + [{"click": "#go"}, {"expect_text": "clicked"}] * 40,
+        }
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", str(recipe), "--out", str(out), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        manifest = wait_for_step(out, 1)
+        time.sleep(after)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    data = read_manifest(manifest.parent)
+    assert data["finished"] is True and data["verdict"] == "error"
+    assert data["error"]["message"] == "interrupted by SIGTERM"  # type: ignore[index]

@@ -256,7 +256,9 @@ def test_a_killed_worker_hands_its_run_to_another(
     interrupted = manifest.parent
     assert line["bundles"] == [str(interrupted), line["bundle"]]
     # The killed worker's run died with it (PR_SET_PDEATHSIG) and finalized its bundle.
-    assert read_manifest(interrupted)["verdict"] == "error"
+    first_run = read_manifest(interrupted)
+    assert first_run["finished"] is True and first_run["verdict"] == "error"
+    assert first_run["error"]["message"] == "interrupted by SIGTERM"  # type: ignore[index]
     assert Path(str(line["bundle"])).is_dir()
 
 

@@ -7,10 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 from verifier import __version__
 from verifier._jobs import run_jobs
+from verifier._term import say
 from verifier.computer._cli import add_parser as add_mcp_parser
 from verifier.computer._cli import run as run_mcp
 from verifier.errors import Interrupted, VerifierError
@@ -93,10 +93,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _say(stream: TextIO, line: str) -> None:
-    print(line, file=stream, flush=True)
-
-
 def _describe(result: RunResult) -> str:
     where = f" -> {result.bundle}" if result.bundle else ""
     if result.verdict == "passed":
@@ -108,7 +104,7 @@ def _describe(result: RunResult) -> str:
 
 def _cmd_run_jobs(args: argparse.Namespace) -> int:
     if args.display:
-        _say(
+        say(
             sys.stderr,
             "Error: --display and --jobs > 1 cannot be combined: runs need a display each",
         )
@@ -130,7 +126,7 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
                     "error": job.stderr_tail or f"exited with code {job.exit_code}",
                 }
                 if args.json:
-                    _say(sys.stdout, json.dumps(record, ensure_ascii=False))
+                    say(sys.stdout, json.dumps(record, ensure_ascii=False))
                 code = job.exit_code if job.exit_code in (0, 1, 2) else 2
                 result = RunResult(
                     recipe=str(record.get("recipe", job.recipe)),
@@ -141,17 +137,17 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
                     error=str(record["error"]) if record.get("error") else None,
                 )
                 passed = result.verdict == "passed" and not args.json
-                _say(sys.stdout if passed else sys.stderr, _describe(result))
+                say(sys.stdout if passed else sys.stderr, _describe(result))
                 worst = max(worst, code)
         except Interrupted as exc:
-            _say(sys.stderr, f"Error: {exc.message}; the running recipes were stopped")
+            say(sys.stderr, f"Error: {exc.message}; the running recipes were stopped")
             return exc.code
     return worst
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
-        _say(sys.stderr, f"Error: --jobs must be at least 1 (got {args.jobs})")
+        say(sys.stderr, f"Error: --jobs must be at least 1 (got {args.jobs})")
         return 2
     if args.jobs > 1 and len(args.recipes) > 1:
         return _cmd_run_jobs(args)
@@ -168,15 +164,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         except Interrupted as exc:
             bundle = exc.details.get("bundle")
-            _say(
+            say(
                 sys.stderr,
                 f"Error: {path}: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""),
             )
             return exc.code
         except VerifierError as exc:
-            _say(sys.stderr, f"Error: {exc.message}")
+            say(sys.stderr, f"Error: {exc.message}")
             if args.json:
-                _say(
+                say(
                     sys.stdout,
                     json.dumps(
                         {
@@ -191,9 +187,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             worst = max(worst, exc.exit_code)
             continue
         if args.json:
-            _say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
+            say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
         stream = sys.stdout if result.verdict == "passed" and not args.json else sys.stderr
-        _say(stream, _describe(result))
+        say(stream, _describe(result))
         worst = max(worst, result.exit_code)
     return worst
 
@@ -204,10 +200,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         try:
             recipe = load_recipe(path)
         except VerifierError as exc:
-            _say(sys.stderr, f"Error: {exc.message}")
+            say(sys.stderr, f"Error: {exc.message}")
             worst = max(worst, exc.exit_code)
             continue
-        _say(sys.stdout, f"OK {path}: {recipe.name!r}, {len(recipe.steps)} steps")
+        say(sys.stdout, f"OK {path}: {recipe.name!r}, {len(recipe.steps)} steps")
     return worst
 
 
@@ -217,24 +213,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         rows = run_bench(screen=args.screen, rounds=max(1, args.rounds))
     except VerifierError as exc:
-        _say(sys.stderr, f"Error: {exc.message}")
+        say(sys.stderr, f"Error: {exc.message}")
         return exc.exit_code
     table, records = report(rows)
-    _say(sys.stdout, json.dumps(records, indent=1) if args.json else table)
+    say(sys.stdout, json.dumps(records, indent=1) if args.json else table)
     return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.is_dir():
-        _say(sys.stderr, f"Error: {out}: no such folder (give the --out of your runs)")
+        say(sys.stderr, f"Error: {out}: no such folder (give the --out of your runs)")
         return 2
     for run in list_runs(out):
         if args.json:
-            _say(sys.stdout, json.dumps(run.to_json(), ensure_ascii=False))
+            say(sys.stdout, json.dumps(run.to_json(), ensure_ascii=False))
             continue
         took = f"{run.duration_s:6.1f}s" if run.duration_s is not None else "      -"
-        _say(sys.stdout, f"{run.run_id}  {run.status:<18} {took}  {run.recipe}")
+        say(sys.stdout, f"{run.run_id}  {run.status:<18} {took}  {run.recipe}")
     return 0
 
 
@@ -243,11 +239,11 @@ def _cmd_verify_bundle(args: argparse.Namespace) -> int:
     for folder in args.bundles:
         problems = verify_bundle(Path(folder))
         for problem in problems:
-            _say(sys.stderr, f"Error: {folder}: {problem}")
+            say(sys.stderr, f"Error: {folder}: {problem}")
         if problems:
             worst = 1
         else:
-            _say(sys.stdout, f"OK {folder}: every listed artifact matches its sha256")
+            say(sys.stdout, f"OK {folder}: every listed artifact matches its sha256")
     return worst
 
 

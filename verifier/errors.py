@@ -10,9 +10,14 @@
     ├── BrowserError                 Chromium failed to start or crashed
     ├── RecorderError                ffmpeg could not record or finish the screen video
     ├── BundleError                  the evidence bundle could not be written
-    ├── Interrupted                  SIGINT (exit 130) or SIGTERM (exit 143)
     └── CheckFailed                exit 1: the app is wrong
         └── StepTimeout              a step's condition did not hold in time
+
+    Interrupted                    SIGINT (exit 130) or SIGTERM (exit 143)
+
+``Interrupted`` is a ``BaseException``, like ``KeyboardInterrupt``: a signal must stop
+the run, so no ``except VerifierError`` (a step, a screenshot, a teardown) may take it
+for an error it can log and go past.
 
 Every message says what failed, quotes the value, and says what to do next.
 """
@@ -34,6 +39,7 @@ __all__ = (
     "RecorderError",
     "StepTimeout",
     "VerifierError",
+    "message_of",
 )
 
 
@@ -88,13 +94,14 @@ class BundleError(VerifierError):
     """The evidence bundle could not be written."""
 
 
-class Interrupted(VerifierError):
+class Interrupted(BaseException):
     """The verifier was told to stop by a signal; the exit code follows the shell's 128+N."""
 
     def __init__(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}")
+        self.message = f"interrupted by {signal.Signals(signum).name}"
+        super().__init__(self.message)
         self.signum = signum
+        self.details: dict[str, object] = {}
 
     @property
     def code(self) -> int:
@@ -111,12 +118,8 @@ class StepTimeout(CheckFailed):
     """A step waited for its condition longer than its timeout."""
 
 
-def exit_code_of(exc: BaseException) -> int:
-    """The CLI exit code for ``exc``: 130/143 for signals, the class's code otherwise."""
-    if isinstance(exc, Interrupted):
-        return exc.code
-    if isinstance(exc, KeyboardInterrupt):
-        return 130
-    if isinstance(exc, VerifierError):
-        return exc.exit_code
-    return 2
+def message_of(exc: BaseException) -> str:
+    """What to tell a person about ``exc``: our message, or the type and text of a bug."""
+    if isinstance(exc, (VerifierError, Interrupted)):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

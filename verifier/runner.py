@@ -29,7 +29,7 @@ from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import DevServer
 from verifier.browser import Browser
 from verifier.desktop import Desktop, Frame, save_png
-from verifier.errors import CheckFailed, Interrupted, VerifierError
+from verifier.errors import CheckFailed, Interrupted, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
 from verifier.evidence._manifest import new_step_record
 from verifier.evidence._marks import mark_points
@@ -424,8 +424,7 @@ class _Run:
 
 
 def _error_info(exc: BaseException, step: int | None) -> ErrorInfo:
-    message = exc.message if isinstance(exc, VerifierError) else f"{type(exc).__name__}: {exc}"
-    return {"type": type(exc).__name__, "message": message, "step": step}
+    return {"type": type(exc).__name__, "message": message_of(exc), "step": step}
 
 
 def run_recipe(

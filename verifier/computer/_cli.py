@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from verifier._term import say
 from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
 from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen
 from verifier.errors import Interrupted, VerifierError
@@ -102,7 +103,7 @@ def options(args: argparse.Namespace) -> McpOptions:
 
 def _say(line: str) -> None:
     # stderr only: on stdio, stdout is the MCP wire.
-    print(line, file=sys.stderr, flush=True)
+    say(sys.stderr, line)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ from verifier.computer._computer import Computer
 from verifier.computer._options import McpOptions
 from verifier.computer._session import ReplaySpec, Session, SessionResult
 from verifier.computer._stage import check_alive, replay_head, replay_start, start_stage
-from verifier.errors import Interrupted, VerifierError
+from verifier.errors import Interrupted, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo
 from verifier.recipe import Recipe, load_recipe
 
@@ -411,8 +411,7 @@ def _session_log(path: Path) -> Iterator[None]:
 
 
 def _error_info(exc: BaseException) -> ErrorInfo:
-    message = exc.message if isinstance(exc, VerifierError) else f"{type(exc).__name__}: {exc}"
-    return {"type": type(exc).__name__, "message": message, "step": None}
+    return {"type": type(exc).__name__, "message": message_of(exc), "step": None}
 
 
 def serve(options: McpOptions, *, announce: Callable[[str], None]) -> SessionResult:
@@ -491,7 +490,7 @@ def _serve(
             signals.quiet = True
             stack.close()
             bundle.finish("error", _error_info(exc))
-            if isinstance(exc, VerifierError):
+            if isinstance(exc, (VerifierError, Interrupted)):
                 exc.details["bundle"] = str(bundle.root)
             raise
         computer = Computer(

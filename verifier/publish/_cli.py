@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
+from verifier._term import say
 from verifier.errors import VerifierError
 from verifier.publish._actions import ActionsEnv, actions_env, error_annotations
 from verifier.publish._bundles import load_bundles
@@ -83,7 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _say(stream: TextIO, line: str, token: str | None) -> None:
-    print(mask(line, [token] if token else []), file=stream, flush=True)
+    say(stream, mask(line, [token] if token else []))
 
 
 def _url(value: str, flag: str) -> str:

@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
+from verifier._term import say
 from verifier.errors import VerifierError
 
 if TYPE_CHECKING:
@@ -79,10 +80,6 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     dev.add_argument("--db-filename", metavar="FILE", help="persist workflows in this file")
     dev.add_argument("--ui-port", type=int, metavar="PORT", help="default: --port + 1000")
     dev.add_argument("--headless", action="store_true", help="no web UI")
-
-
-def _say(stream: TextIO, line: str) -> None:
-    print(line, file=stream, flush=True)
 
 
 def _require_temporalio() -> None:
@@ -176,17 +173,17 @@ async def _submit(args: argparse.Namespace) -> int:
                 "finished_already": sub.attached,
             }
             if args.json:
-                _say(sys.stdout, json.dumps(line))
+                say(sys.stdout, json.dumps(line))
             else:
-                _say(sys.stdout, f"SUBMITTED {sub.recipe} as {sub.workflow_id}")
+                say(sys.stdout, f"SUBMITTED {sub.recipe} as {sub.workflow_id}")
         return 0
     worst = 0
     async for sub, result in results(started):
         record = {**result.to_json(), "workflow_id": sub.workflow_id}
         if args.json:
-            _say(sys.stdout, json.dumps(record, ensure_ascii=False))
+            say(sys.stdout, json.dumps(record, ensure_ascii=False))
         stream = sys.stdout if result.verdict == "passed" and not args.json else sys.stderr
-        _say(stream, _describe(record))
+        say(stream, _describe(record))
         worst = max(worst, _VERDICT_CODES.get(result.verdict, 2))
     return worst
 
@@ -198,7 +195,7 @@ def _cmd_temporal_dev(args: argparse.Namespace) -> int:
     argv = dev_server_argv(
         ip=args.ip, port=args.port, db_filename=args.db_filename, ui_port=ui_port
     )
-    _say(sys.stderr, f"Temporal dev server on {args.ip}:{args.port}: {' '.join(argv)}")
+    say(sys.stderr, f"Temporal dev server on {args.ip}:{args.port}: {' '.join(argv)}")
     sys.stderr.flush()
     os.execv(argv[0], argv)  # the server takes over this process and its signals
 
@@ -223,7 +220,7 @@ def run(args: argparse.Namespace, *, hard_exit: bool = True) -> int:
         else:
             raise VerifierError(f"not a Temporal command: {args.command!r}")
     except VerifierError as exc:
-        _say(sys.stderr, f"Error: {exc.message}")
+        say(sys.stderr, f"Error: {exc.message}")
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
