@@ -201,6 +201,8 @@ def test_replay_recipe_is_a_valid_recipe() -> None:
         "scroll",
         "drag",
         "drag",
+        "hover",
+        "wait",
     ]
     steps = data["steps"]
     assert steps[1] == {"click": "#go"}
@@ -209,7 +211,7 @@ def test_replay_recipe_is_a_valid_recipe() -> None:
     assert steps[5] == {"type": 'Grüße "x"\n東京 # no comment 😀'}
     assert steps[8] == {"scroll": {"dy": 360, "x": 1, "y": 2}}
     assert steps[9] == {"drag": {"from": {"x": 1, "y": 1}, "to": {"x": 50, "y": 60}}}
-    assert "# mouse_move to (3, 3) (hover is not replayed)" in text
+    assert steps[11:13] == [{"hover": {"x": 3, "y": 3}}, {"wait": 2.0}]
     assert "# hold_key Shift for 0.5 s (not replayed)" in text
     assert text.startswith("# Replay.\n# Add checks.\nname: 'Agent: lab'\n")
 

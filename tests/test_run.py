@@ -342,6 +342,30 @@ def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[.
     assert "browser died" in manifest["error"]["message"]  # type: ignore[index]
 
 
+@pytest.mark.parametrize(("seconds", "code"), [(1.6, 0), (0.3, 1)])
+def test_wait_lets_time_pass(
+    tmp_path: Path,
+    write_recipe: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    seconds: float,
+    code: int,
+) -> None:
+    # The page adds #done one second after it loads; the check itself barely waits.
+    recipe = write_recipe(
+        site_recipe(
+            [
+                {"goto": "/temporal-slow.html?delay=1"},
+                {"wait": seconds},
+                {"expect_visible": {"selector": "#done", "timeout": 0.05}},
+            ]
+        )
+    )
+    got, result, _ = run_json(capsys, str(recipe), "--out", str(tmp_path), "--no-video")
+    assert got == code, result
+    step = read_manifest(Path(result["bundle"]))["steps"][1]
+    assert step["status"] == "passed" and step["duration_ms"] >= seconds * 1000  # type: ignore[index,operator]
+
+
 def test_hover_reveals_what_only_hovering_shows(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,9 +2,9 @@
 
 Each action becomes the recipe step a person would write: a click on a unique selector
 where the point hit an interactive element that one names, else at screen coordinates;
-``type``, ``press``, ``scroll`` and ``drag`` as they were sent. What a recipe cannot
-express (hovering, holding a key, waiting) stays in the file as a comment, so the human
-who adds the expectations sees the whole session.
+``type``, ``press``, ``scroll``, ``drag``, ``hover`` and ``wait`` as they were sent. What a
+recipe cannot express (holding a key, zooming) stays in the file as a comment, so the
+human who adds the expectations sees the whole session.
 """
 
 from __future__ import annotations
@@ -85,13 +85,13 @@ def replay_steps(ops: Sequence[Op]) -> list[Step]:
         elif kind == "key":
             steps += [({"press": combo}, None) for combo in op.keys]
         elif kind == "move":
-            steps.append((None, f"mouse_move to {op.points[0]} (hover is not replayed)"))
+            steps.append(({"hover": _xy(op.points[0])}, None))
         elif kind == "hold_key":
             steps.append(
                 (None, f"hold_key {' '.join(op.keys)} for {op.duration:g} s (not replayed)")
             )
         elif kind == "wait":
-            steps.append((None, f"waited {op.duration:g} s"))
+            steps.append(({"wait": op.duration}, None))
         elif kind == "zoom" and op.box is not None:
             steps.append((None, f"zoomed into screen box {list(op.box)}"))
     if pressed is not None:

@@ -114,6 +114,13 @@ class Hover(StepArgs):
         return self
 
 
+class Wait(StepArgs):
+    """Let time pass (a timer, a debounce, an animation). When there is something to wait
+    for, ``wait_for`` is faster and says what never came."""
+
+    seconds: Annotated[float, Field(gt=0, le=600)]
+
+
 class Drag(StepArgs):
     """Press at ``from``, move through the way, release at ``to`` (selectors or points)."""
 
@@ -290,6 +297,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "double_click": (DoubleClick, "selector"),
     "drag": (Drag, None),
     "hover": (Hover, "selector"),
+    "wait": (Wait, "seconds"),
     "type": (Type, "text"),
     "press": (Press, "key"),
     "scroll": (Scroll, "dy"),

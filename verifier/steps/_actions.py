@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from playwright.sync_api import Locator
 
@@ -19,6 +20,7 @@ from verifier.recipe._steps import (
     Screenshot,
     Scroll,
     Type,
+    Wait,
 )
 from verifier.steps import _vision
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
@@ -145,6 +147,18 @@ def hover(ctx: StepContext, step: Step, args: Hover) -> StepOutcome:
     ctx.desktop.move(*point)
     ctx.browser.next_frame()  # the page has seen the pointer and restyled (:hover)
     return StepOutcome(points=[point])
+
+
+@runs("wait", Wait)
+def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
+    # In Playwright's wait, so the page's events keep flowing; in slices, so a dead app
+    # or browser ends a long wait at once.
+    deadline = time.monotonic() + args.seconds
+    while (left := deadline - time.monotonic()) > 0:
+        with playwright_errors(ctx, "wait", args.seconds):
+            ctx.browser.page.wait_for_timeout(min(left, 1.0) * 1000)
+        ctx.check_infra()
+    return StepOutcome()
 
 
 @runs("goto", Goto)
