@@ -132,6 +132,32 @@ def test_sigterm_twice_still_tears_down(tmp_path: Path, write_recipe: Callable[.
     assert proc.returncode == 143, err
 
 
+def test_a_wedged_chromium_does_not_hold_teardown(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    """Playwright's close waits for Chromium's answer; a stopped Chromium never gives it."""
+    recipe = _recipe(write_recipe)
+    out = tmp_path / "out"
+    with running_verifier("run", str(recipe), "--out", str(out), "--no-video") as proc:
+        manifest = wait_for_step(out, 1)
+        browser = [
+            pid
+            for pid in find_tree(proc.pid, None)
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "chromium"
+            and b"--type=" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert browser, "no Chromium browser process under the verifier"
+        for pid in browser:
+            os.kill(pid, signal.SIGSTOP)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert (
+        "Chromium did not close within" in (manifest.parent / "logs" / "verifier.log").read_text()
+    )
+    assert read_manifest(manifest.parent)["finished"] is True
+
+
 @pytest.mark.parametrize("after", [0.3, 0.7, 1.1, 1.5, 1.9, 2.3])
 def test_sigterm_at_any_moment_stops_the_run_even_with_its_readers_gone(
     tmp_path: Path, write_recipe: Callable[..., Path], after: float

@@ -59,6 +59,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+# How long Chromium may take to close before it is killed (it takes ~0.1 s).
+_CLOSE_TIMEOUT = 5.0
 _WINDOW_FLAGS = (
     "--start-maximized",
     "--window-position=0,0",
@@ -246,17 +248,29 @@ class Browser(Owner):
         # Snapshot the process tree first: once Chromium's main process is gone its
         # zygotes and renderers lose their parent link (and carry no cookie).
         tree = find_tree(None, self._cookie)
-        if self._browser is not None:
-            with contextlib.suppress(PlaywrightError):
-                self._browser.close()
-        if self._pw is not None:
-            with contextlib.suppress(PlaywrightError):
-                self._pw.stop()
+        # Playwright's close waits for Chromium's answer: a wedged (stopped, hung) browser
+        # would hold teardown forever. Past the deadline it is killed, and close returns.
+        cut = threading.Timer(_CLOSE_TIMEOUT, self._cut_close, args=(tree,))
+        cut.daemon = True
+        cut.start()
+        try:
+            if self._browser is not None:
+                with contextlib.suppress(PlaywrightError):
+                    self._browser.close()
+            if self._pw is not None:
+                with contextlib.suppress(PlaywrightError):
+                    self._pw.stop()
+        finally:
+            cut.cancel()
         # Chromium's helpers carry our cookie; anything left (a wedged renderer, a crashpad
         # handler) dies here, so no browser process outlives the run.
         tree.update(find_tree(None, self._cookie))
         kill_tree(tree, grace=1.0)
         self._console.close()
+
+    def _cut_close(self, tree: dict[int, int]) -> None:
+        _log.warning("Chromium did not close within %g s: killing it", _CLOSE_TIMEOUT)
+        kill_tree(tree, grace=0.5)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -15,9 +15,10 @@
 
     Interrupted                    SIGINT (exit 130) or SIGTERM (exit 143)
 
-``Interrupted`` is a ``BaseException``, like ``KeyboardInterrupt``: a signal must stop
-the run, so no ``except VerifierError`` (a step, a screenshot, a teardown) may take it
-for an error it can log and go past.
+``Interrupted`` is a ``KeyboardInterrupt``: a signal must stop the run wherever it lands,
+and that is the one exception every handler lets through, ours (``except VerifierError``
+around a screenshot) and asyncio's (a callback inside Playwright's event loop, which
+logs and drops any other exception).
 
 Every message says what failed, quotes the value, and says what to do next.
 """
@@ -94,7 +95,7 @@ class BundleError(VerifierError):
     """The evidence bundle could not be written."""
 
 
-class Interrupted(BaseException):
+class Interrupted(KeyboardInterrupt):
     """The verifier was told to stop by a signal; the exit code follows the shell's 128+N."""
 
     def __init__(self, signum: int) -> None:
