@@ -63,6 +63,32 @@ def test_never_healthy_fails_soon_after_ready_timeout(tmp_path: Path) -> None:
     assert 1.5 <= elapsed < 4.5
 
 
+@pytest.mark.parametrize(("mode", "ready"), [("serve", True), ("never", False)])
+def test_the_timeout_spent_on_the_desktop_still_gets_one_probe(
+    tmp_path: Path, mode: str, ready: bool
+) -> None:
+    """The runner launches the server, starts Xvfb and Chromium, then waits: on a slow
+    machine that can outlast ready_timeout. A server that is up then is ready; one that is
+    not says what the probe saw."""
+    server = DevServer(
+        server_command(mode, str(SITE)) if mode == "serve" else server_command(mode),
+        url="http://127.0.0.1:{port}/",
+        cwd=tmp_path,
+        ready_timeout=0.5,
+        log_path=tmp_path / "logs" / "app.log",
+    )
+    try:
+        server.launch()
+        time.sleep(1.5)  # the desktop and browser starting
+        if ready:
+            assert server.wait_ready().ready_s is not None
+        else:
+            with pytest.raises(DevServerError, match=r"within 0.5 s .*last probe: HTTP 503"):
+                server.wait_ready()
+    finally:
+        server.close()
+
+
 def test_slow_starter_is_waited_for(tmp_path: Path) -> None:
     with start(tmp_path, server_command("slow", "2"), ready_timeout=20) as server:
         assert server.ready_s is not None and server.ready_s >= 2

@@ -218,7 +218,6 @@ class DevServer(Owner):
     def _wait_ready(self, started: float) -> None:
         assert self._proc is not None
         deadline = started + self.ready_timeout
-        last = _Probe(False, "not probed yet")
         while True:
             code = self._proc.poll()
             if code is not None:
@@ -227,8 +226,13 @@ class DevServer(Owner):
                     f"; last output: {out!r}" if out else "; it printed nothing"
                 )
                 raise DevServerError(msg, returncode=code, output_tail=out)
+            # Probe at least once, even when starting the desktop beside the server used up
+            # the whole timeout: a server that is up is ready, and one that is not says how.
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            last = _probe(self.url, timeout=min(2.0, max(0.2, remaining)))
+            if last.ok:
+                return
+            if deadline - time.monotonic() <= 0 and self._proc.poll() is None:
                 out = tail(self.log_path)
                 msg = (
                     f"dev server {self.command!r} did not answer 2xx/3xx at {self.url} within "
@@ -236,9 +240,6 @@ class DevServer(Owner):
                     + (f"; last output: {out!r}" if out else "")
                 )
                 raise DevServerError(msg, output_tail=out)
-            last = _probe(self.url, timeout=min(2.0, max(0.2, remaining)))
-            if last.ok:
-                return
             time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
     def check_alive(self) -> None:
