@@ -104,22 +104,28 @@ class _RedactFilter(logging.Filter):
 
 @contextlib.contextmanager
 def _run_log(path: Path, redactor: Redactor) -> Iterator[None]:
-    """Send verifier's own log records to the bundle's logs/verifier.log, redacted."""
+    """Send verifier's log records, and Playwright's, to the bundle's logs/verifier.log,
+    redacted. Playwright logs an error in its event dispatch (say, once a signal cut a
+    message short) and, with no handler, Python would print it to stderr, which holds the
+    run's one-line verdict."""
     handler = logging.FileHandler(path, encoding="utf-8")
     if redactor:
         handler.addFilter(_RedactFilter(redactor))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
-    root = logging.getLogger("verifier")
-    old_level = root.level
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.DEBUG:
-        root.setLevel(logging.DEBUG)
+    ours = logging.getLogger("verifier")
+    playwright = logging.getLogger("playwright")
+    old_level = ours.level
+    ours.addHandler(handler)
+    playwright.addHandler(handler)
+    if ours.level == logging.NOTSET or ours.level > logging.DEBUG:
+        ours.setLevel(logging.DEBUG)
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+        ours.removeHandler(handler)
+        playwright.removeHandler(handler)
+        ours.setLevel(old_level)
         handler.close()
 
 
