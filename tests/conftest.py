@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier._process import become_subreaper
+from verifier._process import become_subreaper, find_tree
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 
@@ -173,6 +173,18 @@ def wait_for_step(out: Path, index: int, *, timeout: float = 60.0) -> Path:
                 return path
         time.sleep(0.05)
     pytest.fail(f"no run under {out} reached step {index} within {timeout} s")
+
+
+def chromium_of(pid: int) -> list[int]:
+    """The Chromium browser process(es) (not its helpers) under process ``pid``."""
+    found = [
+        child
+        for child in find_tree(pid, None)
+        if Path(f"/proc/{child}/comm").read_text().strip() == "chromium"
+        and b"--type=" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    assert found, f"no Chromium browser process under {pid}"
+    return found
 
 
 @contextlib.contextmanager

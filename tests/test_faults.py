@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SITE, read_manifest, running_verifier, server_command, wait_for_step
+from tests.conftest import (
+    SITE,
+    chromium_of,
+    read_manifest,
+    running_verifier,
+    server_command,
+    wait_for_step,
+)
 from verifier._process import find_tree
 from verifier.cli import main
 from verifier.recorder import probe_video
@@ -140,14 +147,7 @@ def test_a_wedged_chromium_does_not_hold_teardown(
     out = tmp_path / "out"
     with running_verifier("run", str(recipe), "--out", str(out), "--no-video") as proc:
         manifest = wait_for_step(out, 1)
-        browser = [
-            pid
-            for pid in find_tree(proc.pid, None)
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "chromium"
-            and b"--type=" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        assert browser, "no Chromium browser process under the verifier"
-        for pid in browser:
+        for pid in chromium_of(proc.pid):
             os.kill(pid, signal.SIGSTOP)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

@@ -36,9 +36,12 @@ def wait_events(browser: Browser, kind: str, n: int) -> list[dict[str, Any]]:
 
 
 def test_click_lands_on_the_exact_pixel(desktop: Desktop, lab: Browser) -> None:
-    for x, y in [(300, 150), (5, 7), (599, 299)]:
+    # One at a time, as a run clicks: the page sees each click before the next is sent.
+    # Sent back to back on a loaded CI machine, Chromium once reported the first click at
+    # the last click's point.
+    for n, (x, y) in enumerate([(300, 150), (5, 7), (599, 299)], start=1):
         desktop.click(*screen_point(lab, x, y))
-    clicks = wait_events(lab, "click", 3)
+        clicks = wait_events(lab, "click", n)
     assert [(c["x"], c["y"]) for c in clicks] == [(300, 150), (5, 7), (599, 299)]
     assert all(c["button"] == 0 for c in clicks)
 

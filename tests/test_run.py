@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import (
     SITE,
+    chromium_of,
     live_processes,
     read_manifest,
     running_verifier,
@@ -317,22 +318,13 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
 
 
 def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
-    from verifier._process import find_tree
-
     recipe = write_recipe(
         site_recipe([{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}])
     )
     out = tmp_path / "out"
     with running_verifier("run", str(recipe), "--out", str(out), "--no-video") as proc:
         manifests = [wait_for_step(out, 1)]
-        browsers = [
-            pid
-            for pid in find_tree(proc.pid, None)
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "chromium"
-            and b"--type=" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        assert browsers, "no Chromium browser process under the verifier"
-        for pid in browsers:
+        for pid in chromium_of(proc.pid):
             os.kill(pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2, err
