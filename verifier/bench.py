@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from verifier._bench_e2e import e2e_contenders
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 
@@ -376,7 +377,8 @@ def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[
 
 
 def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
-    """Measure every group; ``rounds`` samples per contender (start: a fifth of it)."""
+    """Measure every group; ``rounds`` samples per contender (start and end to end: a
+    tenth of it)."""
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="verifier-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -397,6 +399,8 @@ def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
             rows += _type_group(desk, browser, max(3, rounds // 4))
             rows += _vision_group(desk, browser, rounds)
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
+        # Whole processes, each with its own desktop or browser: after ours is closed.
+        rows += _alternate("end to end", e2e_contenders(tmp), max(1, rounds // 10))
     return rows
 
 
