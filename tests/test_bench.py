@@ -14,9 +14,12 @@ def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) 
     assert main(["bench", "--rounds", "1", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     groups = {r["group"] for r in records}
-    assert len(groups) == 7
+    assert len(groups) == 8
     ours = [r for r in records if r["name"].startswith("verifier ")]
-    assert len(ours) == 6 and all(r["median_ms"] > 0 for r in ours)
+    assert len(ours) == 7 and all(r["median_ms"] > 0 for r in ours)
+    # Recording: both recorders really ran and made a video (its size is in the note).
+    recorders = [r for r in records if r["group"].startswith("recording")]
+    assert [r.get("note", "").endswith("MB/min") for r in recorders] == [True, True], recorders
     # The demo recipe against the plain Playwright script: both really ran.
     plain = next(r for r in records if r["name"].startswith("plain headless Playwright"))
     assert plain.get("median_ms", 0) > 500 and plain["ratio_to_ours"] < 1, plain

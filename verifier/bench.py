@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from verifier._bench_e2e import e2e_contenders
+from verifier._bench_recording import SECONDS, ours_once, playwright_once, show_animation
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 
@@ -334,6 +335,36 @@ def _vision_group(desk: Desktop, browser: Browser, rounds: int) -> list[BenchRow
     return rows
 
 
+def _recording_group(desk: Desktop, browser: Browser, rounds: int, tmp: Path) -> list[BenchRow]:
+    group = f"recording: CPU ms per second of 1280x800 video ({SECONDS:g} s of an animating page)"
+    ours = BenchRow(group, "verifier Recorder (ffmpeg x11grab, x264 veryfast)")
+    peer = BenchRow(group, "Playwright record_video_dir (headless, VP8)")
+    sizes: dict[str, list[float]] = {ours.name: [], peer.name: []}
+    failures = {ours.name: 0, peer.name: 0}
+    contenders: list[tuple[BenchRow, Callable[[int], tuple[float, float]]]] = [
+        (ours, lambda n: ours_once(desk, tmp, n)),
+        (peer, lambda n: playwright_once(tmp, n)),
+    ]
+    show_animation(browser)
+    for n in range(rounds):
+        for row, once in contenders:
+            try:
+                ms, mb_per_min = once(n)
+            except Exception as exc:  # noqa: BLE001 - a recorder failing here is a finding
+                failures[row.name] += 1
+                row.skipped = f"fails here: {str(exc).strip().splitlines()[0][:90]}"
+                continue
+            row.samples.append(ms)
+            sizes[row.name].append(mb_per_min)
+    for row in (ours, peer):
+        if row.samples:
+            failed = failures[row.name]
+            row.note = f"{statistics.median(sizes[row.name]):.1f} MB/min" + (
+                f", failed {failed}/{rounds} times" if failed else ""
+            )
+    return [ours, peer]
+
+
 def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[BenchRow]:
     def cold_once() -> None:
         with (
@@ -399,6 +430,7 @@ def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
             rows += _type_group(desk, browser, max(3, rounds // 4))
             rows += _vision_group(desk, browser, rounds)
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
+            rows += _recording_group(desk, browser, max(1, rounds // 10), tmp)
         # Whole processes, each with its own desktop or browser: after ours is closed.
         rows += _alternate("end to end", e2e_contenders(tmp), max(1, rounds // 10))
     return rows

@@ -159,6 +159,11 @@ class Recorder(Owner):
             *("-f", "mp4", "-y", str(self.path)),
         ]
 
+    @property
+    def pid(self) -> int | None:
+        """ffmpeg's process id while it runs (for measuring its cost)."""
+        return self._proc.pid if self._proc else None
+
     def start(self) -> Recorder:
         """Start ffmpeg and wait until it has grabbed its first frame."""
         return self.launch().wait_ready()
