@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import (
@@ -386,3 +387,24 @@ def test_hover_reveals_what_only_hovering_shows(
     )
     code, result, err = run_json(capsys, str(blind), "--out", str(tmp_path), "--no-video")
     assert code == 1 and "no visible element matches '#item .destroy'" in err
+
+
+def test_the_video_ends_on_the_page_not_on_the_browser_closing(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(site_recipe([{"goto": "/"}, {"expect_text": "Go"}]))
+    code, result, _ = run_json(capsys, str(recipe), "--out", str(tmp_path))
+    assert code == 0, result
+    bundle = Path(result["bundle"])
+    last = tmp_path / "last.png"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-sseof", "-0.5", "-i", str(bundle / "video.mp4")]
+        + ["-update", "1", "-y", str(last)],
+        check=True,
+    )
+    step = read_manifest(bundle)["steps"][-1]
+    shot = cv2.imread(str(bundle / step["raw_screenshot"])).astype(np.int16)  # type: ignore[index]
+    frame = cv2.imread(str(last)).astype(np.int16)
+    assert frame.shape == shot.shape
+    # x264 at CRF 30 blurs a little; an empty desktop (no browser) differs wholesale.
+    assert np.abs(frame - shot).mean() < 6

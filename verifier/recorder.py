@@ -132,6 +132,7 @@ class Recorder(Owner):
         self.crf = crf
         self.preset = preset
         self._proc: OwnedProcess | None = None
+        self._end: float | None = None  # when end() asked ffmpeg to finish
         self._t0: float | None = None
         self._first_frame = threading.Event()
         self._reader: threading.Thread | None = None
@@ -240,18 +241,28 @@ class Recorder(Owner):
     def close(self) -> None:
         self.stop()
 
+    def end(self) -> None:
+        """Ask ffmpeg to end the video now, without waiting: it finalizes while the caller
+        goes on (closing the browser, say, which the video should not show); :meth:`stop`
+        then waits for it. Idempotent."""
+        if self._proc is None or self._end is not None:
+            return
+        self._end = time.monotonic()
+        stdin = self._proc.popen.stdin
+        with contextlib.suppress(OSError, ValueError):
+            if stdin is not None:
+                stdin.write(b"q")
+                stdin.close()
+
     def stop(self) -> VideoInfo | None:
         """Finish the recording, add chapters, verify it; idempotent. None if no video."""
         if self._stopped or self._proc is None:
             return self.info
         self._stopped = True
-        end = time.monotonic()
+        self.end()
+        assert self._end is not None
+        end = self._end
         proc = self._proc
-        stdin = proc.popen.stdin
-        with contextlib.suppress(OSError, ValueError):
-            if stdin is not None:
-                stdin.write(b"q")
-                stdin.close()
         try:
             proc.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -213,7 +213,8 @@ class _Run:
         The dev server boots while the desktop and browser start, and ffmpeg grabs its
         first frame while Chromium launches. Every process is still spawned from this
         thread: PR_SET_PDEATHSIG follows the thread that forks, so a worker thread's exit
-        would kill its children. Teardown stays browser, recorder, dev server, display.
+        would kill its children. Teardown ends the video, then closes the browser, the
+        recorder (finalizing the video), the dev server and the display.
         """
         logs = self.bundle.root / "logs"
         if self.recipe.app is not None:
@@ -281,6 +282,10 @@ class _Run:
                 redact=self.redactor.text if self.redactor else None,
             )
         )
+        if self.recorder is not None:
+            # Teardown ends the video first, so it closes on the page, not on the browser
+            # closing; ffmpeg finalizes while the browser closes.
+            stack.callback(self.recorder.end)
         self.bundle.set_setup("browser", {"ready_s": round(time.monotonic() - t0, 3)})
         self.bundle.set_environment({"chromium": self.browser.version})
         if self.recorder is not None:

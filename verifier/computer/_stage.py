@@ -99,6 +99,8 @@ def start_stage(
             env=desktop.env,
         )
     )
+    if recorder is not None:
+        stack.callback(recorder.end)  # the video ends on the page, before the browser closes
     bundle.set_setup("browser", {"ready_s": _since(t0)})
     bundle.set_environment({"chromium": browser.version})
     if recorder is not None:
