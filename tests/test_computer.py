@@ -223,6 +223,7 @@ def test_replay_recipe_is_a_valid_recipe() -> None:
 def lab(browser: Browser, site_url: str) -> Browser:
     browser.page.goto(site_url + "computer-lab.html")
     browser.page.evaluate("window.scrollTo(0, 0)")
+    browser.next_frame()  # as a run does after goto (see tests/test_input.py)
     return browser
 
 

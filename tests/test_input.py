@@ -16,6 +16,10 @@ from verifier.errors import InputError
 def lab(browser: Browser, site_url: str) -> Browser:
     browser.page.goto(site_url + "input.html")
     browser.page.evaluate("window.scrollTo(0, 0)")
+    # As a run does after goto: wait for the new page's first frames before any input.
+    # (Under load, a click sent right after the load event was once never seen; Chromium
+    # holds the old page's paint, and its input, for a while after a navigation.)
+    browser.next_frame()
     return browser
 
 
