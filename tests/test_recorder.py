@@ -11,7 +11,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import (
     live_processes,
@@ -23,6 +25,7 @@ from tests.conftest import (
 )
 from verifier.cli import main
 from verifier.desktop import Desktop
+from verifier.desktop._display import open_display
 from verifier.errors import RecorderError
 from verifier.recorder import Recorder, probe_video
 
@@ -123,3 +126,44 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
     assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]
     info = probe_video(manifest_path.parent / "video.mp4")
     assert info.codec == "h264" and info.duration_s >= 2.0
+
+
+def test_nothing_after_end_reaches_the_video(tmp_path: Path) -> None:
+    # ffmpeg reads its "q" at most every 100 ms and grabs the screen until then: what the
+    # caller does right after end() (closing the browser) must not be the video's end.
+    with Desktop(screen="320x240") as desk:
+        conn = open_display(desk.display)
+        screen = conn.screen()
+        cover = screen.root.create_window(
+            0,
+            0,
+            320,
+            240,
+            0,
+            screen.root_depth,
+            background_pixel=screen.white_pixel,
+            override_redirect=True,
+        )
+        cover.map()
+        conn.sync()
+        rec = Recorder(
+            display=desk.display,
+            size=desk.size,
+            path=tmp_path / "video.mp4",
+            log=tmp_path / "ffmpeg.log",
+            fps=30,
+        ).start()
+        time.sleep(1.0)
+        rec.end()
+        cover.unmap()  # the black root window from here on
+        conn.sync()
+        rec.stop()
+        conn.close()
+    last = tmp_path / "last.png"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-sseof", "-0.3", "-i", str(tmp_path / "video.mp4")]
+        + ["-update", "1", "-y", str(last)],
+        check=True,
+    )
+    gray = np.asarray(Image.open(last).convert("L"))
+    assert (gray > 200).mean() > 0.95, gray.mean()  # white to the end (the pointer aside)
