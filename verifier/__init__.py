@@ -6,16 +6,24 @@
     with Desktop(screen="1280x800") as desk:
         frame = desk.screenshot()
     result = run_recipe("recipes/todo.yaml", out="artifacts")
+
+The names below load on first use (PEP 562): ``import verifier._process`` in the
+watchdog, or ``verifier --version``, need not import Playwright, NumPy and pydantic.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from verifier._lazy import lazy_exports
+
 __version__ = "0.1.0"
 
-from verifier.desktop import Desktop  # noqa: E402
-from verifier.errors import CheckFailed, RecipeError, VerifierError  # noqa: E402
-from verifier.recipe import Recipe, load_recipe  # noqa: E402
-from verifier.runner import RunResult, run_recipe  # noqa: E402
+if TYPE_CHECKING:
+    from verifier.desktop import Desktop
+    from verifier.errors import CheckFailed, RecipeError, VerifierError
+    from verifier.recipe import Recipe, load_recipe
+    from verifier.runner import RunResult, run_recipe
 
 __all__ = (
     "CheckFailed",
@@ -26,4 +34,18 @@ __all__ = (
     "VerifierError",
     "load_recipe",
     "run_recipe",
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CheckFailed": "verifier.errors",
+        "Desktop": "verifier.desktop",
+        "Recipe": "verifier.recipe",
+        "RecipeError": "verifier.errors",
+        "RunResult": "verifier.runner",
+        "VerifierError": "verifier.errors",
+        "load_recipe": "verifier.recipe",
+        "run_recipe": "verifier.runner",
+    },
 )

@@ -16,11 +16,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 from verifier import __version__
 from verifier._netns import loopback_only
@@ -40,6 +41,7 @@ from verifier.steps import StepContext, StepOutcome, run_step
 __all__ = ("RunResult", "raise_on_signals", "run_recipe")
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
 # Steps that change what is on screen (the others only look).
@@ -148,7 +150,8 @@ def _pending(step: Step) -> StepRecord:
 
 
 class _ShotWriter:
-    """Encodes screenshots to PNG on one background thread (cv2 releases the GIL)."""
+    """Encodes screenshots to PNG on one background thread (cv2 releases the GIL), then,
+    once the steps are done, the preview GIF from them while teardown goes on."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
@@ -167,6 +170,10 @@ class _ShotWriter:
             return save_png(image, path)
 
         self._pending.append(self._pool.submit(job))
+
+    def submit(self, job: Callable[[], _T]) -> Future[_T]:
+        """Run ``job`` after every write submitted so far."""
+        return self._pool.submit(job)
 
     def drain(self) -> list[Path]:
         """Wait for every pending write; the files written, in order."""
@@ -203,6 +210,7 @@ class _Run:
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
         self.shots = _ShotWriter()
+        self.preview: Callable[[], Path | None] | None = None
         self.update_baselines = False
         self.redactor = NO_SECRETS
         self.network = "host"
@@ -358,6 +366,11 @@ class _Run:
             "chapters": len(info.chapters),
         }
 
+    def start_preview(self) -> None:
+        """Render preview.gif on the writer thread while teardown goes on (about 0.25 s
+        that would otherwise follow it); the steps are final by now."""
+        self.preview = self.shots.submit(self.bundle.preview_job()).result
+
     def run_steps(self) -> None:
         assert self.desktop is not None and self.browser is not None
         ctx = StepContext(
@@ -491,6 +504,7 @@ def run_recipe(
                         stack.enter_context(loopback_only())
                     run.setup(stack)
                     run.run_steps()
+                    run.start_preview()
             except Interrupted as exc:
                 interrupted = exc
             except KeyboardInterrupt:
@@ -505,7 +519,7 @@ def run_recipe(
                 run.verdict, run.error = "error", _error_info(interrupted, _running_step(run))
             run.finish_evidence()
             _log.info("run %s: %s", bundle.run_id, run.verdict)
-        bundle.finish(run.verdict, run.error)
+        bundle.finish(run.verdict, run.error, preview=run.preview)
     if crash is not None:
         raise crash
     failed_msg = run.records[run.failed_step]["error"] if run.failed_step is not None else None

@@ -15,18 +15,23 @@
 
 from __future__ import annotations
 
-from verifier.computer._adapters import (
-    ANTHROPIC_ACTIONS,
-    OPENAI_ACTIONS,
-    anthropic_action,
-    computer_tool_schema,
-    describe,
-    openai_action,
-)
-from verifier.computer._computer import Computer, Op, Outcome
-from verifier.computer._image import EncodedImage, ScreenScale, decode, encode
-from verifier.computer._page import Target
-from verifier.computer._session import ReplaySpec, Session, SessionResult
+from typing import TYPE_CHECKING
+
+from verifier._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from verifier.computer._adapters import (
+        ANTHROPIC_ACTIONS,
+        OPENAI_ACTIONS,
+        anthropic_action,
+        computer_tool_schema,
+        describe,
+        openai_action,
+    )
+    from verifier.computer._computer import Computer, Op, Outcome
+    from verifier.computer._image import EncodedImage, ScreenScale, decode, encode
+    from verifier.computer._page import Target
+    from verifier.computer._session import ReplaySpec, Session, SessionResult
 
 __all__ = (
     "ANTHROPIC_ACTIONS",
@@ -46,4 +51,27 @@ __all__ = (
     "describe",
     "encode",
     "openai_action",
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ANTHROPIC_ACTIONS": "verifier.computer._adapters",
+        "Computer": "verifier.computer._computer",
+        "EncodedImage": "verifier.computer._image",
+        "OPENAI_ACTIONS": "verifier.computer._adapters",
+        "Op": "verifier.computer._computer",
+        "Outcome": "verifier.computer._computer",
+        "ReplaySpec": "verifier.computer._session",
+        "ScreenScale": "verifier.computer._image",
+        "Session": "verifier.computer._session",
+        "SessionResult": "verifier.computer._session",
+        "Target": "verifier.computer._page",
+        "anthropic_action": "verifier.computer._adapters",
+        "computer_tool_schema": "verifier.computer._adapters",
+        "decode": "verifier.computer._image",
+        "describe": "verifier.computer._adapters",
+        "encode": "verifier.computer._image",
+        "openai_action": "verifier.computer._adapters",
+    },
 )

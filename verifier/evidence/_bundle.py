@@ -7,6 +7,8 @@ finishes, its verdict reads ``error`` ("did not finish").
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import os
@@ -156,10 +158,25 @@ class BundleWriter:
         self.manifest["artifacts"] = arts
         return record
 
-    def finish(self, verdict: Verdict, error: ErrorInfo | None) -> None:
+    def preview_job(self) -> Callable[[], Path | None]:
+        """A job that writes preview.gif from the steps as they stand now, for a worker
+        thread to run while teardown goes on; hand it to :meth:`finish` once it is done.
+        Call it only once the steps are final: the job works on a copy of them."""
+        manifest = self._redact(self.manifest) if self._redact is not None else self.manifest
+        return functools.partial(write_preview, self.root, copy.deepcopy(manifest))
+
+    def finish(
+        self,
+        verdict: Verdict,
+        error: ErrorInfo | None,
+        *,
+        preview: Callable[[], Path | None] | None = None,
+    ) -> None:
         """Record the verdict, list the logs, and render preview, summary, JUnit and report.
 
-        A renderer that fails is logged and skipped: it never costs the manifest.
+        ``preview``, when given, returns the preview that :meth:`preview_job` already
+        wrote (or raises what it raised). A renderer that fails is logged and skipped: it
+        never costs the manifest.
         """
         for log in sorted((self.root / "logs").glob("*")):
             if log.is_file():
@@ -173,12 +190,12 @@ class BundleWriter:
             # The renderers read the manifest in memory: hand them the redacted one.
             self.manifest = self._redact(self.manifest)
         self.write_manifest()
-        self._render()
+        self._render(preview or functools.partial(write_preview, self.root, self.manifest))
         self.write_manifest()
 
-    def _render(self) -> None:
+    def _render(self, render_preview: Callable[[], Path | None]) -> None:
         try:
-            preview = write_preview(self.root, self.manifest)
+            preview = render_preview()
         except (BundleError, OSError) as exc:
             _log.warning("preview not written: %s", exc)
             preview = None

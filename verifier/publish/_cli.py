@@ -20,11 +20,11 @@ from verifier.publish._actions import ActionsEnv, actions_env, error_annotations
 from verifier.publish._bundles import load_bundles
 from verifier.publish._comment import check_key
 from verifier.publish._errors import PublishError, mask
-from verifier.publish._publish import PublishOptions, PublishResult, publish
 from verifier.publish._upload import check_branch, check_remote, github_url_base
 
 if TYPE_CHECKING:
     from verifier.publish._bundles import Bundle
+    from verifier.publish._publish import PublishOptions, PublishResult
 
 __all__ = ("add_parser", "run")
 
@@ -109,6 +109,9 @@ def _server_of(api_url: str) -> str:
 def _options(
     args: argparse.Namespace, env: ActionsEnv, environ: Mapping[str, str]
 ) -> PublishOptions:
+    # httpx and the rest of publishing load only when publishing, not on every CLI start.
+    from verifier.publish._publish import PublishOptions  # noqa: PLC0415
+
     dry = bool(args.dry_run)
     repo = args.repo or env.repo
     if repo is not None and not _REPO.fullmatch(repo):
@@ -189,6 +192,8 @@ def _report(result: PublishResult, opts: PublishOptions, bundles: list[Bundle]) 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
     """Run ``verifier publish`` with parsed ``args``; returns the exit code (0 or 2)."""
+    from verifier.publish._publish import publish  # noqa: PLC0415
+
     environ = os.environ if environ is None else environ
     token = environ.get("GITHUB_TOKEN") or None
     try:
