@@ -269,13 +269,15 @@ class OwnedProcess:
                 self.popen.send_signal(signum)
 
     def stop(self, *, grace: float = 3.0) -> int | None:
-        """Stop the process and every descendant; idempotent. Returns the exit code."""
+        """Stop the process and every descendant: SIGTERM, ``grace`` seconds, SIGKILL (a
+        grace of 0 kills at once, as asked, so that is not logged). Idempotent; returns the
+        exit code."""
         if self._stopped:
             return self.popen.returncode
         self._stopped = True
         tree = find_tree(self.pid, self.cookie)
         killed = kill_tree(tree, grace=grace, keep=self.pid)
-        if killed:
+        if killed and grace > 0:
             _log.info(
                 "%s: killed %d process(es) that ignored SIGTERM: %s", self.name, len(killed), killed
             )

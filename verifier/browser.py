@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -49,6 +49,18 @@ __all__ = ("Browser", "CHROMIUM_FLAGS")
 _log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
+
+# What the page knows of where its viewport is on the screen; see origin_of().
+ORIGIN_JS = "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
+
+
+def origin_of(values: Sequence[float]) -> tuple[int, int]:
+    """The screen point of the viewport's top-left pixel, from ORIGIN_JS's values."""
+    sx, sy, dw, dh = values
+    # Browser UI (tabs, toolbar, infobars) sits above the page; side borders are equal.
+    return int(sx) + int(dw) // 2, int(sy) + int(dh)
+
+
 # Flags for Debian's Chromium in a closed network (see DEVELOPERS.md): without the
 # networking ones it floods the network with refused connections.
 CHROMIUM_FLAGS = (
@@ -338,11 +350,7 @@ class Browser(Owner):
 
     def viewport_origin(self) -> tuple[int, int]:
         """Screen coordinates of the viewport's top-left pixel."""
-        sx, sy, dw, dh = self.page.evaluate(
-            "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
-        )
-        # Browser UI (tabs, toolbar, infobars) sits above the page; side borders are equal.
-        return int(sx) + int(dw) // 2, int(sy) + int(dh)
+        return origin_of(self.page.evaluate(ORIGIN_JS))
 
     def input_mark(self) -> tuple[str, dict[str, int]] | None:
         """The page's input counters now, to wait on after sending input."""

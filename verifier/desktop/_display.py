@@ -169,8 +169,8 @@ class WindowManager:
 
     def close(self) -> None:
         # openbox keeps nothing worth saving, yet after managing a browser window it takes
-        # ~0.3 s to honour SIGTERM: a short grace, then SIGKILL.
-        self.proc.stop(grace=0.05)
+        # ~0.3 s to honour SIGTERM: SIGKILL at once.
+        self.proc.stop(grace=0.0)
 
 
 @contextlib.contextmanager
