@@ -408,3 +408,24 @@ def test_the_video_ends_on_the_page_not_on_the_browser_closing(
     assert frame.shape == shot.shape
     # x264 at CRF 30 blurs a little; an empty desktop (no browser) differs wholesale.
     assert np.abs(frame - shot).mean() < 6
+
+
+def test_clicks_scroll_their_target_into_view_first(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Below the fold and right of the viewport, then inside a scrolled container, on a
+    # page whose scrolling is smooth (animated): each click must land on its button.
+    steps = [
+        {"goto": "/scroll.html"},
+        {"click": "#far"},
+        {"expect_text": "none far"},
+        {"goto": "/scroll.html"},
+        {"click": "#inner"},
+        {"expect_text": "none inner"},
+    ]
+    code, result, err = run_json(
+        capsys, str(write_recipe(site_recipe(steps))), "--out", str(tmp_path)
+    )
+    assert code == 0, err
+    shot = read_manifest(Path(result["bundle"]))["steps"][1]
+    assert shot["points"] and shot["status"] == "passed"
