@@ -30,15 +30,20 @@ from verifier.errors import RecorderError
 from verifier.recorder import Recorder, probe_video
 
 
+def _recording(desk: Desktop, folder: Path, *, fps: int) -> Recorder:
+    """A started recording of ``desk`` into ``folder``/video.mp4."""
+    return Recorder(
+        display=desk.display,
+        size=desk.size,
+        path=folder / "video.mp4",
+        log=folder / "ffmpeg.log",
+        fps=fps,
+    ).start()
+
+
 def test_recording_has_h264_yuv420p_and_chapters(tmp_path: Path) -> None:
     with Desktop(screen="800x600") as desk:
-        rec = Recorder(
-            display=desk.display,
-            size=desk.size,
-            path=tmp_path / "video.mp4",
-            log=tmp_path / "ffmpeg.log",
-            fps=10,
-        ).start()
+        rec = _recording(desk, tmp_path, fps=10)
         assert rec.chapter("1. goto /") is not None
         time.sleep(1.2)
         second = rec.chapter("2. click 'a=b; #c'")
@@ -146,13 +151,7 @@ def test_nothing_after_end_reaches_the_video(tmp_path: Path) -> None:
         )
         cover.map()
         conn.sync()
-        rec = Recorder(
-            display=desk.display,
-            size=desk.size,
-            path=tmp_path / "video.mp4",
-            log=tmp_path / "ffmpeg.log",
-            fps=30,
-        ).start()
+        rec = _recording(desk, tmp_path, fps=30)
         time.sleep(1.0)
         rec.end()
         cover.unmap()  # the black root window from here on
