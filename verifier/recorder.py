@@ -271,9 +271,10 @@ class Recorder(Owner):
         end = self._end
         proc = self._proc
         try:
-            proc.popen.wait(timeout=10)
+            # 10 s from the request to end (end() may have waited for part of them).
+            proc.popen.wait(timeout=max(0.0, end + 10.0 - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.signal(signal.SIGINT)
+            proc.signal(signal.SIGINT)  # ask once more, then stop() escalates
         proc.stop(grace=5.0)
         if proc.popen.stdout is not None:
             proc.popen.stdout.close()
