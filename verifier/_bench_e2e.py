@@ -10,13 +10,11 @@ It needs the repository's ``recipes/`` folder; installed elsewhere, the group is
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from verifier._bench_script import playwright_video_env, run_script
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 
 __all__ = ()
@@ -63,43 +61,29 @@ finally:
 Contender = tuple[str, Callable[[], object] | None, str]
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        raise RuntimeError(f"{argv[1]} exited {done.returncode}: {last}")
-
-
 def e2e_contenders(tmp: Path) -> list[Contender]:
     """Ours and the plain script, each run once per call; skipped without the demo."""
     ours = "verifier run recipes/todo.yaml (headed, XTest, video, bundle)"
     plain = "plain headless Playwright script, record_video_dir"
-    ffmpeg = shutil.which("ffmpeg")
     if not DEMO.is_file():
         why = f"needs the repository's {DEMO.parent.name}/{DEMO.name} (not found at {DEMO})"
         return [(ours, None, why), (plain, None, why)]
     out = tmp / "e2e-bundles"
 
     def run_ours() -> None:
-        _run([sys.executable, "-m", "verifier", "run", str(DEMO), "--out", str(out)])
+        run_script([sys.executable, "-m", "verifier", "run", str(DEMO), "--out", str(out)])
 
     script = tmp / "e2e_plain.py"
     script.write_text(_PLAIN, encoding="utf-8")
-    # Playwright looks for its own ffmpeg build by this path; Debian's does the same job.
-    browsers = tmp / "pw-browsers"
-    (browsers / "ffmpeg-1013").mkdir(parents=True, exist_ok=True)
-    link = browsers / "ffmpeg-1013" / "ffmpeg-linux"
-    if ffmpeg and not link.exists():
-        link.symlink_to(ffmpeg)
-    env = {**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(browsers)}
+    env = playwright_video_env(tmp)
     rounds = iter(range(1_000_000))
 
     def run_plain() -> None:
         videos = tmp / f"e2e-videos-{next(rounds)}"
         argv = [sys.executable, str(script), str(DEMO.parent / "todo-app"), str(videos)]
-        _run([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env)
+        run_script([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env)
 
     return [
         (ours, run_ours, ""),
-        (plain, run_plain if ffmpeg else None, "" if ffmpeg else "ffmpeg is not installed"),
+        (plain, run_plain if env else None, "" if env else "ffmpeg is not installed"),
     ]

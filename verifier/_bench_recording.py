@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from verifier._bench_script import playwright_video_env, run_script
 from verifier._process import find_tree
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS, Browser
 from verifier.desktop import Desktop
@@ -113,31 +112,16 @@ def ours_once(desk: Desktop, tmp: Path, n: int) -> tuple[float, float]:
 
 def playwright_once(tmp: Path, n: int) -> tuple[float, float]:
     """The same in a child process with Playwright's ``record_video_dir``."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    env = playwright_video_env(tmp)
+    if env is None:
         raise RuntimeError("ffmpeg is not installed")
-    browsers = tmp / "pw-browsers"
-    (browsers / "ffmpeg-1013").mkdir(parents=True, exist_ok=True)
-    link = browsers / "ffmpeg-1013" / "ffmpeg-linux"  # where Playwright looks for its ffmpeg
-    if not link.exists():
-        link.symlink_to(ffmpeg)
     page = tmp / "animated.html"
     page.write_text(ANIMATED, encoding="utf-8")
     script = tmp / "pw_recording.py"
     script.write_text(_PLAYWRIGHT, encoding="utf-8")
     argv = [sys.executable, str(script), str(page), str(tmp / f"pw-videos-{n}"), str(SECONDS)]
-    done = subprocess.run(  # noqa: S603 - our own script, argv list
-        [*argv, CHROMIUM, *CHROMIUM_FLAGS],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(browsers)},
-        check=False,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        raise RuntimeError(last)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_script([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env, timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
     return float(result["ms_per_s"]), float(result["mb_per_min"])
 
 
