@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from verifier.browser import Browser
 from verifier.desktop import Desktop
@@ -34,3 +37,63 @@ def test_capture_is_fresh_each_call(desktop: Desktop) -> None:
     a = desktop.screenshot()
     b = desktop.screenshot()
     assert a is not b and not np.shares_memory(a, b)
+
+
+# A box that changes colour every frame for 0.6 s, then turns blue and stays; a still box
+# beside it.
+_ANIMATION = """
+<body style="margin:0">
+<div id="busy" style="position:absolute;left:0;top:0;width:200px;height:100px"></div>
+<div style="position:absolute;left:400px;top:0;width:200px;height:100px;background:#0a0"></div>
+<script>
+(() => {  // set_content keeps the window: no top-level const, or a second run throws
+  const busy = document.getElementById('busy'), end = performance.now() + 600;
+  (function tick() {
+    if (performance.now() >= end) { busy.style.background = 'rgb(0, 0, 255)'; return; }
+    busy.style.background = `rgb(${Math.floor(Math.random() * 200)}, 0, 0)`;
+    requestAnimationFrame(tick);
+  })();
+})();
+</script>
+</body>
+"""
+
+
+@pytest.fixture(params=["damage", "polling"])
+def watching(request: pytest.FixtureRequest, desktop: Desktop) -> Iterator[Desktop]:
+    """The desktop as it waits for stillness: by the X server's DAMAGE events, or (on a
+    display without them) by comparing grabs."""
+    if request.param == "polling":
+        saved, desktop._damage = desktop._damage, None
+        yield desktop
+        desktop._damage = saved
+    else:
+        assert desktop._damage is not None, "Xvfb offers DAMAGE; the desktop should use it"
+        yield desktop
+
+
+def test_wait_stable_waits_out_an_animation(watching: Desktop, browser: Browser) -> None:
+    browser.page.set_content(_ANIMATION)
+    viewport = browser.next_frame()
+    assert viewport is not None
+    ox, oy, _, _ = viewport
+    started = time.monotonic()
+    frame = watching.wait_stable(quiet=0.1, timeout=5.0, region=viewport)
+    assert time.monotonic() - started >= 0.3
+    assert tuple(frame[oy + 50, ox + 100]) == (0, 0, 255)
+
+
+def test_wait_stable_in_a_region_ignores_changes_outside_it(
+    watching: Desktop, browser: Browser
+) -> None:
+    browser.page.set_content(_ANIMATION)
+    viewport = browser.next_frame()
+    assert viewport is not None
+    ox, oy, _, _ = viewport
+    started = time.monotonic()
+    frame = watching.wait_stable(quiet=0.05, timeout=5.0, region=(ox + 400, oy, 200, 100))
+    assert time.monotonic() - started < 0.4, "the busy box is outside the region"
+    assert tuple(frame[oy + 50, ox + 500]) == (0, 170, 0)
+    # The whole screen does not hold still until the animation is over.
+    frame = watching.wait_stable(quiet=0.1, timeout=5.0)
+    assert tuple(frame[oy + 50, ox + 100]) == (0, 0, 255)

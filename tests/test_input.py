@@ -9,6 +9,7 @@ import pytest
 
 from verifier.browser import Browser
 from verifier.desktop import Desktop
+from verifier.desktop._display import open_display
 from verifier.errors import InputError
 
 
@@ -92,6 +93,29 @@ def test_type_any_unicode_into_an_input(desktop: Desktop, lab: Browser, text: st
     lab.page.wait_for_function(
         "(t) => document.getElementById('field').value === t", arg=text, timeout=5000
     )
+
+
+def keymap(display: str) -> list[tuple[int, ...]]:
+    conn = open_display(display)
+    try:
+        low, high = conn.display.info.min_keycode, conn.display.info.max_keycode
+        return [tuple(syms) for syms in conn.get_keyboard_mapping(low, high - low + 1)]
+    finally:
+        conn.close()
+
+
+def test_text_prepared_ahead_types_without_a_keymap_change(desktop: Desktop, lab: Browser) -> None:
+    # A run binds what its type steps need before Chromium starts: every keymap change
+    # later would make Chromium re-read the keymap and hold up the input behind it.
+    text = "Ça coûte ½ ¤, ŋ"
+    desktop.prepare_typing(text)
+    before = keymap(desktop.display)
+    focus_field(desktop, lab)
+    desktop.type(text)
+    lab.page.wait_for_function(
+        "(t) => document.getElementById('field').value === t", arg=text, timeout=5000
+    )
+    assert keymap(desktop.display) == before
 
 
 def test_key_combo_select_all_then_replace(desktop: Desktop, lab: Browser) -> None:

@@ -390,14 +390,23 @@ class Browser(Owner):
             return False
         return True
 
-    def next_frame(self, *, timeout: float = 1.0) -> None:
-        """Wait until the page has produced a frame since now (two animation frames)."""
-        with contextlib.suppress(PlaywrightError):
-            self.page.wait_for_function(
+    def next_frame(self, *, timeout: float = 1.0) -> tuple[int, int, int, int] | None:
+        """Wait until the page has produced a frame since now (two animation frames).
+
+        Returns the viewport's screen box then (x, y, width, height), or None when the
+        page did not answer in time.
+        """
+        try:
+            handle = self.page.wait_for_function(
                 "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame("
-                "() => r(true))))",
+                f"() => r([...{ORIGIN_JS}, innerWidth, innerHeight]))))",
                 timeout=timeout * 1000,
             )
+            values = handle.json_value()
+        except PlaywrightError:
+            return None
+        x, y = origin_of(values[:4])
+        return x, y, int(values[4]), int(values[5])
 
     def settle(self, *, timeout: float = 2.0) -> None:
         """Wait until scrolling has stopped and a frame has been painted."""

@@ -248,6 +248,7 @@ class _Run:
             raise
         if self.app is not None:
             stack.callback(self.app.close)
+        self.desktop.prepare_typing(self.recipe.typed_text())
         width, height = self.desktop.size
         self.bundle.set_setup(
             "desktop",
@@ -329,12 +330,14 @@ class _Run:
             return []
         rel = self.bundle.screenshot_rel(step.index, step.action, suffix)
         try:
+            page = None
             if self.browser is not None and self.browser.dead is None:
-                self.browser.next_frame()
-            # An action changes the screen: wait until it holds still. A check changed
-            # nothing; the frame it waited for is painted once one frame passes quietly.
+                page = self.browser.next_frame()
+            # An action changes the page: wait until it holds still (the browser's own UI,
+            # a tab's loading spinner say, may go on). A check changed nothing; the frame
+            # it waited for is painted once one frame passes quietly.
             quiet = 0.035 if step.action in _ACTIONS else 0.017
-            frame = self.desktop.wait_stable(quiet=quiet)
+            frame = self.desktop.wait_stable(quiet=quiet, region=page)
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
             return []

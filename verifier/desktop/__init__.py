@@ -17,6 +17,7 @@ import numpy as np
 
 from verifier._process import Owner
 from verifier.desktop._capture import Frame, ScreenCapture, save_png
+from verifier.desktop._damage import Box, DamageWatch
 from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
 from verifier.desktop._input import Button, Input
 from verifier.errors import DisplayError
@@ -59,6 +60,7 @@ class Desktop(Owner):
         self.display = display or ""
         self._input: Input | None = None
         self._capture: ScreenCapture | None = None
+        self._damage: DamageWatch | None = None
         self._xserver: XServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -101,6 +103,10 @@ class Desktop(Owner):
         self._stack.callback(self._capture.close)
         self._input = Input(self.display)
         self._stack.callback(self._input.close)
+        watch = DamageWatch(self.display)
+        if watch.available:
+            self._damage = watch
+            self._stack.callback(watch.close)
         _log.info("desktop on %s, %dx%d", self.display, *self.size)
 
     def close(self) -> None:
@@ -147,22 +153,26 @@ class Desktop(Owner):
         """The whole screen as an HxWx3 RGB ``numpy.uint8`` array."""
         return self._cap().grab()
 
-    def wait_stable(self, *, quiet: float = 0.05, timeout: float = 1.0) -> Frame:
+    def wait_stable(
+        self, *, quiet: float = 0.05, timeout: float = 1.0, region: Box | None = None
+    ) -> Frame:
         """Wait until the screen has not changed for ``quiet`` seconds (at most ``timeout``).
 
-        Returns the last frame. Used before evidence screenshots, so a capture shows what
-        the app drew in answer to a step, not a frame in flight.
+        Returns the whole screen's last frame. Used before evidence screenshots, so a
+        capture shows what the app drew in answer to a step, not a frame in flight.
+        ``region`` (x, y, width, height) limits the wait to the part that matters, say a
+        browser's viewport and not its loading spinner. The X server reports every drawing
+        as it happens (DAMAGE), so the quiet time counts from the last change, even one
+        made before this call, and nothing is grabbed until the screen holds still; on a
+        display without DAMAGE, grabs are compared instead.
         """
-        frame = self.screenshot()
-        start = last_change = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if now - last_change >= quiet or now - start >= timeout:
-                return frame
-            time.sleep(0.008)
-            nxt = self.screenshot()
-            if not np.array_equal(nxt, frame):
-                frame, last_change = nxt, time.monotonic()
+        cap = self._cap()
+        if region is not None:
+            region = _clip(region, cap.size)
+        if self._damage is None:
+            return _hold_still(cap, quiet, timeout, region)
+        self._damage.wait_quiet(quiet, timeout, region)
+        return cap.grab()
 
     def save_screenshot(self, path: Path) -> Path:
         """Capture the screen and write it as PNG to ``path``."""
@@ -211,6 +221,15 @@ class Desktop(Owner):
         """Type any Unicode text as real key events; returns the key releases sent."""
         return self._in().type(text)
 
+    def prepare_typing(self, text: str) -> None:
+        """Bind now the characters ``text`` needs that the keyboard map lacks.
+
+        Typing such a character changes the keymap, and every X client re-reads it
+        (Chromium takes about 25 ms a change, holding up the input after it). Called
+        before the browser starts, with everything a run will type, it costs nothing.
+        """
+        self._in().prepare(text)
+
     def key(self, combo: str) -> int:
         """Press a key or combo (``Enter``, ``Control+a``, ``ctrl+shift+t``); returns releases."""
         return self._in().key(combo)
@@ -223,3 +242,25 @@ class Desktop(Owner):
 
     def cursor_position(self) -> tuple[int, int]:
         return self._in().position()
+
+
+def _clip(box: Box, size: tuple[int, int]) -> Box:
+    x, y, w, h = box
+    x0, y0 = min(max(x, 0), size[0]), min(max(y, 0), size[1])
+    return x0, y0, max(0, min(x + w, size[0]) - x0), max(0, min(y + h, size[1]) - y0)
+
+
+def _hold_still(cap: ScreenCapture, quiet: float, timeout: float, region: Box | None) -> Frame:
+    """Grab until ``quiet`` s pass without a change in ``region`` (or ``timeout``)."""
+    x, y, w, h = region if region is not None else (0, 0, *cap.size)
+    frame = cap.grab()
+    start = last_change = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - last_change >= quiet or now - start >= timeout:
+            return frame
+        time.sleep(0.008)
+        nxt = cap.grab()
+        if not np.array_equal(nxt[y : y + h, x : x + w], frame[y : y + h, x : x + w]):
+            last_change = time.monotonic()
+        frame = nxt

@@ -140,6 +140,35 @@ class Input:
                 return keycode, index == 1
         return self._bind(keysym), False
 
+    def prepare(self, text: str) -> None:
+        """Bind now what typing ``text`` needs that the keymap lacks.
+
+        Every keymap change makes each X client re-read the keymap (Chromium takes ~25 ms,
+        and the input after it waits): binding a text's characters before the client
+        starts costs nothing. Older bindings this text does not use make room; what does
+        not fit is bound as it is typed.
+        """
+        needed = [char_keysym(c) for c in dict.fromkeys(text) if c != "\r"]
+        bound = False
+        for keysym in needed:
+            if keysym in self._bound:
+                self._bound.move_to_end(keysym)
+                continue
+            if any(i in (0, 1) for _, i in self._conn.keysym_to_keycodes(keysym)):
+                continue
+            if self._spare:
+                keycode = self._spare.pop()
+            else:
+                spent = next((k for k in self._bound if k not in needed), None)
+                if spent is None:
+                    break
+                keycode = self._bound.pop(spent)
+            self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
+            self._bound[keysym] = keycode
+            bound = True
+        if bound:
+            self.sync()
+
     def _bind(self, keysym: int) -> int:
         if self._spare:
             keycode = self._spare.pop()

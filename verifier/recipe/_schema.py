@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -114,6 +115,17 @@ class Recipe:
     sha256: str
     secrets: tuple[str, ...] = ()
     network: str = "host"
+
+    def typed_text(self) -> str:
+        """Everything the ``type`` steps type, secrets read from the environment."""
+        parts: list[str] = []
+        for step in self.steps:
+            if step.action != "type":
+                continue
+            text = getattr(step.args, "text", None)
+            secret = getattr(step.args, "secret", None)
+            parts.append(text if text is not None else os.environ.get(secret or "", ""))
+        return "".join(parts)
 
     @property
     def secret_names(self) -> list[str]:

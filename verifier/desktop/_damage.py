@@ -1,0 +1,146 @@
+"""When the screen last changed, from the X server's DAMAGE events (no pixel polling).
+
+Every drawing on the display (a browser's frame, the software cursor of Xvfb) reports
+the rectangle it touched. A thread blocked on the connection notes the time of each,
+so "has the screen held still for 35 ms?" costs nothing while it waits and is exact:
+no change can slip between two grabs. python-xlib ships the protocol structures but
+cannot load the extension itself (its init calls a method Display lacks), so the two
+requests are sent here by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+from collections import deque
+
+from Xlib.ext import damage
+from Xlib.xobject.drawable import Window
+
+from verifier.desktop._display import open_display
+
+__all__ = ()
+
+_log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # x, y, width, height on the screen
+# Changes remembered for wait_quiet(region=...): ~4 s of a page redrawn at 60 fps.
+_KEEP = 1024
+
+
+class DamageWatch:
+    """Tracks the time of the last change on one display's root window."""
+
+    def __init__(self, display: str) -> None:
+        """Raise DisplayError when the display cannot be reached; check ``available``."""
+        self._conn = open_display(display)
+        self._changed = threading.Condition()
+        self._last = time.monotonic()
+        self._recent: deque[tuple[float, Box]] = deque(maxlen=_KEEP)
+        self._ended = False
+        self._wake_r, self._wake_w = os.pipe()
+        self._event = -1
+        self.available = self._subscribe()
+        self._thread: threading.Thread | None = None
+        if self.available:
+            self._thread = threading.Thread(target=self._pump, name="verifier-damage", daemon=True)
+            self._thread.start()
+        else:
+            self.close()
+
+    def _subscribe(self) -> bool:
+        conn = self._conn
+        # has_extension() knows only the extensions python-xlib loads itself.
+        info = conn.query_extension(damage.extname)
+        if info is None:
+            return False
+        opcode = info.major_opcode
+        # Registered as a copy of the class (so no isinstance): events are told by type.
+        self._event = info.first_event + damage.DamageNotifyCode
+        conn.extension_add_event(self._event, damage.DamageNotify)
+        # The client must state its version before any other request of the extension.
+        damage.QueryVersion(display=conn.display, opcode=opcode, major_version=1, minor_version=1)
+        root: Window = conn.screen().root
+        damage.DamageCreate(
+            display=conn.display,
+            opcode=opcode,
+            damage=conn.display.allocate_resource_id(),
+            drawable=root.id,
+            level=damage.DamageReportRawRectangles,
+        )
+        conn.sync()
+        return True
+
+    def _pump(self) -> None:
+        fd = self._conn.fileno()
+        try:
+            while True:
+                ready, _, _ = select.select([fd, self._wake_r], [], [])
+                if self._wake_r in ready:
+                    return
+                # Reading may raise on a dead server; a partial event reads as zero pending.
+                events = [self._conn.next_event() for _ in range(self._conn.pending_events())]
+                boxes = [
+                    (e.area.x, e.area.y, e.area.width, e.area.height)
+                    for e in events
+                    if e.type == self._event
+                ]
+                if boxes:
+                    now = time.monotonic()
+                    with self._changed:
+                        self._last = now
+                        self._recent.extend((now, box) for box in boxes)
+        # A dead X server surfaces as any of python-xlib's errors; the watch just ends and
+        # wait_quiet stops waiting (the caller's next grab reports the real failure).
+        except Exception as exc:  # noqa: BLE001
+            _log.debug("damage watch ended: %r", exc)
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def _changed_since(self, since: float, region: Box | None) -> float | None:
+        """When ``region`` (the screen if None) last changed after ``since``, else None."""
+        if region is None:
+            return self._last if self._last > since else None
+        rx, ry, rw, rh = region
+        for t, (x, y, w, h) in reversed(self._recent):
+            if t <= since:
+                return None
+            if x < rx + rw and rx < x + w and y < ry + rh and ry < y + h:
+                return t
+        # Every remembered change is newer than ``since``; older ones are forgotten.
+        return self._recent[0][0] if len(self._recent) == _KEEP else None
+
+    def wait_quiet(self, quiet: float, timeout: float, region: Box | None = None) -> bool:
+        """Wait until nothing has been drawn in ``region`` (the whole screen if None) for
+        ``quiet`` s; False after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self._ended:
+                now = time.monotonic()
+                last = self._changed_since(now - quiet, region)
+                if last is None:
+                    return True
+                if now >= deadline:
+                    return False
+                self._changed.wait(min(last + quiet, deadline) - now)
+        return True
+
+    def close(self) -> None:
+        """Stop the thread and close the connection; idempotent."""
+        if self._wake_w < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join()
+        os.close(self._wake_w)
+        os.close(self._wake_r)
+        self._wake_w = self._wake_r = -1
+        with contextlib.suppress(Exception):
+            self._conn.close()
