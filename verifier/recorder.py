@@ -141,6 +141,8 @@ class Recorder(Owner):
         self._chapters: list[tuple[float, str]] = []
         self._stopped = False
         self._spawned = 0.0
+        self._finisher: threading.Thread | None = None
+        self._finish_error: BaseException | None = None
         self.info: VideoInfo | None = None
 
     def _argv(self) -> list[str]:
@@ -151,7 +153,16 @@ class Recorder(Owner):
             *("-f", "x11grab", "-draw_mouse", "1", "-framerate", str(self.fps)),
             *("-video_size", f"{width}x{height}", "-i", f"{self.display}+0,0"),
             *("-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"),  # yuv420p needs even sizes
-            *("-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)),
+            *(
+                "-c:v",
+                "libx264",
+                "-preset",
+                self.preset,
+                "-crf",
+                str(self.crf),
+                "-tune",
+                "zerolatency",
+            ),
             # A keyframe a second, each starting a fragment: a cut-off file loses <= 1 s.
             *("-pix_fmt", "yuv420p", "-g", str(self.fps), "-keyint_min", str(self.fps)),
             *("-movflags", "+frag_keyframe+empty_moov+default_base_moof"),
@@ -247,7 +258,8 @@ class Recorder(Owner):
 
     def end(self) -> None:
         """End the video now, before the caller closes the browser (which the video should
-        not show); :meth:`stop` then adds the chapters and checks it. Idempotent.
+        not show); chapters and the check follow on a thread, and :meth:`stop` waits for
+        them. Idempotent.
 
         ffmpeg grabs the screen until it has seen the request, so this waits (bounded)
         for it to exit; without the wait a loaded machine ended videos on the closed
@@ -260,9 +272,29 @@ class Recorder(Owner):
         self._proc.signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.popen.wait(timeout=_END_WAIT_S)
+        if self._proc.poll() is not None:
+            # The rest (chapters, ffprobe: ~0.15 s) needs no screen: it goes on beside
+            # the caller closing the browser, and stop() collects it.
+            self._finisher = threading.Thread(
+                target=self._finish, name="verifier-video-finish", daemon=True
+            )
+            self._finisher.start()
+
+    def _finish(self) -> None:
+        try:
+            self.stop()
+        except BaseException as exc:  # noqa: BLE001 - stop() on the caller's thread raises it
+            self._finish_error = exc
 
     def stop(self) -> VideoInfo | None:
         """Finish the recording, add chapters, verify it; idempotent. None if no video."""
+        finisher = self._finisher
+        if finisher is not None and finisher is not threading.current_thread():
+            finisher.join()
+            if self._finish_error is not None:
+                error, self._finish_error = self._finish_error, None
+                raise error
+            return self.info
         if self._stopped or self._proc is None:
             return self.info
         self._stopped = True
