@@ -97,3 +97,20 @@ def test_wait_stable_in_a_region_ignores_changes_outside_it(
     # The whole screen does not hold still until the animation is over.
     frame = watching.wait_stable(quiet=0.1, timeout=5.0)
     assert tuple(frame[oy + 50, ox + 100]) == (0, 0, 255)
+
+
+def test_wait_stable_gives_an_app_the_quiet_time_to_start_drawing(
+    watching: Desktop, browser: Browser
+) -> None:
+    # The screen has long been still when the call comes; what the app draws a moment
+    # later (its answer to an action) must still be waited for.
+    browser.page.set_content('<div id="b" style="width:200px;height:100px;background:#f00"></div>')
+    viewport = browser.next_frame()
+    assert viewport is not None
+    ox, oy, _, _ = viewport
+    watching.wait_stable(quiet=0.4, timeout=5.0)  # longer than the quiet asked below
+    browser.page.evaluate(
+        "setTimeout(() => { document.getElementById('b').style.background = '#00f'; }, 30)"
+    )
+    frame = watching.wait_stable(quiet=0.3, timeout=5.0, region=viewport)
+    assert tuple(frame[oy + 50, ox + 100]) == (0, 0, 255)

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -142,6 +142,26 @@ class _ConsoleLog:
             self._fh.close()
 
 
+@contextlib.contextmanager
+def _node_compile_cache() -> Iterator[None]:
+    """Let Playwright's Node.js driver keep its compiled code between runs.
+
+    Node compiles the driver's JavaScript on every start; with a compile cache the driver
+    is up in ~200 ms instead of ~270 (measured here). The driver inherits os.environ, so
+    the variable is set around its start and then restored. A cache that cannot be
+    written is skipped by Node, silently.
+    """
+    if "NODE_COMPILE_CACHE" in os.environ:
+        yield
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
+    try:
+        yield
+    finally:
+        os.environ.pop("NODE_COMPILE_CACHE", None)
+
+
 class Browser(Owner):
     """Chromium, headed on ``display``, its window filling the screen.
 
@@ -196,7 +216,8 @@ class Browser(Owner):
 
     def _start(self) -> None:
         ensure_watchdog()
-        self._pw = sync_playwright().start()
+        with _node_compile_cache():
+            self._pw = sync_playwright().start()
         env: dict[str, str | float | bool] = {
             **self._env,
             "DISPLAY": self._display,

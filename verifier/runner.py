@@ -45,7 +45,11 @@ _T = TypeVar("_T")
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
 # Steps that change what is on screen (the others only look).
-_ACTIONS = frozenset({"goto", "click", "double_click", "drag", "hover", "type", "press", "scroll"})
+# Steps whose screenshot waits for the page to hold still over two frames (a check's waits
+# for one): actions, and the screenshot step, which is there to show a settled page.
+_SETTLING = frozenset(
+    {"goto", "click", "double_click", "drag", "hover", "type", "press", "scroll", "screenshot"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +323,7 @@ class _Run:
             if part is not None:
                 part.check_alive()
 
-    def capture(self, step: Step, suffix: str, outcome: StepOutcome) -> list[str]:
+    def capture(self, step: Step, suffix: str, outcome: StepOutcome, started: float) -> list[str]:
         """Screenshot after a step, plus a marked copy when it acted at screen points.
 
         The screen is grabbed here, once the page has painted and the screen holds still;
@@ -336,8 +340,8 @@ class _Run:
             # An action changes the page: wait until it holds still (the browser's own UI,
             # a tab's loading spinner say, may go on). A check changed nothing; the frame
             # it waited for is painted once one frame passes quietly.
-            quiet = 0.035 if step.action in _ACTIONS else 0.017
-            frame = self.desktop.wait_stable(quiet=quiet, region=page)
+            quiet = 0.035 if step.action in _SETTLING else 0.017
+            frame = self.desktop.wait_stable(quiet=quiet, region=page, since=started)
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
             return []
@@ -401,20 +405,20 @@ class _Run:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if exc.details:
                     record["details"] = exc.details
-                self._step_ended(step, record, "failed", exc.message, "failed", outcome)
+                self._step_ended(step, record, "failed", exc.message, "failed", outcome, t0)
                 self.check_infra()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
                 self.failed_step = step.index
                 return
             except (VerifierError, Interrupted) as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
-                self._step_ended(step, record, "error", exc.message, "error", outcome)
+                self._step_ended(step, record, "error", exc.message, "error", outcome, t0)
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
             if outcome.details:
                 record["details"] = outcome.details
-            self._step_ended(step, record, "passed", None, outcome.label, outcome)
+            self._step_ended(step, record, "passed", None, outcome.label, outcome, t0)
             self.check_infra()
 
     def _attach(self, step: Step, record: StepRecord, name: str, image: Frame) -> str:
@@ -431,10 +435,11 @@ class _Run:
         error: str | None,
         suffix: str,
         outcome: StepOutcome,
+        started: float,
     ) -> None:
         record["status"] = status  # type: ignore[typeddict-item]
         record["error"] = error
-        shots = self.capture(step, suffix, outcome)
+        shots = self.capture(step, suffix, outcome, started)
         if shots:
             record["screenshot"] = shots[0]
             record["raw_screenshot"] = shots[-1]

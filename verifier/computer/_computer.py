@@ -409,18 +409,7 @@ class Computer:
 
     def settle(self) -> tuple[Frame, bool]:
         """The screen once it held still for ``settle_quiet`` s; False if it never did in time."""
-        frame = self.desktop.screenshot()
-        start = last_change = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if now - last_change >= self.settle_quiet:
-                return frame, True
-            if now - start >= self.settle_timeout:
-                return frame, False
-            time.sleep(0.004)
-            nxt = self.desktop.screenshot()
-            if not np.array_equal(nxt, frame):
-                frame, last_change = nxt, time.monotonic()
+        return self.desktop.settle(quiet=self.settle_quiet, timeout=self.settle_timeout)
 
     def _outcome(
         self,

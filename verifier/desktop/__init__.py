@@ -154,25 +154,44 @@ class Desktop(Owner):
         return self._cap().grab()
 
     def wait_stable(
-        self, *, quiet: float = 0.05, timeout: float = 1.0, region: Box | None = None
+        self,
+        *,
+        quiet: float = 0.05,
+        timeout: float = 1.0,
+        region: Box | None = None,
+        since: float | None = None,
     ) -> Frame:
         """Wait until the screen has not changed for ``quiet`` seconds (at most ``timeout``).
 
         Returns the whole screen's last frame. Used before evidence screenshots, so a
         capture shows what the app drew in answer to a step, not a frame in flight.
         ``region`` (x, y, width, height) limits the wait to the part that matters, say a
-        browser's viewport and not its loading spinner. The X server reports every drawing
-        as it happens (DAMAGE), so the quiet time counts from the last change, even one
-        made before this call, and nothing is grabbed until the screen holds still; on a
-        display without DAMAGE, grabs are compared instead.
+        browser's viewport and not its loading spinner. The quiet time counts from the
+        last change, and from ``since`` (a ``time.monotonic()`` value, by default the
+        call) at the earliest, giving an app that time to start drawing. The X server
+        reports every drawing as it happens (DAMAGE), so nothing is grabbed until the
+        screen holds still, and changes before the call count; on a display without
+        DAMAGE, grabs from the call on are compared instead.
         """
+        return self.settle(quiet=quiet, timeout=timeout, region=region, since=since)[0]
+
+    def settle(
+        self,
+        *,
+        quiet: float = 0.05,
+        timeout: float = 1.0,
+        region: Box | None = None,
+        since: float | None = None,
+    ) -> tuple[Frame, bool]:
+        """:meth:`wait_stable`, also saying whether the screen held still in time."""
         cap = self._cap()
         if region is not None:
             region = _clip(region, cap.size)
         if self._damage is None:
             return _hold_still(cap, quiet, timeout, region)
-        self._damage.wait_quiet(quiet, timeout, region)
-        return cap.grab()
+        start = time.monotonic() if since is None else since
+        still = self._damage.wait_quiet(quiet, timeout, region, start)
+        return cap.grab(), still
 
     def save_screenshot(self, path: Path) -> Path:
         """Capture the screen and write it as PNG to ``path``."""
@@ -250,16 +269,20 @@ def _clip(box: Box, size: tuple[int, int]) -> Box:
     return x0, y0, max(0, min(x + w, size[0]) - x0), max(0, min(y + h, size[1]) - y0)
 
 
-def _hold_still(cap: ScreenCapture, quiet: float, timeout: float, region: Box | None) -> Frame:
+def _hold_still(
+    cap: ScreenCapture, quiet: float, timeout: float, region: Box | None
+) -> tuple[Frame, bool]:
     """Grab until ``quiet`` s pass without a change in ``region`` (or ``timeout``)."""
     x, y, w, h = region if region is not None else (0, 0, *cap.size)
     frame = cap.grab()
     start = last_change = time.monotonic()
     while True:
         now = time.monotonic()
-        if now - last_change >= quiet or now - start >= timeout:
-            return frame
-        time.sleep(0.008)
+        if now - last_change >= quiet:
+            return frame, True
+        if now - start >= timeout:
+            return frame, False
+        time.sleep(0.004)
         nxt = cap.grab()
         if not np.array_equal(nxt[y : y + h, x : x + w], frame[y : y + h, x : x + w]):
             last_change = time.monotonic()

@@ -116,19 +116,23 @@ class DamageWatch:
         # Every remembered change is newer than ``since``; older ones are forgotten.
         return self._recent[0][0] if len(self._recent) == _KEEP else None
 
-    def wait_quiet(self, quiet: float, timeout: float, region: Box | None = None) -> bool:
+    def wait_quiet(
+        self, quiet: float, timeout: float, region: Box | None = None, since: float = 0.0
+    ) -> bool:
         """Wait until nothing has been drawn in ``region`` (the whole screen if None) for
-        ``quiet`` s; False after ``timeout`` s."""
+        ``quiet`` s, counted from ``since`` (a ``time.monotonic()``) at the earliest;
+        False after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while not self._ended:
                 now = time.monotonic()
                 last = self._changed_since(now - quiet, region)
-                if last is None:
+                if last is None and now - since >= quiet:
                     return True
                 if now >= deadline:
                     return False
-                self._changed.wait(min(last + quiet, deadline) - now)
+                wake = max(last if last is not None else since, since) + quiet
+                self._changed.wait(min(wake, deadline) - now)
         return True
 
     def close(self) -> None:

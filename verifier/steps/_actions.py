@@ -225,6 +225,6 @@ def scroll(ctx: StepContext, step: Step, args: Scroll) -> StepOutcome:
 
 @runs("screenshot", Screenshot)
 def screenshot(ctx: StepContext, step: Step, args: Screenshot) -> StepOutcome:
-    # The runner captures the screen after every step; this step only names that capture.
-    ctx.browser.settle(timeout=min(step.timeout, 2.0))
+    # The runner captures the screen after every step, once the page has held still for
+    # two frames (a scroll still gliding, say); this step only names that capture.
     return StepOutcome(label=args.name)
