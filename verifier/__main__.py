@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from verifier.cli import main
+from verifier.cli import console
 
-sys.exit(main())
+sys.exit(console())

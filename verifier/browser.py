@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -44,7 +44,7 @@ from verifier._process import (
 )
 from verifier.errors import BrowserError
 
-__all__ = ("Browser", "CHROMIUM_FLAGS")
+__all__ = ("Browser", "CHROMIUM_FLAGS", "start_playwright", "stop_playwright")
 
 _log = logging.getLogger(__name__)
 
@@ -142,24 +142,30 @@ class _ConsoleLog:
             self._fh.close()
 
 
-@contextlib.contextmanager
-def _node_compile_cache() -> Iterator[None]:
-    """Let Playwright's Node.js driver keep its compiled code between runs.
+def start_playwright() -> Playwright:
+    """Start Playwright's driver (~0.3 s of Node.js starting): needs no display, so a
+    caller can start it while Xvfb comes up and hand it to :class:`Browser`.
 
     Node compiles the driver's JavaScript on every start; with a compile cache the driver
     is up in ~200 ms instead of ~270 (measured here). The driver inherits os.environ, so
     the variable is set around its start and then restored. A cache that cannot be
     written is skipped by Node, silently.
     """
+    ensure_watchdog()
     if "NODE_COMPILE_CACHE" in os.environ:
-        yield
-        return
+        return sync_playwright().start()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
     try:
-        yield
+        return sync_playwright().start()
     finally:
         os.environ.pop("NODE_COMPILE_CACHE", None)
+
+
+def stop_playwright(playwright: Playwright) -> None:
+    """Stop a driver from :func:`start_playwright`; one already gone is stopped."""
+    with contextlib.suppress(PlaywrightError):
+        playwright.stop()
 
 
 class Browser(Owner):
@@ -168,6 +174,8 @@ class Browser(Owner):
     :param display: the X display to draw on (``":1"``).
     :param console_log: JSON-lines file for console messages, page errors and failed requests.
     :param env: base environment (``DISPLAY`` is set from ``display``).
+    :param playwright: a driver from :func:`start_playwright` to use (and leave running);
+        by default the browser starts and stops its own.
     """
 
     def __init__(
@@ -179,6 +187,7 @@ class Browser(Owner):
         env: Mapping[str, str] | None = None,
         executable: str = CHROMIUM,
         redact: Callable[[str], str] | None = None,
+        playwright: Playwright | None = None,
     ) -> None:
         self._display = display
         self._screen = screen
@@ -186,7 +195,9 @@ class Browser(Owner):
         self._env = dict(env if env is not None else os.environ)
         self._cookie = new_cookie()
         self._console = _ConsoleLog(console_log, redact)
-        self._pw: Playwright | None = None
+        self._pw = playwright
+        self._owns_pw = False  # a Playwright handed in is stopped by whoever started it
+        self._started = False
         self._browser: PWBrowser | None = None
         self._page: Page | None = None
         self._dead: str | None = None
@@ -197,8 +208,9 @@ class Browser(Owner):
 
     def start(self) -> Browser:
         """Launch Chromium; a second call does nothing."""
-        if self._pw is not None:
+        if self._started:
             return self
+        self._started = True
         if not (Path(self._executable).exists() or shutil.which(self._executable)):
             msg = f"Chromium not found at {self._executable!r}; run desktop-image/provision.sh"
             raise BrowserError(msg)
@@ -215,9 +227,9 @@ class Browser(Owner):
         return self
 
     def _start(self) -> None:
-        ensure_watchdog()
-        with _node_compile_cache():
-            self._pw = sync_playwright().start()
+        if self._pw is None:
+            self._pw = start_playwright()
+            self._owns_pw = True
         env: dict[str, str | float | bool] = {
             **self._env,
             "DISPLAY": self._display,
@@ -290,9 +302,8 @@ class Browser(Owner):
             if self._browser is not None:
                 with contextlib.suppress(PlaywrightError):
                     self._browser.close()
-            if self._pw is not None:
-                with contextlib.suppress(PlaywrightError):
-                    self._pw.stop()
+            if self._pw is not None and self._owns_pw:
+                stop_playwright(self._pw)
         finally:
             cut.cancel()
         # Chromium's helpers carry our cookie; anything left (a wedged renderer, a crashpad

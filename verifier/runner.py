@@ -28,7 +28,7 @@ from verifier._netns import loopback_only
 from verifier._process import become_subreaper
 from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import DevServer
-from verifier.browser import Browser
+from verifier.browser import Browser, start_playwright, stop_playwright
 from verifier.desktop import Desktop, Frame, save_png
 from verifier.errors import CheckFailed, Interrupted, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
@@ -242,10 +242,18 @@ class _Run:
             )
             self.app.launch()
         t0 = time.monotonic()
+        desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
         try:
-            self.desktop = stack.enter_context(
-                Desktop(self.recipe.screen, display=self.display, log_dir=logs)
-            )
+            # Playwright's driver needs no display: it starts while Xvfb comes up.
+            desktop.launch()
+            try:
+                playwright = start_playwright()
+            except BaseException:
+                desktop.close()
+                raise
+            stack.callback(stop_playwright, playwright)
+            driver_s = time.monotonic() - t0
+            self.desktop = stack.enter_context(desktop)
         except BaseException:
             if self.app is not None:
                 self.app.close()
@@ -293,13 +301,17 @@ class _Run:
                 console_log=logs / "browser-console.jsonl",
                 env=self.desktop.env,
                 redact=self.redactor.text if self.redactor else None,
+                playwright=playwright,
             )
         )
         if self.recorder is not None:
             # Teardown ends the video first, so it closes on the page, not on the browser
             # closing; ffmpeg finalizes while the browser closes.
             stack.callback(self.recorder.end)
-        self.bundle.set_setup("browser", {"ready_s": round(time.monotonic() - t0, 3)})
+        self.bundle.set_setup(
+            "browser",
+            {"ready_s": round(time.monotonic() - t0, 3), "driver_s": round(driver_s, 3)},
+        )
         self.bundle.set_environment({"chromium": self.browser.version})
         if self.recorder is not None:
             self.recorder.wait_ready()

@@ -62,6 +62,7 @@ class Desktop(Owner):
         self._capture: ScreenCapture | None = None
         self._damage: DamageWatch | None = None
         self._xserver: XServer | None = None
+        self._launched = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -72,6 +73,7 @@ class Desktop(Owner):
         if self._state is _State.OPENED:
             return self
         try:
+            self._launch()
             self._start()
         except BaseException:
             self._stack.close()
@@ -80,25 +82,45 @@ class Desktop(Owner):
         self._state = _State.OPENED
         return self
 
-    def _start(self) -> None:
+    def launch(self) -> Desktop:
+        """Spawn our Xvfb without waiting for it; :meth:`start` then waits and does the rest.
+
+        Lets the caller start something slow that needs no display meanwhile (Xvfb takes
+        ~60 ms to come up).
+        """
+        if self._state is _State.UNOPENED:
+            try:
+                self._launch()
+            except BaseException:
+                self._stack.close()
+                self._state = _State.CLOSED
+                raise
+        return self
+
+    def _launch(self) -> None:
+        if self._launched:
+            return
+        self._launched = True
         if self._log_dir is None:
             tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="verifier-x-"))
-            log_dir = Path(tmp)
-        else:
-            log_dir = self._log_dir
-            log_dir.mkdir(parents=True, exist_ok=True)
+            self._log_dir = Path(tmp)
+        self._log_dir.mkdir(parents=True, exist_ok=True)
         if self._attach is None:
             width, height, depth = self._screen
             self._xserver = XServer(
-                width=width, height=height, depth=depth, log=log_dir / "xvfb.log"
+                width=width, height=height, depth=depth, log=self._log_dir / "xvfb.log"
             )
             self._stack.callback(self._xserver.close)
-            self.display = self._xserver.display
+
+    def _start(self) -> None:
+        assert self._log_dir is not None
+        if self._xserver is not None:
+            self.display = self._xserver.wait_ready()
             if self._window_manager:
-                wm = WindowManager(self.display, log=log_dir / "openbox.log")
+                wm = WindowManager(self.display, log=self._log_dir / "openbox.log")
                 self._stack.callback(wm.close)
         else:
-            open_display(self._attach).close()  # fail early with a clear message
+            open_display(self._attach or "").close()  # fail early with a clear message
         self._capture = ScreenCapture(self.display)
         self._stack.callback(self._capture.close)
         self._input = Input(self.display)

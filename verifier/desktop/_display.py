@@ -73,7 +73,11 @@ def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float)
 
 
 class XServer:
-    """An Xvfb we own, on a display number it picks itself (race-free via -displayfd)."""
+    """An Xvfb we own, on a display number it picks itself (race-free via -displayfd).
+
+    Constructing it spawns Xvfb; :meth:`wait_ready` waits for it, so a caller can start
+    something else while it comes up.
+    """
 
     def __init__(self, *, width: int, height: int, depth: int, log: Path) -> None:
         self.log = log
@@ -90,6 +94,7 @@ class XServer:
             "+extension",
             "MIT-SHM",
         ]
+        self.display = ""
         read_fd, write_fd = os.pipe()
         try:
             with log.open("ab") as out:
@@ -100,18 +105,31 @@ class XServer:
                     stdout=out,
                     pass_fds=(write_fd,),
                 )
-            os.close(write_fd)
-            write_fd = -1
-            self.display = _read_display_number(read_fd, self.proc, log, timeout=15.0)
         except BaseException:
-            if write_fd >= 0:
-                os.close(write_fd)
-            if hasattr(self, "proc"):
-                self.proc.stop(grace=1.0)
+            os.close(read_fd)
             raise
         finally:
-            os.close(read_fd)
+            os.close(write_fd)
+        self._ready_fd = read_fd
+
+    def wait_ready(self) -> str:
+        """Wait until Xvfb accepts clients; returns its display (``":1"``)."""
+        if self.display:
+            return self.display
+        try:
+            self.display = _read_display_number(self._ready_fd, self.proc, self.log, timeout=15.0)
+        except BaseException:
+            self.proc.stop(grace=1.0)
+            raise
+        finally:
+            self._close_ready_fd()
         _log.info("Xvfb ready on %s (pid %d)", self.display, self.proc.pid)
+        return self.display
+
+    def _close_ready_fd(self) -> None:
+        if self._ready_fd >= 0:
+            os.close(self._ready_fd)
+            self._ready_fd = -1
 
     def check_alive(self) -> None:
         code = self.proc.poll()
@@ -123,6 +141,7 @@ class XServer:
             raise DisplayError(msg)
 
     def close(self) -> None:
+        self._close_ready_fd()
         self.proc.stop(grace=2.0)
 
 
