@@ -327,3 +327,23 @@ def test_verify_a_broken_manifest(tmp_path: Path, content: str | None, problem: 
         (tmp_path / "manifest.json").write_text(content, encoding="utf-8")
     (found,) = verify_bundle(tmp_path)
     assert problem in found and "\n" not in found
+
+
+def test_progress_manifests_reach_disk_and_a_failed_write_is_reported(tmp_path: Path) -> None:
+    from verifier.evidence import BundleWriter
+
+    bundle = BundleWriter(tmp_path, recipe={"name": "progress", "path": None, "sha256": ""})
+    manifest = bundle.root / "manifest.json"
+    assert json.loads(manifest.read_text())["finished"] is False  # on disk from the start
+    for n in range(1, 40):
+        bundle.set_setup("count", n)  # written on a thread, newest wins
+    bundle.finish("passed", None)
+    done = json.loads(manifest.read_text())
+    assert done["setup"]["count"] == 39 and done["finished"] is True
+
+    broken = BundleWriter(tmp_path, recipe={"name": "gone", "path": None, "sha256": ""})
+    shutil.rmtree(broken.root)
+    with pytest.raises(BundleError, match="manifest.json"):
+        for n in range(100):  # the thread's failure surfaces on a later write
+            broken.set_setup("count", n)
+        broken.finish("passed", None)

@@ -12,6 +12,7 @@ result is checked with ffprobe before it is listed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -313,18 +315,24 @@ class Recorder(Owner):
         if self._reader is not None:
             self._reader.join(timeout=2)
         duration = end - self._t0 if self._t0 is not None else 0.0
-        try:
-            self._add_chapters(duration)
-        except RecorderError as exc:
-            _log.warning("chapters not added, the video stays fragmented: %s", exc)
-        try:
-            self.info = probe_video(self.path)
-        except RecorderError as exc:
-            _log.warning("the video is not playable: %s", exc)
-            self.info = None
+        # ffprobe checks the recording while the chapters go in (a remux that copies its
+        # packets): two tools starting up take ~0.15 s one after the other.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-ffprobe") as pool:
+            probing = pool.submit(probe_video, self.path)
+            chapters: tuple[tuple[float, str], ...] = ()
+            try:
+                chapters = self._add_chapters(duration)
+            except RecorderError as exc:
+                _log.warning("chapters not added, the video stays fragmented: %s", exc)
+            try:
+                self.info = dataclasses.replace(probing.result(), chapters=chapters)
+            except RecorderError as exc:
+                _log.warning("the video is not playable: %s", exc)
+                self.info = None
         return self.info
 
-    def _add_chapters(self, duration: float) -> None:
+    def _add_chapters(self, duration: float) -> tuple[tuple[float, str], ...]:
+        """Remux the video with chapter marks and the index up front; returns the marks."""
         if not self.path.is_file() or self.path.stat().st_size == 0:
             msg = f"ffmpeg wrote no video to {str(self.path)!r}: {tail(self.log)!r}"
             raise RecorderError(msg)
@@ -373,3 +381,4 @@ class Recorder(Owner):
             msg = f"remuxing the video failed: {done.stderr.strip()[-300:]!r}"
             raise RecorderError(msg)
         os.replace(tmp, self.path)
+        return tuple((int(start * 1000) / 1000, title) for start, title in marks)
