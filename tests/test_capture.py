@@ -12,6 +12,7 @@ import pytest
 
 from verifier.browser import Browser
 from verifier.desktop import Desktop
+from verifier.desktop._display import open_display
 
 
 def test_frame_is_rgb_and_screen_sized(desktop: Desktop, browser: Browser, site_url: str) -> None:
@@ -69,7 +70,11 @@ def watching(request: pytest.FixtureRequest, desktop: Desktop) -> Iterator[Deskt
         desktop._damage = saved
     else:
         assert desktop._damage is not None, "Xvfb offers DAMAGE; the desktop should use it"
+        # A connection opened later once broke event parsing (python-xlib shares its event
+        # table between connections).
+        open_display(desktop.display).close()
         yield desktop
+        assert desktop._damage.running
 
 
 def test_wait_stable_waits_out_an_animation(watching: Desktop, browser: Browser) -> None:

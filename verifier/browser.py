@@ -22,7 +22,7 @@ from playwright.sync_api import (
     Browser as PWBrowser,
 )
 from playwright.sync_api import (
-    CDPSession,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Playwright,
@@ -254,16 +254,21 @@ class Browser(Owner):
         page.on("response", self._on_response)
         page.on("crash", lambda _p: self._mark_dead("the page crashed"))
         page.bring_to_front()
-        self._fill_screen(context.new_cdp_session(page), page)
+        self._fill_screen(context, page)
         self._page = page
         _log.info("Chromium %s on %s", self.version, self._display)
 
-    def _fill_screen(self, cdp: CDPSession, page: Page) -> None:
+    def _fill_screen(self, context: BrowserContext, page: Page) -> None:
         """Make the window fill the screen and wait until it does (the WM may be slow).
 
-        ``--start-maximized`` alone races with the window manager, so ask over CDP.
+        Our openbox opens windows maximized. Elsewhere ``--start-maximized`` alone races
+        with the window manager, so ask over CDP.
         """
         width, height = self._screen
+        fills = "([w, h]) => outerWidth >= w && outerHeight >= h && screenX <= 0 && screenY <= 0"
+        if page.evaluate(fills, [width, height]):
+            return  # the window manager opened it maximized
+        cdp = context.new_cdp_session(page)
         window = cdp.send("Browser.getWindowForTarget")["windowId"]
         for bounds in (
             {"windowState": "maximized"},
@@ -272,12 +277,7 @@ class Browser(Owner):
             with contextlib.suppress(PlaywrightError):
                 cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": bounds})
             try:
-                page.wait_for_function(
-                    "([w, h]) => outerWidth >= w && outerHeight >= h && screenX <= 0"
-                    " && screenY <= 0",
-                    arg=[width, height],
-                    timeout=3000,
-                )
+                page.wait_for_function(fills, arg=[width, height], timeout=3000)
                 return
             except PlaywrightError:
                 continue

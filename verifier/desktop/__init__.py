@@ -209,7 +209,7 @@ class Desktop(Owner):
         cap = self._cap()
         if region is not None:
             region = _clip(region, cap.size)
-        if self._damage is None:
+        if self._damage is None or not self._damage.running:
             return _hold_still(cap, quiet, timeout, region)
         start = time.monotonic() if since is None else since
         still = self._damage.wait_quiet(quiet, timeout, region, start)

@@ -17,6 +17,7 @@ import select
 import threading
 import time
 from collections import deque
+from typing import Any
 
 from Xlib.ext import damage
 from Xlib.xobject.drawable import Window
@@ -59,9 +60,10 @@ class DamageWatch:
         if info is None:
             return False
         opcode = info.major_opcode
-        # Registered as a copy of the class (so no isinstance): events are told by type.
+        # Not registered with python-xlib: its event table is shared by all connections,
+        # and each new one lays RANDR's sub-events over DAMAGE's code. Events are told by
+        # their code and parsed here.
         self._event = info.first_event + damage.DamageNotifyCode
-        conn.extension_add_event(self._event, damage.DamageNotify)
         # The client must state its version before any other request of the extension.
         damage.QueryVersion(display=conn.display, opcode=opcode, major_version=1, minor_version=1)
         root: Window = conn.screen().root
@@ -84,11 +86,7 @@ class DamageWatch:
                     return
                 # Reading may raise on a dead server; a partial event reads as zero pending.
                 events = [self._conn.next_event() for _ in range(self._conn.pending_events())]
-                boxes = [
-                    (e.area.x, e.area.y, e.area.width, e.area.height)
-                    for e in events
-                    if e.type == self._event
-                ]
+                boxes = [self._area(e) for e in events if e.type == self._event]
                 if boxes:
                     now = time.monotonic()
                     with self._changed:
@@ -97,11 +95,16 @@ class DamageWatch:
         # A dead X server surfaces as any of python-xlib's errors; the watch just ends and
         # wait_quiet stops waiting (the caller's next grab reports the real failure).
         except Exception as exc:  # noqa: BLE001
-            _log.debug("damage watch ended: %r", exc)
+            _log.warning("screen change events stopped (%r); comparing grabs instead", exc)
         finally:
             with self._changed:
                 self._ended = True
                 self._changed.notify_all()
+
+    def _area(self, event: Any) -> Box:
+        notify = damage.DamageNotify(display=self._conn.display, binarydata=event._binary)
+        area = notify.area
+        return int(area.x), int(area.y), int(area.width), int(area.height)
 
     def _changed_since(self, since: float, region: Box | None) -> float | None:
         """When ``region`` (the screen if None) last changed after ``since``, else None."""
@@ -115,6 +118,11 @@ class DamageWatch:
                 return t
         # Every remembered change is newer than ``since``; older ones are forgotten.
         return self._recent[0][0] if len(self._recent) == _KEEP else None
+
+    @property
+    def running(self) -> bool:
+        with self._changed:
+            return not self._ended
 
     def wait_quiet(
         self, quiet: float, timeout: float, region: Box | None = None, since: float = 0.0

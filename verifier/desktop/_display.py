@@ -145,14 +145,39 @@ class XServer:
         self.proc.stop(grace=2.0)
 
 
+_OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")
+# Every application window opens maximized, so a browser fills the screen as it maps
+# (asking afterwards costs a resize, ~40 ms).
+_MAXIMIZED = """<application class="*" type="normal"><maximized>yes</maximized></application>"""
+
+
+def _openbox_config(path: Path) -> Path:
+    """openbox's own defaults (key and mouse bindings...) plus the maximize rule."""
+    try:
+        text = _OPENBOX_RC.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if "</applications>" in text:
+        text = text.replace("</applications>", _MAXIMIZED + "</applications>", 1)
+    else:
+        text = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<openbox_config xmlns="http://openbox.org/3.4/rc">'
+            f"<applications>{_MAXIMIZED}</applications></openbox_config>\n"
+        )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 class WindowManager:
     """openbox on our display; ready once it has claimed the root window (EWMH handshake)."""
 
     def __init__(self, display: str, *, log: Path, timeout: float = 10.0) -> None:
         self.log = log
+        config = _openbox_config(log.with_name("openbox-rc.xml"))
         with log.open("ab") as out:
             self.proc = OwnedProcess(
-                [_require("openbox"), "--sm-disable"],
+                [_require("openbox"), "--sm-disable", "--config-file", str(config)],
                 name="openbox",
                 env={**os.environ, "DISPLAY": display},
                 stdout=out,
