@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -205,18 +206,47 @@ def kill_tree(tree: Mapping[int, int], *, grace: float, keep: int | None = None)
         if _alive(pid, start):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p, s) for p, s in tree.items()):
-        time.sleep(0.01)
+    _wait_gone(tree, grace)
     killed = [p for p, s in tree.items() if _alive(p, s)]
     for pid in killed:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and any(_alive(p, tree[p]) for p in killed):
-        time.sleep(0.01)
+    _wait_gone({p: tree[p] for p in killed}, 2.0)
     _reap(p for p in tree if p != keep)
     return killed
+
+
+def _wait_gone(tree: Mapping[int, int], timeout: float) -> None:
+    """Wait (at most ``timeout`` s) until every process of ``tree`` has exited.
+
+    Woken by the kernel (a pidfd turns readable when its process exits), not by polling;
+    a zombie counts as exited. Where pidfds are missing, /proc is polled every 10 ms.
+    """
+    deadline = time.monotonic() + timeout
+    fds: list[int] = []
+    try:
+        for pid, start in tree.items():
+            if not _alive(pid, start):
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except (AttributeError, OSError):
+                fds.clear()  # gone already, or no pidfds here: poll below
+                break
+            fds.append(fd)
+            if not _alive(pid, start):  # the pid was reused before the open: not ours
+                fds.pop()
+                os.close(fd)
+        while fds and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select(fds, [], [], left)
+            for fd in ready:
+                fds.remove(fd)
+                os.close(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    while time.monotonic() < deadline and any(_alive(p, s) for p, s in tree.items()):
+        time.sleep(0.01)
 
 
 class OwnedProcess:
@@ -256,6 +286,15 @@ class OwnedProcess:
         _log.debug("started %s (pid %d): %s", name, self.pid, self.argv)
 
     def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait at most ``timeout`` s for the process to exit; its code, or None.
+
+        Woken the moment it exits (Popen.wait polls, up to 50 ms late).
+        """
+        if self.popen.poll() is None:
+            _wait_gone({self.pid: process_identity(self.pid)[1]}, timeout)
         return self.popen.poll()
 
     @property

@@ -11,7 +11,6 @@ result is checked with ffprobe before it is listed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -272,9 +271,7 @@ class Recorder(Owner):
             return
         self._end = time.monotonic()
         self._proc.signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.popen.wait(timeout=_END_WAIT_S)
-        if self._proc.poll() is not None:
+        if self._proc.wait(_END_WAIT_S) is not None:
             # The rest (chapters, ffprobe: ~0.15 s) needs no screen: it goes on beside
             # the caller closing the browser, and stop() collects it.
             self._finisher = threading.Thread(
@@ -304,10 +301,8 @@ class Recorder(Owner):
         assert self._end is not None
         end = self._end
         proc = self._proc
-        try:
-            # 10 s from the request to end (end() may have waited for part of them).
-            proc.popen.wait(timeout=max(0.0, end + 10.0 - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        # 10 s from the request to end (end() may have waited for part of them).
+        if proc.wait(max(0.0, end + 10.0 - time.monotonic())) is None:
             proc.signal(signal.SIGINT)  # ask once more, then stop() escalates
         proc.stop(grace=5.0)
         if proc.popen.stdout is not None:

@@ -29,7 +29,7 @@ from verifier._process import become_subreaper
 from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import DevServer
 from verifier.browser import Browser, start_playwright, stop_playwright
-from verifier.desktop import Desktop, Frame, save_png
+from verifier.desktop import Desktop, Frame, downscale, save_png
 from verifier.errors import CheckFailed, Interrupted, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
 from verifier.evidence._manifest import new_step_record
@@ -153,6 +153,13 @@ def _pending(step: Step) -> StepRecord:
     return new_step_record(step.index, step.action, step.target, "skipped")
 
 
+# Screenshots kept in memory, downscaled, for the preview GIF (~0.75 MB each): reading
+# them back from PNG and scaling them took ~0.15 s of CPU in teardown. Past this many,
+# the preview reads the rest from their files.
+_PREVIEW_KEEP = 80
+_PREVIEW_WIDTH = 640
+
+
 class _ShotWriter:
     """Encodes screenshots to PNG on one background thread (cv2 releases the GIL), then,
     once the steps are done, the preview GIF from them while teardown goes on."""
@@ -161,6 +168,7 @@ class _ShotWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
         self._pending: list[Future[Path]] = []
         self.written: list[Path] = []
+        self.small: dict[Path, Frame] = {}  # for the preview, by path
 
     def write(
         self,
@@ -171,7 +179,10 @@ class _ShotWriter:
     ) -> None:
         def job() -> Path:
             image = mark_points(frame, points, path=path_mode) if points else frame
-            return save_png(image, path)
+            saved = save_png(image, path)
+            if len(self.small) < _PREVIEW_KEEP:
+                self.small[saved] = downscale(image, _PREVIEW_WIDTH)
+            return saved
 
         self._pending.append(self._pool.submit(job))
 
@@ -226,9 +237,12 @@ class _Run:
         first frame while Chromium launches. Every process is still spawned from this
         thread: PR_SET_PDEATHSIG follows the thread that forks, so a worker thread's exit
         would kill its children. Teardown ends the video, then closes the browser, the
-        recorder (finalizing the video), the dev server and the display.
+        dev server and the display while the video is finalized, and waits for that.
         """
         logs = self.bundle.root / "logs"
+        # Registered first, so it runs last: the video's chapters and its check go on
+        # while the browser, dev server and display close.
+        stack.callback(self._stop_recorder)
         if self.recipe.app is not None:
             spec = self.recipe.app
             self.app = DevServer(
@@ -291,7 +305,7 @@ class _Run:
                 fps=spec_v.fps,
                 crf=spec_v.crf,
             )
-            stack.callback(self.recorder.stop)
+            stack.callback(self.recorder.end)  # before the display goes
             self.recorder.launch()
         t0 = time.monotonic()
         self.browser = stack.enter_context(
@@ -328,6 +342,10 @@ class _Run:
                     "ready_s": round(self.app.ready_s or 0.0, 3),
                 },
             )
+
+    def _stop_recorder(self) -> None:
+        if self.recorder is not None:
+            self.recorder.stop()
 
     def check_infra(self) -> None:
         """Raise if something the run stands on has died (exit 2, not a failed check)."""
@@ -388,7 +406,7 @@ class _Run:
     def start_preview(self) -> None:
         """Render preview.gif on the writer thread while teardown goes on (about 0.25 s
         that would otherwise follow it); the steps are final by now."""
-        self.preview = self.shots.submit(self.bundle.preview_job()).result
+        self.preview = self.shots.submit(self.bundle.preview_job(self.shots.small)).result
 
     def run_steps(self) -> None:
         assert self.desktop is not None and self.browser is not None

@@ -61,3 +61,13 @@ def save_png(frame: Frame, path: Path) -> Path:
         msg = f"could not write PNG {str(path)!r}"
         raise DisplayError(msg)
     return path
+
+
+def downscale(frame: Frame, width: int) -> Frame:
+    """``frame`` at most ``width`` pixels wide (area averaging), or ``frame`` itself."""
+    height, current = frame.shape[:2]
+    if current <= width:
+        return frame
+    size = (width, max(1, round(height * width / current)))
+    small: Frame = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    return small

@@ -18,10 +18,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from verifier._process import process_identity
 from verifier.errors import BundleError
@@ -162,12 +165,15 @@ class BundleWriter:
         self.manifest["artifacts"] = arts
         return record
 
-    def preview_job(self) -> Callable[[], Path | None]:
+    def preview_job(
+        self, decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None
+    ) -> Callable[[], Path | None]:
         """A job that writes preview.gif from the steps as they stand now, for a worker
         thread to run while teardown goes on; hand it to :meth:`finish` once it is done.
-        Call it only once the steps are final: the job works on a copy of them."""
+        Call it only once the steps are final: the job works on a copy of them.
+        ``decoded`` holds screenshots still in memory, by path (see write_preview)."""
         manifest = self._redact(self.manifest) if self._redact is not None else self.manifest
-        return functools.partial(write_preview, self.root, copy.deepcopy(manifest))
+        return functools.partial(write_preview, self.root, copy.deepcopy(manifest), decoded=decoded)
 
     def finish(
         self,

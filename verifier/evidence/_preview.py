@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from verifier.evidence._manifest import Manifest, StepRecord
@@ -111,9 +113,16 @@ def _frame(step: StepRecord, shot: Image.Image, width: int, colors: int) -> Imag
 class _Encoder:
     """Encodes attempts from the same frames, decoding each screenshot only once."""
 
-    def __init__(self, frames: Sequence[tuple[StepRecord, Path]]) -> None:
+    def __init__(
+        self,
+        frames: Sequence[tuple[StepRecord, Path]],
+        decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None,
+    ) -> None:
         self.frames = frames
         self.cache: dict[Path, Image.Image | None] = {}
+        for _, path in frames:
+            if decoded is not None and path in decoded:
+                self.cache[path] = _scaled(Image.fromarray(decoded[path]), _LADDER[0].width)
 
     def encode(self, attempt: _Attempt) -> bytes:
         chosen = _pick(self.frames, attempt.frames)
@@ -143,11 +152,19 @@ class _Encoder:
         return out.getvalue()
 
 
-def write_preview(root: Path, manifest: Manifest, *, max_bytes: int = 2_000_000) -> Path | None:
+def write_preview(
+    root: Path,
+    manifest: Manifest,
+    *,
+    max_bytes: int = 2_000_000,
+    decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None,
+) -> Path | None:
     """Write ``root/preview.gif`` from the steps' screenshots, in step order.
 
     :param max_bytes: the file is always smaller than this; narrower, fewer colours and
         fewer frames are tried in turn until it fits.
+    :param decoded: screenshots already in memory (RGB, any width), by resolved path:
+        those are not read back from their PNG files.
     :returns: the path, or None when no step has a readable screenshot (or nothing fits).
     :raises BundleError: when the file cannot be written.
     """
@@ -159,7 +176,7 @@ def write_preview(root: Path, manifest: Manifest, *, max_bytes: int = 2_000_000)
     if not frames:
         return None
     target = root / "preview.gif"
-    encoder = _Encoder(frames)
+    encoder = _Encoder(frames, decoded)
     for attempt in _LADDER:
         data = encoder.encode(attempt)
         if not data:
