@@ -10,6 +10,7 @@ import pytest
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 from verifier.desktop._display import open_display
+from verifier.desktop._input import Input
 from verifier.errors import InputError
 
 
@@ -116,6 +117,20 @@ def test_text_prepared_ahead_types_without_a_keymap_change(desktop: Desktop, lab
         "(t) => document.getElementById('field').value === t", arg=text, timeout=5000
     )
     assert keymap(desktop.display) == before
+
+
+def test_many_characters_borrow_multimedia_keys_and_give_them_back() -> None:
+    # More distinct characters than the keymap has unmapped keycodes (19 on Xvfb): the
+    # multimedia keys are lent out too, and every key is as it was after close().
+    text = "".join(chr(0x4E00 + i) for i in range(60))
+    with Desktop(window_manager=False) as desk:
+        before = keymap(desk.display)
+        keys = Input(desk.display)
+        keys.type(text)
+        during = keymap(desk.display)
+        assert sum(a != b for a, b in zip(before, during, strict=True)) == 60
+        keys.close()
+        assert keymap(desk.display) == before
 
 
 def test_key_combo_select_all_then_replace(desktop: Desktop, lab: Browser) -> None:

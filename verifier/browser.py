@@ -414,7 +414,9 @@ class Browser(Owner):
                 "([doc, kind, n]) => !window.__verifier || window.__verifier.doc !== doc"
                 " || window.__verifier[kind] >= n",
                 arg=[doc, kind, target],
-                polling="raf",
+                # A timer, not animation frames: a check at the next frame would make
+                # the screenshot's own two-frame wait start a frame later.
+                polling=4,
                 timeout=timeout * 1000,
             )
         except PlaywrightError as exc:

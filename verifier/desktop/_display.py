@@ -8,6 +8,8 @@ import logging
 import os
 import re
 import select
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -174,18 +176,24 @@ class WindowManager:
 
     def __init__(self, display: str, *, log: Path, timeout: float = 10.0) -> None:
         self.log = log
-        config = _openbox_config(log.with_name("openbox-rc.xml"))
-        with log.open("ab") as out:
-            self.proc = OwnedProcess(
-                [_require("openbox"), "--sm-disable", "--config-file", str(config)],
-                name="openbox",
-                env={**os.environ, "DISPLAY": display},
-                stdout=out,
-            )
+        # Its configuration lives beside it, not in the (evidence) log folder.
+        self._config_dir = tempfile.mkdtemp(prefix="openbox-")
+        try:
+            config = _openbox_config(Path(self._config_dir) / "rc.xml")
+            with log.open("ab") as out:
+                self.proc = OwnedProcess(
+                    [_require("openbox"), "--sm-disable", "--config-file", str(config)],
+                    name="openbox",
+                    env={**os.environ, "DISPLAY": display},
+                    stdout=out,
+                )
+        except BaseException:
+            shutil.rmtree(self._config_dir, ignore_errors=True)
+            raise
         try:
             self._wait_ready(display, timeout)
         except BaseException:
-            self.proc.stop(grace=1.0)
+            self.close()
             raise
 
     def _wait_ready(self, display: str, timeout: float) -> None:
@@ -215,6 +223,7 @@ class WindowManager:
         # openbox keeps nothing worth saving, yet after managing a browser window it takes
         # ~0.3 s to honour SIGTERM: SIGKILL at once.
         self.proc.stop(grace=0.0)
+        shutil.rmtree(self._config_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -41,6 +41,9 @@ _DRAG_STEP_S = 0.016
 _MULTI_CLICK_GAP_S = 0.02
 
 
+_XF86_FIRST, _XF86_LAST = 0x1008FF00, 0x1008FFFF  # the XF86 multimedia keysyms
+
+
 class Input:
     """XTest mouse and keyboard on one X display."""
 
@@ -55,7 +58,19 @@ class Input:
         self._max_kc = self._conn.display.info.max_keycode
         mapping = self._conn.get_keyboard_mapping(self._min_kc, self._max_kc - self._min_kc + 1)
         self._syms_per_code = len(mapping[0]) if mapping else 2
-        self._spare: list[int] = [
+        # Spare keycodes: the unmapped ones (used first, from the end of the list), then
+        # those that only carry multimedia keys (XF86*), put back on close. Reusing a
+        # binding races with clients that re-read the keymap late (a reused keycode once
+        # typed its old character), so the more spares, the rarer that is.
+        modifiers = {code for row in self._conn.get_modifier_mapping() for code in row if code}
+        self._original: dict[int, tuple[int, ...]] = {
+            self._min_kc + i: tuple(syms)
+            for i, syms in enumerate(mapping)
+            if any(syms)
+            and self._min_kc + i not in modifiers
+            and all(sym == 0 or _XF86_FIRST <= sym <= _XF86_LAST for sym in syms)
+        }
+        self._spare: list[int] = [*self._original] + [
             self._min_kc + i for i, syms in enumerate(mapping) if not any(syms)
         ]
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
@@ -135,10 +150,15 @@ class Input:
         if keysym in self._bound:
             self._bound.move_to_end(keysym)
             return self._bound[keysym], False
+        return self._mapped(keysym) or (self._bind(keysym), False)
+
+    def _mapped(self, keysym: int) -> tuple[int, bool] | None:
+        """(keycode, needs_shift) of the keymap's own key for ``keysym``, if any."""
+        taken = set(self._bound.values())  # python-xlib's keymap cache knows none of these
         for keycode, index in self._conn.keysym_to_keycodes(keysym):
-            if index in (0, 1):
+            if index in (0, 1) and keycode not in taken:
                 return keycode, index == 1
-        return self._bind(keysym), False
+        return None
 
     def prepare(self, text: str) -> None:
         """Bind now what typing ``text`` needs that the keymap lacks.
@@ -154,7 +174,7 @@ class Input:
             if keysym in self._bound:
                 self._bound.move_to_end(keysym)
                 continue
-            if any(i in (0, 1) for _, i in self._conn.keysym_to_keycodes(keysym)):
+            if self._mapped(keysym) is not None:
                 continue
             if self._spare:
                 keycode = self._spare.pop()
@@ -251,7 +271,8 @@ class Input:
         try:
             self._release_all(sorted(self._held))
             for keycode in self._bound.values():
-                self._conn.change_keyboard_mapping(keycode, [(0,) * self._syms_per_code])
+                syms = self._original.get(keycode, (0,) * self._syms_per_code)
+                self._conn.change_keyboard_mapping(keycode, [syms])
             self._conn.sync()
         # On a dead server python-xlib raises all sorts, even a TypeError from its own error
         # handling: at teardown every one of them means "the display is already gone".
