@@ -240,6 +240,8 @@ class _Run:
         dev server and the display while the video is finalized, and waits for that.
         """
         logs = self.bundle.root / "logs"
+        # git answers on the (still idle) writer thread while the desktop starts.
+        git_commit = self.shots.submit(functools.partial(_git_commit, self.recipe.base_dir))
         # Registered first, so it runs last: the video's chapters and its check go on
         # while the browser, dev server and display close.
         stack.callback(self._stop_recorder)
@@ -292,7 +294,7 @@ class _Run:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "network": self.network,
-                "git_commit": _git_commit(self.recipe.base_dir),
+                "git_commit": git_commit.result(),
             }
         )
         if self.video:
