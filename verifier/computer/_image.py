@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from verifier.desktop import PNG_PARAMS
 from verifier.errors import DisplayError, InputError
 
 __all__ = ()
@@ -29,9 +30,6 @@ IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
 AUTO_PNG_LIMIT = 256 * 1024
 AUTO_FLAT_MIN = 0.3  # below this share of flat pixels, "auto" goes straight to JPEG
 JPEG_QUALITY = 85
-# PNG without row filters at zlib level 1: on UI screens about 4x faster than libpng's
-# adaptive filtering and no larger (bench/computer.py measures it).
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -157,7 +155,7 @@ class EncodedImage:
 
 def _imencode(bgr: Image, fmt: str, quality: int) -> bytes:
     if fmt == "png":
-        ok, buf = cv2.imencode(".png", bgr, _PNG_PARAMS)
+        ok, buf = cv2.imencode(".png", bgr, PNG_PARAMS)
     elif fmt == "jpeg":
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     else:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from verifier._process import Owner
-from verifier.desktop._capture import Frame, ScreenCapture, downscale, save_png
+from verifier.desktop._capture import PNG_PARAMS, Frame, ScreenCapture, downscale, save_png
 from verifier.desktop._damage import Box, DamageWatch
 from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
 from verifier.desktop._input import Button, Input
 from verifier.errors import DisplayError
 
-__all__ = ("Desktop", "Frame", "downscale", "save_png")
+__all__ = ("PNG_PARAMS", "Desktop", "Frame", "downscale", "save_png")
 
 _log = logging.getLogger(__name__)
 

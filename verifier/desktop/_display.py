@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import logging
 import os
@@ -10,6 +11,7 @@ import re
 import select
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -74,11 +76,18 @@ def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float)
     return f":{int(buf)}"
 
 
+# Held from spawning an Xvfb until it is ready, by every verifier on the machine: two
+# servers starting at once both try display :0, and the loser unlinks the winner's socket
+# file on its way to :1 (xtrans clears the path before it binds). The winner then serves
+# only its abstract socket, which python-xlib cannot reach.
+_START_LOCK = Path("/tmp/.verifier-xvfb-start.lock")
+
+
 class XServer:
     """An Xvfb we own, on a display number it picks itself (race-free via -displayfd).
 
     Constructing it spawns Xvfb; :meth:`wait_ready` waits for it, so a caller can start
-    something else while it comes up.
+    something else while it comes up (a thread reads the display number meanwhile).
     """
 
     def __init__(self, *, width: int, height: int, depth: int, log: Path) -> None:
@@ -97,41 +106,50 @@ class XServer:
             "MIT-SHM",
         ]
         self.display = ""
-        read_fd, write_fd = os.pipe()
+        self._error: DisplayError | None = None
+        lock = os.open(_START_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            with log.open("ab") as out:
-                self.proc = OwnedProcess(
-                    [*argv, "-displayfd", str(write_fd)],
-                    name="Xvfb",
-                    env=dict(os.environ),
-                    stdout=out,
-                    pass_fds=(write_fd,),
-                )
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another verifier's Xvfb is starting
+            read_fd, write_fd = os.pipe()
+            try:
+                with log.open("ab") as out:
+                    self.proc = OwnedProcess(
+                        [*argv, "-displayfd", str(write_fd)],
+                        name="Xvfb",
+                        env=dict(os.environ),
+                        stdout=out,
+                        pass_fds=(write_fd,),
+                    )
+            except BaseException:
+                os.close(read_fd)
+                raise
+            finally:
+                os.close(write_fd)
         except BaseException:
-            os.close(read_fd)
+            os.close(lock)  # also releases it
             raise
+        self._reader = threading.Thread(
+            target=self._read_display, args=(read_fd, lock), name="verifier-xvfb", daemon=True
+        )
+        self._reader.start()
+
+    def _read_display(self, read_fd: int, lock: int) -> None:
+        try:
+            self.display = _read_display_number(read_fd, self.proc, self.log, timeout=15.0)
+        except DisplayError as exc:
+            self._error = exc
         finally:
-            os.close(write_fd)
-        self._ready_fd = read_fd
+            os.close(read_fd)
+            os.close(lock)
 
     def wait_ready(self) -> str:
         """Wait until Xvfb accepts clients; returns its display (``":1"``)."""
-        if self.display:
-            return self.display
-        try:
-            self.display = _read_display_number(self._ready_fd, self.proc, self.log, timeout=15.0)
-        except BaseException:
+        self._reader.join()
+        if self._error is not None:
             self.proc.stop(grace=1.0)
-            raise
-        finally:
-            self._close_ready_fd()
+            raise self._error
         _log.info("Xvfb ready on %s (pid %d)", self.display, self.proc.pid)
         return self.display
-
-    def _close_ready_fd(self) -> None:
-        if self._ready_fd >= 0:
-            os.close(self._ready_fd)
-            self._ready_fd = -1
 
     def check_alive(self) -> None:
         code = self.proc.poll()
@@ -143,8 +161,8 @@ class XServer:
             raise DisplayError(msg)
 
     def close(self) -> None:
-        self._close_ready_fd()
         self.proc.stop(grace=2.0)
+        self._reader.join()  # ends once the pipe closes with the server
 
 
 _OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")
