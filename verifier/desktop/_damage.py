@@ -1,7 +1,7 @@
 """When the screen last changed, from the X server's DAMAGE events (no pixel polling).
 
-Every drawing on the display (a browser's frame, the software cursor of Xvfb) reports
-the rectangle it touched. A thread blocked on the connection notes the time of each,
+Every drawing on the display (a browser's frame, a blinking caret) reports the rectangle
+it touched; moving the pointer does not. A thread blocked on the connection notes the time of each,
 so "has the screen held still for 35 ms?" costs nothing while it waits and is exact:
 no change can slip between two grabs. python-xlib ships the protocol structures but
 cannot load the extension itself (its init calls a method Display lacks), so the two
@@ -92,8 +92,8 @@ class DamageWatch:
                     with self._changed:
                         self._last = now
                         self._recent.extend((now, box) for box in boxes)
-        # A dead X server surfaces as any of python-xlib's errors; the watch just ends and
-        # wait_quiet stops waiting (the caller's next grab reports the real failure).
+        # A dead X server surfaces as any of python-xlib's errors: the watch ends, the
+        # Desktop compares grabs instead (and its next grab reports a real failure).
         except Exception as exc:  # noqa: BLE001
             _log.warning("screen change events stopped (%r); comparing grabs instead", exc)
         finally:
@@ -139,7 +139,7 @@ class DamageWatch:
                     return True
                 if now >= deadline:
                     return False
-                wake = max(last if last is not None else since, since) + quiet
+                wake = max(since, last if last is not None else since) + quiet
                 self._changed.wait(min(wake, deadline) - now)
         return True
 
