@@ -240,8 +240,10 @@ class _Run:
         dev server and the display while the video is finalized, and waits for that.
         """
         logs = self.bundle.root / "logs"
-        # git answers on the (still idle) writer thread while the desktop starts.
+        # Asked on the (still idle) writer thread while the desktop starts: git is a
+        # subprocess, and platform() reads the Python binary for its libc version.
         git_commit = self.shots.submit(functools.partial(_git_commit, self.recipe.base_dir))
+        host = self.shots.submit(platform.platform)
         # Registered first, so it runs last: the video's chapters and its check go on
         # while the browser, dev server and display close.
         stack.callback(self._stop_recorder)
@@ -292,7 +294,7 @@ class _Run:
                 "display": self.desktop.display,
                 "verifier": __version__,
                 "python": platform.python_version(),
-                "platform": platform.platform(),
+                "platform": host.result(),
                 "network": self.network,
                 "git_commit": git_commit.result(),
             }
