@@ -287,6 +287,21 @@ def test_bad_recipe_exits_2_with_one_line(
     assert not list(tmp_path.glob("*/manifest.json"))
 
 
+def test_the_command_stops_its_early_driver_when_the_recipe_is_bad(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    # `verifier run` starts Playwright's driver while it imports; a recipe that fails to
+    # load ends the command with its one-line error and no Node.js process left running.
+    recipe = write_recipe({"name": "x", "url": "http://127.0.0.1:1/", "steps": [{"clik": "#a"}]})
+    before = live_processes({"node", "node-MainThread"})
+    with running_verifier("run", str(recipe), "--out", str(tmp_path)) as proc:
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "unknown step 'clik'" in err
+    assert not {
+        p: d for p, d in live_processes({"node", "node-MainThread"}).items() if p not in before
+    }
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_tears_down_and_leaves_the_bundle(
     tmp_path: Path, write_recipe: Callable[..., Path], sig: signal.Signals, code: int

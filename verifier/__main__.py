@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from verifier.cli import console
+from verifier._entry import console
 
 sys.exit(console())

@@ -44,7 +44,14 @@ from verifier._process import (
 )
 from verifier.errors import BrowserError
 
-__all__ = ("Browser", "CHROMIUM_FLAGS", "start_playwright", "stop_playwright")
+__all__ = (
+    "Browser",
+    "CHROMIUM_FLAGS",
+    "prestart_playwright",
+    "release_prestarted",
+    "start_playwright",
+    "stop_playwright",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -142,9 +149,40 @@ class _ConsoleLog:
             self._fh.close()
 
 
+_prestarted: Playwright | None = None  # from prestart_playwright(), not yet taken
+
+
+def prestart_playwright() -> None:
+    """Start the driver now for the next :func:`start_playwright` on this thread to take
+    (the CLI does, while Python imports the rest of verifier)."""
+    global _prestarted
+    if _prestarted is None:
+        _prestarted = _start_driver()
+
+
+def release_prestarted() -> None:
+    """Stop a prestarted driver that nobody took."""
+    global _prestarted
+    if _prestarted is not None:
+        stop_playwright(_prestarted)
+        _prestarted = None
+
+
 def start_playwright() -> Playwright:
-    """Start Playwright's driver (~0.3 s of Node.js starting): needs no display, so a
-    caller can start it while Xvfb comes up and hand it to :class:`Browser`.
+    """Start Playwright's driver (~0.3 s of Node.js starting), or take the prestarted one.
+
+    It needs no display, so a caller can start it while Xvfb comes up and hand it to
+    :class:`Browser`.
+    """
+    global _prestarted
+    if _prestarted is not None:
+        playwright, _prestarted = _prestarted, None
+        return playwright
+    return _start_driver()
+
+
+def _start_driver() -> Playwright:
+    """Start Playwright's driver.
 
     Node compiles the driver's JavaScript on every start; with a compile cache the driver
     is up in ~200 ms instead of ~270 (measured here). The driver inherits os.environ, so
