@@ -230,9 +230,10 @@ def _wait_gone(tree: Mapping[int, int], timeout: float) -> None:
                 continue
             try:
                 fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue  # gone already
             except (AttributeError, OSError):
-                fds.clear()  # gone already, or no pidfds here: poll below
-                break
+                break  # no pidfds here: the poll below waits for the rest
             fds.append(fd)
             if not _alive(pid, start):  # the pid was reused before the open: not ours
                 fds.pop()

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Literal
 
 from Xlib import XK, X
@@ -176,30 +176,33 @@ class Input:
                 continue
             if self._mapped(keysym) is not None:
                 continue
-            if self._spare:
-                keycode = self._spare.pop()
-            else:
-                spent = next((k for k in self._bound if k not in needed), None)
-                if spent is None:
-                    break
-                keycode = self._bound.pop(spent)
+            keycode = self._take_keycode(keep=needed)
+            if keycode is None:
+                break
             self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
             self._bound[keysym] = keycode
             bound = True
         if bound:
             self.sync()
 
-    def _bind(self, keysym: int) -> int:
+    def _take_keycode(self, *, keep: Collection[int] = ()) -> int | None:
+        """A spare keycode, else the least recently used binding of a keysym not in
+        ``keep`` (unbound), else None."""
         if self._spare:
-            keycode = self._spare.pop()
-        elif self._bound:
-            # Reuse the least recently used binding. Flush first so events already sent
-            # with the old binding reach the server before its meaning changes.
-            keycode = self._bound.popitem(last=False)[1]
-            self.sync()
-        else:
+            return self._spare.pop()
+        spent = next((k for k in self._bound if k not in keep), None)
+        return None if spent is None else self._bound.pop(spent)
+
+    def _bind(self, keysym: int) -> int:
+        reusing = not self._spare
+        keycode = self._take_keycode()
+        if keycode is None:
             msg = f"no spare keycode on {self._display!r} to type keysym {keysym:#x}"
             raise InputError(msg)
+        if reusing:
+            # Flush first so events already sent with the old binding reach the server
+            # before its meaning changes.
+            self.sync()
         self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
         self.sync()
         self._bound[keysym] = keycode
