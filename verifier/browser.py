@@ -187,17 +187,26 @@ def _start_driver() -> Playwright:
     Node compiles the driver's JavaScript on every start; with a compile cache the driver
     is up in ~200 ms instead of ~270 (measured here). The driver inherits os.environ, so
     the variable is set around its start and then restored. A cache that cannot be
-    written is skipped by Node, silently.
+    written is skipped by Node, silently. A driver that does not start is a
+    :class:`BrowserError` in one line; a missing system library (Playwright's node needs
+    libatomic.so.1) names the Debian package to install.
     """
+    from verifier._syslibs import DriverStderr
+
     ensure_watchdog()
-    if "NODE_COMPILE_CACHE" in os.environ:
-        return sync_playwright().start()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
+    cache = "NODE_COMPILE_CACHE" not in os.environ
+    if cache:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
     try:
-        return sync_playwright().start()
+        with DriverStderr() as stderr:
+            try:
+                return sync_playwright().start()
+            except Exception as exc:  # Playwright raises a bare Exception when node dies
+                raise BrowserError(stderr.failure(exc)) from exc
     finally:
-        os.environ.pop("NODE_COMPILE_CACHE", None)
+        if cache:
+            os.environ.pop("NODE_COMPILE_CACHE", None)
 
 
 def stop_playwright(playwright: Playwright) -> None:
