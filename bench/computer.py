@@ -32,15 +32,13 @@ from typing import Any
 import anyio
 import cv2
 import numpy as np
+from mcp import Client, StdioServerParameters
+
+from verifier.browser import Browser
+from verifier.computer import Computer, anthropic_action, decode, encode
+from verifier.desktop import Desktop
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from mcp import Client, StdioServerParameters  # noqa: E402
-
-from verifier.browser import Browser  # noqa: E402
-from verifier.computer import Computer, anthropic_action, decode, encode  # noqa: E402
-from verifier.desktop import Desktop  # noqa: E402
 
 SITE = ROOT / "tests" / "apps" / "site"
 SERVER = ROOT / "tests" / "apps" / "server.py"

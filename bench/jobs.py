@@ -16,22 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from verifier.bench import tree_pss_kb
 
-from verifier._process import find_tree  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DEMO = ROOT / "recipes" / "todo.yaml"
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def peak_memory_mb(tmp: str) -> float:
@@ -42,8 +31,7 @@ def peak_memory_mb(tmp: str) -> float:
     )
     peak = 0
     while proc.poll() is None:
-        pids = [proc.pid, *find_tree(proc.pid, None)]
-        peak = max(peak, sum(_pss_kb(p) for p in set(pids)))
+        peak = max(peak, tree_pss_kb(proc.pid))
         time.sleep(0.1)
     return peak / 1024
 

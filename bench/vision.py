@@ -21,10 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from verifier.vision import Image, compare, find, read_image
 
-from verifier.vision import Image, compare, find, read_image  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def synthetic_screen(seed: int = 0) -> Image:

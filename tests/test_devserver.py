@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SERVER, SITE, live_processes, server_command, wait_gone
+from tests.support import SERVER, SITE, live_processes, server_command, wait_gone
 from verifier.app import DevServer, command_argv
 from verifier.errors import DevServerError
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import live_processes, wait_gone
+from tests.support import live_processes, wait_gone
 from verifier.desktop import Desktop
 from verifier.errors import DisplayError
 

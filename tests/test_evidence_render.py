@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.test_report import (
+from tests.bundles import (
     HOSTILE,
     hostile_bundle,
     list_artifacts,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import SITE, server_command
+from tests.support import SITE, server_command
 from verifier.browser import CHROMIUM_FLAGS
 from verifier.cli import main
 

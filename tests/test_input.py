@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -154,7 +153,7 @@ def test_shifted_combo_sends_shift(desktop: Desktop, lab: Browser) -> None:
 
 
 def test_unknown_key_suggests_the_closest(desktop: Desktop) -> None:
-    with pytest.raises(InputError, match=r"unknown key 'Entr'; did you mean 'enter'\?"):
+    with pytest.raises(InputError, match=r"unknown key 'Entr'; did you mean 'Return'\?"):
         desktop.key("Entr")
     with pytest.raises(InputError, match="not a modifier"):
         desktop.key("A+B")
@@ -167,14 +166,10 @@ def test_click_outside_the_screen_is_refused(desktop: Desktop) -> None:
         desktop.click(1280, 10)
 
 
-def test_click_to_page_event_latency(desktop: Desktop, lab: Browser) -> None:
-    """Measured, not asserted (benchmarks hold the goals): XTest click -> page 'click'."""
-    samples = []
+def test_rapid_clicks_each_reach_the_page(desktop: Desktop, lab: Browser) -> None:
+    """Ten clicks in a row, each acknowledged by the page before the next (the speed is
+    bench/'s to measure: ``verifier bench``'s click group)."""
     for i in range(10):
         mark = lab.input_mark()
-        t0 = time.perf_counter()
         desktop.click(*screen_point(lab, 200 + i, 120))
-        assert lab.wait_input(mark, "mouseup", 1)
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    print(f"click -> page mouseup (incl. Playwright round trip): median {samples[5]:.1f} ms")
+        assert lab.wait_input(mark, "mouseup", 1), f"click {i + 1} did not reach the page"

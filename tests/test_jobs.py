@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE, read_manifest, server_command
+from tests.support import SITE, read_manifest, server_command
 
 
 def _recipe(write_recipe: Callable[..., Path], text: str) -> Path:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import read_manifest
 from verifier._syslibs import DriverStderr
-
-from .conftest import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

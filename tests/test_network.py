@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_manifest, server_command
+from tests.support import read_manifest, server_command
 from verifier.cli import main
 
 

@@ -112,7 +112,7 @@ steps: [{goto: /}]
         ),
         (
             "name: t\nscreen: huge\nurl: http://x/\nsteps: [{goto: /}]\n",
-            "screen: String should match",
+            "screen: 'huge' is not WIDTHxHEIGHT",
         ),
         ("name: t\nurl: ftp://x/\nsteps: [{goto: /}]\n", "url: String should match"),
         ("name: [unclosed\n", r"r\.yaml:\d+:\d+: invalid YAML"),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import (
+from tests.support import (
     live_processes,
     read_manifest,
     running_verifier,

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     SITE,
     chromium_of,
     live_processes,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE, server_command
+from tests.support import SITE, server_command
 from verifier._redact import Redactor
 
 SECRET = "s3cr3t-Tok3n-d9f8e7c6b5a4"

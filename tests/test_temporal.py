@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE, read_manifest, server_command, wait_for_step
+from tests.support import SITE, read_manifest, server_command, wait_for_step
 
 pytest.importorskip("temporalio")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.temporal._cli import COMMANDS, add_parsers, run
+from verifier.temporal.cli import COMMANDS, add_parsers, run
 
 
 def _parser() -> argparse.ArgumentParser:

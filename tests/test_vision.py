@@ -212,24 +212,12 @@ def test_diff_image_highlights_the_change() -> None:
         assert calm[0] == calm[1] == calm[2] >= 178
 
 
-def test_big_differences_stay_fast_enough() -> None:
+def test_big_differences_are_counted() -> None:
     base = ui(seed=5)
     inverted = 255 - base
     shifted = np.roll(base, 1, axis=1)
     assert compare(inverted, base).diff_pixels > 900_000
     assert compare(shifted, base).diff_pixels > 1_000
-    worst = timed(lambda: compare(inverted, base), rounds=3)
-    print(f"\ncompare, every pixel differs: min {worst[0]:.1f} ms, median {worst[1]:.1f} ms")
-
-
-def test_diff_speed_is_reported() -> None:
-    base = ui(seed=6)
-    same = base.copy()
-    small = base.copy()
-    small[300:340, 500:700] = 0
-    for label, other in (("identical", same), ("a 200x40 change", small)):
-        best, median = timed(lambda other=other: compare(other, base))
-        print(f"\ncompare 1280x800, {label}: min {best:.2f} ms, median {median:.2f} ms")
 
 
 # -- find -------------------------------------------------------------------------------------

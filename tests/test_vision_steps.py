@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import read_manifest
+from tests.support import read_manifest
 from verifier.cli import main
 from verifier.errors import RecipeError
 from verifier.recipe import parse_recipe

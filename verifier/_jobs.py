@@ -21,7 +21,7 @@ from pathlib import Path
 
 from verifier._process import OwnedProcess, tail
 
-__all__ = ()
+__all__ = ("run_jobs",)
 
 
 @dataclass(frozen=True, slots=True)

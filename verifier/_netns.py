@@ -20,19 +20,15 @@ import struct
 import threading
 from collections.abc import Iterator
 
-from verifier.errors import VerifierError
+from verifier.errors import NetworkError
 
-__all__ = ()
+__all__ = ("loopback_only",)
 
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-class NetworkError(VerifierError):
-    """The network sandbox could not be set up."""
 
 
 def _loopback_up() -> None:

@@ -1,9 +1,11 @@
 """Owned subprocesses: own session, die with us, and stopped with their whole tree.
 
-Every process verifier starts goes through :func:`spawn`. The child gets:
+Every long-lived process verifier starts is an :class:`OwnedProcess` (the Temporal
+activity's ``verifier run`` uses :func:`die_with_parent` directly). The child gets:
 
 * its own session (so a terminal's Ctrl-C reaches only us, and we tear down in order);
-* ``PR_SET_PDEATHSIG(SIGKILL)``, so it dies if the verifier is killed outright;
+* ``PR_SET_PDEATHSIG`` (SIGKILL by default), so it dies if the verifier is killed
+  outright, even when that happens while it is being forked;
 * an environment cookie (``VERIFIER_OWNER``) that its descendants inherit, so that
   grandchildren which moved to their own session or were reparented to init
   (npm 11, file watchers, daemonizing servers) are still found and stopped.
@@ -30,7 +32,21 @@ from typing import IO, Self
 
 from verifier.errors import VerifierError
 
-__all__ = ()
+__all__ = (
+    "OWNER_ENV",
+    "OwnedProcess",
+    "Owner",
+    "become_subreaper",
+    "die_with_parent",
+    "ensure_watchdog",
+    "find_tree",
+    "is_running",
+    "kill_tree",
+    "new_cookie",
+    "process_identity",
+    "require_binary",
+    "tail",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -102,10 +118,19 @@ def _stop_watchdog() -> None:
             _watchdog.wait()
 
 
-def _pdeathsig(signum: int) -> Callable[[], None]:
+def die_with_parent(signum: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child get ``signum`` when this process dies.
+
+    A parent that dies between fork and prctl would leave the child without it: the
+    child then exits at once (128 + signum), as it would have on the signal.
+    """
+    parent = os.getpid()
+
     def set_it() -> None:
         # Runs in the child between fork and exec: no logging, no allocation-heavy work.
         _libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(128 + signum)
 
     return set_it
 
@@ -280,7 +305,7 @@ class OwnedProcess:
             stderr=stderr,
             pass_fds=tuple(pass_fds),
             start_new_session=True,
-            preexec_fn=_pdeathsig(death_signal),
+            preexec_fn=die_with_parent(death_signal),
         )
         self.pid = self.popen.pid
         self._stopped = False

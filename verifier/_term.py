@@ -1,12 +1,16 @@
-"""Printing a line for a person, surviving a reader that went away."""
+"""What the command lines print: a line for a person, and the one way errors are shown."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ("say",)
+from verifier.errors import Interrupted, VerifierError
+
+__all__ = ("say", "show_error")
 
 
 def say(stream: TextIO, line: str) -> None:
@@ -20,3 +24,22 @@ def say(stream: TextIO, line: str) -> None:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, stream.fileno())  # also silences the flush at exit
             os.close(devnull)
+
+
+def show_error(
+    exc: VerifierError | Interrupted,
+    *,
+    subject: str | None = None,
+    mask: Callable[[str], str] | None = None,
+) -> int:
+    """Print ``exc`` as one ``Error: ...`` line on stderr (``subject``, say the recipe,
+    first; the bundle, when the error has one, last) and return its exit code.
+
+    Every command shows its errors through here, so they all read alike.
+    """
+    bundle = exc.details.get("bundle")
+    line = "Error: " + (f"{subject}: " if subject else "") + exc.message
+    if bundle:
+        line += f" (bundle: {bundle})"
+    say(sys.stderr, mask(line) if mask is not None else line)
+    return exc.exit_code

@@ -45,8 +45,12 @@ from verifier._process import (
 from verifier.errors import BrowserError
 
 __all__ = (
-    "Browser",
+    "CHROMIUM",
     "CHROMIUM_FLAGS",
+    "ORIGIN_JS",
+    "Browser",
+    "InputKind",
+    "origin_of",
     "prestart_playwright",
     "release_prestarted",
     "start_playwright",
@@ -426,6 +430,21 @@ class Browser(Owner):
     @property
     def dead(self) -> str | None:
         return self._dead
+
+    def open(self, url: str, *, timeout: float = 30.0) -> None:
+        """Load ``url`` in the page and wait for its load event.
+
+        :raises BrowserError: the page could not be loaded (an HTTP error status is only
+            logged: the page shows it).
+        """
+        try:
+            response = self.page.goto(url, wait_until="load", timeout=timeout * 1000)
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            msg = f"the browser could not open {url}: {first}"
+            raise BrowserError(msg) from exc
+        if response is not None and response.status >= 400:
+            _log.warning("%s answered HTTP %d", url, response.status)
 
     def viewport_origin(self) -> tuple[int, int]:
         """Screen coordinates of the viewport's top-left pixel."""

@@ -1,4 +1,9 @@
-"""The ``verifier`` command line: the only place that writes to the terminal."""
+"""The ``verifier`` command line: its commands, and where their errors are shown.
+
+Every command returns its exit code or raises a ``VerifierError`` (which knows its
+exit code) or ``Interrupted``; :func:`main` shows those through ``_term.show_error``.
+The library itself never prints: what reaches the terminal goes through ``_term``.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,15 @@ from pathlib import Path
 
 from verifier import __version__
 from verifier._jobs import run_jobs
-from verifier._term import say
-from verifier.computer._cli import add_parser as add_mcp_parser
-from verifier.computer._cli import run as run_mcp
-from verifier.errors import Interrupted, VerifierError
-from verifier.evidence import verify_bundle
-from verifier.evidence._runs import list_runs
-from verifier.publish import _cli as publish_cli
+from verifier._signals import SignalGuard
+from verifier._term import say, show_error
+from verifier.computer import cli as mcp_cli
+from verifier.errors import CheckFailed, Interrupted, VerifierError
+from verifier.evidence import list_runs, verify_bundle
+from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe
-from verifier.runner import RunResult, raise_on_signals, run_recipe
-from verifier.temporal import _cli as temporal_cli
+from verifier.runner import RunResult, run_recipe
+from verifier.temporal import cli as temporal_cli
 
 __all__ = ("main",)
 
@@ -74,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the records as JSON")
     bench.add_argument("--screen", default="1280x800", metavar="WxH")
     bench.add_argument("--rounds", type=int, default=20, help="samples per contender")
+    bench.add_argument(
+        "--demo",
+        default="recipes/todo.yaml",
+        metavar="RECIPE",
+        help="the demo recipe of the end-to-end group (default: recipes/todo.yaml here)",
+    )
 
     runs = sub.add_parser("runs", help="list the runs in an output folder with their verdicts")
     runs.add_argument(
@@ -85,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
 
     publish_cli.add_parser(sub)
-    add_mcp_parser(sub)
+    mcp_cli.add_parser(sub)
     temporal_cli.add_parsers(sub)
 
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
@@ -104,17 +114,14 @@ def _describe(result: RunResult) -> str:
 
 def _cmd_run_jobs(args: argparse.Namespace) -> int:
     if args.display:
-        say(
-            sys.stderr,
-            "Error: --display and --jobs > 1 cannot be combined: runs need a display each",
-        )
-        return 2
+        msg = "--display and --jobs > 1 cannot be combined: runs need a display each"
+        raise VerifierError(msg)
     run_args = ["--out", args.out]
     run_args += ["--no-video"] if args.no_video else []
     run_args += ["--update-baselines"] if args.update_baselines else []
     run_args += ["--network", args.network] if args.network else []
     worst = 0
-    with raise_on_signals():
+    with SignalGuard():
         try:
             for job in run_jobs(args.recipes, jobs=args.jobs, run_args=run_args):
                 record = job.record or {
@@ -140,15 +147,15 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
                 say(sys.stdout if passed else sys.stderr, _describe(result))
                 worst = max(worst, code)
         except Interrupted as exc:
-            say(sys.stderr, f"Error: {exc.message}; the running recipes were stopped")
-            return exc.code
+            exc.message += "; the running recipes were stopped"
+            raise
     return worst
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
-        say(sys.stderr, f"Error: --jobs must be at least 1 (got {args.jobs})")
-        return 2
+        msg = f"--jobs must be at least 1 (got {args.jobs})"
+        raise VerifierError(msg)
     if args.jobs > 1 and len(args.recipes) > 1:
         return _cmd_run_jobs(args)
     worst = 0
@@ -163,28 +170,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 network=args.network,
             )
         except Interrupted as exc:
-            bundle = exc.details.get("bundle")
-            say(
-                sys.stderr,
-                f"Error: {path}: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""),
-            )
-            return exc.code
+            return show_error(exc, subject=path)
         except VerifierError as exc:
-            say(sys.stderr, f"Error: {exc.message}")
+            worst = max(worst, show_error(exc))
             if args.json:
-                say(
-                    sys.stdout,
-                    json.dumps(
-                        {
-                            "recipe": path,
-                            "verdict": "error",
-                            "bundle": None,
-                            "exit_code": exc.exit_code,
-                            "error": exc.message,
-                        }
-                    ),
-                )
-            worst = max(worst, exc.exit_code)
+                record = {
+                    "recipe": path,
+                    "verdict": "error",
+                    "bundle": None,
+                    "exit_code": exc.exit_code,
+                    "error": exc.message,
+                }
+                say(sys.stdout, json.dumps(record))
             continue
         if args.json:
             say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
@@ -200,21 +197,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         try:
             recipe = load_recipe(path)
         except VerifierError as exc:
-            say(sys.stderr, f"Error: {exc.message}")
-            worst = max(worst, exc.exit_code)
+            worst = max(worst, show_error(exc))
             continue
         say(sys.stdout, f"OK {path}: {recipe.name!r}, {len(recipe.steps)} steps")
     return worst
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from verifier.bench import report, run_bench  # noqa: PLC0415 - only this command needs it
+    from verifier.bench import report, run_bench  # only this command needs it
 
-    try:
-        rows = run_bench(screen=args.screen, rounds=max(1, args.rounds))
-    except VerifierError as exc:
-        say(sys.stderr, f"Error: {exc.message}")
-        return exc.exit_code
+    rows = run_bench(screen=args.screen, rounds=max(1, args.rounds), demo=Path(args.demo))
     table, records = report(rows)
     say(sys.stdout, json.dumps(records, indent=1) if args.json else table)
     return 0
@@ -223,8 +215,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.is_dir():
-        say(sys.stderr, f"Error: {out}: no such folder (give the --out of your runs)")
-        return 2
+        msg = f"{out}: no such folder (give the --out of your runs)"
+        raise VerifierError(msg)
     for run in list_runs(out):
         if args.json:
             say(sys.stdout, json.dumps(run.to_json(), ensure_ascii=False))
@@ -239,10 +231,9 @@ def _cmd_verify_bundle(args: argparse.Namespace) -> int:
     for folder in args.bundles:
         problems = verify_bundle(Path(folder))
         for problem in problems:
-            say(sys.stderr, f"Error: {folder}: {problem}")
-        if problems:
-            worst = 1
-        else:
+            # A bundle that does not match its manifest fails the check (exit 1).
+            worst = max(worst, show_error(CheckFailed(problem), subject=folder))
+        if not problems:
             say(sys.stdout, f"OK {folder}: every listed artifact matches its sha256")
     return worst
 
@@ -259,10 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": _cmd_runs,
         "bench": _cmd_bench,
         "publish": publish_cli.run,
-        "mcp": run_mcp,
+        "mcp": mcp_cli.run,
         "verify-bundle": _cmd_verify_bundle,
     }
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except (VerifierError, Interrupted) as exc:
+        return show_error(exc)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
     ├── BrowserError                 Chromium failed to start or crashed
     ├── RecorderError                ffmpeg could not record or finish the screen video
     ├── BundleError                  the evidence bundle could not be written
+    ├── NetworkError                 the network sandbox (network: loopback) failed
+    ├── PublishError                 evidence could not be published to GitHub
     └── CheckFailed                exit 1: the app is wrong
         └── StepTimeout              a step's condition did not hold in time
 
@@ -36,6 +38,8 @@ __all__ = (
     "DisplayError",
     "InputError",
     "Interrupted",
+    "NetworkError",
+    "PublishError",
     "RecipeError",
     "RecorderError",
     "StepTimeout",
@@ -95,6 +99,28 @@ class BundleError(VerifierError):
     """The evidence bundle could not be written."""
 
 
+class NetworkError(VerifierError):
+    """The network sandbox (``network: loopback``) could not be set up."""
+
+
+class PublishError(VerifierError):
+    """Evidence could not be published: bad arguments, a GitHub API error, a failed push.
+
+    The message never holds the token (``verifier.publish`` masks it); ``status`` is the
+    HTTP status when GitHub answered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+
+
 class Interrupted(KeyboardInterrupt):
     """The verifier was told to stop by a signal; the exit code follows the shell's 128+N."""
 
@@ -105,7 +131,8 @@ class Interrupted(KeyboardInterrupt):
         self.details: dict[str, object] = {}
 
     @property
-    def code(self) -> int:
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process a signal ended."""
         return 128 + self.signum
 
 

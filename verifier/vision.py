@@ -33,6 +33,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from verifier._types import Box, Image
+
 __all__ = (
     "DEFAULT_CONFIDENCE",
     "DEFAULT_THRESHOLD",
@@ -47,8 +49,6 @@ __all__ = (
     "write_image",
 )
 
-Image = npt.NDArray[np.uint8]
-Box = tuple[int, int, int, int]  # x, y, width, height
 _T = TypeVar("_T", bound=np.generic)
 
 DEFAULT_THRESHOLD = 0.1
@@ -174,7 +174,7 @@ def _shifted(padded: npt.NDArray[_T], height: int, width: int) -> list[npt.NDArr
     return [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in _AROUND]
 
 
-def _alike(values: npt.NDArray[_T], sentinel: float) -> npt.NDArray[np.uint8]:
+def _alike(values: npt.NDArray[_T], sentinel: float) -> Image:
     """How many of its 8 neighbours equal each value (outside the array counts as none)."""
     height, width = values.shape
     padded = np.pad(values, 1, constant_values=sentinel)

@@ -27,7 +27,14 @@ from verifier.computer._computer import (
 from verifier.computer._keys import openai_keys
 from verifier.errors import InputError
 
-__all__ = ()
+__all__ = (
+    "ANTHROPIC_ACTIONS",
+    "OPENAI_ACTIONS",
+    "anthropic_action",
+    "computer_tool_schema",
+    "describe",
+    "openai_action",
+)
 
 ANTHROPIC_ACTIONS = (
     "screenshot",

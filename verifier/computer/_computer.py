@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from verifier._types import Button
 from verifier.computer import _page
 from verifier.computer._image import (
     JPEG_QUALITY,
@@ -29,13 +30,21 @@ from verifier.computer._page import Target
 from verifier.errors import InputError
 
 if TYPE_CHECKING:
+    from verifier._types import Image
     from verifier.browser import Browser, InputKind
-    from verifier.desktop import Desktop, Frame
+    from verifier.desktop import Desktop
 
-__all__ = ()
+__all__ = (
+    "Button",
+    "Computer",
+    "MAX_DURATION_S",
+    "Op",
+    "Outcome",
+    "SCROLL_DIRECTIONS",
+    "ScrollDirection",
+)
 
 
-Button = Literal["left", "middle", "right"]
 ScrollDirection = Literal["up", "down", "left", "right"]
 SCROLL_DIRECTIONS: tuple[ScrollDirection, ...] = ("up", "down", "left", "right")
 NOTCH_PIXELS = 120  # Chromium on X11 scrolls 120 CSS px a wheel notch (Desktop.scroll)
@@ -65,9 +74,9 @@ class Outcome:
     """An action's result: the settled screen (full size), what to show the model, timings."""
 
     op: Op
-    frame: Frame
-    view: Frame  # what the model sees: ``frame`` at model size, or a zoomed crop
-    before: Frame | None = None
+    frame: Image
+    view: Image  # what the model sees: ``frame`` at model size, or a zoomed crop
+    before: Image | None = None
     settled: bool = True
     cursor: tuple[int, int] | None = None  # model coordinates, for cursor_position
     note: str = ""
@@ -407,19 +416,19 @@ class Computer:
         }
         return self._outcome(op, frame, before, settled, timings)
 
-    def settle(self) -> tuple[Frame, bool]:
+    def settle(self) -> tuple[Image, bool]:
         """The screen once it held still for ``settle_quiet`` s; False if it never did in time."""
         return self.desktop.settle(quiet=self.settle_quiet, timeout=self.settle_timeout)
 
     def _outcome(
         self,
         op: Op,
-        frame: Frame,
-        before: Frame | None,
+        frame: Image,
+        before: Image | None,
         settled: bool,
         timings: dict[str, float],
         *,
-        view: Frame | None = None,
+        view: Image | None = None,
     ) -> Outcome:
         return Outcome(
             op=op,

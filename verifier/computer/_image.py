@@ -8,20 +8,30 @@ so model -> screen -> model is the identity (tested for every pixel).
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from verifier import _types
+from verifier._types import Image
 from verifier.desktop import PNG_PARAMS
 from verifier.errors import DisplayError, InputError
 
-__all__ = ()
+__all__ = (
+    "EncodedImage",
+    "IMAGE_FORMATS",
+    "ImageFormat",
+    "JPEG_QUALITY",
+    "ScreenScale",
+    "decode",
+    "encode",
+    "fit_within",
+    "mark_region",
+    "parse_size",
+)
 
-Image = npt.NDArray[np.uint8]
 ImageFormat = Literal["auto", "png", "jpeg", "webp"]
 IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
 
@@ -34,16 +44,11 @@ _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
-    """``"1280x800"`` -> (1280, 800)."""
-    match = re.fullmatch(r"\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*", text)
-    if match is None:
-        msg = f"{what} {text!r} is not WIDTHxHEIGHT, like 1280x800"
-        raise InputError(msg)
-    width, height = int(match[1]), int(match[2])
-    if width < 16 or height < 16:
-        msg = f"{what} {text!r} is too small (16x16 at least)"
-        raise InputError(msg)
-    return width, height
+    """``"1280x800"`` -> (1280, 800); InputError naming ``what`` when it is not."""
+    try:
+        return _types.parse_size(text, what=what)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

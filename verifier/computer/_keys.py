@@ -8,107 +8,10 @@ are also what a recipe's ``press`` step takes, so a session replays as written.
 
 from __future__ import annotations
 
-import difflib
-import functools
-
-from Xlib import XK
-
+from verifier.desktop import MODIFIERS, key_name
 from verifier.errors import InputError
 
-__all__ = ()
-
-# Lower-cased name -> the name we hand to Desktop.key (its own aliases or an X keysym).
-_NAMES: dict[str, str] = {
-    "ctrl": "Control",
-    "control": "Control",
-    "control_l": "Control",
-    "control_r": "Control_R",
-    "shift": "Shift",
-    "shift_l": "Shift",
-    "shift_r": "Shift_R",
-    "alt": "Alt",
-    "alt_l": "Alt",
-    "alt_r": "Alt_R",
-    "option": "Alt",
-    "meta": "Meta",
-    "super": "Meta",
-    "super_l": "Meta",
-    "cmd": "Meta",
-    "command": "Meta",
-    "win": "Meta",
-    "windows": "Meta",
-    "enter": "Return",
-    "return": "Return",
-    "ret": "Return",
-    "tab": "Tab",
-    "space": "space",
-    "spacebar": "space",
-    "backspace": "BackSpace",
-    "delete": "Delete",
-    "del": "Delete",
-    "insert": "Insert",
-    "ins": "Insert",
-    "escape": "Escape",
-    "esc": "Escape",
-    "up": "Up",
-    "down": "Down",
-    "left": "Left",
-    "right": "Right",
-    "arrowup": "Up",
-    "arrowdown": "Down",
-    "arrowleft": "Left",
-    "arrowright": "Right",
-    "home": "Home",
-    "end": "End",
-    "pageup": "Page_Up",
-    "page_up": "Page_Up",
-    "pgup": "Page_Up",
-    "prior": "Page_Up",
-    "pagedown": "Page_Down",
-    "page_down": "Page_Down",
-    "pgdn": "Page_Down",
-    "next": "Page_Down",
-    "capslock": "Caps_Lock",
-    "caps_lock": "Caps_Lock",
-    "menu": "Menu",
-    "contextmenu": "Menu",
-    "print": "Print",
-    "printscreen": "Print",
-    "divide": "KP_Divide",
-    "multiply": "KP_Multiply",
-    **{f"f{n}": f"F{n}" for n in range(1, 25)},
-}
-_MODIFIERS = frozenset({"Control", "Control_R", "Shift", "Shift_R", "Alt", "Alt_R", "Meta"})
-
-
-@functools.cache
-def _keysym_names() -> dict[str, str]:
-    """X keysym names by lower-cased name; an exact lower-case name wins a clash (``eth``)."""
-    names: dict[str, str] = {}
-    for attr in dir(XK):
-        if attr.startswith("XK_") and len(attr) > 4:
-            name = attr[3:]
-            lower = name.lower()
-            if lower not in names or name == lower:
-                names[lower] = name
-    return names
-
-
-def key_name(name: str, *, where: str = "key") -> str:
-    """One key's name, as ``Desktop.key`` takes it: ``"ctrl"`` -> ``"Control"``."""
-    if len(name) == 1:
-        return name
-    lower = name.lower()
-    if lower in _NAMES:
-        return _NAMES[lower]
-    if XK.string_to_keysym(name):
-        return name
-    if lower in _keysym_names():
-        return _keysym_names()[lower]
-    close = difflib.get_close_matches(lower, [*_NAMES, *_keysym_names()], n=1, cutoff=0.7)
-    hint = f"; did you mean {_NAMES.get(close[0]) or _keysym_names()[close[0]]!r}?" if close else ""
-    msg = f"unknown {where} {name!r}{hint}"
-    raise InputError(msg)
+__all__ = ("held_keys", "openai_keys", "xdotool_keys")
 
 
 def _split_combo(combo: str) -> list[str]:
@@ -126,8 +29,8 @@ def chord(parts: list[str], *, source: str) -> str:
         msg = f"malformed key combo {source!r}; write it like 'ctrl+shift+t'"
         raise InputError(msg)
     names = [key_name(p) for p in parts]
-    mods = [n for n in names if n in _MODIFIERS]
-    keys = [n for n in names if n not in _MODIFIERS]
+    mods = [n for n in names if n in MODIFIERS]
+    keys = [n for n in names if n not in MODIFIERS]
     if len(keys) > 1:
         msg = f"key combo {source!r} presses {len(keys)} non-modifier keys at once; press one"
         raise InputError(msg)

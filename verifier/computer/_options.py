@@ -9,7 +9,7 @@ from pathlib import Path
 from verifier.computer._image import ImageFormat
 from verifier.errors import InputError
 
-__all__ = ()
+__all__ = ("McpOptions", "TOKEN_ENV", "parse_listen")
 
 TOKEN_ENV = "VERIFIER_MCP_TOKEN"
 

@@ -20,7 +20,7 @@ from verifier.errors import BrowserError
 if TYPE_CHECKING:
     from verifier.browser import Browser
 
-__all__ = ()
+__all__ = ("Target",)
 
 _log = logging.getLogger(__name__)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from verifier.computer._computer import Op
+from verifier.recipe import Recipe
 
-__all__ = ()
+__all__ = ("render_recipe", "replay_head", "replay_start")
 
 Step = tuple[dict[str, Any] | None, str | None]  # (recipe step, comment)
 
@@ -149,3 +151,42 @@ def render_recipe(
             body[-1] += f"  # {comment}"
         lines += [f"  - {body[0]}", *(f"    {line}" for line in body[1:])]
     return "\n".join(lines) + "\n"
+
+
+def replay_start(start: str | None, base: str | None) -> str | None:
+    """The replay's first ``goto`` for a session opened at ``start`` on a site whose base
+    URL was ``base``: relative to the base URL when the session began on its site (the
+    replay's dev server gets another port), else the absolute start URL."""
+    if start is None or base is None:
+        return start
+    s, b = urlsplit(start), urlsplit(base)
+    if (s.scheme, s.netloc) != (b.scheme, b.netloc):
+        return start
+    return (
+        (s.path or "/")
+        + (f"?{s.query}" if s.query else "")
+        + (f"#{s.fragment}" if s.fragment else "")
+    )
+
+
+def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[str, object]:
+    """``app``/``url``/``screen``/``secrets``/``network`` of the replay recipe: the
+    session's, with ``cwd`` absolute (session.yaml lives in the bundle, not beside the
+    original recipe)."""
+    head: dict[str, object] = {}
+    if recipe is not None and recipe.app is not None:
+        app = recipe.app.model_dump(exclude_defaults=True)
+        app["cwd"] = str((recipe.base_dir / recipe.app.cwd).resolve())
+        head["app"] = app
+    elif recipe is not None and recipe.url is not None:
+        head["url"] = recipe.url
+    elif url is not None:
+        head["url"] = url
+    head["screen"] = screen
+    if recipe is not None and not recipe.video.enabled:
+        head["video"] = False
+    if recipe is not None and recipe.secrets:
+        head["secrets"] = list(recipe.secrets)
+    if recipe is not None and recipe.network != "host":
+        head["network"] = recipe.network
+    return head

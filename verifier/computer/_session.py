@@ -12,25 +12,33 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from verifier._types import Image
 from verifier.computer._adapters import anthropic_action, openai_action
 from verifier.computer._computer import Computer, Op, Outcome
 from verifier.computer._image import mark_region
 from verifier.computer._replay import render_recipe
-from verifier.desktop import Frame, save_png
 from verifier.errors import VerifierError
-from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict, utc_now
-from verifier.evidence._manifest import new_step_record
-from verifier.evidence._marks import mark_points
-from verifier.recorder import Recorder
+from verifier.evidence import (
+    BundleWriter,
+    ErrorInfo,
+    StepRecord,
+    Verdict,
+    mark_points,
+    new_step_record,
+    utc_now,
+)
+from verifier.stage import ShotWriter
 
-__all__ = ()
+if TYPE_CHECKING:
+    from verifier.stage import Stage
+
+__all__ = ("ReplaySpec", "SESSION_RECIPE", "Session", "SessionResult")
 
 _log = logging.getLogger(__name__)
 
@@ -53,28 +61,6 @@ class ReplaySpec:
     name: str
     head: dict[str, object]
     start: str | None
-
-
-class _Shots:
-    """PNG writes on one background thread, so an action's answer never waits for them."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-shots")
-        self._pending: list[Future[Path]] = []
-
-    def write(self, make: Callable[[], Frame], path: Path) -> None:
-        self._pending.append(self._pool.submit(lambda: save_png(make(), path)))
-
-    def close(self) -> list[Path]:
-        written = []
-        for future in self._pending:
-            try:
-                written.append(future.result())
-            except VerifierError as exc:
-                _log.warning("screenshot not written: %s", exc)
-        self._pending.clear()
-        self._pool.shutdown(wait=True)
-        return written
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -106,11 +92,11 @@ class Session:
 
     :param computer: the computer the calls act on.
     :param bundle: the session's bundle (steps are its actions).
-    :param recorder: the screen video, for a chapter per action (None: no video).
     :param replay: how ``session.yaml`` begins.
-    :param teardown: stops the desktop, browser, app and recorder (once, at finish).
-    :param check_alive: raises when one of those has died; the session's verdict is then
-        ``error``, whatever the agent concludes.
+    :param stage: what the session stands on, when it has one (``verifier mcp``): its
+        screenshot writer, video chapters and redaction are used, :meth:`finish` tears it
+        down, and when something of it dies the session's verdict is ``error``, whatever
+        the agent concludes.
     """
 
     def __init__(
@@ -118,22 +104,18 @@ class Session:
         computer: Computer,
         bundle: BundleWriter,
         *,
-        recorder: Recorder | None,
         replay: ReplaySpec,
-        teardown: Callable[[], None],
-        check_alive: Callable[[], None] = lambda: None,
+        stage: Stage | None = None,
     ) -> None:
         self.computer = computer
         self.bundle = bundle
-        self._recorder = recorder
         self._replay = replay
-        self._teardown = teardown
-        self._check_alive = check_alive
+        self._stage = stage
+        self._shots = stage.shots if stage is not None else ShotWriter()
         self.broken: VerifierError | None = None  # the first death of something we stand on
         self._records: list[StepRecord] = []
         self._ops: list[Op] = []
-        self._shots = _Shots()
-        self._last: tuple[Frame, str] | None = None  # the last unmarked screenshot written
+        self._last: tuple[Image, str] | None = None  # the last unmarked screenshot written
         self.result: SessionResult | None = None
 
     @property
@@ -160,10 +142,8 @@ class Session:
         record = new_step_record(index, name, target, "error")
         record["started_at"] = utc_now()
         record["details"] = {"args": args}
-        if self._recorder is not None:
-            record["video_offset_s"] = self._recorder.chapter(
-                f"{index + 1}. {name} {target}".strip()
-            )
+        if self._stage is not None:
+            record["video_offset_s"] = self._stage.chapter(f"{index + 1}. {name} {target}".strip())
         self._records.append(record)
         t0 = time.perf_counter()
         try:
@@ -188,9 +168,9 @@ class Session:
         return out
 
     def _health(self) -> VerifierError | None:
-        if self.broken is None:
+        if self.broken is None and self._stage is not None:
             try:
-                self._check_alive()
+                self._stage.check_alive()
             except VerifierError as exc:
                 self.broken = exc
                 _log.error("the session's infrastructure failed: %s", exc.message)
@@ -237,12 +217,12 @@ class Session:
         record["screenshot"] = shots[0]
         record["screenshots"] = list(dict.fromkeys(shots))
 
-    def _write(self, make: Callable[[], Frame], index: int, name: str, suffix: str) -> str:
+    def _write(self, make: Callable[[], Image], index: int, name: str, suffix: str) -> str:
         rel = self.bundle.screenshot_rel(index, name, suffix)
-        self._shots.write(make, self.bundle.path(rel))
+        self._shots.write(self.bundle.path(rel), make)
         return rel
 
-    def _plain(self, frame: Frame, index: int, name: str, suffix: str) -> str:
+    def _plain(self, frame: Image, index: int, name: str, suffix: str) -> str:
         """An unmarked screenshot; the same screen as the last one is not written twice."""
         if self._last is not None and np.array_equal(self._last[0], frame):
             return self._last[1]
@@ -273,13 +253,12 @@ class Session:
                 "message": self.broken.message,
                 "step": None,
             }
-        try:
-            self._teardown()
-        except VerifierError as exc:
-            _log.warning("teardown: %s", exc)
-        for path in self._shots.close():
-            self.bundle.add_artifact(path.relative_to(self.bundle.root).as_posix(), "screenshot")
-        self._video()
+        if self._stage is not None:
+            self._stage.close()  # teardown; the screenshots and the video are listed
+        else:
+            for path in self._shots.close():
+                rel = path.relative_to(self.bundle.root).as_posix()
+                self.bundle.add_artifact(rel, "screenshot")
         recipe_path = self.bundle.path(SESSION_RECIPE)
         intro = (
             f"Replays the computer-use session {self.bundle.run_id} "
@@ -295,6 +274,8 @@ class Session:
             start=self._replay.start,
             intro=intro,
         )
+        if self._stage is not None and self._stage.redactor:
+            text = self._stage.redactor.text(text)
         recipe_path.write_text(text, encoding="utf-8")
         self.bundle.add_artifact(SESSION_RECIPE, "other")
         agent: dict[str, object] = {"actions": len(self._records), "verdict": verdict}
@@ -302,22 +283,10 @@ class Session:
             agent["summary"] = summary
         self.bundle.set_setup("session", {**agent, "recipe": SESSION_RECIPE})
         self.bundle.set_steps(self._records)
-        self.bundle.finish(verdict, error)
+        if self._stage is not None:
+            self._stage.finish(verdict, error)
+        else:
+            self.bundle.finish(verdict, error)
         self.result = SessionResult(verdict, self.bundle.root, recipe_path)
         _log.info("session finished: %s, bundle %s", verdict, self.bundle.root)
         return self.result
-
-    def _video(self) -> None:
-        recorder = self._recorder
-        if recorder is None or recorder.info is None:
-            return
-        info = recorder.info
-        self.bundle.add_artifact("video.mp4", "video")
-        self.bundle.manifest["video"] = {
-            "path": "video.mp4",
-            "duration_s": round(info.duration_s, 3),
-            "fps": recorder.fps,
-            "codec": info.codec,
-            "pix_fmt": info.pix_fmt,
-            "chapters": len(info.chapters),
-        }

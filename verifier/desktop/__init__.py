@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from verifier._process import Owner
-from verifier.desktop._capture import PNG_PARAMS, Frame, ScreenCapture, downscale, save_png
-from verifier.desktop._damage import Box, DamageWatch
+from verifier._types import Box, Button, Image
+from verifier.desktop._capture import PNG_PARAMS, ScreenCapture, downscale, save_png
+from verifier.desktop._damage import DamageWatch
 from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
-from verifier.desktop._input import Button, Input
+from verifier.desktop._input import Input
+from verifier.desktop._keys import MODIFIERS, key_name
 from verifier.errors import DisplayError
 
-__all__ = ("PNG_PARAMS", "Desktop", "Frame", "downscale", "save_png")
+__all__ = ("MODIFIERS", "PNG_PARAMS", "Desktop", "downscale", "key_name", "save_png")
 
 _log = logging.getLogger(__name__)
 
@@ -171,7 +173,7 @@ class Desktop(Owner):
 
     # -- capture ------------------------------------------------------------------------
 
-    def screenshot(self) -> Frame:
+    def screenshot(self) -> Image:
         """The whole screen as an HxWx3 RGB ``numpy.uint8`` array."""
         return self._cap().grab()
 
@@ -182,7 +184,7 @@ class Desktop(Owner):
         timeout: float = 1.0,
         region: Box | None = None,
         since: float | None = None,
-    ) -> Frame:
+    ) -> Image:
         """Wait until the screen has not changed for ``quiet`` seconds (at most ``timeout``).
 
         Returns the whole screen's last frame. Used before evidence screenshots, so a
@@ -204,7 +206,7 @@ class Desktop(Owner):
         timeout: float = 1.0,
         region: Box | None = None,
         since: float | None = None,
-    ) -> tuple[Frame, bool]:
+    ) -> tuple[Image, bool]:
         """:meth:`wait_stable`, also saying whether the screen held still in time."""
         cap = self._cap()
         if region is not None:
@@ -293,7 +295,7 @@ def _clip(box: Box, size: tuple[int, int]) -> Box:
 
 def _hold_still(
     cap: ScreenCapture, quiet: float, timeout: float, region: Box | None
-) -> tuple[Frame, bool]:
+) -> tuple[Image, bool]:
     """Grab until ``quiet`` s pass without a change in ``region`` (or ``timeout``)."""
     x, y, w, h = region if region is not None else (0, 0, *cap.size)
     frame = cap.grab()

@@ -9,13 +9,11 @@ from typing import Any
 import cv2
 import mss
 import numpy as np
-import numpy.typing as npt
 
+from verifier._types import Image
 from verifier.errors import DisplayError
 
-__all__ = ()
-
-Frame = npt.NDArray[np.uint8]
+__all__ = ("Image", "PNG_PARAMS", "ScreenCapture", "downscale", "save_png")
 
 
 class ScreenCapture:
@@ -30,7 +28,7 @@ class ScreenCapture:
         self._monitor = dict(self._mss.monitors[0])
         self.size = (int(self._monitor["width"]), int(self._monitor["height"]))
 
-    def grab(self) -> Frame:
+    def grab(self) -> Image:
         """The whole screen as an HxWx3 RGB uint8 array (a fresh copy)."""
         try:
             shot = self._mss.grab(self._monitor)
@@ -39,7 +37,7 @@ class ScreenCapture:
             msg = f"screen capture failed (is the X server gone?): {exc or type(exc).__name__}"
             raise DisplayError(msg) from exc
         bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
-        rgb: Frame = np.asarray(cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB), dtype=np.uint8)
+        rgb: Image = np.asarray(cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB), dtype=np.uint8)
         return rgb
 
     def close(self) -> None:
@@ -53,7 +51,7 @@ class ScreenCapture:
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 
 
-def save_png(frame: Frame, path: Path) -> Path:
+def save_png(frame: Image, path: Path) -> Path:
     """Write an RGB frame as PNG (fast compression: evidence, not archival)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), PNG_PARAMS)
@@ -63,11 +61,11 @@ def save_png(frame: Frame, path: Path) -> Path:
     return path
 
 
-def downscale(frame: Frame, width: int) -> Frame:
+def downscale(frame: Image, width: int) -> Image:
     """``frame`` at most ``width`` pixels wide (area averaging), or ``frame`` itself."""
     height, current = frame.shape[:2]
     if current <= width:
         return frame
     size = (width, max(1, round(height * width / current)))
-    small: Frame = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    small: Image = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
     return small

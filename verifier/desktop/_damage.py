@@ -22,13 +22,13 @@ from typing import Any
 from Xlib.ext import damage
 from Xlib.xobject.drawable import Window
 
+from verifier._types import Box
 from verifier.desktop._display import open_display
 
-__all__ = ()
+__all__ = ("Box", "DamageWatch")
 
 _log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # x, y, width, height on the screen
 # Changes remembered for wait_quiet(region=...): ~4 s of a page redrawn at 60 fps.
 _KEEP = 1024
 

@@ -21,31 +21,21 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.error import DisplayError as XlibDisplayError
 
+from verifier import _types
 from verifier._process import OwnedProcess, require_binary, tail
 from verifier.errors import DisplayError
 
-__all__ = ()
+__all__ = ("WindowManager", "XServer", "open_display", "parse_screen")
 
 _log = logging.getLogger(__name__)
-
-_SCREEN_RE = re.compile(r"^(\d{3,5})x(\d{3,5})(?:x(8|16|24|32))?$")
 
 
 def parse_screen(screen: str) -> tuple[int, int, int]:
     """``"1280x800"`` or ``"1280x800x24"`` -> (width, height, depth)."""
-    m = _SCREEN_RE.match(screen.strip())
-    if not m:
-        msg = f"screen {screen!r} is not WIDTHxHEIGHT[xDEPTH] (for example '1280x800')"
-        raise DisplayError(msg)
-    width, height, depth = int(m[1]), int(m[2]), int(m[3] or 24)
-    if not (320 <= width <= 7680 and 240 <= height <= 4320):
-        msg = f"screen {screen!r} is out of range: width 320-7680, height 240-4320"
-        raise DisplayError(msg)
-    if depth != 24:
-        # mss and our PNG path read 32-bit pixels; other depths would silently mis-capture.
-        msg = f"screen {screen!r}: only depth 24 is supported"
-        raise DisplayError(msg)
-    return width, height, depth
+    try:
+        return _types.parse_screen(screen)
+    except ValueError as exc:
+        raise DisplayError(str(exc)) from None
 
 
 def _require(binary: str) -> str:

@@ -13,21 +13,20 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
-from typing import Literal
 
 from Xlib import XK, X
 from Xlib.error import ConnectionClosedError, XError
 from Xlib.ext import xtest
 
+from verifier._types import Button
 from verifier.desktop._display import open_display
 from verifier.desktop._keys import char_keysym, parse_chord
 from verifier.errors import InputError
 
-__all__ = ()
+__all__ = ("Button", "Input")
 
 _log = logging.getLogger(__name__)
 
-Button = Literal["left", "middle", "right"]
 _BUTTONS: dict[str, int] = {"left": 1, "middle": 2, "right": 3}
 # X wheel "buttons": 4 up, 5 down, 6 left, 7 right.
 _WHEEL_UP, _WHEEL_DOWN, _WHEEL_LEFT, _WHEEL_RIGHT = 4, 5, 6, 7

@@ -4,68 +4,126 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 
 from Xlib import XK
 
 from verifier.errors import InputError
 
-__all__ = ()
+__all__ = ("KEY_ALIASES", "MODIFIERS", "char_keysym", "key_name", "parse_chord")
 
-# Lower-cased alias -> X keysym name.
-_ALIASES: dict[str, str] = {
+# Lower-cased alias -> the key's name: an X keysym name, or a modifier of ``MODIFIERS``.
+# Playwright's names (ArrowLeft, PageUp, ControlOrMeta), xdotool's (ctrl, Return, Prior)
+# and OpenAI's upper-case ones (CTRL, ESC) all land here.
+KEY_ALIASES: dict[str, str] = {
+    "ctrl": "Control",
+    "control": "Control",
+    "control_l": "Control",
+    "control_r": "Control_R",
+    "controlormeta": "Control",
+    "shift": "Shift",
+    "shift_l": "Shift",
+    "shift_r": "Shift_R",
+    "alt": "Alt",
+    "alt_l": "Alt",
+    "alt_r": "Alt_R",
+    "option": "Alt",
+    "meta": "Meta",
+    "super": "Meta",
+    "super_l": "Meta",
+    "cmd": "Meta",
+    "command": "Meta",
+    "win": "Meta",
+    "windows": "Meta",
     "enter": "Return",
     "return": "Return",
+    "ret": "Return",
     "kp_enter": "KP_Enter",
     "tab": "Tab",
     "space": "space",
+    "spacebar": "space",
     "backspace": "BackSpace",
     "delete": "Delete",
     "del": "Delete",
     "insert": "Insert",
+    "ins": "Insert",
     "escape": "Escape",
     "esc": "Escape",
-    "arrowleft": "Left",
-    "arrowright": "Right",
-    "arrowup": "Up",
-    "arrowdown": "Down",
-    "left": "Left",
-    "right": "Right",
     "up": "Up",
     "down": "Down",
+    "left": "Left",
+    "right": "Right",
+    "arrowup": "Up",
+    "arrowdown": "Down",
+    "arrowleft": "Left",
+    "arrowright": "Right",
     "home": "Home",
     "end": "End",
-    "pageup": "Prior",
-    "pagedown": "Next",
-    "page_up": "Prior",
-    "page_down": "Next",
-    "prior": "Prior",
-    "next": "Next",
+    "pageup": "Page_Up",
+    "page_up": "Page_Up",
+    "pgup": "Page_Up",
+    "prior": "Page_Up",
+    "pagedown": "Page_Down",
+    "page_down": "Page_Down",
+    "pgdn": "Page_Down",
+    "next": "Page_Down",
     "capslock": "Caps_Lock",
+    "caps_lock": "Caps_Lock",
     "menu": "Menu",
     "contextmenu": "Menu",
     "print": "Print",
-    "control": "Control_L",
-    "ctrl": "Control_L",
-    "control_l": "Control_L",
-    "control_r": "Control_R",
-    "controlormeta": "Control_L",
-    "shift": "Shift_L",
-    "shift_l": "Shift_L",
-    "shift_r": "Shift_R",
-    "alt": "Alt_L",
-    "alt_l": "Alt_L",
-    "alt_r": "Alt_R",
-    "option": "Alt_L",
-    "meta": "Super_L",
-    "super": "Super_L",
-    "super_l": "Super_L",
-    "cmd": "Super_L",
-    "command": "Super_L",
-    "win": "Super_L",
+    "printscreen": "Print",
+    "divide": "KP_Divide",
+    "multiply": "KP_Multiply",
     **{f"f{n}": f"F{n}" for n in range(1, 25)},
 }
-_MODIFIERS = {"Control_L", "Control_R", "Shift_L", "Shift_R", "Alt_L", "Alt_R", "Super_L"}
+# Our modifier names -> the X keysym pressed for each.
+MODIFIERS: dict[str, str] = {
+    "Control": "Control_L",
+    "Control_R": "Control_R",
+    "Shift": "Shift_L",
+    "Shift_R": "Shift_R",
+    "Alt": "Alt_L",
+    "Alt_R": "Alt_R",
+    "Meta": "Super_L",
+}
+
+
+@functools.cache
+def _keysym_names() -> dict[str, str]:
+    """X keysym names by lower-cased name; an exact lower-case name wins a clash (``eth``)."""
+    names: dict[str, str] = {}
+    for attr in dir(XK):
+        if attr.startswith("XK_") and len(attr) > 4:
+            name = attr[3:]
+            lower = name.lower()
+            if lower not in names or name == lower:
+                names[lower] = name
+    return names
+
+
+def key_name(name: str, *, where: str = "key") -> str:
+    """One key's name as recipes write it: ``"ctrl"`` -> ``"Control"``, ``"pgdn"`` ->
+    ``"Page_Down"``, ``"return"`` -> ``"Return"``; a single character stays itself.
+
+    :raises InputError: for a name no table knows, with the closest one it could mean.
+    """
+    if len(name) == 1:
+        return name
+    lower = name.lower()
+    if lower in KEY_ALIASES:
+        return KEY_ALIASES[lower]
+    if XK.string_to_keysym(name):
+        return name
+    if lower in _keysym_names():
+        return _keysym_names()[lower]
+    close = difflib.get_close_matches(lower, [*KEY_ALIASES, *_keysym_names()], n=1, cutoff=0.7)
+    hint = ""
+    if close:
+        hint = f"; did you mean {KEY_ALIASES.get(close[0]) or _keysym_names()[close[0]]!r}?"
+    msg = f"unknown {where} {name!r}{hint}"
+    raise InputError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +151,8 @@ def keysym_of(name: str) -> int:
     """The keysym for one key name: an alias, an X keysym name, or a single character."""
     if len(name) == 1:
         return char_keysym(name)
-    alias = _ALIASES.get(name.lower())
-    keysym = XK.string_to_keysym(alias or name)
-    if keysym == 0:
-        keysym = XK.string_to_keysym(name.capitalize())
-    if keysym == 0:
-        known = sorted({*_ALIASES, *(v for v in _ALIASES.values())})
-        close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        msg = f"unknown key {name!r}{hint}"
-        raise InputError(msg)
-    return int(keysym)
+    canonical = key_name(name)
+    return int(XK.string_to_keysym(MODIFIERS.get(canonical, canonical)))
 
 
 def parse_chord(combo: str) -> Chord:
@@ -136,4 +185,4 @@ def parse_chord(combo: str) -> Chord:
 
 
 def _is_modifier(keysym: int) -> bool:
-    return any(XK.string_to_keysym(name) == keysym for name in _MODIFIERS)
+    return any(XK.string_to_keysym(name) == keysym for name in MODIFIERS.values())

@@ -23,10 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from verifier._process import process_identity
+from verifier._types import Image
 from verifier.errors import BundleError
 from verifier.evidence._junit import write_junit
 from verifier.evidence._manifest import (
@@ -45,7 +43,7 @@ from verifier.evidence._report import write_report
 from verifier.evidence._summary import write_summary
 from verifier.evidence._verify import sha256_of
 
-__all__ = ()
+__all__ = ("BundleWriter", "slug", "utc_now")
 
 _log = logging.getLogger(__name__)
 
@@ -165,9 +163,7 @@ class BundleWriter:
         self.manifest["artifacts"] = arts
         return record
 
-    def preview_job(
-        self, decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None
-    ) -> Callable[[], Path | None]:
+    def preview_job(self, decoded: Mapping[Path, Image] | None = None) -> Callable[[], Path | None]:
         """A job that writes preview.gif from the steps as they stand now, for a worker
         thread to run while teardown goes on; hand it to :meth:`finish` once it is done.
         Call it only once the steps are final: the job works on a copy of them.

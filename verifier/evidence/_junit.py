@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from verifier.evidence._manifest import Manifest, StepRecord
-from verifier.evidence._summary import (
+from verifier.evidence.text import (
     failing_step,
     format_ms,
     one_line,
@@ -23,7 +23,7 @@ from verifier.evidence._summary import (
     write_text,
 )
 
-__all__ = ()
+__all__ = ("write_junit",)
 
 _MESSAGE_CHARS = 1_000
 _TARGET_CHARS = 300

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-__all__ = ()
+__all__ = (
+    "ArtifactKind",
+    "ArtifactRecord",
+    "Environment",
+    "ErrorInfo",
+    "Manifest",
+    "RecipeInfo",
+    "SCHEMA_VERSION",
+    "StepRecord",
+    "Verdict",
+    "new_step_record",
+)
 
 SCHEMA_VERSION = 1
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-__all__ = ()
+from verifier._types import Image
 
-Image = npt.NDArray[np.uint8]
+__all__ = ("mark_points",)
+
 _RED = (230, 30, 50)
 _WHITE = (255, 255, 255)
 

@@ -14,15 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from verifier._types import Image as Frame
 from verifier.evidence._manifest import Manifest, StepRecord
-from verifier.evidence._summary import one_line, step_number, write_file
 from verifier.evidence._verify import bundle_file
+from verifier.evidence.text import one_line, step_number, write_file
 
-__all__ = ()
+__all__ = ("write_preview",)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ class _Encoder:
     def __init__(
         self,
         frames: Sequence[tuple[StepRecord, Path]],
-        decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None,
+        decoded: Mapping[Path, Frame] | None = None,
     ) -> None:
         self.frames = frames
         self.cache: dict[Path, Image.Image | None] = {}
@@ -157,7 +156,7 @@ def write_preview(
     manifest: Manifest,
     *,
     max_bytes: int = 2_000_000,
-    decoded: Mapping[Path, npt.NDArray[np.uint8]] | None = None,
+    decoded: Mapping[Path, Frame] | None = None,
 ) -> Path | None:
     """Write ``root/preview.gif`` from the steps' screenshots, in step order.
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from verifier.evidence._manifest import Manifest, StepRecord
-from verifier.evidence._summary import (
+from verifier.evidence._verify import bundle_file, bundle_rel
+from verifier.evidence.text import (
     STATUS_ICON,
     VERDICT_TITLE,
     attachments,
@@ -33,9 +34,8 @@ from verifier.evidence._summary import (
     step_number,
     write_text,
 )
-from verifier.evidence._verify import bundle_file, bundle_rel
 
-__all__ = ()
+__all__ = ("LOG_CAP", "render_report", "write_report")
 
 LOG_CAP = 200_000
 _LOGS = (

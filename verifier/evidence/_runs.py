@@ -9,7 +9,7 @@ from pathlib import Path
 
 from verifier._process import is_running
 
-__all__ = ()
+__all__ = ("RunRecord", "list_runs")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
-__all__ = ()
+__all__ = ("bundle_file", "bundle_rel", "sha256_of", "verify_bundle")
 
 
 def sha256_of(path: Path) -> str:

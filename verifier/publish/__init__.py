@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from verifier._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from verifier.errors import PublishError
     from verifier.publish._bundles import Bundle, load_bundles
     from verifier.publish._comment import COMMENT_LIMIT, Links, render_comment
-    from verifier.publish._errors import PublishError
     from verifier.publish._publish import PublishOptions, PublishResult, publish
 
 __all__ = (
@@ -34,7 +34,7 @@ __getattr__, __dir__ = lazy_exports(
         "Bundle": "verifier.publish._bundles",
         "COMMENT_LIMIT": "verifier.publish._comment",
         "Links": "verifier.publish._comment",
-        "PublishError": "verifier.publish._errors",
+        "PublishError": "verifier.errors",
         "PublishOptions": "verifier.publish._publish",
         "PublishResult": "verifier.publish._publish",
         "load_bundles": "verifier.publish._bundles",

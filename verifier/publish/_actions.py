@@ -12,11 +12,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier.evidence._summary import one_line, step_label
+from verifier.errors import PublishError
+from verifier.evidence.text import one_line, step_label
 from verifier.publish._bundles import Bundle
-from verifier.publish._errors import PublishError
 
-__all__ = ()
+__all__ = (
+    "ActionsEnv",
+    "actions_env",
+    "append_step_summary",
+    "error_annotations",
+    "escape_data",
+    "escape_property",
+)
 
 _PULL_REF = re.compile(r"refs/pull/(\d+)/(?:merge|head)")
 _MESSAGE_LIMIT = 4_000

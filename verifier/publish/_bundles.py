@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from verifier.evidence._manifest import Manifest, StepRecord, Verdict
-from verifier.evidence._summary import failing_step
-from verifier.evidence._verify import bundle_file
-from verifier.publish._errors import PublishError
+from verifier.errors import PublishError
+from verifier.evidence import Manifest, StepRecord, Verdict, bundle_file
+from verifier.evidence.text import failing_step
 
-__all__ = ()
+__all__ = ("Asset", "Bundle", "State", "load_bundles", "overall_state", "tally")
 
 AssetRole = Literal["failure", "attachment", "final", "preview", "video"]
 State = Literal["success", "failure", "error"]

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from verifier.evidence._summary import (
+from verifier.errors import PublishError
+from verifier.evidence.text import (
     STATUS_ICON,
     clip_middle,
     format_s,
@@ -26,9 +27,16 @@ from verifier.evidence._summary import (
     step_number,
 )
 from verifier.publish._bundles import Bundle, overall_state, tally
-from verifier.publish._errors import PublishError
 
-__all__ = ()
+__all__ = (
+    "COMMENT_LIMIT",
+    "Links",
+    "artifact_url",
+    "check_key",
+    "is_ours",
+    "render_comment",
+    "status_description",
+)
 
 COMMENT_LIMIT = 65_536
 # What we aim for; the margin absorbs the difference between Python's and GitHub's counts

@@ -1,38 +1,15 @@
-"""PublishError, and the one rule every message follows: the token never shows."""
+"""The one rule every message of publish follows: the token never shows."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from typing import ClassVar
 
-from verifier.errors import VerifierError
-
-__all__ = ()
+__all__ = ("mask", "secret_forms")
 
 _MASK = "***"
 # Shorter "secrets" would turn every message into asterisks and are not real tokens.
 _MIN_SECRET = 4
-
-
-class PublishError(VerifierError):
-    """Evidence could not be published: bad arguments, a GitHub API error, a failed push.
-
-    The message never holds the token (see :func:`mask`); ``status`` is the HTTP status
-    when GitHub answered.
-    """
-
-    exit_code: ClassVar[int] = 2
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        details: dict[str, object] | None = None,
-    ) -> None:
-        super().__init__(message, details=details)
-        self.status = status
 
 
 def secret_forms(token: str) -> list[str]:

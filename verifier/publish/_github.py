@@ -19,9 +19,10 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from verifier import __version__
-from verifier.publish._errors import PublishError, mask
+from verifier.errors import PublishError
+from verifier.publish._errors import mask
 
-__all__ = ()
+__all__ = ("GitHub",)
 
 _log = logging.getLogger(__name__)
 

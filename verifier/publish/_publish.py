@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from verifier.errors import PublishError
 from verifier.publish._actions import append_step_summary
 from verifier.publish._bundles import Bundle, State, overall_state
 from verifier.publish._comment import Links, is_ours, render_comment, status_description
-from verifier.publish._errors import PublishError
 from verifier.publish._github import GitHub
 from verifier.publish._upload import Planned, Uploaded, hosted, plan, upload
 
-__all__ = ()
+__all__ = ("PublishOptions", "PublishResult", "publish")
 
 _log = logging.getLogger(__name__)
 

@@ -25,11 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from verifier.errors import PublishError
 from verifier.publish._bundles import Asset, Bundle
 from verifier.publish._comment import artifact_url
-from verifier.publish._errors import PublishError, mask
+from verifier.publish._errors import mask
 
-__all__ = ()
+__all__ = (
+    "Planned",
+    "Uploaded",
+    "check_branch",
+    "check_remote",
+    "github_url_base",
+    "hosted",
+    "plan",
+    "upload",
+)
 
 _log = logging.getLogger(__name__)
 

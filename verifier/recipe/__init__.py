@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from verifier.recipe._loader import load_recipe, parse_recipe
 from verifier.recipe._schema import AppSpec, Recipe, Step, VideoSpec
-from verifier.recipe._steps import STEP_SCHEMAS, StepArgs
+from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
 __all__ = (
     "STEP_SCHEMAS",

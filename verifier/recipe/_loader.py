@@ -13,9 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from verifier.errors import RecipeError
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
-from verifier.recipe._steps import STEP_COMMON_KEYS, STEP_SCHEMAS
+from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
-__all__ = ()
+__all__ = ("load_recipe", "parse_recipe")
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_STEPS = 10_000

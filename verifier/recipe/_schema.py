@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from verifier.recipe._steps import StepArgs, Timeout
+from verifier._types import parse_screen
+from verifier.recipe.steps import StepArgs, Timeout
 
-__all__ = ()
+__all__ = ("AppSpec", "Recipe", "RecipeHead", "Step", "VideoSpec")
 
 _URL_PATTERN = r"^https?://[^\s/]+(/.*)?$"
 
@@ -52,7 +53,7 @@ class RecipeHead(_Model):
     name: Annotated[str, Field(min_length=1, max_length=500)]
     app: AppSpec | None = None
     url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)] | None = None
-    screen: Annotated[str, Field(pattern=r"^\d{3,5}x\d{3,5}(x24)?$")] = "1280x800"
+    screen: Annotated[str, Field(max_length=40)] = "1280x800"
     video: bool | VideoSpec = True
     timeout: Timeout = 10.0
     # loopback: the app and the browser reach only 127.0.0.1/::1 (see verifier/_netns.py).
@@ -61,6 +62,12 @@ class RecipeHead(_Model):
     secrets: Annotated[
         list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
     ] = Field(default_factory=list)
+
+    @field_validator("screen", mode="after")
+    @classmethod
+    def _screen(cls, value: str) -> str:
+        parse_screen(value, what="")  # the one WIDTHxHEIGHT grammar, and Xvfb's range
+        return value
 
     @field_validator("video", mode="after")
     @classmethod

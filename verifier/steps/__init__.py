@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from verifier.recipe import STEP_SCHEMAS, Step
 from verifier.steps import _actions, _checks, _vision  # noqa: F401 - they register their runners
-from verifier.steps._context import RUNNERS, StepContext, StepOutcome
+from verifier.steps._context import RUNNERS, SETTLING, StepContext, StepOutcome
 
-__all__ = ("RUNNERS", "StepContext", "StepOutcome", "run_step")
+__all__ = ("RUNNERS", "SETTLING", "StepContext", "StepOutcome", "run_step")
 
 _missing = set(STEP_SCHEMAS) ^ set(RUNNERS)
 assert not _missing, f"steps without a schema or a runner: {_missing}"

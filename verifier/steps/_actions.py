@@ -10,7 +10,7 @@ from playwright.sync_api import Locator
 from verifier.browser import ORIGIN_JS, origin_of
 from verifier.errors import CheckFailed, RecipeError
 from verifier.recipe import Step
-from verifier.recipe._steps import (
+from verifier.recipe.steps import (
     Click,
     DoubleClick,
     Drag,
@@ -114,17 +114,17 @@ def _click(ctx: StepContext, step: Step, args: Click, count: int) -> StepOutcome
     return StepOutcome(points=[point])
 
 
-@runs("click", Click)
+@runs("click", Click, settle=True)
 def click(ctx: StepContext, step: Step, args: Click) -> StepOutcome:
     return _click(ctx, step, args, 1)
 
 
-@runs("double_click", DoubleClick)
+@runs("double_click", DoubleClick, settle=True)
 def double_click(ctx: StepContext, step: Step, args: DoubleClick) -> StepOutcome:
     return _click(ctx, step, args, 2)
 
 
-@runs("drag", Drag)
+@runs("drag", Drag, settle=True)
 def drag(ctx: StepContext, step: Step, args: Drag) -> StepOutcome:
     def end(spec: str | Point, what: str, hit_test: bool) -> tuple[int, int]:
         if isinstance(spec, str):
@@ -140,7 +140,7 @@ def drag(ctx: StepContext, step: Step, args: Drag) -> StepOutcome:
     return StepOutcome(points=[start, stop], path=True)
 
 
-@runs("hover", Hover)
+@runs("hover", Hover, settle=True)
 def hover(ctx: StepContext, step: Step, args: Hover) -> StepOutcome:
     if args.selector is not None:
         point = element_point(ctx, args.selector, step.timeout, "hover")
@@ -164,7 +164,7 @@ def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
     return StepOutcome()
 
 
-@runs("goto", Goto)
+@runs("goto", Goto, settle=True)
 def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
     url = ctx.resolve_url(args.url)
     with playwright_errors(ctx, f"goto {url}", step.timeout):
@@ -175,7 +175,7 @@ def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
     return StepOutcome()
 
 
-@runs("type", Type)
+@runs("type", Type, settle=True)
 def type_(ctx: StepContext, step: Step, args: Type) -> StepOutcome:
     points: list[tuple[int, int]] = []
     if args.selector is not None:
@@ -198,7 +198,7 @@ def type_(ctx: StepContext, step: Step, args: Type) -> StepOutcome:
     return StepOutcome(points=points)
 
 
-@runs("press", Press)
+@runs("press", Press, settle=True)
 def press(ctx: StepContext, step: Step, args: Press) -> StepOutcome:
     mark = ctx.browser.input_mark()
     releases = ctx.desktop.key(args.key)
@@ -206,7 +206,7 @@ def press(ctx: StepContext, step: Step, args: Press) -> StepOutcome:
     return StepOutcome()
 
 
-@runs("scroll", Scroll)
+@runs("scroll", Scroll, settle=True)
 def scroll(ctx: StepContext, step: Step, args: Scroll) -> StepOutcome:
     if args.selector is not None:
         at = element_point(ctx, args.selector, step.timeout, "scroll")
@@ -223,7 +223,7 @@ def scroll(ctx: StepContext, step: Step, args: Scroll) -> StepOutcome:
     return StepOutcome(points=[at])
 
 
-@runs("screenshot", Screenshot)
+@runs("screenshot", Screenshot, settle=True)
 def screenshot(ctx: StepContext, step: Step, args: Screenshot) -> StepOutcome:
     # The runner captures the screen after every step, once the page has held still for
     # two frames (a scroll still gliding, say); this step only names that capture.

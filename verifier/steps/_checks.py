@@ -8,7 +8,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
-from verifier.recipe._steps import ExpectText, ExpectUrl, ExpectVisible, WaitFor
+from verifier.recipe.steps import ExpectText, ExpectUrl, ExpectVisible, WaitFor
 from verifier.steps import _vision
 from verifier.steps._context import StepContext, StepOutcome, first_line, playwright_errors, runs
 

@@ -13,12 +13,21 @@ from urllib.parse import urljoin
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from verifier._types import Image
 from verifier.browser import Browser
-from verifier.desktop import Desktop, Frame
+from verifier.desktop import Desktop
 from verifier.errors import BrowserError, CheckFailed, StepTimeout
 from verifier.recipe import Step, StepArgs
 
-__all__ = ()
+__all__ = (
+    "RUNNERS",
+    "SETTLING",
+    "StepContext",
+    "StepOutcome",
+    "first_line",
+    "playwright_errors",
+    "runs",
+)
 
 
 @dataclass(slots=True)
@@ -30,10 +39,10 @@ class StepContext:
     base_url: str | None
     recipe_path: Path | None = None  # baselines and image targets live beside the recipe
     update_baselines: bool = False  # --update-baselines: (re)write baselines and pass
-    attach_fn: Callable[[str, Frame], str] | None = None
+    attach_fn: Callable[[str, Image], str] | None = None
     infra_check: Callable[[], None] | None = None
 
-    def attach(self, name: str, image: Frame) -> str | None:
+    def attach(self, name: str, image: Image) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.
 
         Returns its bundle-relative path (None outside a run). The runner lists it on the
@@ -85,13 +94,21 @@ class StepOutcome:
 A = TypeVar("A", bound=StepArgs)
 Runner = Callable[[StepContext, Step], StepOutcome]
 RUNNERS: dict[str, Runner] = {}
+# Steps whose evidence screenshot waits for the page to hold still over two frames (a
+# check's waits for one): actions, and the screenshot step, which shows a settled page.
+SETTLING: set[str] = set()
 
 
 TypedRunner = Callable[[StepContext, Step, A], StepOutcome]
 
 
-def runs(action: str, args_type: type[A]) -> Callable[[TypedRunner[A]], Runner]:
-    """Register the runner of ``action``; it receives the step's typed arguments."""
+def runs(
+    action: str, args_type: type[A], *, settle: bool = False
+) -> Callable[[TypedRunner[A]], Runner]:
+    """Register the runner of ``action``; it receives the step's typed arguments.
+
+    :param settle: the step changes what is on screen (see ``SETTLING``).
+    """
 
     def register(fn: TypedRunner[A]) -> Runner:
         def runner(ctx: StepContext, step: Step) -> StepOutcome:
@@ -100,6 +117,8 @@ def runs(action: str, args_type: type[A]) -> Callable[[TypedRunner[A]], Runner]:
 
         runner.__name__ = fn.__name__
         RUNNERS[action] = runner
+        if settle:
+            SETTLING.add(action)
         return runner
 
     return register

@@ -26,7 +26,7 @@ from playwright.sync_api import Error as PlaywrightError
 from verifier import vision
 from verifier.errors import CheckFailed, RecipeError, StepTimeout, VerifierError
 from verifier.recipe import Step
-from verifier.recipe._steps import (
+from verifier.recipe.steps import (
     Click,
     ExpectImage,
     ExpectNoConsoleErrors,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from verifier.temporal._cli import add_parsers, run
+from verifier.temporal.cli import add_parsers, run
 
 parser = argparse.ArgumentParser(prog="verifier")
 add_parsers(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from verifier._process import die_with_parent
 from verifier.temporal._workflow import (
     ACTIVITY_NAME,
     AttemptOutcome,
@@ -40,26 +39,14 @@ from verifier.temporal._workflow import (
     bundles_in,
 )
 
-__all__ = ()
+__all__ = ("RunActivity",)
 
 _log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 2.0
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 _VERDICTS: dict[int, Verdict] = {0: "passed", 1: "failed", 2: "error"}
 # How long a stopped run may take to tear down (browser, recorder, app, display).
 _STOP_GRACE = 15.0
-
-
-def _die_with(parent: int) -> Callable[[], None]:
-    def set_it() -> None:
-        # Between fork and exec: no logging, no allocation-heavy work.
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(143)
-
-    return set_it
 
 
 def _find_bundle(out: Path, pid: int, known: set[str]) -> Path | None:
@@ -139,7 +126,7 @@ class RunActivity:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with(os.getpid()),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         _log.info(
             "attempt %d of %s: %s (pid %d)",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from verifier.errors import VerifierError
 
-__all__ = ()
+__all__ = ("dev_server_argv", "temporal_binary")
 
 SEARCH_ATTRIBUTES = ("VerifierRecipe=Keyword", "VerifierVerdict=Keyword")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from verifier._git import git
 from verifier.temporal._workflow import (
     RECIPE_ATTR,
     VERDICT_ATTR,
@@ -36,7 +36,7 @@ from verifier.temporal._workflow import (
     VerifyResult,
 )
 
-__all__ = ()
+__all__ = ("default_key", "recipe_ref", "results", "submit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,24 +47,10 @@ class Submitted:
     attached: bool  # the same work was already submitted: we follow that workflow
 
 
-def _git(folder: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 def recipe_ref(path: Path) -> str:
     """The recipe as workers resolve it against ``--workdir``."""
     full = path.resolve()
-    top = _git(full.parent, "rev-parse", "--show-toplevel")
+    top = git(full.parent, "rev-parse", "--show-toplevel")
     if top is not None:
         try:
             return full.relative_to(Path(top).resolve()).as_posix()
@@ -75,7 +61,7 @@ def recipe_ref(path: Path) -> str:
 
 def default_key(path: Path) -> str:
     """The commit of the recipe's checkout, or a hash of the recipe file outside git."""
-    commit = _git(path.resolve().parent, "rev-parse", "HEAD")
+    commit = git(path.resolve().parent, "rev-parse", "HEAD")
     if commit is not None:
         return commit[:12]
     return "sha256-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -23,7 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from verifier.temporal._activity import RunActivity
 from verifier.temporal._workflow import VerifyRecipe
 
-__all__ = ()
+__all__ = ("WorkerOptions", "serve")
 
 _log = logging.getLogger(__name__)
 

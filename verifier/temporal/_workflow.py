@@ -23,7 +23,17 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
-__all__ = ()
+__all__ = (
+    "ACTIVITY_NAME",
+    "AttemptOutcome",
+    "RECIPE_ATTR",
+    "VERDICT_ATTR",
+    "Verdict",
+    "VerifyRecipe",
+    "VerifyRequest",
+    "VerifyResult",
+    "bundles_in",
+)
 
 Verdict = Literal["passed", "failed", "error"]
 

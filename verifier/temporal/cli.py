@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verifier._term import say
+from verifier._term import say, show_error
 from verifier.errors import VerifierError
 
 if TYPE_CHECKING:
@@ -220,8 +220,7 @@ def run(args: argparse.Namespace, *, hard_exit: bool = True) -> int:
         else:
             raise VerifierError(f"not a Temporal command: {args.command!r}")
     except VerifierError as exc:
-        say(sys.stderr, f"Error: {exc.message}")
-        code = exc.exit_code
+        code = show_error(exc)
     except KeyboardInterrupt:
         code = 130
     if hard_exit and args.command in ("worker", "submit"):

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from verifier._term import say
-from verifier.errors import VerifierError
+from verifier._term import say, show_error
+from verifier.errors import PublishError, VerifierError
 from verifier.publish._actions import ActionsEnv, actions_env, error_annotations
 from verifier.publish._bundles import load_bundles
 from verifier.publish._comment import check_key
-from verifier.publish._errors import PublishError, mask
+from verifier.publish._errors import mask
 from verifier.publish._upload import check_branch, check_remote, github_url_base
 
 if TYPE_CHECKING:
@@ -215,8 +215,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -
                 _say(sys.stdout, line, token)
         result = publish(bundles, opts)
     except VerifierError as exc:
-        _say(sys.stderr, f"Error: {exc.message}", token)
-        return exc.exit_code
+        return show_error(exc, mask=lambda line: mask(line, [token] if token else []))
     for line in _report(result, opts, bundles):
         _say(sys.stdout, line, token)
     return 0

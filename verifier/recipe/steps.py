@@ -7,7 +7,42 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ()
+__all__ = (
+    "Click",
+    "Confidence",
+    "Coord",
+    "DoubleClick",
+    "Drag",
+    "ExpectImage",
+    "ExpectNoConsoleErrors",
+    "ExpectNoFailedRequests",
+    "ExpectNoImage",
+    "ExpectScreenshot",
+    "ExpectText",
+    "ExpectUrl",
+    "ExpectVisible",
+    "Goto",
+    "Hover",
+    "ImagePath",
+    "Length",
+    "Mask",
+    "Offset",
+    "Point",
+    "Press",
+    "Rect",
+    "STEP_COMMON_KEYS",
+    "STEP_SCHEMAS",
+    "Screenshot",
+    "Scroll",
+    "Selector",
+    "Shift",
+    "StepArgs",
+    "Text",
+    "Timeout",
+    "Type",
+    "Wait",
+    "WaitFor",
+)
 
 Timeout = Annotated[float, Field(gt=0, le=3600)]
 Text = Annotated[str, Field(max_length=100_000)]

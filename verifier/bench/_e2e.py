@@ -5,7 +5,8 @@ Both are whole processes timed from spawn to exit, each starting the demo app's 
 and waiting for it: ``verifier run recipes/todo.yaml`` (Xvfb, openbox, headed Chromium,
 XTest input, screen video, bundle and report) and the script below (headless Chromium,
 Playwright's ``record_video_dir`` through Debian's ffmpeg, one screenshot at the end).
-It needs the repository's ``recipes/`` folder; installed elsewhere, the group is skipped.
+The demo recipe is the command's ``--demo`` (``recipes/todo.yaml`` of a checkout); without
+it the group is skipped and says so.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from verifier._bench_script import playwright_video_env, run_script
+from verifier.bench._script import playwright_video_env, run_script
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 
-__all__ = ()
-
-DEMO = Path(__file__).resolve().parent.parent / "recipes" / "todo.yaml"
+__all__ = ("e2e_contenders",)
 
 # The demo recipe's 14 steps, as someone would write them with Playwright alone.
 _PLAIN = r"""
@@ -61,17 +60,17 @@ finally:
 Contender = tuple[str, Callable[[], object] | None, str]
 
 
-def e2e_contenders(tmp: Path) -> list[Contender]:
+def e2e_contenders(tmp: Path, demo: Path) -> list[Contender]:
     """Ours and the plain script, each run once per call; skipped without the demo."""
     ours = "verifier run recipes/todo.yaml (headed, XTest, video, bundle)"
     plain = "plain headless Playwright script, record_video_dir"
-    if not DEMO.is_file():
-        why = f"needs the repository's {DEMO.parent.name}/{DEMO.name} (not found at {DEMO})"
+    if not demo.is_file():
+        why = f"needs the demo recipe (--demo): {str(demo)!r} is not a file"
         return [(ours, None, why), (plain, None, why)]
     out = tmp / "e2e-bundles"
 
     def run_ours() -> None:
-        run_script([sys.executable, "-m", "verifier", "run", str(DEMO), "--out", str(out)])
+        run_script([sys.executable, "-m", "verifier", "run", str(demo), "--out", str(out)])
 
     script = tmp / "e2e_plain.py"
     script.write_text(_PLAIN, encoding="utf-8")
@@ -80,7 +79,7 @@ def e2e_contenders(tmp: Path) -> list[Contender]:
 
     def run_plain() -> None:
         videos = tmp / f"e2e-videos-{next(rounds)}"
-        argv = [sys.executable, str(script), str(DEMO.parent / "todo-app"), str(videos)]
+        argv = [sys.executable, str(script), str(demo.parent / "todo-app"), str(videos)]
         run_script([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env)
 
     return [

@@ -22,15 +22,10 @@ from typing import Any
 
 import pytest
 
-from tests import test_publish
-from tests.test_publish import PR, REPO, SHA, cli, leaks, make_bundle
-
-# The same fixtures: a fresh token in GITHUB_TOKEN, no Actions variables from the machine.
-token = test_publish.token
-environ = test_publish.environ
+from tests.publish.helpers import PR, REPO, SHA, cli, leaks, make_bundle
 
 SIMULATOR = os.environ.get(
-    "GITHUB_API_SIMULATOR", str(Path(__file__).parent.parent / ".cache" / "github-api-simulator")
+    "GITHUB_API_SIMULATOR", str(Path(__file__).parents[2] / ".cache" / "github-api-simulator")
 )
 PACKAGE = Path(SIMULATOR, "node_modules", "@simulacrum", "github-api-simulator")
 SCRIPT = Path(__file__).parent / "github_simulator.mjs"

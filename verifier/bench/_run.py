@@ -29,12 +29,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from verifier._bench_e2e import e2e_contenders
-from verifier._bench_recording import SECONDS, ours_once, playwright_once, show_animation
+from verifier.bench._e2e import e2e_contenders
+from verifier.bench._recording import SECONDS, ours_once, playwright_once, show_animation
 from verifier.browser import Browser
 from verifier.desktop import PNG_PARAMS, Desktop
 
-__all__ = ("BenchRow", "run_bench")
+__all__ = ("BenchRow", "report", "run_bench")
 
 _PAGE = """<!doctype html><html><body style="margin:0;font-family:sans-serif">
 <div id="pad" style="position:fixed;inset:0 50% 0 0;background:#eef"></div>
@@ -407,7 +407,9 @@ def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[
     )
 
 
-def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
+def run_bench(
+    *, screen: str = "1280x800", rounds: int = 20, demo: Path = Path("recipes/todo.yaml")
+) -> list[BenchRow]:
     """Measure every group; ``rounds`` samples per contender (start and end to end: a
     tenth of it)."""
     rows: list[BenchRow] = []
@@ -432,7 +434,7 @@ def run_bench(*, screen: str = "1280x800", rounds: int = 20) -> list[BenchRow]:
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
             rows += _recording_group(desk, browser, max(1, rounds // 10), tmp)
         # Whole processes, each with its own desktop or browser: after ours is closed.
-        rows += _alternate("end to end", e2e_contenders(tmp), max(1, rounds // 10))
+        rows += _alternate("end to end", e2e_contenders(tmp, demo.resolve()), max(1, rounds // 10))
     return rows
 
 

@@ -12,22 +12,19 @@ CPU. The note gives each video's size in MB per minute.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
-from verifier._bench_script import playwright_video_env, run_script
-from verifier._process import find_tree
+from verifier.bench._script import playwright_video_env, run_script
+from verifier.bench._tree import cpu_seconds, tree_of
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS, Browser
 from verifier.desktop import Desktop
 from verifier.recorder import Recorder
 
-__all__ = ()
+__all__ = ("SECONDS", "ours_once", "playwright_once", "show_animation")
 
 SECONDS = 2.0
-_TICK = os.sysconf("SC_CLK_TCK")
 ANIMATED = """<!doctype html><html><body style="margin:0;background:#fff">
 <div id="box" style="position:absolute;width:300px;height:300px;background:#36c;
   border-radius:40px;animation:spin 1.3s linear infinite"></div>
@@ -80,17 +77,6 @@ print(json.dumps({"ms_per_s": (cost[True] - cost[False]) * 1000,
 """
 
 
-def _cpu_seconds(pids: Iterable[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICK
-
-
 def ours_once(desk: Desktop, tmp: Path, n: int) -> tuple[float, float]:
     """Record ``SECONDS`` of the desktop: (CPU ms per second, MB per minute)."""
     video = tmp / f"recording-{n}.mp4"
@@ -99,11 +85,11 @@ def ours_once(desk: Desktop, tmp: Path, n: int) -> tuple[float, float]:
     ).start()
     try:
         assert recorder.pid is not None
-        tree = find_tree(recorder.pid, None)
-        c0, t0 = _cpu_seconds(tree), time.monotonic()
+        tree = tree_of(recorder.pid)
+        c0, t0 = cpu_seconds(tree), time.monotonic()
         time.sleep(SECONDS)
         elapsed = time.monotonic() - t0
-        cpu = _cpu_seconds(tree) - c0
+        cpu = cpu_seconds(tree) - c0
     finally:
         info = recorder.stop()
     duration = info.duration_s if info is not None and info.duration_s > 0 else elapsed

@@ -2,190 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import secrets
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
-from tests.github_fake import FakeGitHub, GitHttp
+from tests.publish.github_fake import FakeGitHub, GitHttp
+from tests.publish.helpers import (
+    PR,
+    REPO,
+    SHA,
+    URL_BASE,
+    branch_files,
+    cli,
+    files_holding,
+    git,
+    leaks,
+    make_bundle,
+    target,
+)
 from verifier.errors import VerifierError
 from verifier.publish import COMMENT_LIMIT, PublishError, load_bundles
 from verifier.publish._actions import escape_data, escape_property
-from verifier.publish._cli import add_parser, run
 from verifier.publish._comment import Links, render_comment
-from verifier.publish._errors import mask, secret_forms
+from verifier.publish._errors import mask
 from verifier.publish._upload import plan, upload
-
-REPO = "octo/app"
-PR = 7
-SHA = "0123456789abcdef0123456789abcdef01234567"
-URL_BASE = "https://git.example/raw/{branch}/"
-
-
-# -- fixtures and helpers --------------------------------------------------------------------
-
-
-@pytest.fixture
-def token() -> str:
-    return "ghp_" + secrets.token_hex(18)
-
-
-@pytest.fixture(autouse=True)
-def environ(token: str) -> Iterator[None]:
-    """No GitHub Actions variables from the machine; the token in GITHUB_TOKEN."""
-    for name in [n for n in os.environ if n.startswith(("GITHUB_", "RUNNER_"))]:
-        del os.environ[name]
-    os.environ["GITHUB_TOKEN"] = token
-    yield
-
-
-@pytest.fixture
-def github(token: str) -> Iterator[FakeGitHub]:
-    with FakeGitHub(token=token, pulls={REPO: {PR}}) as fake:
-        yield fake
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "artifacts.git"
-    git("init", "--quiet", "--bare", str(bare))
-    return bare
-
-
-def git(*args: str, cwd: Path | None = None) -> str:
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LC_ALL": "C"}
-    env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def branch_files(bare: Path, branch: str = "verifier-artifacts") -> set[str]:
-    out = git("--git-dir", str(bare), "ls-tree", "-r", "--name-only", f"refs/heads/{branch}")
-    return set(out.split())
-
-
-def make_bundle(
-    out: Path,
-    *,
-    verdict: str = "passed",
-    name: str = "Adding a todo shows it",
-    error: str = "expect_text: '7 items left' not in the visible text",
-    recipe_path: str = "/work/recipes/todo.yaml",
-    video_bytes: int = 20_000,
-    attachments: tuple[str, ...] = (),
-) -> Path:
-    """A bundle as the runner writes it: screenshots, preview, video, report, manifest."""
-    run_id = f"20260102-030405-{re.sub(r'[^a-z0-9]+', '-', name.lower())[:20]}-"
-    run_id = run_id.replace("--", "-") + secrets.token_hex(3)
-    root = out / run_id
-    (root / "screenshots").mkdir(parents=True)
-    (root / "logs").mkdir()
-    steps: list[dict[str, Any]] = []
-    for n in range(3):
-        status = "passed"
-        if verdict == "failed" and n == 2:
-            status = "failed"
-        if verdict == "error":
-            status = "skipped"
-        shot = None
-        if status != "skipped":
-            shot = f"screenshots/{n + 1:02d}-click{'-failed' if status == 'failed' else ''}.png"
-            Image.new("RGB", (64, 40), (40 * n, 100, 200)).save(root / shot)
-        steps.append(
-            {
-                "index": n,
-                "action": "expect_text" if n == 2 else "click",
-                "target": "7 items left" if n == 2 else f"#b{n}",
-                "status": status,
-                "started_at": "2026-01-02T03:04:05.000Z",
-                "duration_ms": 12.0 if status != "skipped" else None,
-                "screenshot": shot,
-                "raw_screenshot": shot,
-                "screenshots": [shot] if shot else [],
-                "video_offset_s": None,
-                "error": error if status == "failed" else None,
-                "points": [],
-            }
-        )
-    for name in attachments:  # what expect_screenshot attaches to its failing step
-        rel = f"screenshots/03-{name}.png"
-        Image.new("RGB", (64, 40), (200, 0, 0)).save(root / rel)
-        steps[2].setdefault("attachments", []).append({"name": name, "path": rel})
-    Image.new("RGB", (64, 40), (0, 0, 0)).save(root / "preview.gif")
-    (root / "video.mp4").write_bytes(os.urandom(video_bytes))
-    (root / "report.html").write_text("<!doctype html><title>report</title>", encoding="utf-8")
-    manifest = {
-        "schema_version": 1,
-        "run_id": run_id,
-        "verdict": verdict,
-        "finished": True,
-        "recipe": {"name": name, "path": recipe_path, "sha256": "0" * 64},
-        "started_at": "2026-01-02T03:04:05.000Z",
-        "finished_at": "2026-01-02T03:04:09.000Z",
-        "duration_s": 4.0,
-        "environment": {"screen": "1280x800"},
-        "setup": {},
-        "steps": steps,
-        "artifacts": [],
-        "video": {
-            "path": "video.mp4",
-            "duration_s": 4.0,
-            "fps": 15,
-            "codec": "h264",
-            "pix_fmt": "yuv420p",
-            "chapters": 3,
-        },
-        "preview": "preview.gif",
-        "error": (
-            {"type": "DevServerError", "message": "dev server never got ready", "step": None}
-            if verdict == "error"
-            else None
-        ),
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return root
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``verifier publish ARGV`` in-process: (exit code, stdout, stderr)."""
-    parser = argparse.ArgumentParser(prog="verifier")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    code = run(parser.parse_args(["publish", *argv]))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def target(github: FakeGitHub, remote: Path | None = None) -> list[str]:
-    args = ["--repo", REPO, "--pr", str(PR), "--sha", SHA, "--api-url", github.url]
-    if remote is None:
-        return [*args, "--no-upload"]
-    return [*args, "--artifacts-remote", str(remote), "--artifacts-url-base", URL_BASE]
-
-
-def leaks(token: str, *places: str) -> list[str]:
-    return [form for place in places for form in secret_forms(token) if form in place]
-
-
-def files_holding(token: str, root: Path) -> list[Path]:
-    forms = [f.encode() for f in secret_forms(token)]
-    return [
-        path
-        for path in root.rglob("*")
-        if path.is_file() and any(f in path.read_bytes() for f in forms)
-    ]
-
 
 # -- the scenario ----------------------------------------------------------------------------
 
@@ -744,7 +588,7 @@ def test_a_push_race_is_retried_on_the_new_tip(
 def test_real_bundles_of_the_demo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], github: FakeGitHub, remote: Path, token: str
 ) -> None:
-    from tests.test_report import run_demo
+    from tests.bundles import run_demo
 
     (tmp_path / "pass").mkdir()
     (tmp_path / "fail").mkdir()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from verifier._term import say
+from verifier._term import say, show_error
 from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
 from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen
 from verifier.errors import Interrupted, VerifierError
@@ -107,23 +107,14 @@ def _say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``verifier mcp``; the exit code (0 served, 2 could not start, 130/143 signals)."""
-    try:
-        opts = options(args)
-        if opts.url is not None and opts.recipe is None and "://" not in opts.url:
-            msg = f"--url {opts.url!r} is relative but there is no --recipe to resolve it against"
-            raise VerifierError(msg)
-        from verifier.computer._mcp import serve  # the MCP SDK loads only for this command
+    """Run ``verifier mcp``: 0 once served (2 could not start, 130/143 signals, raised)."""
+    opts = options(args)
+    if opts.url is not None and opts.recipe is None and "://" not in opts.url:
+        msg = f"--url {opts.url!r} is relative but there is no --recipe to resolve it against"
+        raise VerifierError(msg)
+    from verifier.computer._mcp import serve  # the MCP SDK loads only for this command
 
-        result = serve(opts, announce=_say)
-    except Interrupted as exc:
-        bundle = exc.details.get("bundle")
-        _say(f"Error: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""))
-        return exc.code
-    except VerifierError as exc:
-        bundle = exc.details.get("bundle")
-        _say(f"Error: {exc.message}" + (f" (bundle: {bundle})" if bundle else ""))
-        return exc.exit_code
+    result = serve(opts, announce=_say)
     _say(f"verifier mcp: {result.verdict} -> {result.bundle}")
     return 0
 
@@ -134,4 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m verifier.computer", description="verifier mcp (see verifier mcp --help)"
     )
     _add_arguments(parser)
-    return run(parser.parse_args(argv))
+    try:
+        return run(parser.parse_args(argv))
+    except (VerifierError, Interrupted) as exc:
+        return show_error(exc)

@@ -1,0 +1,420 @@
+"""The stage: everything a run or an agent's session stands on, set up and torn down in
+one place.
+
+A :class:`Stage` owns, for one recipe: the redaction of its secrets, its evidence bundle,
+the capture of verifier's log records into the bundle, SIGINT/SIGTERM, the network
+namespace (``network: loopback``), the display, the app's dev server, the screen video,
+Playwright's driver and the browser, and the background writer of screenshots. The
+runner (``verifier run``) and the MCP session (``verifier mcp``) both stand on it; neither
+constructs a desktop, a dev server, a recorder or a browser itself.
+
+::
+
+    stage = Stage(recipe, out=Path("artifacts"))   # the bundle exists from here on
+    with stage:                                    # signals and log capture
+        try:
+            stage.start()                          # display, app, video, browser
+            ...                                    # steps, or an agent's actions
+        finally:
+            stage.close()                          # teardown; screenshots and video listed
+        stage.finish("passed", None)               # verdict, report, summary, JUnit
+
+Every process is spawned from the calling thread, which must outlive them:
+PR_SET_PDEATHSIG follows the thread that forks. Teardown is LIFO on every path: the video
+ends on the page, then the browser closes, the dev server and the display stop while
+ffmpeg finalizes the video, and the network namespace is left last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from verifier import __version__
+from verifier._git import git_commit
+from verifier._netns import loopback_only
+from verifier._process import become_subreaper
+from verifier._redact import Redactor
+from verifier._signals import SignalGuard
+from verifier._types import Image
+from verifier.app import DevServer
+from verifier.browser import Browser, start_playwright, stop_playwright
+from verifier.desktop import Desktop, downscale, save_png
+from verifier.errors import VerifierError, message_of
+from verifier.evidence import BundleWriter, ErrorInfo, Verdict
+from verifier.recipe import Recipe
+from verifier.recorder import Recorder
+
+__all__ = ("ShotWriter", "Stage", "error_info")
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+# Screenshots kept in memory, downscaled, for the preview GIF (~0.75 MB each): reading
+# them back from PNG and scaling them took ~0.15 s of CPU in teardown. Past this many,
+# the preview reads the rest from their files.
+_PREVIEW_KEEP = 80
+_PREVIEW_WIDTH = 640
+
+
+def error_info(exc: BaseException, step: int | None = None) -> ErrorInfo:
+    """The manifest's ``error`` for ``exc`` (``step``: the 0-based step it ended)."""
+    return {"type": type(exc).__name__, "message": message_of(exc), "step": step}
+
+
+class ShotWriter:
+    """Encodes screenshots to PNG on one background thread (cv2 releases the GIL), so a
+    step or an agent's action never waits for it; keeps small copies for the preview."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
+        self._pending: list[Future[Path]] = []
+        self._written: list[Path] = []
+        self.small: dict[Path, Image] = {}  # for the preview, by path
+
+    def write(self, path: Path, image: Image | Callable[[], Image]) -> None:
+        """Write ``image`` (or what ``image()`` draws, on the thread) to ``path``."""
+
+        def job() -> Path:
+            frame = image() if callable(image) else image
+            saved = save_png(frame, path)
+            if len(self.small) < _PREVIEW_KEEP:
+                self.small[saved] = downscale(frame, _PREVIEW_WIDTH)
+            return saved
+
+        self._pending.append(self._pool.submit(job))
+
+    def submit(self, job: Callable[[], _T]) -> Future[_T]:
+        """Run ``job`` on the writer's thread, after every write submitted so far."""
+        return self._pool.submit(job)
+
+    def drain(self) -> list[Path]:
+        """Wait for every pending write; every file written so far, in order."""
+        for future in self._pending:
+            try:
+                self._written.append(future.result())
+            except VerifierError as exc:
+                _log.warning("screenshot not written: %s", exc)
+        self._pending.clear()
+        return list(self._written)
+
+    def close(self) -> list[Path]:
+        written = self.drain()
+        self._pool.shutdown(wait=True)
+        return written
+
+
+class _RedactFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
+@contextlib.contextmanager
+def _capture_logs(path: Path, redactor: Redactor, levels: Mapping[str, int]) -> Iterator[None]:
+    """Send the log records of ``levels``' loggers to the bundle's logs/verifier.log,
+    redacted, each logger at least at its level (0: left as it is). Playwright logs an
+    error in its event dispatch (say, once a signal cut a message short) and, with no
+    handler, Python would print it to stderr, which holds the run's one-line verdict."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    if redactor:
+        handler.addFilter(_RedactFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    saved = []
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.addHandler(handler)
+        if level and (logger.level == logging.NOTSET or logger.level > level):
+            logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        handler.close()
+
+
+class _State(enum.Enum):
+    CREATED = 1
+    STARTED = 2
+    CLOSED = 3
+    FINISHED = 4
+
+
+class Stage:
+    """Everything one run or session stands on (see the module's docstring).
+
+    :param recipe: what to start (its app, screen, video, network and secrets).
+    :param out: the folder that receives the bundle (``out/<run-id>/``).
+    :param display: attach to this X display instead of starting Xvfb.
+    :param video: record the screen (default: the recipe's ``video``).
+    :param network: ``"loopback"`` confines the app and the browser (default: the recipe's).
+    :param title: the bundle's name for the recipe (default: the recipe's name).
+    :param loggers: more loggers to capture into logs/verifier.log, with their levels.
+    :raises BundleError: the bundle folder cannot be created.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        *,
+        out: str | os.PathLike[str],
+        display: str | None = None,
+        video: bool | None = None,
+        network: str | None = None,
+        title: str | None = None,
+        loggers: Mapping[str, int] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.display = display
+        self.video = recipe.video.enabled if video is None else video
+        self.network = network or recipe.network
+        self.redactor = Redactor.collect(
+            declared=recipe.secret_names,
+            environ=os.environ,
+            app_env=recipe.app.env if recipe.app else {},
+        )
+        redactor = self.redactor
+        self.bundle = BundleWriter(
+            Path(out),
+            recipe={
+                "name": title or recipe.name,
+                "path": str(recipe.path) if recipe.path else None,
+                "sha256": recipe.sha256,
+            },
+            redact=redactor.obj if redactor else None,
+        )
+        self.signals = SignalGuard()
+        self.shots = ShotWriter()
+        self.desktop: Desktop | None = None
+        self.app: DevServer | None = None
+        self.browser: Browser | None = None
+        self.recorder: Recorder | None = None
+        self._levels = {"verifier": logging.DEBUG, "playwright": 0, **(loggers or {})}
+        self._logs = contextlib.ExitStack()
+        self._parts = contextlib.ExitStack()
+        self._preview: Callable[[], Path | None] | None = None
+        self._state = _State.CREATED
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> Stage:
+        """Guard the signals and capture the log; :meth:`start` starts the processes."""
+        become_subreaper()
+        self.signals.__enter__()
+        self._logs.enter_context(
+            _capture_logs(self.bundle.root / "logs" / "verifier.log", self.redactor, self._levels)
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Tear down and write the bundle, as an ``error``, if :meth:`finish` was not
+        called (an exception of the caller's): the bundle is never left unfinished."""
+        try:
+            if self._state is not _State.FINISHED:
+                error = exc[1] if isinstance(exc[1], BaseException) else None
+                self.close()
+                unfinished = RuntimeError("the run ended before it wrote a verdict")
+                self.finish("error", error_info(error or unfinished))
+        finally:
+            self._logs.close()
+            self.signals.__exit__()
+
+    def start(self) -> None:
+        """Start the display, the app, the video and the browser, overlapping their waits.
+
+        The dev server boots while the display and the browser start, and ffmpeg grabs
+        its first frame while Chromium launches. What started is stopped by :meth:`close`,
+        also when this raises.
+        """
+        if self._state is not _State.CREATED:
+            msg = f"the stage of {self.recipe.name!r} was already started"
+            raise VerifierError(msg)
+        self._state = _State.STARTED
+        stack = self._parts
+        if self.network == "loopback":
+            stack.enter_context(loopback_only())
+        logs = self.bundle.root / "logs"
+        # Asked on the (still idle) writer thread while the desktop starts: git is a
+        # subprocess, and platform() reads the Python binary for its libc version.
+        commit = self.shots.submit(functools.partial(git_commit, self.recipe.base_dir))
+        host = self.shots.submit(platform.platform)
+        # Registered first, so it runs last: the video's chapters and its check go on
+        # while the browser, dev server and display close.
+        stack.callback(self._stop_recorder)
+        desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
+        stack.callback(desktop.close)  # after the dev server (registered later) stops
+        if self.recipe.app is not None:
+            spec = self.recipe.app
+            self.app = DevServer(
+                spec.command,
+                url=spec.url,
+                cwd=(self.recipe.base_dir / spec.cwd).resolve(),
+                env=spec.env,
+                ready_timeout=spec.ready_timeout,
+                log_path=logs / "app.log",
+                redact=self.redactor.text if self.redactor else None,
+            )
+            stack.callback(self.app.close)
+            self.app.launch()
+        t0 = time.monotonic()
+        # Playwright's driver needs no display: it starts while Xvfb comes up.
+        desktop.launch()
+        playwright = start_playwright()
+        stack.callback(stop_playwright, playwright)
+        driver_s = time.monotonic() - t0
+        self.desktop = desktop.start()
+        self.desktop.prepare_typing(self.recipe.typed_text())
+        width, height = self.desktop.size
+        self.bundle.set_setup(
+            "desktop",
+            {
+                "display": self.desktop.display,
+                "own_xvfb": self.display is None,
+                "ready_s": _since(t0),
+            },
+        )
+        self.bundle.set_environment(
+            {
+                "screen": f"{width}x{height}",
+                "display": self.desktop.display,
+                "verifier": __version__,
+                "python": platform.python_version(),
+                "platform": host.result(),
+                "network": self.network,
+                "git_commit": commit.result(),
+            }
+        )
+        if self.video:
+            self.recorder = Recorder(
+                display=self.desktop.display,
+                size=self.desktop.size,
+                path=self.bundle.path("video.mp4"),
+                log=logs / "ffmpeg.log",
+                fps=self.recipe.video.fps,
+                crf=self.recipe.video.crf,
+            )
+            stack.callback(self.recorder.end)  # before the display goes
+            self.recorder.launch()
+        t0 = time.monotonic()
+        self.browser = stack.enter_context(
+            Browser(
+                display=self.desktop.display,
+                screen=self.desktop.size,
+                console_log=logs / "browser-console.jsonl",
+                env=self.desktop.env,
+                redact=self.redactor.text if self.redactor else None,
+                playwright=playwright,
+            )
+        )
+        if self.recorder is not None:
+            # Teardown ends the video first, so it closes on the page, not on the browser
+            # closing; ffmpeg finalizes while the browser closes.
+            stack.callback(self.recorder.end)
+        self.bundle.set_setup("browser", {"ready_s": _since(t0), "driver_s": round(driver_s, 3)})
+        self.bundle.set_environment({"chromium": self.browser.version})
+        if self.recorder is not None:
+            self.recorder.wait_ready()
+            self.bundle.set_setup("recorder", {"fps": self.recorder.fps, "crf": self.recorder.crf})
+        if self.app is not None:
+            self.app.wait_ready()
+            self.bundle.set_setup(
+                "app",
+                {
+                    "command": self.app.command,
+                    "url": self.app.url,
+                    "port": self.app.port,
+                    "pid": self.app.pid,
+                    "ready_s": round(self.app.ready_s or 0.0, 3),
+                },
+            )
+
+    def _stop_recorder(self) -> None:
+        if self.recorder is not None:
+            self.recorder.stop()
+
+    def close(self) -> None:
+        """Tear everything down (LIFO), then list the screenshots and the finalized video
+        (when it is playable). Idempotent; a signal during it is only logged."""
+        if self._state in (_State.CLOSED, _State.FINISHED):
+            return
+        self._state = _State.CLOSED
+        try:
+            self._parts.close()
+        finally:
+            self.signals.quiet = True
+            for path in self.shots.drain():
+                self.bundle.add_artifact(
+                    path.relative_to(self.bundle.root).as_posix(), "screenshot"
+                )
+            self._list_video()
+
+    def finish(self, verdict: Verdict, error: ErrorInfo | None) -> None:
+        """Tear down if still up, stop capturing the log, and write the verdict, preview,
+        report, summary and JUnit. Idempotent."""
+        if self._state is _State.FINISHED:
+            return
+        self.close()
+        self._state = _State.FINISHED
+        self.shots.close()
+        self._logs.close()  # verifier.log is complete before it is listed
+        self.bundle.finish(verdict, error, preview=self._preview)
+
+    def start_preview(self) -> None:
+        """Render preview.gif on the writer thread while teardown goes on (about 0.25 s
+        that would otherwise follow it); call it once the steps are final."""
+        self._preview = self.shots.submit(self.bundle.preview_job(self.shots.small)).result
+
+    # -- while it runs --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str | None:
+        """The app's URL (its port filled in), or the recipe's ``url``."""
+        return self.app.url if self.app is not None else self.recipe.url
+
+    def check_alive(self) -> None:
+        """Raise if something the run stands on has died (exit 2, not a failed check)."""
+        for part in (self.desktop, self.app, self.recorder, self.browser):
+            if part is not None:
+                part.check_alive()
+
+    def chapter(self, title: str) -> float | None:
+        """Start a video chapter named ``title`` (redacted); its offset in seconds."""
+        if self.recorder is None:
+            return None
+        return self.recorder.chapter(self.redactor.text(title))
+
+    def _list_video(self) -> None:
+        if self.recorder is None or self.recorder.info is None:
+            return
+        info = self.recorder.info
+        self.bundle.add_artifact("video.mp4", "video")
+        self.bundle.manifest["video"] = {
+            "path": "video.mp4",
+            "duration_s": round(info.duration_s, 3),
+            "fps": self.recorder.fps,
+            "codec": info.codec,
+            "pix_fmt": info.pix_fmt,
+            "chapters": len(info.chapters),
+        }
+
+
+def _since(t0: float) -> float:
+    return round(time.monotonic() - t0, 3)
