@@ -76,7 +76,11 @@ class DriverStderr:
             target = os.dup(_fileno(real))
         except OSError:
             return self
-        read_fd, self._write_fd = os.pipe()
+        try:
+            read_fd, self._write_fd = os.pipe()
+        except OSError:
+            os.close(target)
+            return self
         self._copier = threading.Thread(
             target=self._copy, args=(read_fd, target), name="verifier-driver-stderr", daemon=True
         )
