@@ -20,6 +20,7 @@ from verifier._term import say, show_error
 from verifier.computer import cli as mcp_cli
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import list_runs, verify_bundle
+from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="(re)write expect_screenshot baselines instead of comparing against them",
     )
+    add_live_arguments(run)
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
@@ -156,6 +158,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         msg = f"--jobs must be at least 1 (got {args.jobs})"
         raise VerifierError(msg)
+    live = live_options(args, "verifier run")
+    if live is not None and args.jobs > 1 and len(args.recipes) > 1:
+        msg = "--live shows one desktop at a time: drop --jobs, or run the recipe to watch alone"
+        raise VerifierError(msg)
     if args.jobs > 1 and len(args.recipes) > 1:
         return _cmd_run_jobs(args)
     worst = 0
@@ -168,6 +174,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 video=False if args.no_video else None,
                 update_baselines=args.update_baselines,
                 network=args.network,
+                live=live,
             )
         except Interrupted as exc:
             return show_error(exc, subject=path)

@@ -18,6 +18,7 @@ from pathlib import Path
 from verifier._types import Image
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import StepRecord, Verdict, mark_points, new_step_record, utc_now
+from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
@@ -195,6 +196,7 @@ def run_recipe(
     video: bool | None = None,
     update_baselines: bool = False,
     network: str | None = None,
+    live: LiveOptions | None = None,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -205,12 +207,13 @@ def run_recipe(
     :param update_baselines: (re)write screenshot baselines instead of comparing.
     :param network: ``"loopback"`` confines the app and browser to loopback (default: the
         recipe's ``network``).
+    :param live: serve a live view of the desktop while it runs (see ``verifier.live``).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
-    stage = Stage(loaded, out=out, display=display, video=video, network=network)
+    stage = Stage(loaded, out=out, display=display, video=video, network=network, live=live)
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)
     interrupted: Interrupted | None = None

@@ -33,6 +33,7 @@ import functools
 import logging
 import os
 import platform
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ from verifier.browser import Browser, start_playwright, stop_playwright
 from verifier.desktop import Desktop, downscale, save_png
 from verifier.errors import VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
+from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import Recipe
 from verifier.recorder import Recorder
 
@@ -168,6 +170,7 @@ class Stage:
     :param network: ``"loopback"`` confines the app and the browser (default: the recipe's).
     :param title: the bundle's name for the recipe (default: the recipe's name).
     :param loggers: more loggers to capture into logs/verifier.log, with their levels.
+    :param live: serve a live view of the display (x11vnc + noVNC, see ``verifier.live``).
     :raises BundleError: the bundle folder cannot be created.
     """
 
@@ -181,6 +184,7 @@ class Stage:
         network: str | None = None,
         title: str | None = None,
         loggers: Mapping[str, int] | None = None,
+        live: LiveOptions | None = None,
     ) -> None:
         self.recipe = recipe
         self.display = display
@@ -207,6 +211,8 @@ class Stage:
         self.app: DevServer | None = None
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
+        self.live: LiveView | None = None
+        self._live = live
         self._levels = {"verifier": logging.DEBUG, "playwright": 0, **(loggers or {})}
         self._logs = contextlib.ExitStack()
         self._parts = contextlib.ExitStack()
@@ -249,6 +255,8 @@ class Stage:
             raise VerifierError(msg)
         self._state = _State.STARTED
         stack = self._parts
+        # The live view listens outside the network namespace: a person's browser is there.
+        listen = stack.enter_context(live_socket()) if self._live is not None else None
         if self.network == "loopback":
             stack.enter_context(loopback_only())
         logs = self.bundle.root / "logs"
@@ -282,6 +290,8 @@ class Stage:
         driver_s = time.monotonic() - t0
         self.desktop = desktop.start()
         self.desktop.prepare_typing(self.recipe.typed_text())
+        if self._live is not None:
+            self._start_live(listen)
         width, height = self.desktop.size
         self.bundle.set_setup(
             "desktop",
@@ -345,6 +355,24 @@ class Stage:
                     "ready_s": round(self.app.ready_s or 0.0, 3),
                 },
             )
+
+    def _start_live(self, listen: socket.socket | None) -> None:
+        """The live view of the display: its URL without the token in the manifest, with
+        it to ``announce``; stopped before the display (LIFO)."""
+        assert self.desktop is not None and self._live is not None
+        self.live = self._parts.enter_context(
+            LiveView(
+                self.desktop.display,
+                xauthority=getattr(self.desktop, "xauthority", None),
+                take_over=self._live.take_over,
+                log_dir=self.bundle.root / "logs",
+                listen=listen,
+            )
+        )
+        setup = {"url": self.live.public_url, "take_over": self._live.take_over}
+        self.bundle.set_setup("live", setup)
+        if self._live.announce is not None:
+            self._live.announce(self.live.url)
 
     def _stop_recorder(self) -> None:
         if self.recorder is not None:
