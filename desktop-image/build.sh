@@ -62,5 +62,6 @@ ctr="$(buildah from --pull=false "$tag")"
 uid="$(buildah run --isolation chroot "$ctr" -- id -u)"
 [ "$uid" != 0 ] || die "the image runs as root by default; it must not"
 start=$SECONDS
-buildah run --isolation chroot "$ctr" -- verifier run /opt/verifier/recipes/todo.yaml
+buildah run --isolation chroot "$ctr" -- verifier run /opt/verifier/recipes/todo.yaml \
+  || die "FAILED: the demo recipe in $tag as uid $uid (exit $?)"
 say "the demo ran in $tag as uid $uid in $((SECONDS - start)) s"

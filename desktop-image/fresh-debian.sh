@@ -65,7 +65,8 @@ as_user() {
 # === THE README'S FIRST COMMAND ===
 say "as $user, in a login shell: bash desktop-image/provision.sh && verifier run recipes/todo.yaml"
 start=$SECONDS
-as_user "bash desktop-image/provision.sh && verifier run recipes/todo.yaml"
+as_user "bash desktop-image/provision.sh && verifier run recipes/todo.yaml" \
+  || die "FAILED: the README's first command, as $user on a stock Debian 12 (exit $?)"
 say "setup and demo took $((SECONDS - start)) s"
 
 # === WHAT IT LEFT ===
