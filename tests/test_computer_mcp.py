@@ -83,7 +83,7 @@ def stdio_params(*args: str) -> StdioServerParameters:
 async def agent_session(client: Client) -> dict[str, Any]:
     """What a model does: look, click the green button, fill the field, zoom, finish."""
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"computer", "finish"}
+    assert set(tools) == {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
     assert "zoom" in tools["computer"].input_schema["properties"]["action"]["enum"]
     shot = await client.call_tool("computer", {"action": "screenshot"})
     screen = image_of(shot)

@@ -173,6 +173,28 @@ class Computer:
 
         return self._act(Op("wait", duration=seconds), do)
 
+    # -- the browser -------------------------------------------------------------------
+
+    def goto(self, url: str, *, replay: str | None = None) -> Outcome:
+        """Load ``url`` in the browser's active tab; the settled screen once it loaded.
+
+        :param replay: what the session's recipe should ``goto`` (default: ``url``).
+        """
+        browser = self.require_browser("open a URL")
+
+        def do() -> int:
+            browser.open(url)
+            return 0
+
+        return self._act(Op("goto", text=replay or url), do)
+
+    def require_browser(self, what: str) -> Browser:
+        """The browser, or an InputError saying ``what`` cannot be done without one."""
+        if self.browser is None:
+            msg = f"cannot {what}: this desktop has no browser"
+            raise InputError(msg)
+        return self.browser
+
     # -- mouse -------------------------------------------------------------------------
 
     def _point(self, coordinate: Sequence[int] | None, what: str = "coordinate") -> tuple[int, int]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from verifier.computer._image import ImageFormat
 from verifier.errors import InputError
+from verifier.live import LiveOptions
 
-__all__ = ("McpOptions", "TOKEN_ENV", "parse_listen")
+__all__ = ("McpOptions", "TOKEN_ENV", "parse_listen", "read_token")
 
 TOKEN_ENV = "VERIFIER_MCP_TOKEN"
 
@@ -29,6 +30,7 @@ class McpOptions:
     image_format: ImageFormat = "auto"
     video: bool | None = None
     display: str | None = None
+    live: LiveOptions | None = None  # serve a live view of the desktop
 
 
 def parse_listen(text: str, *, allow_remote: bool = False) -> tuple[str, int]:
@@ -49,3 +51,20 @@ def parse_listen(text: str, *, allow_remote: bool = False) -> tuple[str, int]:
         )
         raise InputError(msg)
     return host, int(port_text)
+
+
+def read_token(path: str | Path) -> str:
+    """The bearer token in the file ``path`` (surrounding whitespace stripped)."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        msg = f"--token-file {str(path)!r}: cannot read it: {reason}"
+        raise InputError(msg) from None
+    if not token or any(c.isspace() for c in token):
+        msg = (
+            f"--token-file {str(path)!r} must hold one token: a single line without spaces "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+        raise InputError(msg)
+    return token

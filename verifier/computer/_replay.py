@@ -94,6 +94,8 @@ def replay_steps(ops: Sequence[Op]) -> list[Step]:
             )
         elif kind == "wait":
             steps.append(({"wait": op.duration}, None))
+        elif kind == "goto":
+            steps.append(({"goto": op.text}, None))
         elif kind == "zoom" and op.box is not None:
             steps.append((None, f"zoomed into screen box {list(op.box)}"))
     if pressed is not None:

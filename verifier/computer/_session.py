@@ -81,6 +81,9 @@ def _target_text(args: Mapping[str, Any]) -> str:
             parts.append(f"{key}={_short(args[key])}")
     if "path" in args:
         parts.append(f"path of {len(args['path']) if isinstance(args['path'], list) else '?'}")
+    for key in ("url", "select"):
+        if args.get(key) is not None:
+            parts.append(_short(args[key]))
     for key in ("text", "keys", "scroll_direction", "scroll_amount", "scroll_x", "scroll_y"):
         if args.get(key) is not None:
             parts.append(_short(args[key]))
@@ -131,6 +134,13 @@ class Session:
         """One OpenAI computer-use action, recorded."""
         name = str(action.get("type", "?"))
         return self.record(name, dict(action), lambda: openai_action(self.computer, action))
+
+    def navigate(self, url: str, *, full: str, replay: str) -> Outcome:
+        """The ``navigate`` tool: open ``full`` (the agent asked for ``url``), recorded; the
+        session's recipe goes to ``replay``."""
+        return self.record(
+            "navigate", {"url": url}, lambda: self.computer.goto(full, replay=replay)
+        )
 
     def record(self, name: str, args: dict[str, Any], act: Callable[[], Outcome]) -> Outcome:
         """Run ``act`` as step ``name`` of the bundle; its errors are recorded, then raised."""

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from verifier._term import say, show_error
 from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
-from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen
-from verifier.errors import Interrupted, VerifierError
+from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen, read_token
+from verifier.errors import InputError, Interrupted, VerifierError
+from verifier.live import add_live_arguments, live_options
 
 __all__ = ("add_parser", "main", "run")
 
@@ -37,9 +38,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve streamable HTTP on this loopback address instead of stdio (port 0: any)",
     )
     parser.add_argument(
-        "--token",
-        help=f"bearer token HTTP clients must send (default: ${TOKEN_ENV}, else a new one)",
+        "--token-file",
+        metavar="PATH",
+        help=f"a file holding the bearer token HTTP clients must send (default: ${TOKEN_ENV}, "
+        "else a new one, printed)",
     )
+    # A token on the command line is readable by every process (/proc/PID/cmdline),
+    # including the app under test: refused with a pointer to --token-file.
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument(
         "--allow-remote", action="store_true", help="let --http listen on a non-loopback address"
     )
@@ -61,6 +67,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
     )
+    add_live_arguments(parser)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,18 +93,25 @@ def options(args: argparse.Namespace) -> McpOptions:
     if args.screen is not None:
         parse_size(args.screen, what="--screen")
     fmt: ImageFormat = args.format
+    if args.token is not None:
+        msg = (
+            "--token puts the token on the command line, where every process on this machine "
+            f"can read it; use --token-file PATH or ${TOKEN_ENV}"
+        )
+        raise InputError(msg)
     return McpOptions(
         recipe=Path(args.recipe) if args.recipe else None,
         url=args.url,
         out=Path(args.out),
         http=parse_listen(args.http, allow_remote=args.allow_remote) if args.http else None,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        token=read_token(args.token_file) if args.token_file else os.environ.get(TOKEN_ENV) or None,
         allow_remote=args.allow_remote,
         screen=args.screen,
         scale=scale,
         image_format=fmt,
         video=False if args.no_video else None,
         display=args.display,
+        live=live_options(args, "verifier mcp"),
     )
 
 

@@ -1,0 +1,424 @@
+"""Agents verify their own work: `verifier mcp`'s tools beyond the mouse (`snapshot`,
+`logs`, `navigate`, `verify`, `tabs`), driven by the real MCP SDK client over stdio and
+HTTP against real pages and a real dev server, and `verifier mcp --live`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import numpy as np
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.support import SITE, live_processes, read_manifest
+from verifier.browser import CHROMIUM
+from verifier.cli import main
+from verifier.computer import decode
+
+ROOT = Path(__file__).parent.parent
+SECRET = "agent-s3cret-value-4711"
+MAGENTA = (220, 40, 200)
+TOOLS = {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+INDEX = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Agent lab</title><style>
+  body { margin: 0; font-family: 'DejaVu Sans', sans-serif; }
+  #pad { position: absolute; left: 100px; top: 100px; width: 300px; height: 200px;
+         background: rgb(220, 40, 200); }
+  #log { position: absolute; left: 500px; top: 100px; width: 200px; height: 60px; }
+  #second { position: absolute; left: 500px; top: 200px; font-size: 24px; }
+  #status { position: absolute; left: 100px; top: 350px; font-size: 24px; }
+</style></head>
+<body>
+  <div id="pad" role="button" aria-label="Pad"></div>
+  <button id="log">Log things</button>
+  <a id="second" href="/second.html">Second page</a>
+  <p id="status">Clicked 0</p>
+  <script>
+    const SECRET = "@SECRET@";
+    let clicks = 0;
+    document.getElementById('pad').addEventListener('click', () => {
+      clicks += 1;
+      document.getElementById('status').textContent = 'Clicked ' + clicks;
+    });
+    document.getElementById('log').addEventListener('click', () => {
+      console.log('hello ' + SECRET);
+      console.error('boom');
+      fetch('/missing?k=' + SECRET);
+    });
+  </script>
+</body></html>
+"""
+SECOND = """<!doctype html><html><head><title>Second</title></head>
+<body><h1>The second page</h1></body></html>"""
+
+
+def write_app(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(INDEX.replace("@SECRET@", SECRET), encoding="utf-8")
+    (site / "second.html").write_text(SECOND, encoding="utf-8")
+    return site
+
+
+def recipe(tmp_path: Path, name: str, steps: list[dict[str, Any]]) -> Path:
+    """A recipe on the lab app: Python's http.server, which logs each request."""
+    site = tmp_path / "site"
+    if not site.exists():
+        write_app(tmp_path)
+    path = tmp_path / f"{name}.yaml"
+    body = {
+        "name": name,
+        "app": {
+            "command": [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
+            "cwd": str(site),
+            "url": "http://127.0.0.1:{port}/",
+            "ready_timeout": 20,
+        },
+        "secrets": ["AGENT_SECRET"],
+        "screen": "1280x800",
+        "steps": steps,
+    }
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+def stdio_params(*args: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "verifier.computer", *args],
+        env={**os.environ, "AGENT_SECRET": SECRET},
+        cwd=str(ROOT),
+    )
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(c.text for c in result.content if c.type == "text")
+
+
+def images_of(result: Any) -> list[np.ndarray]:
+    return [decode(base64.b64decode(c.data)) for c in result.content if c.type == "image"]
+
+
+def element(snapshot: dict[str, Any], role: str, name: str) -> dict[str, Any]:
+    found = [e for e in snapshot["elements"] if e["role"] == role and e["name"] == name]
+    assert len(found) == 1, (role, name, snapshot["snapshot"])
+    return found[0]
+
+
+def centre(el: dict[str, Any]) -> list[int]:
+    box = el["box"]
+    return [box["x"] + box["width"] // 2, box["y"] + box["height"] // 2]
+
+
+# -- snapshot ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["none", "1000x700"])
+def test_snapshot_boxes_are_where_computer_clicks(tmp_path: Path, scale: str) -> None:
+    """Each box is in the screenshot's pixels (scaled with --scale): a click at its centre
+    lands on that element, for every button and field of the lab."""
+    lab = (SITE / "computer-lab.html").as_uri()
+
+    async def session() -> tuple[dict[str, Any], list[str]]:
+        args = ("--url", lab, "--scale", scale, "--out", str(tmp_path / "out"), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert tools == TOOLS
+            snap = await client.call_tool("snapshot", {})
+            assert not snap.is_error, text_of(snap)
+            structured = dict(snap.structured_content or {})
+            hits = []
+            for role, name in [
+                ("button", "Go"),
+                ("textbox", "Your name"),
+                ("button", "Save draft"),
+            ]:
+                point = centre(element(structured, role, name))
+                clicked = await client.call_tool(
+                    "computer", {"action": "left_click", "coordinate": point}
+                )
+                hits.append(text_of(clicked))
+            twins = [e for e in structured["elements"] if e["name"] == "Twin"]
+            for twin in twins:
+                clicked = await client.call_tool(
+                    "computer", {"action": "left_click", "coordinate": centre(twin)}
+                )
+                hits.append(text_of(clicked))
+            refused = await client.call_tool("snapshot", {"depth": 2})
+            assert refused.is_error and "snapshot: unknown argument 'depth'" in text_of(refused)
+            await client.call_tool("finish", {})
+            return structured, hits
+
+    structured, hits = anyio.run(session)
+    width, height = (1280, 800) if scale == "none" else (1000, 625)
+    assert structured["screenshot_size"] == [width, height]
+    assert structured["url"] == lab and structured["title"] == "Computer lab"
+    text = structured["snapshot"]
+    assert '- button "Go" [ref=e' in text and "[box=" in text
+    go = element(structured, "button", "Go")["box"]
+    if scale == "none":
+        # The page's CSS box (700, 40, 160x60) moved by the viewport's place on the screen.
+        assert (go["width"], go["height"]) == (160, 60)
+    else:
+        assert abs(go["width"] - 125) <= 1 and abs(go["height"] - 47) <= 1
+    assert 'on <button#go> "Go"' in hits[0]
+    assert "<input#name>" in hits[1]
+    assert 'on <button> "Save draft"' in hits[2] or "Save draft" in hits[2]
+    assert len(hits) == 5 and all("Twin" in h for h in hits[3:])
+
+
+# -- logs, navigate, verify over stdio -------------------------------------------------------
+
+
+def test_logs_navigate_and_verify_over_stdio(tmp_path: Path) -> None:
+    session_recipe = recipe(tmp_path, "session", [{"goto": "/"}])
+    passing = recipe(tmp_path, "passing", [{"goto": "/"}, {"expect_text": "Clicked 0"}])
+    failing = recipe(
+        tmp_path,
+        "failing",
+        [{"goto": "/"}, {"expect_text": {"text": "Clicked 99", "timeout": 2}}],
+    )
+    out = tmp_path / "out"
+
+    async def session() -> dict[str, Any]:
+        args = ("--recipe", str(session_recipe), "--out", str(out), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            snap = await client.call_tool("snapshot", {})
+            log_button = element(dict(snap.structured_content or {}), "button", "Log things")
+            await client.call_tool(
+                "computer", {"action": "left_click", "coordinate": centre(log_button)}
+            )
+            # The page logged and fetched; the app logged the request.
+            console = await wait_for_line(client, "console", "boom")
+            assert "hello [secret:AGENT_SECRET]" in text_of(console)
+            assert re.search(r"^\d\d:\d\d:\d\d\.\d{3} error boom", text_of(console), re.M)
+            network = await wait_for_line(client, "network", "missing")
+            assert "404 http://127.0.0.1:" in text_of(network)
+            app = await wait_for_line(client, "app", "GET /missing")
+            for result in (console, network, app):
+                assert SECRET not in json.dumps(result.model_dump())
+                assert "[secret:AGENT_SECRET]" in text_of(result)
+            recent = await client.call_tool("logs", {"source": "app", "since": 0})
+            assert text_of(recent) == "no app lines from the last 0 s", text_of(recent)
+            few = await client.call_tool("logs", {"source": "console", "lines": 1})
+            assert len(few.structured_content["lines"]) == 1  # type: ignore[index]
+            for bad, says in [
+                ({}, "logs: 'source' is one of app, console, network (got None)"),
+                ({"source": "disk"}, "logs: 'source' is one of app, console, network"),
+                ({"source": "app", "since": -1}, "logs: 'since' is a number of seconds"),
+            ]:
+                refused = await client.call_tool("logs", bad)
+                assert refused.is_error and says in text_of(refused), text_of(refused)
+
+            went = await client.call_tool("navigate", {"url": "/second.html"})
+            assert not went.is_error, text_of(went)
+            assert re.match(
+                r"opened http://127\.0\.0\.1:\d+/second\.html \('Second'\)", text_of(went)
+            )
+            assert len(images_of(went)) == 1
+            assert went.structured_content["title"] == "Second"  # type: ignore[index]
+            heading = await client.call_tool("snapshot", {})
+            assert 'heading "The second page"' in text_of(heading)
+            for bad, says in [
+                ({"url": "ftp://example.org/"}, "navigate: 'ftp://example.org/' is a ftp: URL"),
+                ({"url": "file:///etc/passwd"}, "is a file: URL"),
+                ({}, "navigate: 'url' is a URL, or a path relative to the app's URL"),
+            ]:
+                refused = await client.call_tool("navigate", bad)
+                assert refused.is_error and says in text_of(refused), text_of(refused)
+
+            verified = await client.call_tool("verify", {"recipes": [str(passing), str(failing)]})
+            assert not verified.is_error, text_of(verified)
+            lines = text_of(verified).splitlines()
+            assert lines[0].startswith(f"PASSED {passing} -> ")
+            assert lines[1].startswith(f"FAILED {failing} at step 2: ")
+            (shot,) = images_of(verified)  # the failed step's screenshot
+            assert shot.shape == (800, 1280, 3)
+            missing = await client.call_tool("verify", {"recipes": ["no/such.yaml"]})
+            assert missing.is_error and "verify: no recipe file at 'no/such.yaml'" in text_of(
+                missing
+            )
+            done = await client.call_tool("finish", {"summary": "checked the logs"})
+            return {"verify": verified.structured_content, "finish": done.structured_content}
+
+    found = anyio.run(session)
+    results = found["verify"]["results"]
+    assert found["verify"]["passed"] is False
+    assert [r["verdict"] for r in results] == ["passed", "failed"]
+    failed = results[1]
+    assert failed["failed_step"] == 2 and failed["exit_code"] == 1
+    assert "Clicked 99" in failed["message"]
+    assert failed["screenshot"].endswith("-failed.png")
+    assert Path(failed["bundle"]).parent == out.resolve()
+    assert read_manifest(Path(failed["bundle"]))["verdict"] == "failed"
+    bundle = Path(found["finish"]["bundle"])
+    manifest = read_manifest(bundle)
+    assert [r["verdict"] for r in manifest["setup"]["verify"]] == ["passed", "failed"]  # type: ignore[index]
+    steps = manifest["steps"]
+    assert [s["action"] for s in steps] == ["left_click", "navigate"]  # type: ignore[index]
+    replay = (bundle / "session.yaml").read_text(encoding="utf-8")
+    assert "- goto: /second.html" in replay
+    assert SECRET not in (bundle / "logs" / "app.log").read_text()
+
+
+async def wait_for_line(client: Client, source: str, needle: str) -> Any:
+    """``logs`` of ``source`` once ``needle`` is in them (the page and app log a moment after
+    the click)."""
+    deadline = time.monotonic() + 20
+    while True:
+        result = await client.call_tool("logs", {"source": source})
+        assert not result.is_error, text_of(result)
+        if needle in text_of(result) or time.monotonic() > deadline:
+            assert needle in text_of(result), text_of(result)
+            return result
+        await anyio.sleep(0.1)  # polling the log for a line the page writes on its own
+
+
+# -- HTTP, the token file, the live view ------------------------------------------------
+
+
+def read_lines(
+    proc: subprocess.Popen[bytes], patterns: list[str], timeout: float = 90
+) -> list[Any]:
+    """Read the server's stderr until each pattern has matched a line."""
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        found = [re.search(p, seen) for p in patterns]
+        if all(found):
+            return found
+        ready, _, _ = select.select([proc.stderr], [], [], left)
+        chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+        if not chunk:
+            break
+        seen += chunk.decode("utf-8", "replace")
+    proc.kill()
+    pytest.fail(f"verifier mcp did not print {patterns}: {seen}")
+
+
+FIND_JS = """
+([r, g, b]) => {
+  const c = document.querySelector('#screen canvas');
+  if (!c || !c.width) return null;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0, sx = 0, sy = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (Math.abs(d[i] - r) <= 24 && Math.abs(d[i + 1] - g) <= 24 && Math.abs(d[i + 2] - b) <= 24) {
+      const p = i / 4; n++; sx += p % c.width; sy += Math.floor(p / c.width);
+    }
+  }
+  if (n < 20000) return null;
+  const rect = c.getBoundingClientRect(), s = rect.width / c.width;
+  return {n, x: rect.left + sx / n * s, y: rect.top + sy / n * s};
+}
+"""
+
+
+def test_http_with_a_token_file_and_a_view_only_live_view(tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    token_file = tmp_path / "token"
+    token = "from-a-file-" + "x" * 24
+    token_file.write_text(token + "\n", encoding="utf-8")
+    session_recipe = recipe(tmp_path, "session", [{"goto": "/"}])
+    before = live_processes({"x11vnc", "websockify"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "verifier",
+            "mcp",
+            "--http",
+            "127.0.0.1:0",
+            "--token-file",
+            str(token_file),
+            "--live",
+            "--recipe",
+            str(session_recipe),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-video",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "AGENT_SECRET": SECRET},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with proc:
+        live, serving = read_lines(
+            proc,
+            [
+                r"live view at (http://127\.0\.0\.1:\d+/\?token=[\w-]+)",
+                r"serving (http://\S+); send Authorization: Bearer (\S+)",
+            ],
+        )
+        assert serving[2] == "<your" and token not in serving[0]
+        assert token.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+
+        async def session() -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with (
+                async_playwright() as pw,
+                httpx2.AsyncClient(headers=headers, timeout=120) as http,
+                Client(streamable_http_client(serving[1], http_client=http)) as client,
+            ):
+                viewer = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                page = await viewer.new_page(viewport={"width": 1400, "height": 900})
+                await page.goto(live[1])
+                await page.wait_for_function("document.body.dataset.state === 'connected'")
+                pad = await (await page.wait_for_function(FIND_JS, arg=list(MAGENTA))).json_value()
+                # View only: the person's click does not reach the page...
+                await page.mouse.click(pad["x"], pad["y"])
+                snap = await client.call_tool("snapshot", {})
+                target = centre(element(dict(snap.structured_content or {}), "button", "Pad"))
+                # ...the agent's does: the page counts one click, not two.
+                await client.call_tool("computer", {"action": "left_click", "coordinate": target})
+                after = await client.call_tool("snapshot", {})
+                assert "Clicked 1" in text_of(after), text_of(after)
+                await viewer.close()
+                done = await client.call_tool("finish", {})
+                return dict(done.structured_content or {})
+
+        finished = anyio.run(session)
+        assert proc.wait(timeout=60) == 0
+    manifest = read_manifest(Path(finished["bundle"]))
+    assert manifest["setup"]["live"]["take_over"] is False  # type: ignore[index]
+    assert manifest["setup"]["live"]["url"] == live[1].split("?")[0]  # type: ignore[index]
+    deadline = time.monotonic() + 10
+    while {p for p in live_processes({"x11vnc", "websockify"}) if p not in before}:
+        assert time.monotonic() < deadline, "the live view outlived the session"
+        time.sleep(0.05)
+
+
+def test_a_token_on_the_command_line_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mcp", "--http", "127.0.0.1:0", "--token", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("Error: --token puts the token on the command line")
+        and "--token-file" in err
+    )
+    assert main(["mcp", "--http", "127.0.0.1:0", "--token-file", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: --token-file '{tmp_path / 'none'}': cannot read it: ")
+    (tmp_path / "two").write_text("two words\n")
+    assert main(["mcp", "--http", "127.0.0.1:0", "--token-file", str(tmp_path / "two")]) == 2
+    assert "must hold one token" in capsys.readouterr().err

@@ -1,0 +1,196 @@
+"""The tools beyond the mouse: ``verify``, ``snapshot``, ``logs``, ``navigate``, ``tabs``.
+
+Each method checks its arguments (an :class:`~verifier.errors.InputError` says what to
+send instead), does the work on the thread that owns the desktop and browser (the MCP
+server hands it over), and answers with text, images and the same facts as structured
+content.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from playwright.sync_api import Error as PlaywrightError
+
+from verifier.computer._image import EncodedImage, decode, encode, fit_within
+from verifier.computer._logs import LOG_SOURCES, LogReader
+from verifier.computer._replay import replay_start
+from verifier.computer._session import Session
+from verifier.computer._snapshot import take_snapshot
+from verifier.computer._verify import check_recipes, run_recipes
+from verifier.errors import BrowserError, InputError
+
+__all__ = ("Agent", "Answer")
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_LINES = 200
+MAX_LINES = 2000
+_SCHEMES = ("http", "https", "about")
+
+
+@dataclass(slots=True)
+class Answer:
+    """A tool's answer: text for the model, images, and the same as structured content."""
+
+    text: str
+    images: list[EncodedImage] = field(default_factory=list)
+    structured: dict[str, Any] | None = None
+
+
+class Agent:
+    """What the agent tools act on: the session (its computer, browser and bundle) and
+    where its logs, base URL and recipes are.
+
+    :param session: the session (actions it records: ``navigate``, ``tabs`` switches).
+    :param logs: the session's logs (its bundle's logs/ folder).
+    :param base_url: what relative URLs are relative to (the app's URL), if any.
+    :param allow_file: ``navigate`` may open ``file://`` URLs (the session began on one).
+    :param run_args: more arguments for ``verifier run`` (``--out``, ``--no-video``).
+    :param redact: the session's redaction of secrets.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        logs: Path,
+        base_url: str | None,
+        allow_file: bool = False,
+        run_args: Sequence[str] = (),
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.session = session
+        self.logs = LogReader(logs, redact=redact)
+        self.base_url = base_url
+        self.allow_file = allow_file
+        self.run_args = tuple(run_args)
+        self._redact = redact
+        self._verified: list[dict[str, Any]] = []
+
+    # -- verify --------------------------------------------------------------------------
+
+    def verify(self, args: Mapping[str, Any]) -> Answer:
+        _only(args, "verify", {"recipes"})
+        recipes = check_recipes(args.get("recipes"))
+        results = run_recipes(recipes, run_args=self.run_args)
+        images = []
+        for result in results:
+            if result.screenshot is not None:
+                images.append(self._shot(result.screenshot))
+        records = [r.to_json() for r in results]
+        self._verified += records
+        self.session.bundle.set_setup("verify", list(self._verified))
+        passed = all(r.verdict == "passed" for r in results)
+        lines = [r.line() for r in results]
+        if images:
+            lines.append("(the screenshot of each failed step follows, in order)")
+        return Answer("\n".join(lines), images, {"passed": passed, "results": records})
+
+    def _shot(self, path: Path) -> EncodedImage:
+        computer = self.session.computer
+        frame = fit_within(decode(path.read_bytes()), computer.size)
+        return encode(frame, computer.image_format)
+
+    # -- snapshot ------------------------------------------------------------------------
+
+    def snapshot(self, args: Mapping[str, Any]) -> Answer:
+        _only(args, "snapshot", set())
+        computer = self.session.computer
+        browser = computer.require_browser("take a snapshot")
+        snap = take_snapshot(browser, computer.scale, redact=self._redact)
+        return Answer(snap.render(), structured=snap.to_json())
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def note_logs(self) -> None:
+        """Note the app logs' sizes (every tool call does: ``since`` counts from them)."""
+        self.logs.note()
+
+    def read_logs(self, args: Mapping[str, Any]) -> Answer:
+        _only(args, "logs", {"source", "since", "lines"})
+        source = args.get("source")
+        if source not in LOG_SOURCES:
+            msg = f"logs: 'source' is one of {', '.join(LOG_SOURCES)} (got {source!r})"
+            raise InputError(msg)
+        since = args.get("since")
+        if since is not None and (
+            isinstance(since, bool) or not isinstance(since, int | float) or since < 0
+        ):
+            msg = f"logs: 'since' is a number of seconds, 0 or more (got {since!r})"
+            raise InputError(msg)
+        limit = args.get("lines", DEFAULT_LINES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LINES:
+            msg = f"logs: 'lines' is a whole number from 1 to {MAX_LINES} (got {limit!r})"
+            raise InputError(msg)
+        browser = self.session.computer.browser
+        if source != "app" and browser is not None and browser.dead is None:
+            # The page's events reach the log while Playwright's loop runs: let it run.
+            try:
+                browser.page.evaluate("0")
+            except (PlaywrightError, BrowserError) as exc:
+                _log.debug("logs: the page did not answer: %s", exc)
+        found = self.logs.read(
+            source, since=float(since) if since is not None else None, limit=limit
+        )
+        window = f" from the last {since:g} s" if since is not None else ""
+        if source == "app" and not found.files:
+            head = "no app log: this session has no app (start verifier mcp with --recipe)"
+        elif not found.lines:
+            head = f"no {source} lines{window}"
+        else:
+            more = f"; {found.omitted} earlier lines left out" if found.omitted else ""
+            head = f"{len(found.lines)} {source} lines{window}{more}:"
+        return Answer("\n".join([head, *found.lines]), structured=found.to_json())
+
+    # -- navigate --------------------------------------------------------------------------
+
+    def navigate(self, args: Mapping[str, Any]) -> Answer:
+        _only(args, "navigate", {"url"})
+        url = args.get("url")
+        if not isinstance(url, str) or not url.strip():
+            msg = "navigate: 'url' is a URL, or a path relative to the app's URL, like /todos"
+            raise InputError(msg)
+        computer = self.session.computer
+        browser = computer.require_browser("navigate")
+        base = self.base_url or browser.page.url
+        full = urljoin(base, url.strip())
+        scheme = urlsplit(full).scheme
+        if scheme not in _SCHEMES and not (scheme == "file" and self.allow_file):
+            msg = f"navigate: {url!r} is a {scheme}: URL; open http(s) URLs, or paths of the app"
+            raise InputError(msg)
+        out = self.session.navigate(
+            url, full=full, replay=replay_start(full, self.base_url) or full
+        )
+        page = browser.page
+        text = f"opened {page.url} ({page.title()!r})"
+        if out.note:
+            text += f"; {out.note}"
+        return Answer(
+            self._clean(text),
+            [out.image()],
+            {"url": self._clean(page.url), "title": self._clean(page.title())},
+        )
+
+    # -- tabs ------------------------------------------------------------------------------
+
+    def tabs(self, args: Mapping[str, Any]) -> Answer:
+        _only(args, "tabs", {"select"})
+        msg = "tabs: this browser cannot list or switch tabs yet"
+        raise InputError(msg)
+
+    def _clean(self, text: str) -> str:
+        return self._redact(text) if self._redact else text
+
+
+def _only(args: Mapping[str, Any], tool: str, allowed: set[str]) -> None:
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) if allowed else "no arguments"
+        msg = f"{tool}: unknown argument {unknown[0]!r}; it takes {takes}"
+        raise InputError(msg)

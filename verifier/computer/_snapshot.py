@@ -1,0 +1,191 @@
+"""The page's structure for an agent: Playwright's aria snapshot, a ref per element, and
+each element's box on the screenshot a ``computer`` call returns.
+
+Playwright's AI snapshot (``page.aria_snapshot(mode="ai", boxes=True)``) gives refs and
+boxes in the viewport's CSS pixels (an iframe's elements relative to the iframe). One CSS
+pixel is one screen pixel (the browser runs at device scale factor 1), so a box moves to
+the screen by the viewport's origin (and the iframes' boxes around it), is clipped to
+what is on screen, and maps to the screenshot's pixels through the same
+:class:`~verifier.computer.ScreenScale` the ``computer`` tool uses. The box holds exactly
+the screenshot pixels that land inside the element: clicking its centre hits it (unless
+something covers it, as for a person).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Error as PlaywrightError
+
+from verifier.browser import ORIGIN_JS, origin_of
+from verifier.errors import BrowserError
+
+if TYPE_CHECKING:
+    from verifier.browser import Browser
+    from verifier.computer._image import ScreenScale
+
+__all__ = ("Element", "Snapshot", "model_span", "take_snapshot")
+
+Box = tuple[int, int, int, int]  # x, y, width, height
+
+_BOX = re.compile(r" \[box=(-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)\]")
+_LINE = re.compile(r"^(?P<indent> *)- (?P<role>[\w-]+)(?: (?P<name>\"(?:[^\"\\]|\\.)*\"))?")
+_REF = re.compile(r" \[ref=([\w-]+)\]")
+_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One element of the snapshot that has a ref."""
+
+    ref: str
+    role: str
+    name: str
+    box: Box | None  # in screenshot pixels; None when none of it is on the screen
+
+    @property
+    def center(self) -> tuple[int, int] | None:
+        if self.box is None:
+            return None
+        x, y, w, h = self.box
+        return x + (w - 1) // 2, y + (h - 1) // 2
+
+    def to_json(self) -> dict[str, Any]:
+        box = self.box
+        return {
+            "ref": self.ref,
+            "role": self.role,
+            "name": self.name,
+            "box": dict(zip(("x", "y", "width", "height"), box, strict=True)) if box else None,
+            "center": list(self.center) if self.center else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The active page's aria snapshot, boxes in screenshot pixels."""
+
+    url: str
+    title: str
+    size: tuple[int, int]  # the screenshot's (width, height)
+    text: str
+    elements: tuple[Element, ...]
+
+    def render(self) -> str:
+        width, height = self.size
+        return (
+            f"page: {self.url}\ntitle: {self.title}\n"
+            f"[box=x,y,width,height] is in the {width}x{height} screenshot's pixels (the "
+            "computer tool's coordinates): click its centre to hit the element; "
+            "[offscreen]: scroll to it first; [no box]: it has no size.\n" + self.text
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "screenshot_size": list(self.size),
+            "snapshot": self.text,
+            "elements": [e.to_json() for e in self.elements],
+        }
+
+
+def model_span(lo: int, hi: int, screen: int, model: int) -> tuple[int, int] | None:
+    """The model pixels ``k`` whose screen pixel (``ScreenScale.to_screen``: ``(2k + 1) *
+    screen // (2 * model)``) lies in ``lo..hi`` (inclusive), as (first, last); None if
+    there are none."""
+    first = max(0, -((screen - 2 * model * lo) // (2 * screen)))
+    last = min(model - 1, -((screen - 2 * model * (hi + 1)) // (2 * screen)) - 1)
+    return (first, last) if first <= last else None
+
+
+def _pixels(start: float, end: float, lo: int, hi: int) -> tuple[int, int] | None:
+    """Screen pixels whose centres lie in [start, end), clipped to ``lo..hi``."""
+    first = max(lo, math.ceil(start - 0.5))
+    last = min(hi, math.ceil(end - 0.5) - 1)
+    return (first, last) if first <= last else None
+
+
+def take_snapshot(
+    browser: Browser, scale: ScreenScale, *, redact: Callable[[str], str] | None = None
+) -> Snapshot:
+    """The active page's aria snapshot with refs and screen boxes.
+
+    :raises BrowserError: the page is gone or did not answer.
+    """
+    page = browser.page
+    try:
+        raw = page.aria_snapshot(mode="ai", boxes=True, timeout=_TIMEOUT_MS)
+        values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
+        url = page.url
+    except PlaywrightError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        msg = f"the page did not give its snapshot: {first}"
+        raise BrowserError(msg) from exc
+    ox, oy = origin_of(values[:4])
+    viewport = (float(ox), float(oy), float(ox + values[4]), float(oy + values[5]))
+    sw, sh = scale.screen
+    mw, mh = scale.model
+    lines: list[str] = []
+    elements: list[Element] = []
+    # Frames around the current line: (indent, x offset, y offset, clip rectangle).
+    frames: list[tuple[int, float, float, tuple[float, float, float, float]]] = []
+    for line in raw.splitlines():
+        head = _LINE.match(line)
+        indent = len(head["indent"]) if head else len(line) - len(line.lstrip(" "))
+        while frames and indent <= frames[-1][0]:
+            frames.pop()
+        dx, dy, clip = (
+            (frames[-1][1], frames[-1][2], frames[-1][3]) if frames else (ox, oy, viewport)
+        )
+        found = _BOX.search(line)
+        box: Box | None = None
+        if found is not None:
+            x, y, w, h = (float(v) for v in found.groups())
+            left, top = dx + x, dy + y
+            xs = _pixels(max(left, clip[0]), min(left + w, clip[2]), 0, sw - 1)
+            ys = _pixels(max(top, clip[1]), min(top + h, clip[3]), 0, sh - 1)
+            mx = model_span(*xs, sw, mw) if xs else None
+            my = model_span(*ys, sh, mh) if ys else None
+            if mx is not None and my is not None:
+                box = (mx[0], my[0], mx[1] - mx[0] + 1, my[1] - my[0] + 1)
+            shown = f" [box={box[0]},{box[1]},{box[2]},{box[3]}]" if box else " [offscreen]"
+            if w <= 0 or h <= 0:
+                shown = " [no box]"  # nothing to see or click (an empty element)
+            line = line[: found.start()] + shown + line[found.end() :]
+            if head is not None and head["role"] == "iframe":
+                inner = (
+                    max(left, clip[0]),
+                    max(top, clip[1]),
+                    min(left + w, clip[2]),
+                    min(top + h, clip[3]),
+                )
+                frames.append((indent, left, top, inner))
+        ref = _REF.search(line)
+        if ref is not None and head is not None:
+            elements.append(Element(ref[1], head["role"], _name(head["name"], redact), box))
+        lines.append(redact(line) if redact else line)
+    title = str(values[6])
+    return Snapshot(
+        url=redact(url) if redact else url,
+        title=redact(title) if redact else title,
+        size=scale.model,
+        text="\n".join(lines),
+        elements=tuple(elements),
+    )
+
+
+def _name(quoted: str | None, redact: Callable[[str], str] | None) -> str:
+    """An element's name from the snapshot's double-quoted YAML string."""
+    if not quoted:
+        return ""
+    try:
+        name = str(json.loads(quoted))
+    except ValueError:
+        name = quoted[1:-1]
+    return redact(name) if redact else name
