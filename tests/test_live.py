@@ -269,6 +269,25 @@ def test_the_live_view_stops_with_the_run(tmp_path: Path, how: signal.Signals) -
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="network: loopback needs root or CAP_SYS_ADMIN")
+def test_a_loopback_run_can_still_be_watched(tmp_path: Path) -> None:
+    """The view's socket is opened before the run enters its network namespace."""
+    path = tmp_path / "blank.yaml"
+    steps = [{"wait_for": {"selector": "text=never there", "timeout": 120}}]
+    body = {"name": "watched", "url": "http://127.0.0.1:9/", "network": "loopback", "steps": steps}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    before = live_children()
+    proc = start_run(str(path), "--live", "--out", str(tmp_path / "out"), "--no-video")
+    with proc:
+        _url, port, token = read_url(proc)
+        (x11vnc,) = [p for p, d in live_children().items() if d.startswith("x11vnc")]
+        assert os.stat(f"/proc/{x11vnc}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
+        assert b"RFB 003" in websocket_bytes(port, f"/websockify?token={token}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    assert wait_live_gone(before) == {}
+
+
 def test_live_and_jobs_do_not_mix(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "a.yaml", "b.yaml", "--jobs", "2", "--live"]) == 2
     err = capsys.readouterr().err
