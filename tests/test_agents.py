@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import re
 import select
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from tests.support import SITE, live_processes, read_manifest
 from verifier.browser import CHROMIUM
 from verifier.cli import main
 from verifier.computer import decode
+from verifier.computer._logs import LogReader
+from verifier.computer._snapshot import model_span
 
 ROOT = Path(__file__).parent.parent
 SECRET = "agent-s3cret-value-4711"
@@ -422,3 +426,85 @@ def test_a_token_on_the_command_line_is_refused(
     (tmp_path / "two").write_text("two words\n")
     assert main(["mcp", "--http", "127.0.0.1:0", "--token-file", str(tmp_path / "two")]) == 2
     assert "must hold one token" in capsys.readouterr().err
+
+
+# -- the pieces, without a desktop ------------------------------------------------------
+
+
+def test_snapshot_boxes_map_to_exactly_the_model_pixels_inside() -> None:
+    """model_span returns every model pixel whose screen pixel is in the span, no other."""
+    rng = random.Random(18)
+    for _ in range(5000):
+        screen = rng.randint(1, 3000)
+        model = rng.randint(1, screen)
+        lo = rng.randint(0, screen - 1)
+        hi = rng.randint(lo, screen - 1)
+        inside = [k for k in range(model) if lo <= (2 * k + 1) * screen // (2 * model) <= hi]
+        expected = (inside[0], inside[-1]) if inside else None
+        assert model_span(lo, hi, screen, model) == expected, (lo, hi, screen, model)
+
+
+def test_log_reader_splits_sources_and_counts_since(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    now = datetime.now(UTC)
+
+    def ts(seconds_ago: float) -> str:
+        return (now - timedelta(seconds=seconds_ago)).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+    records = [
+        {"ts": ts(100), "type": "console", "level": "log", "text": "old", "url": "", "line": 1},
+        {
+            "ts": ts(1),
+            "type": "console",
+            "level": "error",
+            "text": "new TOPSECRET",
+            "url": "u",
+            "line": 3,
+        },
+        {"ts": ts(1), "type": "pageerror", "level": "error", "text": "Uncaught x"},
+        {
+            "ts": ts(1),
+            "type": "requestfailed",
+            "level": "error",
+            "url": "http://h/a",
+            "method": "GET",
+            "text": "net::ERR",
+        },
+        {
+            "ts": ts(1),
+            "type": "response",
+            "level": "error",
+            "url": "http://h/b",
+            "status": 404,
+            "text": "Not Found",
+        },
+    ]
+    (logs / "browser-console.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (logs / "app-api.log").write_text("api started\n")
+    (logs / "app-web.log").write_text("web started\n")
+    reader = LogReader(logs, redact=lambda text: text.replace("TOPSECRET", "[secret:X]"))
+    console = reader.read("console", since=None, limit=10)
+    assert console.files == ("logs/browser-console.jsonl",)
+    assert [line[13:] for line in console.lines] == [
+        "log old",
+        "error new [secret:X] (u:3)",
+        "pageerror Uncaught x",
+    ]
+    assert len(reader.read("console", since=30, limit=10).lines) == 2
+    last = reader.read("console", since=None, limit=1)
+    assert last.omitted == 2 and last.lines[0].endswith("pageerror Uncaught x")
+    network = reader.read("network", since=30, limit=10).lines
+    assert [line[13:] for line in network] == [
+        "failed GET http://h/a: net::ERR",
+        "404 http://h/b Not Found",
+    ]
+    reader.note()
+    with (logs / "app-web.log").open("a") as fh:
+        fh.write("GET /later\n")
+    assert reader.read("app", since=None, limit=10).lines == (
+        "[api] api started",
+        "[web] web started",
+        "[web] GET /later",
+    )
+    assert reader.read("app", since=0, limit=10).lines == ("[web] GET /later",)

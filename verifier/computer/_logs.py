@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class LogReader:
         self._logs = logs
         self._redact = redact
         self._notes: dict[Path, tuple[list[float], list[int]]] = {}
+        self._lock = threading.Lock()  # notes are taken on the server's thread, read on the owner's
 
     def app_logs(self) -> list[Path]:
         return sorted(p for p in self._logs.glob("app*.log") if p.is_file())
@@ -63,18 +65,19 @@ class LogReader:
         """Remember how long each app log is now (``since`` counts from these notes)."""
         now = time.monotonic()
         for path in self.app_logs():
-            times, sizes = self._notes.setdefault(path, ([], []))
             try:
                 size = path.stat().st_size
             except OSError:
                 continue
-            if sizes and size < sizes[-1]:  # rewritten (cut to its limit): start over
-                times.clear()
-                sizes.clear()
-            if len(times) >= _NOTES_KEPT:
-                del times[: _NOTES_KEPT // 2], sizes[: _NOTES_KEPT // 2]
-            times.append(now)
-            sizes.append(size)
+            with self._lock:
+                times, sizes = self._notes.setdefault(path, ([], []))
+                if sizes and size < sizes[-1]:  # rewritten (cut to its limit): start over
+                    times.clear()
+                    sizes.clear()
+                if len(times) >= _NOTES_KEPT:
+                    del times[: _NOTES_KEPT // 2], sizes[: _NOTES_KEPT // 2]
+                times.append(now)
+                sizes.append(size)
 
     def read(self, source: LogSource, *, since: float | None, limit: int) -> LogLines:
         """The last ``limit`` lines of ``source`` from the last ``since`` seconds (all
@@ -97,10 +100,11 @@ class LogReader:
         lines: list[str] = []
         for path in logs:
             start = 0
-            if since is not None and path in self._notes:
-                times, sizes = self._notes[path]
-                at = bisect.bisect_right(times, time.monotonic() - since) - 1
-                start = sizes[at] if at >= 0 else 0
+            with self._lock:
+                if since is not None and path in self._notes:
+                    times, sizes = self._notes[path]
+                    at = bisect.bisect_right(times, time.monotonic() - since) - 1
+                    start = sizes[at] if at >= 0 else 0
             prefix = f"[{path.stem.removeprefix('app-')}] " if len(logs) > 1 else ""
             lines += [prefix + line for line in _tail_lines(path, start)]
         return lines, [self._rel(p) for p in logs]
@@ -172,6 +176,6 @@ def _format(record: dict[str, Any], stamp: datetime | None) -> str:
         return f"{when} failed {record.get('method', '')} {url}: {text}".replace("  ", " ")
     if kind == "response":
         return f"{when} {record.get('status', '?')} {url} {text}".rstrip()
-    rest = {k: v for k, v in record.items() if k not in ("ts", "type", "text")}
+    rest = {k: v for k, v in record.items() if k not in ("ts", "type", "text", "level")}
     extra = f" {json.dumps(rest, ensure_ascii=False)}" if rest else ""
     return f"{when} {kind} {text}{extra}".rstrip()
