@@ -24,6 +24,8 @@ from playwright.sync_api import Page, sync_playwright
 from tests.support import live_processes, read_manifest, server_command
 from verifier.browser import CHROMIUM
 from verifier.cli import main
+from verifier.errors import DisplayError
+from verifier.live import LiveView
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -286,6 +288,19 @@ def test_a_loopback_run_can_still_be_watched(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 143
     assert wait_live_gone(before) == {}
+
+
+def test_a_live_view_that_cannot_start_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = live_children()
+    why = r"^the live view's x11vnc on :9987 exited: XOpenDisplay\(\":9987\"\) failed"
+    with pytest.raises(DisplayError, match=why):
+        LiveView(":9987", log_dir=tmp_path).start()
+    assert wait_live_gone(before) == {}
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DisplayError, match=r"'x11vnc' is not installed; .*apt-get install"):
+        LiveView(":0").start()
 
 
 def test_live_and_jobs_do_not_mix(capsys: pytest.CaptureFixture[str]) -> None:

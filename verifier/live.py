@@ -179,6 +179,19 @@ class _Pump:
         self._thread.join(timeout)
 
 
+_STAMP = re.compile(r"^\d\d/\d\d/\d{4} \d\d:\d\d:\d\d ")
+_TROUBLE = re.compile(r"failed|unable|error|cannot|refused", re.IGNORECASE)
+
+
+def _why(output: str) -> str:
+    """The line of a child's output that says what went wrong (else its last line)."""
+    lines = [_STAMP.sub("", line).strip(" *") for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    return next(
+        (line for line in lines if _TROUBLE.search(line)), lines[-1] if lines else "no output"
+    )
+
+
 class LiveView(Owner):
     """x11vnc and websockify serving ``display`` to a browser (see the module docstring).
 
@@ -358,8 +371,8 @@ class LiveView(Owner):
                 why = (
                     "exited" if proc.poll() is not None else f"not ready in {_READY_TIMEOUT_S:g} s"
                 )
-                last = tail(self._log_dir / f"{proc.name}.log", lines=3)
-                msg = f"the live view's {proc.name} on {self.display} {why}: {last or 'no output'}"
+                last = _why(tail(self._log_dir / f"{proc.name}.log", lines=400))
+                msg = f"the live view's {proc.name} on {self.display} {why}: {last}"
                 raise DisplayError(msg)
 
     def check_alive(self) -> None:
