@@ -121,6 +121,9 @@ def _serve(
             start = _start_url(options.url, base)
             if start is not None:
                 stage.browser.open(start)
+                # The agent's first screenshot shows the page, not a frame before it.
+                region = stage.browser.next_frame()
+                stage.desktop.wait_stable(quiet=0.035, region=region)
         except BaseException as exc:
             stage.close()
             stage.finish("error", error_info(exc))
@@ -133,6 +136,11 @@ def _serve(
             scale=options.scale,
             image_format=options.image_format,
         )
+        if start is not None:
+            # The first screenshot shows the page, not the window before it painted (the
+            # load event can come before the first frame reaches the screen).
+            stage.browser.next_frame()
+            computer.settle()
         stage.bundle.set_setup(
             "mcp",
             {
