@@ -330,7 +330,7 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
     # The video was finalized on the way out: playable, listed.
     assert probe_video(manifests[0].parent / "video.mp4").duration_s > 0.5
     assert manifest["video"] is not None
-    assert not {p: d for p, d in live_processes().items() if "verifier" in d}
+    assert not {p: d for p, d in live_processes().items() if "-m verifier" in d}
 
 
 def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import SITE, server_command
 from verifier._redact import Redactor
+from verifier.errors import RecipeError
 
 SECRET = "s3cr3t-Tok3n-d9f8e7c6b5a4"
 
@@ -62,20 +63,51 @@ def test_typed_secret_echoed_by_the_page_is_nowhere(
 
 def test_redactor_collects_declared_and_guessed_secrets() -> None:
     environ = {
-        "MY_SECRET": "abc",
-        "GITHUB_TOKEN": "ghp_0123456789abcdef",
+        "MY_SECRET": "abcdef-1",
+        "GITHUB_TOKEN": "ghp_0123456789abcdef",  # the verifier's: the app never gets it
         "HOME": "/root",
-        "DISABLE_AUTH_TOKEN": "true",
     }
     redactor = Redactor.collect(
         declared=["MY_SECRET"],
         environ=environ,
-        app_env={"DB_PASSWORD": "hunter2hunter2", "MODE": "dev"},
+        app_env={"DB_PASSWORD": "hunter2hunter2", "MODE": "dev", "DISABLE_AUTH_TOKEN": "true"},
     )
-    assert redactor.names == ["DB_PASSWORD", "GITHUB_TOKEN", "MY_SECRET"]
-    text = "abc ghp_0123456789abcdef hunter2hunter2 true /root dev"
-    assert redactor.text(text) == (
-        "[secret:MY_SECRET] [secret:GITHUB_TOKEN] [secret:DB_PASSWORD] true /root dev"
-    )
-    assert redactor.obj({"k": ["abc", 1]}) == {"k": ["[secret:MY_SECRET]", 1]}
+    assert redactor.names == ["DB_PASSWORD", "MY_SECRET"]
+    text = "abcdef-1 hunter2hunter2 true /root dev"
+    assert redactor.text(text) == "[secret:MY_SECRET] [secret:DB_PASSWORD] true /root dev"
     assert not Redactor.collect(declared=[], environ={"HOME": "/x"}, app_env={})
+
+
+def test_short_secrets_are_refused_and_structure_is_never_rewritten() -> None:
+    with pytest.raises(RecipeError, match="secret PIN is 4 characters long; a secret needs 6"):
+        Redactor.collect(declared=["PIN"], environ={"PIN": "2026"}, app_env={})
+    redactor = Redactor({"S": "artifacts-20261129"})
+    manifest = {
+        "run_id": "20261129-x-artifacts-20261129",
+        "artifacts": [{"path": "artifacts-20261129.png", "sha256": "artifacts-20261129"}],
+        "artifacts-20261129": "artifacts-20261129",
+    }
+    assert redactor.obj(manifest) == {
+        "run_id": "20261129-x-artifacts-20261129",
+        "artifacts": [{"path": "artifacts-20261129.png", "sha256": "artifacts-20261129"}],
+        "artifacts-20261129": "[secret:S]",
+    }
+
+
+def test_typed_secrets_prefixes_are_secret_too() -> None:
+    redactor = Redactor({"PW": "correct-horse"}, typed=["PW"])
+    logged = [f"value={'correct-horse'[:n]}" for n in range(1, 14)]
+    shown = [redactor.text(line) for line in logged]
+    assert shown[:5] == ["value=c", "value=co", "value=cor", "value=corr", "value=corre"]
+    assert all(line == "value=[secret:PW]" for line in shown[5:])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_a_secret_split_across_chunks_is_still_redacted(chunk: int) -> None:
+    redactor = Redactor({"T": "tok-123456", "U": "tok-1234567890"})
+    stream = redactor.stream()
+    text = "a tok-123456 b tok-1234567890 c tok-12345 d" * 3
+    out = "".join(stream.feed(text[i : i + chunk]) for i in range(0, len(text), chunk))
+    out += stream.flush()
+    assert out == redactor.text(text)
+    assert "tok-123456 " not in out and "[secret:U]" in out

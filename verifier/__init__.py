@@ -13,11 +13,16 @@ watchdog, or ``verifier --version``, need not import Playwright, NumPy and pydan
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from verifier._lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+# A library never prints: records nobody captures (outside a run's verifier.log) are
+# dropped, not shown on stderr by logging's last resort.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from verifier.desktop import Desktop

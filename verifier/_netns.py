@@ -18,11 +18,11 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from verifier.errors import NetworkError
 
-__all__ = ("loopback_only",)
+__all__ = ("check_contained", "loopback_only", "namespace_of")
 
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
@@ -55,7 +55,14 @@ def loopback_only() -> Iterator[None]:
             msg = f"network: loopback: cannot create a network namespace: {os.strerror(err)}{hint}"
             raise NetworkError(msg)
         try:
-            _loopback_up()
+            try:
+                _loopback_up()
+            except OSError as exc:
+                msg = (
+                    f"network: loopback: cannot bring up the namespace's loopback: "
+                    f"{exc.strerror or exc} (needs CAP_NET_ADMIN)"
+                )
+                raise NetworkError(msg) from exc
             yield
         finally:
             if _libc.setns(original, _CLONE_NEWNET) != 0:
@@ -64,3 +71,29 @@ def loopback_only() -> Iterator[None]:
                 raise NetworkError(msg)
     finally:
         os.close(original)
+
+
+def namespace_of(pid: int | None = None) -> int:
+    """The network namespace (its inode) of process ``pid``; of this thread by default."""
+    where = "thread-self" if pid is None else str(pid)
+    return os.stat(f"/proc/{where}/ns/net").st_ino
+
+
+def check_contained(processes: Mapping[str, int]) -> None:
+    """Raise unless every process (``what -> pid``) is in this thread's namespace, the
+    run's loopback-only one: a browser or an app outside it could reach the network.
+
+    :raises NetworkError: naming the first process found outside.
+    """
+    ours = namespace_of()
+    for what, pid in processes.items():
+        try:
+            theirs = namespace_of(pid)
+        except OSError:
+            continue  # gone: nothing of it is outside
+        if theirs != ours:
+            msg = (
+                f"network: loopback does not hold: {what} (pid {pid}) runs outside the "
+                "run's network namespace"
+            )
+            raise NetworkError(msg)

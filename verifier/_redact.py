@@ -2,19 +2,29 @@
 
 What is secret: the recipe's ``secrets: [NAME, ...]`` and every ``type: {secret: NAME}``
 (values from the environment), plus any variable handed to the app (its ``app.env`` or
-the inherited environment) whose name looks like a token, key or password. Screenshots
-and the video show what the screen showed: a secret typed into a visible field is in the
-pixels (use password fields).
+the names it passes through) whose name looks like a token, key or password. A typed
+secret's prefixes of ``MIN_SECRET`` characters and more are secret too: a page that logs
+a field's value on every keystroke would otherwise leak it a character at a time.
+Screenshots and the video show what the screen showed: a secret typed into a visible
+field is in the pixels (use password fields).
+
+Declared secrets shorter than ``MIN_SECRET`` characters are refused: blanking ``2026``
+or ``a`` everywhere would mangle run ids, dates and words, and hide nothing.
+JSON keys, run ids, checksums and bundle paths are never rewritten: they are the
+bundle's structure, not text a secret could have reached.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-__all__ = ("Redactor",)
+from verifier.errors import RecipeError
 
+__all__ = ("MIN_SECRET", "NO_SECRETS", "Redactor", "StreamRedactor", "looks_secret")
+
+MIN_SECRET = 6
 _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL",
     re.IGNORECASE,
@@ -22,6 +32,10 @@ _SECRET_NAME = re.compile(
 # A variable found only by its name must hold a value this long: short values such as
 # "true" or "1" would otherwise be blanked all over the logs.
 _MIN_GUESSED = 8
+# Manifest fields whose values are structure (ids, checksums, bundle paths): kept as is.
+_STRUCTURAL = frozenset(
+    {"run_id", "sha256", "path", "screenshot", "raw_screenshot", "screenshots", "preview"}
+)
 
 
 def looks_secret(name: str) -> bool:
@@ -29,25 +43,52 @@ def looks_secret(name: str) -> bool:
 
 
 class Redactor:
-    """Replaces each secret value with ``[secret:NAME]``."""
+    """Replaces each secret value (and each prefix of a typed one) with ``[secret:NAME]``.
 
-    def __init__(self, secrets: Mapping[str, str]) -> None:
+    :param secrets: name -> value.
+    :param typed: names of secrets typed into pages, whose prefixes are secret too.
+    """
+
+    def __init__(self, secrets: Mapping[str, str], *, typed: Collection[str] = ()) -> None:
         self._names = {value: name for name, value in secrets.items() if value}
+        for name in typed:
+            value = secrets.get(name, "")
+            for end in range(MIN_SECRET, len(value)):
+                self._names.setdefault(value[:end], name)
         values = sorted(self._names, key=len, reverse=True)  # longest first
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+        self.longest = len(values[0]) if values else 0
 
     @classmethod
     def collect(
-        cls, *, declared: list[str], environ: Mapping[str, str], app_env: Mapping[str, str]
+        cls,
+        *,
+        declared: Collection[str],
+        environ: Mapping[str, str],
+        app_env: Mapping[str, str],
+        typed: Collection[str] = (),
     ) -> Redactor:
-        secrets = {name: environ[name] for name in declared if environ.get(name)}
-        for name, value in {**environ, **app_env}.items():
+        """The secrets of a run: ``declared`` names (from ``app_env`` or ``environ``),
+        and the variables ``app_env`` hands the app whose names look secret.
+
+        :raises RecipeError: a declared secret is shorter than ``MIN_SECRET``.
+        """
+        secrets: dict[str, str] = {}
+        for name in declared:
+            value = app_env.get(name) or environ.get(name) or ""
+            if value and len(value) < MIN_SECRET:
+                msg = (
+                    f"secret {name} is {len(value)} characters long; a secret needs "
+                    f"{MIN_SECRET} or more (shorter values would be blanked everywhere "
+                    "they appear, hiding nothing): use a longer value, or do not declare it"
+                )
+                raise RecipeError(msg)
+            if value:
+                secrets[name] = value
+        for name, value in app_env.items():
             if looks_secret(name) and len(value) >= _MIN_GUESSED:
                 secrets.setdefault(name, value)
-        for name in declared:  # a declared secret set in the app block
-            if app_env.get(name):
-                secrets[name] = app_env[name]
-        return cls(secrets)
+        return cls(secrets, typed=typed)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -62,16 +103,57 @@ class Redactor:
         return self._pattern.sub(lambda m: f"[secret:{self._names[m.group()]}]", text)
 
     def obj(self, value: Any) -> Any:
-        """A copy of a JSON-like value with every string redacted (keys included)."""
+        """A copy of a JSON-like value with every string value redacted; keys and the
+        structural fields (run id, checksums, bundle paths) are kept as they are."""
         if self._pattern is None:
             return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.obj(k): self.obj(v) for k, v in value.items()}
+            return {k: v if k in _STRUCTURAL else self.obj(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.obj(v) for v in value]
         return value
+
+    def stream(self) -> StreamRedactor:
+        """A redactor for text that arrives in pieces (a process's output)."""
+        return StreamRedactor(self)
+
+
+class StreamRedactor:
+    """Redacts a stream of text given in chunks of any size, in bounded memory.
+
+    The last ``longest - 1`` characters are held back until more text (or the end)
+    comes, so a secret split across two chunks is still found whole.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._hold = max(0, redactor.longest - 1)
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """The redacted text that is final now (possibly empty)."""
+        buf = self._pending + text
+        pattern = self._redactor._pattern
+        if pattern is None:
+            self._pending = ""
+            return buf
+        cut = len(buf) - self._hold
+        if cut <= 0:
+            self._pending = buf
+            return ""
+        for match in pattern.finditer(buf):
+            if match.start() >= cut:
+                break
+            cut = max(cut, match.end())  # a secret that starts before the cut goes whole
+        self._pending = buf[cut:]
+        return self._redactor.text(buf[:cut])
+
+    def flush(self) -> str:
+        """The rest, at the end of the stream."""
+        rest, self._pending = self._pending, ""
+        return self._redactor.text(rest)
 
 
 NO_SECRETS = Redactor({})

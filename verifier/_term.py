@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 from verifier.errors import Interrupted, VerifierError
 
-__all__ = ("say", "show_error")
+__all__ = ("escape", "say", "show_error")
+
+
+# Characters that would act on a terminal or a CI log instead of showing: C0 controls
+# (ESC starts colour and cursor sequences, CR rewrites the line) but newline and tab, DEL,
+# C1 controls, and the bidirectional overrides that reorder what a reader sees.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(text: str) -> str:
+    """``text`` with every control character written as ``\\uXXXX`` (so JSON stays JSON)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def say(stream: TextIO, line: str) -> None:
-    """Print ``line`` to ``stream`` now. A closed pipe (``| head``, a killed parent) is
-    not an error of the command: the rest of its output goes to /dev/null, and its exit
-    code still tells the verdict."""
+    """Print ``line`` to ``stream`` now, its control characters escaped: page text,
+    recipe names and paths come from the app and the recipe. A closed pipe (``| head``,
+    a killed parent) is not an error of the command: the rest of its output goes to
+    /dev/null, and its exit code still tells the verdict."""
     try:
-        print(line, file=stream, flush=True)
+        print(escape(line), file=stream, flush=True)
     except BrokenPipeError:
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)

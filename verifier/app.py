@@ -1,4 +1,10 @@
-"""The app under test: its dev server, started, probed until ready, and stopped with its tree."""
+"""The app under test: its dev server, started, probed until ready, and stopped with its tree.
+
+The app is untrusted code. It gets only ``PATH``, ``HOME``, ``LANG``, ``TERM``,
+``TMPDIR``, ``PORT``, its recipe's ``env`` and the variables named in ``pass_env``; it
+runs in PID and mount namespaces of its own (``_sandbox.py``), so whatever it starts
+goes with it, and its output reaches ``app.log`` redacted and bounded (``_logpump.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,19 @@ import http.client
 import logging
 import os
 import shlex
+import shutil
 import socket
 import subprocess
-import threading
+import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from verifier._process import OwnedProcess, Owner, tail
+from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
+from verifier._process import OwnedProcess, Owner
+from verifier._redact import NO_SECRETS, Redactor
 from verifier.errors import DevServerError
 
 __all__ = ("DevServer", "free_port")
@@ -27,6 +35,19 @@ _log = logging.getLogger(__name__)
 # Characters that only mean something to a shell: a command using them runs under /bin/sh.
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
 _POLL_INTERVAL_S = 0.05
+# What the app gets of the verifier's environment (besides PORT, its env and pass_env).
+BASE_ENV = ("PATH", "HOME", "LANG", "TERM", "TMPDIR")
+_SANDBOX = Path(__file__).with_name("_sandbox.py")
+
+
+def app_environment(
+    env: Mapping[str, str], pass_env: Sequence[str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The whole environment of the app: an allow-list of ``environ`` (BASE_ENV and
+    ``pass_env``), then ``env``. Nothing else of the verifier's (no ``VERIFIER_*``, no
+    tokens) reaches it."""
+    kept = {n: environ[n] for n in (*BASE_ENV, *pass_env) if n in environ}
+    return {**kept, **env}
 
 
 def free_port() -> int:
@@ -90,9 +111,13 @@ class DevServer(Owner):
     :param command: a command line (``{port}`` is replaced) or an argv list.
     :param url: the readiness probe and base URL (``{port}`` is replaced).
     :param cwd: the working directory.
-    :param env: extra environment for the server.
+    :param env: the app's own variables (``{port}`` is replaced).
+    :param pass_env: names of the verifier's variables the app gets too.
     :param ready_timeout: seconds to wait for ``url`` to answer 2xx/3xx.
     :param log_path: where the server's stdout and stderr go.
+    :param redactor: secrets replaced in the log.
+    :param log_limit: the most bytes the log keeps (its head and its tail).
+    :param sandbox: run it in PID and mount namespaces of its own (when the OS allows).
     """
 
     def __init__(
@@ -102,10 +127,13 @@ class DevServer(Owner):
         url: str,
         cwd: Path,
         env: Mapping[str, str] | None = None,
+        pass_env: Sequence[str] = (),
         ready_timeout: float = 60.0,
         log_path: Path,
         port: int | None = None,
-        redact: Callable[[str], str] | None = None,
+        redactor: Redactor = NO_SECRETS,
+        log_limit: int = DEFAULT_LOG_LIMIT,
+        sandbox: bool = True,
     ) -> None:
         self.port = port if port is not None else free_port()
 
@@ -118,16 +146,16 @@ class DevServer(Owner):
         self.url = fill(url)
         self._fixed_port = "{port}" not in url
         self.cwd = cwd
-        self.env = {
-            **os.environ,
-            **{k: fill(v) for k, v in (env or {}).items()},
-            "PORT": str(self.port),
-        }
+        own = {k: fill(v) for k, v in (env or {}).items()}
+        self.env = {**app_environment(own, pass_env, os.environ), "PORT": str(self.port)}
         self.ready_timeout = ready_timeout
         self.log_path = log_path
         self.ready_s: float | None = None
-        self._redact = redact
-        self._pump: threading.Thread | None = None
+        self.sandbox: str | None = None  # how it is contained, once launched
+        self._redactor = redactor
+        self._log_limit = log_limit
+        self._use_sandbox = sandbox
+        self._pump: LogPump | None = None
         self._started = 0.0
         self._proc: OwnedProcess | None = None
 
@@ -153,35 +181,51 @@ class DevServer(Owner):
         if self._fixed_port:
             self._refuse_taken_port()
         argv = command_argv(self.command)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            try:
-                self._proc = OwnedProcess(
-                    argv,
-                    name="dev server",
-                    env=self.env,
-                    cwd=self.cwd,
-                    # With secrets, output passes through a redacting pump on its way.
-                    stdout=subprocess.PIPE if self._redact else log,
-                )
-            except OSError as exc:
-                msg = f"dev server {self.command!r} could not start: {exc}"
-                raise DevServerError(msg) from exc
-        if self._redact is not None and self._proc.popen.stdout is not None:
-            self._pump = threading.Thread(
-                target=self._copy_redacted, args=(self._proc.popen.stdout,), daemon=True
+        program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=self.env.get("PATH"))
+        if program is None or not os.access(self.cwd / program, os.X_OK):
+            msg = (
+                f"dev server {self.command!r} could not start: {argv[0]!r} is not an "
+                "executable program (on the app's PATH, or relative to app.cwd)"
             )
-            self._pump.start()
-        _log.info("dev server started (pid %d): %s", self._proc.pid, argv)
+            raise DevServerError(msg)
+        self._started = time.monotonic()
+        status_r = status_w = -1
+        if self._use_sandbox:
+            status_r, status_w = os.pipe()
+            argv = [
+                sys.executable, "-I", "-S", str(_SANDBOX), "--status-fd", str(status_w), "--",
+                *argv,
+            ]  # fmt: skip
+        try:
+            self._proc = OwnedProcess(
+                argv,
+                name="dev server",
+                env=self.env,
+                cwd=self.cwd,
+                stdout=subprocess.PIPE,
+                pass_fds=(status_w,) if status_w >= 0 else (),
+            )
+        except OSError as exc:
+            msg = f"dev server {self.command!r} could not start: {exc}"
+            raise DevServerError(msg) from exc
+        finally:
+            if status_w >= 0:
+                os.close(status_w)
+        try:
+            self.sandbox = _read_status(status_r) if status_r >= 0 else "no sandbox: not asked"
+        finally:
+            if status_r >= 0:
+                os.close(status_r)
+        assert self._proc.popen.stdout is not None
+        self._pump = LogPump(
+            self._proc.popen.stdout,
+            self.log_path,
+            redactor=self._redactor,
+            limit=self._log_limit,
+            name="app-log",
+        ).start()
+        _log.info("dev server started (pid %d, %s): %s", self._proc.pid, self.sandbox, argv)
         return self
-
-    def _copy_redacted(self, stream: IO[bytes]) -> None:
-        assert self._redact is not None
-        with self.log_path.open("ab") as log:
-            for line in stream:
-                log.write(self._redact(line.decode("utf-8", "replace")).encode("utf-8"))
-                log.flush()
 
     def _refuse_taken_port(self) -> None:
         """A fixed port that already answers would make the probe pass on the wrong server."""
@@ -221,7 +265,7 @@ class DevServer(Owner):
         while True:
             code = self._proc.poll()
             if code is not None:
-                out = tail(self.log_path)
+                out = self._final_tail()
                 msg = f"dev server {self.command!r} exited with code {code} before it was ready" + (
                     f"; last output: {out!r}" if out else "; it printed nothing"
                 )
@@ -233,7 +277,7 @@ class DevServer(Owner):
             if last.ok:
                 return
             if deadline - time.monotonic() <= 0 and self._proc.poll() is None:
-                out = tail(self.log_path)
+                out = self.log_tail()
                 msg = (
                     f"dev server {self.command!r} did not answer 2xx/3xx at {self.url} within "
                     f"{self.ready_timeout:g} s (app.ready_timeout); last probe: {last.detail}"
@@ -245,9 +289,19 @@ class DevServer(Owner):
     def check_alive(self) -> None:
         """Raise DevServerError if the server has exited."""
         if self._proc is not None and (code := self._proc.poll()) is not None:
-            out = tail(self.log_path)
+            out = self._final_tail()
             msg = f"dev server exited with code {code} during the run; last output: {out!r}"
             raise DevServerError(msg, returncode=code, output_tail=out)
+
+    def _final_tail(self) -> str:
+        """The tail once the server has exited: its last output may still be in the pipe."""
+        if self._pump is not None:
+            self._pump.join(timeout=1.0)
+        return self.log_tail()
+
+    def log_tail(self, lines: int = 12) -> str:
+        """The last lines the server printed (redacted), for error messages."""
+        return self._pump.tail(lines) if self._pump is not None else ""
 
     def close(self) -> None:
         """Stop the server and every descendant (SIGTERM, grace, SIGKILL); idempotent."""
@@ -257,3 +311,14 @@ class DevServer(Owner):
             self._pump.join(timeout=2.0)
             if self._proc is not None and self._proc.popen.stdout is not None:
                 self._proc.popen.stdout.close()
+
+
+def _read_status(fd: int) -> str:
+    """The sandbox's status line (it writes one before it runs the app)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace").strip() or "no sandbox: the launcher said nothing"

@@ -42,6 +42,7 @@ from verifier._process import (
     kill_tree,
     new_cookie,
 )
+from verifier._xauth import display_env
 from verifier.errors import BrowserError
 
 __all__ = (
@@ -243,7 +244,7 @@ class Browser(Owner):
         self._display = display
         self._screen = screen
         self._executable = executable
-        self._env = dict(env if env is not None else os.environ)
+        self._env = dict(env) if env is not None else display_env(display)
         self._cookie = new_cookie()
         self._console = _ConsoleLog(console_log, redact)
         self._pw = playwright
@@ -426,6 +427,10 @@ class Browser(Owner):
         if self._page.is_closed():
             msg = "browser died: the page was closed"
             raise BrowserError(msg)
+
+    def process_ids(self) -> list[int]:
+        """The processes of this browser now (Chromium and its helpers)."""
+        return sorted(find_tree(None, self._cookie))
 
     @property
     def dead(self) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe
 from verifier.runner import RunResult, run_recipe
+from verifier.stage import secrets_of
 from verifier.temporal import cli as temporal_cli
 
 __all__ = ("main",)
@@ -205,6 +207,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             recipe = load_recipe(path)
         except VerifierError as exc:
             worst = max(worst, show_error(exc))
+            continue
+        try:
+            secrets_of(recipe, os.environ)  # declared secrets long enough to redact
+        except VerifierError as exc:
+            worst = max(worst, show_error(exc, subject=path))
             continue
         say(sys.stdout, f"OK {path}: {recipe.name!r}, {len(recipe.steps)} steps")
     return worst

@@ -19,12 +19,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from verifier._process import OwnedProcess, Owner, require_binary, tail
+from verifier._xauth import display_env
 from verifier.errors import RecorderError
 
 __all__ = ("Recorder", "VideoInfo", "probe_video")
@@ -126,8 +128,10 @@ class Recorder(Owner):
         fps: int = 15,
         crf: int = 30,
         preset: str = "veryfast",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.display = display
+        self._env = dict(env) if env is not None else display_env(display)
         self.size = size
         self.path = path
         self.log = log
@@ -195,7 +199,7 @@ class Recorder(Owner):
             self._proc = OwnedProcess(
                 self._argv(),
                 name="ffmpeg",
-                env=dict(os.environ),
+                env=self._env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -42,21 +42,21 @@ from typing import TypeVar
 
 from verifier import __version__
 from verifier._git import git_commit
-from verifier._netns import loopback_only
+from verifier._netns import check_contained, loopback_only
 from verifier._process import become_subreaper
 from verifier._redact import Redactor
 from verifier._signals import SignalGuard
 from verifier._types import Image
 from verifier.app import DevServer
-from verifier.browser import Browser, start_playwright, stop_playwright
+from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop, downscale, save_png
-from verifier.errors import VerifierError, message_of
+from verifier.errors import BrowserError, RecipeError, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import Recipe
 from verifier.recorder import Recorder
 
-__all__ = ("ShotWriter", "Stage", "error_info")
+__all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -66,6 +66,50 @@ _T = TypeVar("_T")
 # the preview reads the rest from their files.
 _PREVIEW_KEEP = 80
 _PREVIEW_WIDTH = 640
+
+
+def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
+    """What a run of ``recipe`` must never write: its declared and typed secrets, and
+    the variables it hands its app whose names look secret.
+
+    :raises RecipeError: a declared secret is too short to redact safely.
+    """
+    app_env: dict[str, str] = {}
+    if recipe.app is not None:
+        app_env = {n: environ[n] for n in recipe.app.pass_env if n in environ}
+        app_env.update(recipe.app.env)
+    return Redactor.collect(
+        declared=recipe.secret_names,
+        environ=environ,
+        app_env=app_env,
+        typed=recipe.typed_secrets,
+    )
+
+
+def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0) -> set[int]:
+    """Make sure ``browser``'s window is on ``desktop`` (a window there belongs to one of
+    its processes); returns the browser's processes.
+
+    :raises BrowserError: it is not, within ``timeout`` seconds: another X server may
+        hold the display, and every screenshot would show something else.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = set(browser.process_ids())
+        windows = desktop.window_pids()
+        if pids & set(windows.values()):
+            return pids
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)  # a window that has not mapped yet (rare: it is up by now)
+    others = sorted(set(windows.values()) - pids)
+    msg = (
+        f"Chromium's window is not on display {desktop.display}: none of its processes "
+        f"{sorted(pids)} shows a window there"
+        + (f" (windows there belong to pids {others})" if others else "")
+        + "; another X server may hold the display"
+    )
+    raise BrowserError(msg)
 
 
 def error_info(exc: BaseException, step: int | None = None) -> ErrorInfo:
@@ -126,13 +170,25 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that, once it cannot be written (a full disk), drops records: logging
+    would print a traceback to stderr for each, where the run's one line belongs."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the last flush on a full disk
+            super().close()
+
+
 @contextlib.contextmanager
 def _capture_logs(path: Path, redactor: Redactor, levels: Mapping[str, int]) -> Iterator[None]:
     """Send the log records of ``levels``' loggers to the bundle's logs/verifier.log,
     redacted, each logger at least at its level (0: left as it is). Playwright logs an
     error in its event dispatch (say, once a signal cut a message short) and, with no
     handler, Python would print it to stderr, which holds the run's one-line verdict."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _QuietFileHandler(path, encoding="utf-8")
     if redactor:
         handler.addFilter(_RedactFilter(redactor))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -190,11 +246,11 @@ class Stage:
         self.display = display
         self.video = recipe.video.enabled if video is None else video
         self.network = network or recipe.network
-        self.redactor = Redactor.collect(
-            declared=recipe.secret_names,
-            environ=os.environ,
-            app_env=recipe.app.env if recipe.app else {},
-        )
+        try:
+            self.redactor = secrets_of(recipe, os.environ)
+        except RecipeError as exc:
+            msg = f"{recipe.path or recipe.name}: {exc.message}"
+            raise RecipeError(msg) from None
         redactor = self.redactor
         self.bundle = BundleWriter(
             Path(out),
@@ -258,6 +314,9 @@ class Stage:
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
         if self.network == "loopback":
+            # A driver started before the namespace existed (verifier run starts one
+            # during its imports) lives outside it, and so would the browser it starts.
+            release_prestarted()
             stack.enter_context(loopback_only())
         logs = self.bundle.root / "logs"
         # Asked on the (still idle) writer thread while the desktop starts: git is a
@@ -276,9 +335,11 @@ class Stage:
                 url=spec.url,
                 cwd=(self.recipe.base_dir / spec.cwd).resolve(),
                 env=spec.env,
+                pass_env=spec.pass_env,
                 ready_timeout=spec.ready_timeout,
                 log_path=logs / "app.log",
-                redact=self.redactor.text if self.redactor else None,
+                redactor=self.redactor,
+                log_limit=spec.log_limit,
             )
             stack.callback(self.app.close)
             self.app.launch()
@@ -320,6 +381,7 @@ class Stage:
                 log=logs / "ffmpeg.log",
                 fps=self.recipe.video.fps,
                 crf=self.recipe.video.crf,
+                env=self.desktop.env,
             )
             stack.callback(self.recorder.end)  # before the display goes
             self.recorder.launch()
@@ -353,8 +415,10 @@ class Stage:
                     "port": self.app.port,
                     "pid": self.app.pid,
                     "ready_s": round(self.app.ready_s or 0.0, 3),
+                    "sandbox": self.app.sandbox,
                 },
             )
+        self._check_placement()
 
     def _start_live(self, listen: socket.socket | None) -> None:
         """The live view of the display: its URL without the token in the manifest, with
@@ -363,7 +427,7 @@ class Stage:
         self.live = self._parts.enter_context(
             LiveView(
                 self.desktop.display,
-                xauthority=getattr(self.desktop, "xauthority", None),
+                xauthority=self.desktop.xauthority,
                 take_over=self._live.take_over,
                 log_dir=self.bundle.root / "logs",
                 listen=listen,
@@ -373,6 +437,19 @@ class Stage:
         self.bundle.set_setup("live", setup)
         if self._live.announce is not None:
             self._live.announce(self.live.url)
+
+    def _check_placement(self) -> None:
+        """Before the first step: the browser's window is on this run's display (found by
+        window and process, not assumed), and with ``network: loopback`` the browser and
+        the app run inside the run's network namespace. Otherwise the run could pass on
+        evidence of another screen, or reach the network: it stops (exit 2)."""
+        assert self.desktop is not None and self.browser is not None
+        pids = check_window_on(self.desktop, self.browser)
+        if self.network == "loopback":
+            named = {f"Chromium (pid {pid})": pid for pid in sorted(pids)[:1]}
+            if self.app is not None and self.app.pid is not None:
+                named["the app"] = self.app.pid
+            check_contained(named)
 
     def _stop_recorder(self) -> None:
         if self.recorder is not None:

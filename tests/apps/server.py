@@ -8,6 +8,13 @@ Modes:
   fork PORT MARKER      start a grandchild in its own session (like npm 11 or a watcher),
                         which sleeps with MARKER in its argv, then serve the site
   outbound PORT URL     try to GET URL (print whether it was reached), then serve the site
+  hostile PORT MARKER   an app that tries what a hostile one would (prints what it found:
+                        its environment's names, the processes it can see, the X displays
+                        it can reach), leaves a double-forked, setsid, environment-scrubbed
+                        grandchild sleeping with MARKER in its argv, then serves the site
+  flood PORT BYTES      write BYTES of output without a newline, then serve the site
+  swarm PORT N MARKER   start N processes sleeping with MARKER in their argv (every other
+                        one double-forked into a session of its own), then serve the site
 """
 
 from __future__ import annotations
@@ -77,8 +84,66 @@ def main() -> None:
         except OSError as exc:
             print(f"outbound: blocked ({exc})", flush=True)
         serve(port, SITE)
+    elif mode == "hostile":
+        hostile(sys.argv[3])
+        serve(port, SITE)
+    elif mode == "flood":
+        left, block = int(sys.argv[3]), b"x" * (1 << 20)
+        while left > 0:
+            left -= os.write(1, block[: min(left, len(block))])
+        print("\nflood done", flush=True)
+        serve(port, SITE)
+    elif mode == "swarm":
+        for n in range(int(sys.argv[3])):
+            argv = ["/bin/sh", "-c", "sleep 3600; :", sys.argv[4]]
+            if n % 2:
+                subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            elif os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv(argv[0], argv)
+                os._exit(0)
+            else:
+                os.wait()
+        print(f"swarm of {sys.argv[3]} started", flush=True)
+        serve(port, SITE)
     else:
         sys.exit(f"unknown mode {mode!r}")
+
+
+def _reach_x(path: str) -> str:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            return f"refused ({exc.strerror})"
+        # The X handshake without a cookie: the byte order, protocol 11.0, no auth.
+        sock.sendall(b"l\0\x0b\0\0\0\0\0\0\0\0\0")
+        answer = sock.recv(1)
+        return "accepted" if answer == b"\x01" else "refused (authorization)"
+
+
+def hostile(marker: str) -> None:
+    names = sorted(os.environ)
+    print(f"hostile: env {' '.join(names)}", flush=True)
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    print(f"hostile: sees {len(pids)} processes", flush=True)
+    displays = []
+    if os.path.isdir("/tmp/.X11-unix"):
+        displays = sorted(os.listdir("/tmp/.X11-unix"))
+    for name in displays:
+        print(f"hostile: display {name} {_reach_x('/tmp/.X11-unix/' + name)}", flush=True)
+    for number in range(0, 20):
+        print(f"hostile: abstract X{number} {_reach_x(chr(0) + '/tmp/.X11-unix/X' + str(number))}")
+    sys.stdout.flush()
+    if os.fork() == 0:  # a double fork into a new session, with nothing in its environment
+        os.setsid()
+        if os.fork() == 0:
+            os.execve("/bin/sh", ["/bin/sh", "-c", "sleep 3600; :", marker], {})
+        os._exit(0)
+    os.wait()
 
 
 if __name__ == "__main__":

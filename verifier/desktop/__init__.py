@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,14 +16,29 @@ import numpy as np
 
 from verifier._process import Owner
 from verifier._types import Box, Button, Image
+from verifier._xauth import authority_of, display_env
 from verifier.desktop._capture import PNG_PARAMS, ScreenCapture, downscale, save_png
 from verifier.desktop._damage import DamageWatch
-from verifier.desktop._display import WindowManager, XServer, open_display, parse_screen
+from verifier.desktop._display import (
+    WindowManager,
+    XServer,
+    client_windows,
+    open_display,
+    parse_screen,
+)
 from verifier.desktop._input import Input
 from verifier.desktop._keys import MODIFIERS, key_name
 from verifier.errors import DisplayError
 
-__all__ = ("MODIFIERS", "PNG_PARAMS", "Desktop", "downscale", "key_name", "save_png")
+__all__ = (
+    "MODIFIERS",
+    "PNG_PARAMS",
+    "Desktop",
+    "display_env",
+    "downscale",
+    "key_name",
+    "save_png",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -149,10 +163,22 @@ class Desktop(Owner):
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment for a process that should draw on this desktop."""
-        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
-        env["DISPLAY"] = self.display
-        return env
+        """Environment for a process that should draw on this desktop (DISPLAY, and the
+        XAUTHORITY that holds its cookie when the X server is ours)."""
+        return display_env(self.display)
+
+    @property
+    def xauthority(self) -> Path | None:
+        """The file holding this display's cookie (None when attached to another's)."""
+        return authority_of(self.display)
+
+    def window_pids(self) -> dict[int, int]:
+        """The application windows on this display now: window id -> the pid it declares."""
+        conn = open_display(self.display)
+        try:
+            return client_windows(conn)
+        finally:
+            conn.close()
 
     def check_alive(self) -> None:
         """Raise DisplayError if our Xvfb has died."""

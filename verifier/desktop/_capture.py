@@ -11,7 +11,8 @@ import mss
 import numpy as np
 
 from verifier._types import Image
-from verifier.errors import DisplayError
+from verifier._xauth import connecting_to
+from verifier.errors import BundleError, DisplayError
 
 __all__ = ("Image", "PNG_PARAMS", "ScreenCapture", "downscale", "save_png")
 
@@ -21,7 +22,8 @@ class ScreenCapture:
 
     def __init__(self, display: str) -> None:
         try:
-            self._mss: Any = mss.MSS(display=display, backend="xshmgetimage")
+            with connecting_to(display):
+                self._mss: Any = mss.MSS(display=display, backend="xshmgetimage")
         except mss.ScreenShotError as exc:
             msg = f"cannot capture X display {display!r}: {exc}"
             raise DisplayError(msg) from exc
@@ -52,12 +54,25 @@ PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRIT
 
 
 def save_png(frame: Image, path: Path) -> Path:
-    """Write an RGB frame as PNG (fast compression: evidence, not archival)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok = cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), PNG_PARAMS)
+    """Write an RGB frame as PNG (fast compression: evidence, not archival).
+
+    Encoded in memory and written by Python, so a full disk is an error we report, not
+    libpng's message on stderr; a partial file is removed.
+
+    :raises BundleError: the file cannot be written.
+    """
+    ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), PNG_PARAMS)
     if not ok:
-        msg = f"could not write PNG {str(path)!r}"
-        raise DisplayError(msg)
+        msg = f"could not encode the PNG {str(path)!r}"
+        raise BundleError(msg)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.tobytes())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
+        raise BundleError(msg) from exc
     return path
 
 

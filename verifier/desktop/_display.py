@@ -8,24 +8,34 @@ import io
 import logging
 import os
 import re
+import secrets
 import select
 import shutil
+import socket
+import subprocess
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 
-from Xlib import X
+from Xlib import X, Xatom
 from Xlib import display as xdisplay
 from Xlib.error import DisplayError as XlibDisplayError
 
 from verifier import _types
 from verifier._process import OwnedProcess, require_binary, tail
+from verifier._xauth import (
+    connecting_to,
+    display_env,
+    forget_authority,
+    register_authority,
+    write_authority,
+)
 from verifier.errors import DisplayError
 
-__all__ = ("WindowManager", "XServer", "open_display", "parse_screen")
+__all__ = ("WindowManager", "XServer", "client_windows", "open_display", "parse_screen")
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +50,39 @@ def parse_screen(screen: str) -> tuple[int, int, int]:
 
 def _require(binary: str) -> str:
     return require_binary(binary, DisplayError)
+
+
+def _check_identity(display: str, *, env: Mapping[str, str] | None = None) -> None:
+    """libxcb clients (Chromium, ffmpeg, mss) reach a display through its abstract socket
+    first, python-xlib through its socket file: both must lead to our Xvfb. A token set on
+    the root window through the one is read back through the other (xprop)."""
+    token = secrets.token_hex(8)
+    conn = open_display(display)
+    try:
+        root = conn.screen().root
+        atom = conn.intern_atom("_VERIFIER_IDENTITY")
+        root.change_property(atom, Xatom.STRING, 8, token.encode())
+        conn.sync()
+    finally:
+        conn.close()
+    try:
+        done = subprocess.run(
+            [_require("xprop"), "-display", display, "-root", "-notype", "_VERIFIER_IDENTITY"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=dict(env) if env is not None else display_env(display),
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        msg = f"cannot check which X server display {display} reaches: {exc}"
+        raise DisplayError(msg) from exc
+    if token not in done.stdout:
+        msg = (
+            f"display {display} leads libxcb clients (Chromium, ffmpeg) to another X server "
+            "than our Xvfb: something else holds its abstract socket; stop it"
+        )
+        raise DisplayError(msg)
 
 
 def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float) -> str:
@@ -71,10 +114,56 @@ def _read_display_number(fd: int, proc: OwnedProcess, log: Path, timeout: float)
 # file on its way to :1 (xtrans clears the path before it binds). The winner then serves
 # only its abstract socket, which python-xlib cannot reach.
 _START_LOCK = Path("/tmp/.verifier-xvfb-start.lock")
+_MAX_DISPLAY = 1000
+
+
+def _open_start_lock() -> int:
+    """The machine-wide start lock, shared by every user (flock needs no write access)."""
+    try:
+        fd = os.open(_START_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as exc:
+        msg = f"cannot open the Xvfb start lock {str(_START_LOCK)!r}: {exc.strerror or exc}"
+        raise DisplayError(msg) from exc
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666)  # the umask took write access from the other users: no harm
+    return fd
+
+
+def _in_use(number: int) -> bool:
+    """Is display ``number`` taken: a lock file of a live server, a socket file, or a
+    listener on its abstract socket (which clients would reach first)?"""
+    lock = Path(f"/tmp/.X{number}-lock")
+    if lock.exists():
+        try:
+            os.kill(int(lock.read_text().strip()), 0)
+            return True
+        except ProcessLookupError:
+            pass  # a stale lock file: Xvfb replaces it
+        except (OSError, ValueError):
+            return True  # unreadable, or the server runs as another user
+    if Path(f"/tmp/.X11-unix/X{number}").exists():
+        return True
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(f"\0/tmp/.X11-unix/X{number}")
+        except OSError:
+            return False
+    return True
+
+
+def _free_display() -> int:
+    """The lowest display number nothing holds (called under _START_LOCK)."""
+    for number in range(_MAX_DISPLAY):
+        if not _in_use(number):
+            return number
+    msg = f"no free X display number below {_MAX_DISPLAY}"
+    raise DisplayError(msg)
 
 
 class XServer:
-    """An Xvfb we own, on a display number it picks itself (race-free via -displayfd).
+    """An Xvfb we own, on a free display number (chosen under a machine-wide lock; Xvfb
+    refuses a number another server has locked meanwhile), ready when it says so
+    (``-displayfd``).
 
     Constructing it spawns Xvfb; :meth:`wait_ready` waits for it, so a caller can start
     something else while it comes up (a thread reads the display number meanwhile).
@@ -82,11 +171,17 @@ class XServer:
 
     def __init__(self, *, width: int, height: int, depth: int, log: Path) -> None:
         self.log = log
+        # The cookie every client must present; the file lives in a folder of its own.
+        self._auth_dir = Path(tempfile.mkdtemp(prefix="verifier-xauth-"))
+        self.authority = self._auth_dir / "Xauthority"
+        write_authority(self.authority, secrets.token_bytes(16))
         argv = [
             _require("Xvfb"),
             "-screen",
             "0",
             f"{width}x{height}x{depth}",
+            "-auth",
+            str(self.authority),
             "-nolisten",
             "tcp",
             "-noreset",  # keep the server up between clients
@@ -97,14 +192,17 @@ class XServer:
         ]
         self.display = ""
         self._error: DisplayError | None = None
-        lock = os.open(_START_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        lock = _open_start_lock()
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another verifier's Xvfb is starting
+            # Our own number, not -displayfd's pick, which looks at sockets only: one held
+            # by an abstract socket alone is skipped too (clients would reach it first).
+            number = _free_display()
             read_fd, write_fd = os.pipe()
             try:
                 with log.open("ab") as out:
                     self.proc = OwnedProcess(
-                        [*argv, "-displayfd", str(write_fd)],
+                        [argv[0], f":{number}", *argv[1:], "-displayfd", str(write_fd)],
                         name="Xvfb",
                         env=dict(os.environ),
                         stdout=out,
@@ -117,6 +215,7 @@ class XServer:
                 os.close(write_fd)
         except BaseException:
             os.close(lock)  # also releases it
+            shutil.rmtree(self._auth_dir, ignore_errors=True)
             raise
         self._reader = threading.Thread(
             target=self._read_display, args=(read_fd, lock), name="verifier-xvfb", daemon=True
@@ -135,8 +234,15 @@ class XServer:
     def wait_ready(self) -> str:
         """Wait until Xvfb accepts clients; returns its display (``":1"``)."""
         self._reader.join()
+        if self._error is None:
+            register_authority(self.display, self.authority)
+            try:
+                _check_identity(self.display)
+            except DisplayError as exc:
+                self._error = exc
         if self._error is not None:
             self.proc.stop(grace=1.0)
+            forget_authority(self.display, self.authority)
             raise self._error
         _log.info("Xvfb ready on %s (pid %d)", self.display, self.proc.pid)
         return self.display
@@ -153,6 +259,8 @@ class XServer:
     def close(self) -> None:
         self.proc.stop(grace=2.0)
         self._reader.join()  # ends once the pipe closes with the server
+        forget_authority(self.display, self.authority)
+        shutil.rmtree(self._auth_dir, ignore_errors=True)
 
 
 _OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")
@@ -192,7 +300,7 @@ class WindowManager:
                 self.proc = OwnedProcess(
                     [_require("openbox"), "--sm-disable", "--config-file", str(config)],
                     name="openbox",
-                    env={**os.environ, "DISPLAY": display},
+                    env=display_env(display),
                     stdout=out,
                 )
         except BaseException:
@@ -234,30 +342,6 @@ class WindowManager:
         shutil.rmtree(self._config_dir, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _xauthority_fallback() -> Iterator[None]:
-    """Give python-xlib an (empty) Xauthority file when there is none at all.
-
-    python-xlib refuses to connect when neither $XAUTHORITY nor ~/.Xauthority exists,
-    where libxcb (Chromium, ffmpeg, mss) just connects without a cookie, which our Xvfb
-    accepts. A fresh machine or container has no ~/.Xauthority.
-    """
-    current = os.environ.get("XAUTHORITY")
-    if (current and Path(current).is_file()) or (
-        not current and (Path.home() / ".Xauthority").is_file()
-    ):
-        yield
-        return
-    os.environ["XAUTHORITY"] = os.devnull
-    try:
-        yield
-    finally:
-        if current is None:
-            os.environ.pop("XAUTHORITY", None)
-        else:
-            os.environ["XAUTHORITY"] = current
-
-
 def open_display(display: str) -> xdisplay.Display:
     """An Xlib connection to ``display``, or a DisplayError that says what to check."""
     local = re.match(r"^:(\d+)(?:\.\d+)?$", display)
@@ -269,7 +353,7 @@ def open_display(display: str) -> xdisplay.Display:
         # python-xlib reads the Xauthority file with open().read() and never closes it, and
         # print()s a warning to stdout when it holds no cookie: stdout is for --json.
         with (
-            _xauthority_fallback(),
+            connecting_to(display),
             warnings.catch_warnings(),
             contextlib.redirect_stdout(io.StringIO()),
         ):
@@ -278,3 +362,20 @@ def open_display(display: str) -> xdisplay.Display:
     except (XlibDisplayError, OSError, ValueError) as exc:
         msg = f"cannot open X display {display!r}: {exc}; is an X server running there?"
         raise DisplayError(msg) from exc
+
+
+def client_windows(conn: xdisplay.Display) -> dict[int, int]:
+    """The application windows on ``conn``'s screen, by window id, with the pid each one
+    declares (``_NET_WM_PID``): the root's children, and theirs (a window manager
+    reparents each client into a frame)."""
+    atom = conn.intern_atom("_NET_WM_PID")
+    found: dict[int, int] = {}
+    for top in conn.screen().root.query_tree().children:
+        for window in (top, *top.query_tree().children):
+            try:
+                prop = window.get_full_property(atom, X.AnyPropertyType)
+            except Exception:  # noqa: BLE001 - a window gone meanwhile (BadWindow)
+                continue
+            if prop is not None and len(prop.value):
+                found[window.id] = int(prop.value[0])
+    return found

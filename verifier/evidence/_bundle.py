@@ -8,6 +8,7 @@ finishes, its verdict reads ``error`` ("did not finish").
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -249,6 +250,8 @@ class BundleWriter:
                     os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             msg = f"cannot write {str(target)!r}: {exc.strerror or exc}"
             raise BundleError(msg) from exc
 

@@ -37,6 +37,13 @@ class AppSpec(_Model):
         Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
         Annotated[str, Field(max_length=100_000)],
     ] = Field(default_factory=dict)
+    # The verifier's variables the app also gets (it gets only PATH, HOME, LANG, TERM,
+    # TMPDIR, PORT and env otherwise; see verifier/app.py).
+    pass_env: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
+    ] = Field(default_factory=list)
+    # The most bytes app.log keeps: its head and its tail, with a line saying what was cut.
+    log_limit: Annotated[int, Field(ge=4096, le=1 << 40)] = 10 * 1024 * 1024
 
 
 class VideoSpec(_Model):
@@ -133,6 +140,12 @@ class Recipe:
             secret = getattr(step.args, "secret", None)
             parts.append(text if text is not None else os.environ.get(secret or "", ""))
         return "".join(parts)
+
+    @property
+    def typed_secrets(self) -> list[str]:
+        """The secrets ``type`` steps type into pages."""
+        typed = [getattr(s.args, "secret", None) for s in self.steps if s.action == "type"]
+        return sorted({t for t in typed if t})
 
     @property
     def secret_names(self) -> list[str]:

@@ -1,0 +1,152 @@
+"""A child's output into its log file, on a thread: redacted, in bounded chunks, bounded.
+
+The output is read in chunks of at most ``_CHUNK`` bytes, whatever it holds (a flood
+without newlines included), and redacted as a stream (a secret split across chunks is
+still found). The file keeps the first half of ``limit`` bytes; after that the newest
+half is kept in memory, and at the end written after a line saying how much was cut.
+Memory stays flat: about half the limit, whatever the child writes. A log that cannot
+be written (a full disk) stops being written, but the pipe is still drained, so the
+child never blocks on it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import IO
+
+from verifier._redact import NO_SECRETS, Redactor
+
+__all__ = ("DEFAULT_LOG_LIMIT", "LogPump")
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_LOG_LIMIT = 10 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class LogPump:
+    """Copies ``stream`` into ``path`` until the writer closes it.
+
+    :param stream: the read end of the child's stdout (and stderr).
+    :param path: the log file (appended to).
+    :param redactor: secrets to replace as the text goes by.
+    :param limit: the most bytes the log keeps (head and tail halves).
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        path: Path,
+        *,
+        redactor: Redactor = NO_SECRETS,
+        limit: int = DEFAULT_LOG_LIMIT,
+        name: str = "log",
+    ) -> None:
+        self.path = path
+        self.limit = limit
+        self._stream = stream
+        self._redactor = redactor.stream()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._head_left = limit - limit // 2
+        self._tail = bytearray()
+        self._tail_limit = limit // 2
+        self._cut = 0  # bytes dropped between head and tail
+        self._fh: IO[bytes] | None = None
+        self._failed: OSError | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"verifier-{name}", daemon=True)
+
+    def start(self) -> LogPump:
+        path = self.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("ab")
+        except OSError as exc:
+            self._failed = exc
+            _log.warning("cannot write %s: %s", path, exc)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        fd = self._stream.fileno()
+        while True:
+            try:
+                data = os.read(fd, _CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            self._write(self._redactor.feed(self._decoder.decode(data)))
+        self._write(self._redactor.feed(self._decoder.decode(b"", final=True)))
+        self._write(self._redactor.flush())
+        self._finish()
+
+    def _write(self, text: str) -> None:
+        if not text:
+            return
+        data = text.encode("utf-8")
+        with self._lock:
+            if self._head_left > 0:
+                head, data = data[: self._head_left], data[self._head_left :]
+                self._head_left -= len(head)
+                self._emit(head)
+            if data:
+                self._tail += data
+                over = len(self._tail) - self._tail_limit
+                if over > 0:
+                    del self._tail[:over]
+                    self._cut += over
+
+    def _emit(self, data: bytes) -> None:
+        if self._fh is None:
+            return
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+        except OSError as exc:
+            self._failed = exc
+            _log.warning("stopped writing %s: %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+    def _finish(self) -> None:
+        with self._lock:
+            if self._cut:
+                note = (
+                    f"\n[verifier: {self._cut} bytes of output cut here; the log keeps the "
+                    f"first and last {self._tail_limit} bytes (app.log_limit: {self.limit})]\n"
+                )
+                self._emit(note.encode())
+            self._emit(bytes(self._tail))
+            self._tail.clear()
+            if self._fh is not None:
+                with contextlib.suppress(OSError):
+                    self._fh.close()
+                self._fh = None
+
+    def join(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the writer closed the stream and all is
+        written."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def tail(self, lines: int = 12) -> str:
+        """The last ``lines`` lines of output so far (for error messages)."""
+        with self._lock:
+            recent = bytes(self._tail[-16_384:])
+        if not recent:
+            try:
+                with self.path.open("rb") as fh:
+                    fh.seek(0, os.SEEK_END)
+                    fh.seek(max(0, fh.tell() - 16_384))
+                    recent = fh.read()
+            except OSError:
+                return ""
+        text = recent.decode("utf-8", "replace").rstrip()
+        return "\n".join(text.splitlines()[-lines:])

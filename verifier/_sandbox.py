@@ -1,0 +1,165 @@
+"""Runs the app under test in PID and mount namespaces of its own: ``python3 -I -S
+_sandbox.py --status-fd N -- COMMAND...`` (a script: standard library only, no verifier).
+
+Why: the app is untrusted. In its own PID namespace it sees only its own processes (its
+/proc is new), so it cannot read the verifier's environment or command line, and every
+process it starts, however it detaches (double fork, setsid, a scrubbed environment),
+dies when the namespace's first process does: the kernel kills the rest. X sockets are
+hidden from it (an empty /tmp/.X11-unix), so it cannot draw on or type into any display.
+
+Shape: this process (outside) makes the namespaces and forks ``init`` (PID 1 inside),
+which forks the app and reaps orphans. A SIGTERM/SIGINT to either is passed to every
+process inside; when the app's first process exits, init exits with its status and the
+namespace goes. As root this needs nothing; as another user it maps that user into a new
+user namespace. Where neither works (a chroot, a kernel without user namespaces), the
+app runs without the sandbox and the status line says why.
+
+The first line written to ``--status-fd`` is ``sandbox: pid mount`` or ``no sandbox: WHY``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import sys
+from types import FrameType
+
+__all__ = ("main",)
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x2, 0x4, 0x8
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+_PR_SET_PDEATHSIG = 1
+# The variable by which the verifier finds the processes it owns: the launcher keeps it
+# (it is the verifier's), the app does not get it.
+_OWNER_ENV = "VERIFIER_OWNER"
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _fail(what: str) -> OSError:
+    err = ctypes.get_errno()
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
+        raise _fail("unshare")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
+def _enter_namespaces() -> str:
+    """Make the PID and mount namespaces (and a user namespace when not root)."""
+    try:
+        _unshare(_CLONE_NEWPID | _CLONE_NEWNS)
+        return "pid mount"
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EINVAL) or os.geteuid() == 0:
+            raise
+    uid, gid = os.geteuid(), os.getegid()
+    _unshare(_CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNS)
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    return "user pid mount"
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+    src = source.encode() if source is not None else None
+    kind = fstype.encode() if fstype is not None else None
+    if _libc.mount(src, target.encode(), kind, flags, None) != 0:
+        raise _fail(f"mount {target}")
+
+
+def _init(argv: list[str], env: dict[str, str]) -> None:
+    """PID 1 of the namespace: a private /proc, no X sockets, the app, the reaping."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    if os.path.isdir("/tmp/.X11-unix"):
+        _mount("tmpfs", "/tmp/.X11-unix", "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    app = os.fork()
+    if app == 0:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        _exec(argv, env)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        os.kill(-1, signum)  # from PID 1: every other process of the namespace
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if pid == app:
+            os._exit(_code(status))  # the kernel now kills what is left inside
+
+
+def _code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> None:
+    # Python ignores SIGPIPE and SIGXFSZ; a program it starts expects the defaults.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        print(f"cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr, flush=True)
+        os._exit(127)
+
+
+def main(args: list[str]) -> None:
+    if len(args) < 4 or args[0] != "--status-fd" or args[2] != "--":
+        print("usage: _sandbox.py --status-fd N -- COMMAND...", file=sys.stderr)
+        os._exit(2)
+    status_fd, argv = int(args[1]), args[3:]
+    env = dict(os.environ)
+    try:
+        how = _enter_namespaces()
+    except OSError as exc:
+        os.write(status_fd, f"no sandbox: {exc.strerror or exc}\n".encode())
+        os.close(status_fd)
+        _exec(argv, env)  # without a namespace the verifier needs its cookie to find them
+    env.pop(_OWNER_ENV, None)
+    init = os.fork()
+    if init == 0:
+        os.close(status_fd)
+        try:
+            _init(argv, env)
+        except OSError as exc:
+            print(f"the app's sandbox failed: {exc}", file=sys.stderr, flush=True)
+            os._exit(126)
+    os.write(status_fd, f"sandbox: {how}\n".encode())
+    os.close(status_fd)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        os.kill(init, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _pid, status = os.waitpid(init, 0)
+        except InterruptedError:
+            continue
+        os._exit(_code(status))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
