@@ -17,8 +17,9 @@ import signal
 import socket
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
+from verifier.computer._agent import Agent
 from verifier.computer._computer import Computer
 from verifier.computer._http import bind, serve_http
 from verifier.computer._options import McpOptions
@@ -72,16 +73,24 @@ def serve(options: McpOptions, *, announce: Callable[[str], None]) -> SessionRes
     if options.http is not None:
         listen = bind(*options.http)
     token = options.token or secrets.token_urlsafe(32)
+    shown = token if options.token is None else "<your token>"  # only a new one is printed
     # Over HTTP too, stdout stays quiet (python-xlib prints warnings there): one rule.
     std = StdioWire()
     try:
-        return _serve(
-            options, recipe, std if options.http is None else None, listen, token, announce
-        )
+        wire = std if options.http is None else None
+        return _serve(options, recipe, wire, listen, _Token(token, shown), announce)
     finally:
         std.release()
         if listen is not None:
             listen.close()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Token:
+    """The bearer token, and what is printed of it (a token the user gave is not)."""
+
+    value: str
+    shown: str
 
 
 def _serve(
@@ -89,7 +98,7 @@ def _serve(
     recipe: Recipe | None,
     wire: StdioWire | None,
     listen: socket.socket | None,
-    token: str,
+    token: _Token,
     announce: Callable[[str], None],
 ) -> SessionResult:
     name = f"Agent session: {recipe.name}" if recipe is not None else "Agent session"
@@ -101,6 +110,7 @@ def _serve(
         video=options.video,
         title=name,
         loggers={"mcp": logging.INFO},
+        live=options.live,
     )
     with stage:
         _log.info("mcp session %s (%s)", stage.bundle.run_id, "stdio" if wire else "http")
@@ -126,6 +136,11 @@ def _serve(
             scale=options.scale,
             image_format=options.image_format,
         )
+        if start is not None:
+            # The first screenshot shows the page, not the window before it painted (the
+            # load event can come before the first frame reaches the screen).
+            stage.browser.next_frame()
+            computer.settle()
         stage.bundle.set_setup(
             "mcp",
             {
@@ -144,7 +159,18 @@ def _serve(
             ),
             stage=stage,
         )
-        return _run_session(session, stage, wire, listen, token, announce)
+        run_args = ["--out", str(options.out.resolve())]
+        if options.video is False:
+            run_args.append("--no-video")
+        agent = Agent(
+            session,
+            logs=stage.bundle.root / "logs",
+            base_url=base,
+            allow_file=urlsplit(start or "").scheme == "file",
+            run_args=run_args,
+            redact=stage.redactor.text if stage.redactor else None,
+        )
+        return _run_session(session, agent, stage, wire, listen, token, announce)
 
 
 def _start_url(url: str | None, base: str | None) -> str | None:
@@ -156,10 +182,11 @@ def _start_url(url: str | None, base: str | None) -> str | None:
 
 def _run_session(
     session: Session,
+    agent: Agent,
     stage: Stage,
     wire: StdioWire | None,
     listen: socket.socket | None,
-    token: str,
+    token: _Token,
     announce: Callable[[str], None],
 ) -> SessionResult:
     jobs = OwnerQueue()
@@ -174,16 +201,16 @@ def _run_session(
         if wire is None and thread is not None:
             thread.stop(delay=0.5)  # over HTTP the session is the server's life
 
-    server = build_server(session, on_owner, on_finished=finished)
+    server = build_server(session, on_owner, agent=agent, on_finished=finished)
     if wire is not None:
         thread = ServerThread(lambda stop: serve_stdio(server, wire, stop))
         where = "stdio"
     else:
         assert listen is not None
         host, port = listen.getsockname()[:2]
-        thread = ServerThread(lambda stop: serve_http(server, listen, host, token, stop))
+        thread = ServerThread(lambda stop: serve_http(server, listen, host, token.value, stop))
         shown = f"[{host}]" if ":" in host else host
-        where = f"http://{shown}:{port}/mcp; send Authorization: Bearer {token}"
+        where = f"http://{shown}:{port}/mcp; send Authorization: Bearer {token.shown}"
     error: ErrorInfo | None = None
     try:
         thread.start()
