@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import logging
 import os
 import re
@@ -130,19 +131,19 @@ def live_options(args: argparse.Namespace, prog: str) -> LiveOptions | None:
     return LiveOptions(take_over=args.take_over, announce=announce)
 
 
-def live_socket(host: str = "127.0.0.1") -> socket.socket:
-    """A listening TCP socket on ``host`` at a free port, for :class:`LiveView`.
+def live_socket() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 at a free port, for :class:`LiveView`.
 
     Bound in the calling thread's network namespace: bind it before entering a run's
     namespace (``network: loopback``) so a browser outside that namespace reaches it.
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # websockify --inetd: IPv4
     try:
-        sock.bind((host, 0))
+        sock.bind(("127.0.0.1", 0))
         sock.listen(16)
     except OSError as exc:
         sock.close()
-        msg = f"the live view cannot listen on {host}: {exc.strerror or exc}"
+        msg = f"the live view cannot listen on 127.0.0.1: {exc.strerror or exc}"
         raise DisplayError(msg) from exc
     return sock
 
@@ -192,6 +193,12 @@ def _why(output: str) -> str:
     )
 
 
+class _State(enum.Enum):
+    CREATED = 1
+    STARTED = 2
+    CLOSED = 3
+
+
 class LiveView(Owner):
     """x11vnc and websockify serving ``display`` to a browser (see the module docstring).
 
@@ -221,8 +228,7 @@ class LiveView(Owner):
         self._token = secrets.token_urlsafe(32)
         self._stack = contextlib.ExitStack()
         self._procs: list[tuple[OwnedProcess, _Pump]] = []
-        self._started = False
-        self._closed = False
+        self._state = _State.CREATED
         self.port = 0
 
     # -- where to look ------------------------------------------------------------------
@@ -245,12 +251,12 @@ class LiveView(Owner):
 
     def start(self) -> LiveView:
         """Start x11vnc, wait until it listens, then start websockify; idempotent."""
-        if self._closed:
+        if self._state is _State.CLOSED:
             msg = "cannot restart a LiveView once it has been closed; create a new one"
             raise DisplayError(msg)
-        if self._started:
+        if self._state is _State.STARTED:
             return self
-        self._started = True
+        self._state = _State.STARTED
         try:
             self._start()
         except BaseException:
@@ -384,9 +390,9 @@ class LiveView(Owner):
 
     def close(self) -> None:
         """Stop websockify and x11vnc (their whole trees) and remove the private folder."""
-        if self._closed:
+        if self._state is _State.CLOSED:
             return
-        self._closed = True
+        self._state = _State.CLOSED
         try:
             for proc, pump in reversed(self._procs):
                 proc.stop(grace=2.0)
