@@ -2,11 +2,15 @@
 
 Input never goes through Playwright: steps send it through XTest at screen coordinates.
 This module maps viewport coordinates to the screen, tells when the page has received
-the input we sent (a handshake, not a sleep), and logs what the page says.
+the input we sent (a handshake, not a sleep), and logs what the page says. It follows
+the tabs and popups the page opens (the newest is the page steps act on), keeps the
+page's alert/confirm/prompt dialogs open on screen until input or a step answers them,
+and holds the files the page downloads until the run saves them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -15,6 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -23,15 +28,23 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import (
     BrowserContext,
+    CDPSession,
     ConsoleMessage,
+    Dialog,
+    Download,
+    Frame,
     Page,
     Playwright,
     Request,
     Response,
+    WebError,
     sync_playwright,
 )
 from playwright.sync_api import (
     Error as PlaywrightError,
+)
+from playwright.sync_api import (
+    TimeoutError as PlaywrightTimeout,
 )
 
 from verifier._process import (
@@ -49,8 +62,11 @@ __all__ = (
     "CHROMIUM",
     "CHROMIUM_FLAGS",
     "ORIGIN_JS",
+    "WINDOW_JS",
     "Browser",
+    "DialogEvent",
     "InputKind",
+    "InputMark",
     "origin_of",
     "prestart_playwright",
     "release_prestarted",
@@ -64,6 +80,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 # What the page knows of where its viewport is on the screen; see origin_of().
 ORIGIN_JS = "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
+# The browser window's box on the screen (x, y, width, height), the same in every frame.
+WINDOW_JS = "[screenX, screenY, outerWidth, outerHeight]"
 
 
 def origin_of(values: Sequence[float]) -> tuple[int, int]:
@@ -96,20 +114,125 @@ _WINDOW_FLAGS = (
     "--hide-crash-restore-bubble",
 )
 
-# Counts trusted input events per kind, so that after sending XTest input we can wait
-# until the page has seen it. ``doc`` changes with every document (navigation).
+# Counts trusted input events per kind, and tells verifier of each one through a binding
+# (Playwright's expose_binding), so that after sending XTest input we wait until the page
+# has seen it without asking the page anything: a question in flight when the input opens
+# a dialog would wait for as long as the dialog stays open. ``doc`` changes with every
+# document (navigation); every frame has its own counters. An HTML5 drag ends in dragend,
+# not mouseup.
+_BINDING = "__verifierSeen"
 _INPUT_PROBE = """
 (() => {
   if (window.__verifier) return;
-  const s = {doc: Math.random().toString(36).slice(2), mouseup: 0, keyup: 0, wheel: 0};
+  const tell = globalThis.BINDING;
+  const s = {doc: Math.random().toString(36).slice(2), mouseup: 0, keyup: 0, wheel: 0,
+             dragend: 0};
   Object.defineProperty(window, '__verifier', {value: s, enumerable: false});
-  for (const kind of ['mouseup', 'keyup', 'wheel']) {
-    addEventListener(kind, (e) => { if (e.isTrusted) s[kind]++; }, {capture: true, passive: true});
+  const say = (kind) => {
+    try { (tell || globalThis.BINDING)(s.doc, kind, s[kind] || 0); } catch (e) {}
+  };
+  for (const kind of ['mouseup', 'keyup', 'wheel', 'dragend']) {
+    addEventListener(kind, (e) => { if (e.isTrusted) { s[kind]++; say(kind); } },
+                     {capture: true, passive: true});
   }
+  say('doc');
 })();
+""".replace("BINDING", _BINDING)
+# The counters of a frame that has not told us of itself yet.
+_MARK_JS = """
+() => { const v = window.__verifier;
+  return v ? [v.doc, {mouseup: v.mouseup, keyup: v.keyup, wheel: v.wheel, dragend: v.dragend}]
+           : null; }
+"""
+_KINDS = ("mouseup", "keyup", "wheel", "dragend")
+_SETTLE_JS = """
+() => new Promise((resolve) => {
+  let moved = false, quiet = 0, last = scrollX + ',' + scrollY;
+  const seen = () => { moved = true; };
+  addEventListener('scroll', seen, { capture: true, passive: true });
+  const tick = () => {
+    const now = scrollX + ',' + scrollY;
+    quiet = moved || now !== last ? 0 : quiet + 1;
+    moved = false; last = now;
+    if (quiet >= 3) { removeEventListener('scroll', seen, { capture: true }); resolve(true); }
+    else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})
 """
 
-InputKind = Literal["mouseup", "keyup", "wheel"]
+InputKind = Literal["mouseup", "keyup", "wheel", "dragend"]
+# The page's input counters at a moment: (document id, {kind: count}).
+InputMark = tuple[str, dict[str, int]]
+# The first wait for the page to see input: long enough for the usual answer (~7 ms), so
+# that input which went elsewhere (a popup, another window) is noticed soon after.
+_FIRST_LOOK_S = 0.05
+# How long a call to the page may stay held up by a dialog before it is called off.
+_UNSTICK_S = 0.3
+_HERE = str(Path(__file__).resolve().parent)
+
+
+def _ours(frame: Any) -> bool:
+    """Whether a Playwright call was made by verifier (its caller's frames, a few up)."""
+    for _ in range(6):
+        if frame is None:
+            return False
+        if str(frame.f_code.co_filename).startswith(_HERE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@dataclass(slots=True, eq=False)
+class DialogEvent:
+    """An alert, confirm, prompt or beforeunload dialog the page opened."""
+
+    type: str
+    message: str
+    default: str
+    tab: int
+    page: Page = field(repr=False)
+    dialog: Dialog = field(repr=False)
+    # How it ended: "accepted" / "dismissed" (by a dialog step), "closed by input" (a
+    # key or click a step sent), "left open" (the run ended first); None while open.
+    answer: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.answer is None
+
+    def record(self) -> dict[str, object]:
+        """For the manifest's step record."""
+        out: dict[str, object] = {"type": self.type, "message": self.message, "tab": self.tab}
+        if self.type == "prompt" and self.default:
+            out["default"] = self.default
+        out["answer"] = self.answer or "open"
+        return out
+
+    def describe(self) -> str:
+        return f"{self.type} {self.message!r}"
+
+
+def _safe_file_name(name: str) -> str:
+    """A page's suggested file name as a plain file name: no folders, no control
+    characters, no leading dots, at most 120 characters (the extension kept)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch if ch.isprintable() else "_" for ch in base).strip().lstrip(".")
+    if len(base) > 120:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 110 - len(ext)] + dot + ext) if dot and len(ext) <= 10 else base[:120]
+    return base or "download"
+
+
+def _unique(path: Path) -> Path:
+    """``path``, or ``name (2).ext`` and on when that exists."""
+    if not path.exists():
+        return path
+    stem, suffix = path.stem, path.suffix
+    n = 2
+    while (candidate := path.with_name(f"{stem} ({n}){suffix}")).exists():
+        n += 1
+    return candidate
 
 
 def _now_iso() -> str:
@@ -251,7 +374,27 @@ class Browser(Owner):
         self._owns_pw = False  # a Playwright handed in is stopped by whoever started it
         self._started = False
         self._browser: PWBrowser | None = None
-        self._page: Page | None = None
+        self._context: BrowserContext | None = None
+        # Open pages, the one steps act on last: the newest tab, or the one brought to
+        # the front since (closing it goes back to the one before).
+        self._pages: list[Page] = []
+        self._dialogs: list[DialogEvent] = []  # every dialog, in the order they opened
+        self._downloads: list[Download] = []  # not yet taken by take_downloads()
+        # Each frame's input counters, as its page last told them: (document, counts).
+        self._seen: dict[Frame, InputMark] = {}
+        self._wake: asyncio.Event | None = None  # set when the page tells us something
+        # Dialogs stay open until input or a step answers them (a recipe run), or are
+        # dismissed at once, as Playwright does by itself (an agent's session).
+        self.hold_dialogs = False
+        self._answering = False  # a dialog is being answered: its calls are not stuck
+        # Tabs Chromium has opened that Playwright has not handed us yet (by target id),
+        # and those it has; after a tab switch, new tabs stay behind until input is sent.
+        self._opening: set[str] = set()
+        self._targets: dict[Page, str] = {}
+        self._known: set[Page] = set()
+        self._pinned = False
+        self._watch: CDPSession | None = None
+        self._pids: set[int] = set()
         self._dead: str | None = None
         self._closed = False
         self.version = ""
@@ -297,17 +440,31 @@ class Browser(Owner):
         )
         self.version = self._browser.version
         self._browser.on("disconnected", lambda _b: self._mark_dead("Chromium disconnected"))
-        context = self._browser.new_context(no_viewport=True)
+        context = self._browser.new_context(
+            no_viewport=True,
+            accept_downloads=True,
+        )
+        self._context = context
+        context.expose_binding(_BINDING, self._on_seen)
         context.add_init_script(_INPUT_PROBE)
+        # On the context, so that a popup's first console line or dialog is not missed.
+        context.on("console", self._on_console)
+        context.on("weberror", self._on_web_error)
+        context.on("requestfailed", self._on_request_failed)
+        context.on("response", self._on_response)
+        context.on("dialog", self._on_dialog)
+        context.on("page", self._on_page)
         page = context.new_page()
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda err: self._console_error("pageerror", str(err)))
-        page.on("requestfailed", self._on_request_failed)
-        page.on("response", self._on_response)
-        page.on("crash", lambda _p: self._mark_dead("the page crashed"))
+        self._on_page(page)  # unless the "page" event has come already
+        # Chromium says at once when a tab opens; Playwright hands us its Page once it
+        # has set it up. A step waits for the tabs in between (see sync).
+        self._watch = self._browser.new_browser_cdp_session()
+        self._watch.on("Target.targetCreated", self._on_target)
+        self._watch.on("Target.targetDestroyed", self._on_target_gone)
+        self._watch.send("Target.setDiscoverTargets", {"discover": True})
         page.bring_to_front()
         self._fill_screen(context, page)
-        self._page = page
+        self._pids = set(find_tree(None, self._cookie))
         _log.info("Chromium %s on %s", self.version, self._display)
 
     def _fill_screen(self, context: BrowserContext, page: Page) -> None:
@@ -352,7 +509,8 @@ class Browser(Owner):
         cut.start()
         try:
             if self._browser is not None:
-                with contextlib.suppress(PlaywrightError):
+                # (A call cancelled because a dialog holds a page is closing too.)
+                with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
                     self._browser.close()
             if self._pw is not None and self._owns_pw:
                 stop_playwright(self._pw)
@@ -374,6 +532,117 @@ class Browser(Owner):
         if self._dead is None and not self._closed:
             self._dead = why
             _log.warning("browser: %s", why)
+
+    def _on_page(self, page: Page) -> None:
+        """A tab or popup opened (by the page, or ours at start): steps act on it now."""
+        if page in self._known:  # told twice: the event, and new_page() at start
+            return
+        self._known.add(page)
+        target = ""
+        # Playwright says when a dialog opens, not when input closes it: Chromium does,
+        # to every DevTools client that enabled its Page domain.
+        try:
+            cdp = page.context.new_cdp_session(page)
+            cdp.on("Page.javascriptDialogClosed", lambda _e: self._dialog_closed(page))
+            cdp.send("Page.enable")
+            target = str(cdp.send("Target.getTargetInfo")["targetInfo"]["targetId"])
+        except (PlaywrightError, KeyError) as exc:  # closed already
+            _log.debug("no DevTools session for a new page: %s", exc)
+        self._opening.discard(target)
+        self._targets[page] = target
+        if self._pinned and self._pages:
+            # A tab was switched to since the last input: one the page opened before it
+            # (popups keep coming in for a while) does not take the front from it.
+            self._pages.insert(0, page)
+        else:
+            self._pages.append(page)
+        page.on("close", self._on_close)
+        page.on("crash", self._on_crash)
+        page.on("download", lambda download: self._downloads.append(download))
+        if len(self._pages) > 1:
+            _log.info("the page opened tab %d: %s", self._tab_of(page), page.url)
+
+    def _on_close(self, page: Page) -> None:
+        self._targets.pop(page, None)
+        if page in self._pages:
+            self._pages.remove(page)
+        for event in self._dialogs:
+            if event.page is page and event.is_open:
+                event.answer = "closed with its page"
+
+    def _on_crash(self, page: Page) -> None:
+        if self._pages and page is self._pages[-1]:
+            self._mark_dead("the page crashed")
+        else:
+            _log.warning("a background tab crashed: %s", page.url)
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        page = dialog.page
+        if page is None:  # a service worker's: nobody could see or answer it
+            with contextlib.suppress(PlaywrightError):
+                dialog.dismiss()
+            return
+        tab = self._tab_of(page)
+        event = DialogEvent(
+            type=dialog.type,
+            message=dialog.message,
+            default=dialog.default_value,
+            tab=tab,
+            page=page,
+            dialog=dialog,
+        )
+        self._dialogs.append(event)
+        _log.info("tab %d opened a dialog: %s", tab, event.describe())
+        if not self.hold_dialogs:
+            with contextlib.suppress(PlaywrightError):
+                dialog.dismiss()
+            event.answer = "dismissed"
+            return
+        if self._wake is not None:
+            self._wake.set()
+        # A question to the page already on its way waits for as long as the dialog is
+        # open (Playwright cannot cancel it): ours are called off instead, shortly, once
+        # they had their chance to finish.
+        self._loop().call_later(_UNSTICK_S, self._unstick, event)
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        assert self._context is not None
+        loop: asyncio.AbstractEventLoop = self._context._loop  # Playwright's own loop
+        return loop
+
+    def _unstick(self, event: DialogEvent) -> None:
+        """Cancel verifier's Playwright calls still waiting while ``event`` holds its page;
+        they raise asyncio.CancelledError, which the callers turn into "a dialog is open"."""
+        if not event.is_open or self._answering or self._closed:
+            return
+        for task in asyncio.all_tasks(self._loop()):
+            if not task.done() and _ours(getattr(task, "__pw_caller_frame__", None)):
+                _log.debug("calling off a browser call held up by the dialog: %r", task)
+                task.cancel()
+
+    def _on_seen(self, source: dict[str, Any], doc: str, kind: str, count: int) -> None:
+        """The page's input probe: ``frame`` saw its ``count``-th trusted ``kind`` event."""
+        frame = source.get("frame")
+        if not isinstance(frame, Frame) or not isinstance(doc, str):
+            return
+        known = self._seen.get(frame)
+        counts = dict(known[1]) if known is not None and known[0] == doc else {}
+        if kind in _KINDS and isinstance(count, int):
+            counts[kind] = max(count, counts.get(kind, 0))
+        self._seen[frame] = (doc, counts)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _dialog_closed(self, page: Page) -> None:
+        for event in self._dialogs:
+            if event.page is page and event.is_open and not self._answering:
+                event.answer = "closed by input"
+                _log.info("the dialog %s was closed by input", event.describe())
+        if self._wake is not None:
+            self._wake.set()
+
+    def _on_web_error(self, error: WebError) -> None:
+        self._console_error("pageerror", str(error.error))
 
     def _on_console(self, msg: ConsoleMessage) -> None:
         loc = msg.location
@@ -412,21 +681,191 @@ class Browser(Owner):
 
     @property
     def page(self) -> Page:
+        """The page steps act on: the newest tab or popup, or the one switched to since."""
         self.check_alive()
-        assert self._page is not None
-        return self._page
+        return self._pages[-1]
+
+    @property
+    def tabs(self) -> list[Page]:
+        """The open tabs and popup windows, in the order they opened."""
+        if self._context is None:
+            return []
+        return [p for p in self._context.pages if not p.is_closed()]
+
+    @property
+    def tab(self) -> int:
+        """The index (0 = the first) of the page steps act on, among :attr:`tabs`."""
+        return self._tab_of(self.page)
+
+    def _tab_of(self, page: Page) -> int:
+        tabs = self.tabs
+        return tabs.index(page) if page in tabs else -1
+
+    def switch_tab(self, page: Page, *, timeout: float = 5.0) -> None:
+        """Bring ``page`` to the front (its window raised, its tab selected); later steps
+        act on it. Returns once it has painted a frame in front."""
+        if page in self._pages:
+            self._pages.remove(page)
+        self._pages.append(page)
+        self._pinned = True
+        try:
+            page.bring_to_front()
+        except PlaywrightError as exc:
+            msg = f"could not bring tab {self._tab_of(page)} to the front: {exc}"
+            raise BrowserError(msg) from exc
+        if self.dialog is None:
+            self.next_frame(timeout=timeout)
+
+    def sync(self, *, timeout: float = 5.0) -> None:
+        """Take in what the browser has said so far (a tab that opened, a dialog): one
+        round trip to the browser process, which a page's dialog does not hold up; and
+        wait (up to ``timeout``) for the tabs Chromium has opened to be ready to use."""
+        if self._context is None or self._dead is not None:
+            return
+        with contextlib.suppress(PlaywrightError):
+            self._context.cookies("about:blank")
+        deadline = time.monotonic() + timeout
+        while self._opening and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                self._context.wait_for_event("page", timeout=min(remaining, 1.0) * 1000)
+            except PlaywrightTimeout:
+                self._opening &= self._live_targets()
+            except PlaywrightError:
+                break
+        if self._opening:  # never handed over (not a tab after all): wait no more
+            _log.debug("tabs never handed over by Playwright: %s", sorted(self._opening))
+            self._opening.clear()
+
+    def _live_targets(self) -> set[str]:
+        if self._watch is None:
+            return set()
+        try:
+            infos = self._watch.send("Target.getTargets")["targetInfos"]
+        except (PlaywrightError, KeyError):
+            return set()
+        return {str(t["targetId"]) for t in infos if t.get("type") == "page"}
+
+    def _on_target(self, event: dict[str, Any]) -> None:
+        info = event.get("targetInfo") or {}
+        target = str(info.get("targetId", ""))
+        if info.get("type") == "page" and target and target not in self._targets.values():
+            self._opening.add(target)
+
+    def _on_target_gone(self, event: dict[str, Any]) -> None:
+        self._opening.discard(str(event.get("targetId", "")))
+
+    def sent_input(self) -> None:
+        """Input is on its way: tabs it opens take the front again (see switch_tab)."""
+        self._pinned = False
 
     def check_alive(self) -> None:
         """Raise BrowserError if Chromium or the page has died."""
         if self._dead is not None:
             msg = f"browser died: {self._dead}"
             raise BrowserError(msg)
-        if self._page is None:
+        if not self._started or self._context is None:
             msg = "the browser is not started"
             raise BrowserError(msg)
-        if self._page.is_closed():
-            msg = "browser died: the page was closed"
+        while self._pages and self._pages[-1].is_closed():
+            self._pages.pop()
+        if not self._pages:
+            msg = "browser died: its last page was closed"
             raise BrowserError(msg)
+
+    @property
+    def pids(self) -> set[int]:
+        """Chromium's processes, as they were once it started."""
+        return set(self._pids)
+
+    # -- dialogs and downloads ------------------------------------------------------------
+
+    @property
+    def dialog(self) -> DialogEvent | None:
+        """The dialog open on the page steps act on, if any (it blocks the page's
+        scripts, so nothing can be asked of the page until it is answered)."""
+        return self.dialog_on(self._pages[-1]) if self._pages else None
+
+    def dialog_on(self, page: Page) -> DialogEvent | None:
+        """The dialog open on ``page``, if any."""
+        return next((d for d in self._dialogs if d.page is page and d.is_open), None)
+
+    def open_dialogs(self) -> list[DialogEvent]:
+        """The dialogs open now, on any tab."""
+        return [d for d in self._dialogs if d.is_open]
+
+    def dialogs_since(self, start: int) -> list[DialogEvent]:
+        """The dialogs opened since :meth:`dialog_count` returned ``start``."""
+        return self._dialogs[start:]
+
+    def dialog_count(self) -> int:
+        return len(self._dialogs)
+
+    def wait_dialog(self, timeout: float) -> DialogEvent | None:
+        """The dialog open on the page steps act on, waiting up to ``timeout`` seconds for
+        one to open."""
+        deadline = time.monotonic() + timeout
+        while (event := self.dialog) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._context is None:
+                return None
+            with contextlib.suppress(PlaywrightTimeout):
+                self._context.wait_for_event("dialog", timeout=min(remaining, 1.0) * 1000)
+            self.check_alive()
+        return event
+
+    def answer_dialog(self, event: DialogEvent, *, accept: bool, text: str | None = None) -> None:
+        """Accept (with ``text`` for a prompt) or dismiss ``event``'s dialog."""
+        self._answering = True
+        try:
+            if accept:
+                event.dialog.accept(text) if text is not None else event.dialog.accept()
+            else:
+                event.dialog.dismiss()
+        except PlaywrightError as exc:
+            if event.is_open:
+                msg = f"could not answer the dialog {event.describe()}: {exc}"
+                raise BrowserError(msg) from exc
+            return  # input closed it meanwhile
+        finally:
+            self._answering = False
+        event.answer = "accepted" if accept else "dismissed"
+
+    def wait_dialog_closed(self, event: DialogEvent, *, timeout: float) -> bool:
+        """Wait until ``event``'s dialog has closed (Chromium says so); False when it is
+        still open after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while event.is_open:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._dead is not None:
+                return False
+            self._pump(remaining)
+        return True
+
+    def take_downloads(self) -> list[Download]:
+        """The downloads the pages started since the last call."""
+        taken, self._downloads = self._downloads, []
+        return taken
+
+    def save_downloads(self, folder: Path) -> list[Path]:
+        """Save the files the pages downloaded since the last call into ``folder``, each
+        under the name the page suggested (made safe, and unique); the paths saved. Waits
+        for each download to finish."""
+        saved = []
+        for download in self.take_downloads():
+            try:
+                name = _safe_file_name(download.suggested_filename)
+            except PlaywrightError:
+                name = "download"
+            path = _unique(folder / name)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                download.save_as(path)
+            except (PlaywrightError, OSError) as exc:
+                _log.warning("download %s could not be saved: %s", download.url, exc)
+                continue
+            _log.info("downloaded %s from %s", path.name, download.url)
+            saved.append(path)
+        return saved
 
     def process_ids(self) -> list[int]:
         """The processes of this browser now (Chromium and its helpers)."""
@@ -451,56 +890,122 @@ class Browser(Owner):
         if response is not None and response.status >= 400:
             _log.warning("%s answered HTTP %d", url, response.status)
 
+    def window(self) -> tuple[tuple[int, int, int, int], str]:
+        """The screen box (x, y, width, height) of the window showing the page steps act
+        on, and the page's title (the window's title starts with it)."""
+        if self.dialog is not None:
+            msg = "the page cannot say where its window is: a dialog holds it"
+            raise BrowserError(msg)
+        try:
+            x, y, w, h, title = self.page.evaluate(f"[...{WINDOW_JS}, document.title]")
+        except (PlaywrightError, asyncio.CancelledError) as exc:
+            msg = f"the page did not say where its window is: {exc}"
+            raise BrowserError(msg) from exc
+        return (int(x), int(y), int(w), int(h)), str(title)
+
     def viewport_origin(self) -> tuple[int, int]:
         """Screen coordinates of the viewport's top-left pixel."""
         return origin_of(self.page.evaluate(ORIGIN_JS))
 
-    def input_mark(self) -> tuple[str, dict[str, int]] | None:
-        """The page's input counters now, to wait on after sending input."""
-        with contextlib.suppress(PlaywrightError):
-            state = self.page.evaluate(
-                "window.__verifier ? [window.__verifier.doc,"
-                " {mouseup: __verifier.mouseup, keyup: __verifier.keyup, wheel: __verifier.wheel}]"
-                " : null"
-            )
+    def viewport(self) -> tuple[int, int, int, int]:
+        """The viewport's box on the screen: x, y, width, height."""
+        if self.dialog is not None:
+            msg = "the page cannot say where its viewport is: a dialog holds it"
+            raise BrowserError(msg)
+        try:
+            values = self.page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight]")
+        except asyncio.CancelledError:
+            msg = "the page cannot say where its viewport is: a dialog holds it"
+            raise BrowserError(msg) from None
+        x, y = origin_of(values[:4])
+        return x, y, int(values[4]), int(values[5])
+
+    def input_mark(self, frame: Frame | None = None) -> InputMark | None:
+        """The input counters of ``frame`` (default: the page's main frame) now, to wait
+        on after sending input; None when the page cannot answer (a dialog is open)."""
+        if self.dialog is not None:
+            return None
+        where = frame or self.page.main_frame
+        known = self._seen.get(where)
+        if known is not None:
+            return known[0], dict(known[1])
+        # A frame that has not told us of itself (its probe ran before the binding was
+        # there): ask it, before any input.
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            state = where.evaluate(_MARK_JS)
             if state:
                 return str(state[0]), dict(state[1])
         return None
 
     def wait_input(
         self,
-        mark: tuple[str, dict[str, int]] | None,
-        kind: InputKind,
+        mark: InputMark | None,
+        kind: InputKind | tuple[InputKind, ...],
         count: int,
         *,
         timeout: float = 2.0,
+        frame: Frame | None = None,
+        elsewhere: Callable[[], bool] | None = None,
     ) -> bool:
-        """Wait until the page saw ``count`` more trusted ``kind`` events (or navigated)."""
+        """Wait until ``frame`` (default: the page's main frame) saw ``count`` more
+        trusted ``kind`` events (or navigated): the page tells us, nothing is asked.
+
+        Gives up early, as the page will not see the input, when a dialog opens or when
+        ``elsewhere()`` says the input went somewhere else (a popup list, another window).
+        """
         if mark is None or count <= 0:
             return False
+        kinds = (kind,) if isinstance(kind, str) else kind
         doc, counts = mark
-        target = counts.get(kind, 0) + count
+        target = sum(counts.get(k, 0) for k in kinds) + count
+        where = frame or self.page.main_frame
+        start = time.monotonic()
+        deadline, look = start + timeout, start + _FIRST_LOOK_S
+        while True:
+            known = self._seen.get(where)
+            if known is not None and (
+                known[0] != doc or sum(known[1].get(k, 0) for k in kinds) >= target
+            ):
+                return True
+            now = time.monotonic()
+            if self.dialog is not None or self._dead is not None or where.is_detached():
+                _log.debug("input handshake (%s x%d): the page cannot see it", kinds, count)
+                return False
+            if now >= deadline:
+                _log.debug("input handshake (%s x%d) not seen in %g s", kinds, count, timeout)
+                return False
+            if now >= look:
+                if elsewhere is not None and elsewhere():
+                    _log.debug("input handshake (%s x%d): the input went elsewhere", kinds, count)
+                    return False
+                look = now + 0.2
+            self._pump(min(look, deadline) - now)
+
+    def _pump(self, seconds: float) -> None:
+        """Take in the browser's messages for up to ``seconds``, or until the page tells
+        us something (an input it saw, a dialog)."""
+        wake = self._wake = asyncio.Event()
+
+        async def wait() -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(seconds, 0.001))
+
+        assert self._context is not None
         try:
-            self.page.wait_for_function(
-                "([doc, kind, n]) => !window.__verifier || window.__verifier.doc !== doc"
-                " || window.__verifier[kind] >= n",
-                arg=[doc, kind, target],
-                # A timer, not animation frames: a check at the next frame would make
-                # the screenshot's own two-frame wait start a frame later.
-                polling=4,
-                timeout=timeout * 1000,
-            )
-        except PlaywrightError as exc:
-            _log.debug("input handshake (%s x%d) not seen: %s", kind, count, exc)
-            return False
-        return True
+            self._context._sync(wait())  # the sync API's own way to run a coroutine
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._wake = None
 
     def next_frame(self, *, timeout: float = 1.0) -> tuple[int, int, int, int] | None:
         """Wait until the page has produced a frame since now (two animation frames).
 
         Returns the viewport's screen box then (x, y, width, height), or None when the
-        page did not answer in time.
+        page did not answer in time (or cannot: a dialog is open).
         """
+        if self.dialog is not None:
+            return None
         try:
             handle = self.page.wait_for_function(
                 "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame("
@@ -508,26 +1013,18 @@ class Browser(Owner):
                 timeout=timeout * 1000,
             )
             values = handle.json_value()
-        except PlaywrightError:
+        except (PlaywrightError, asyncio.CancelledError):
             return None
         x, y = origin_of(values[:4])
         return x, y, int(values[4]), int(values[5])
 
-    def settle(self, *, timeout: float = 2.0) -> None:
-        """Wait until scrolling has stopped and a frame has been painted."""
-        with contextlib.suppress(PlaywrightError):
-            self.page.wait_for_function(
-                """() => new Promise((resolve) => {
-                  let last = null, same = 0;
-                  const tick = () => {
-                    const now = scrollX + ',' + scrollY;
-                    same = now === last ? same + 1 : 0; last = now;
-                    if (same >= 2) resolve(true); else requestAnimationFrame(tick);
-                  };
-                  requestAnimationFrame(tick);
-                })""",
-                timeout=timeout * 1000,
-            )
+    def settle(self, *, timeout: float = 2.0, frame: Frame | None = None) -> None:
+        """Wait until scrolling has stopped (the page's and every scroller's in ``frame``,
+        default the main frame) and a frame has been painted."""
+        if self.dialog is not None:
+            return
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            (frame or self.page.main_frame).wait_for_function(_SETTLE_JS, timeout=timeout * 1000)
 
     @property
     def console_errors(self) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ settled screenshot after each, and turns how they ended into the verdict.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier._types import Image
+from verifier.browser import DialogEvent
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import StepRecord, Verdict, mark_points, new_step_record, utc_now
 from verifier.live import LiveOptions
@@ -113,7 +115,10 @@ class _Run:
             recipe_path=self.recipe.path,
             update_baselines=self.update_baselines,
             infra_check=stage.check_alive,
+            allow_file_urls=self.recipe.allow_file_urls,
         )
+        browser = stage.browser
+        browser.hold_dialogs = True  # on screen until input or a dialog step answers them
         for step in self.recipe.steps:
             record = self.records[step.index]
             ctx.attach_fn = functools.partial(self._attach, step, record)
@@ -122,6 +127,12 @@ class _Run:
             record["video_offset_s"] = stage.chapter(
                 f"{step.index + 1}. {step.action} {step.target}".strip()
             )
+            # A tab the last step opened, or a dialog, is known before this one acts.
+            browser.sync()
+            with contextlib.suppress(VerifierError):
+                record["tab"] = browser.tab
+            dialogs = browser.dialog_count()
+            open_before = browser.open_dialogs()
             self.bundle.set_steps(self.records)
             t0 = time.monotonic()
             outcome = StepOutcome()
@@ -131,6 +142,7 @@ class _Run:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if exc.details:
                     record["details"] = exc.details
+                self._page_events(step, record, open_before, dialogs)
                 self._step_ended(step, record, "failed", exc.message, "failed", outcome, t0)
                 stage.check_alive()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
@@ -138,14 +150,37 @@ class _Run:
                 return
             except (VerifierError, Interrupted) as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                if isinstance(exc, VerifierError):
+                    self._page_events(step, record, open_before, dialogs)
                 self._step_ended(step, record, "error", exc.message, "error", outcome, t0)
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
             if outcome.details:
                 record["details"] = outcome.details
+            self._page_events(step, record, open_before, dialogs)
             self._step_ended(step, record, "passed", None, outcome.label, outcome, t0)
             stage.check_alive()
+
+    def _page_events(
+        self, step: Step, record: StepRecord, open_before: list[DialogEvent], dialogs: int
+    ) -> None:
+        """What the page did during a step besides drawing: the dialogs it showed (or
+        that were open while the step acted), the tab it switched to, its downloads."""
+        browser = self.stage.browser
+        if browser is None:
+            return
+        seen = [*open_before, *browser.dialogs_since(dialogs)]
+        if seen:
+            record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
+        if step.action == "switch_tab":
+            with contextlib.suppress(VerifierError):
+                record["tab"] = browser.tab
+        saved = browser.save_downloads(self.bundle.path("downloads"))
+        for path in saved:
+            rel = path.relative_to(self.bundle.root).as_posix()
+            self.bundle.add_artifact(rel, "download")
+            record.setdefault("downloads", []).append(rel)
 
     def _attach(self, step: Step, record: StepRecord, name: str, image: Image) -> str:
         rel = self.bundle.screenshot_rel(step.index, step.action, name)

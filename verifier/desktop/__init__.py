@@ -10,6 +10,7 @@ import enum
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,17 @@ from verifier.desktop._display import (
     open_display,
     parse_screen,
 )
-from verifier.desktop._input import Input
+from verifier.desktop._input import WHEEL_PIXELS, Input
 from verifier.desktop._keys import MODIFIERS, key_name
+from verifier.desktop._windows import Window, Windows
 from verifier.errors import DisplayError
 
 __all__ = (
     "MODIFIERS",
     "PNG_PARAMS",
+    "WHEEL_PIXELS",
     "Desktop",
+    "Window",
     "display_env",
     "downscale",
     "key_name",
@@ -77,6 +81,7 @@ class Desktop(Owner):
         self._input: Input | None = None
         self._capture: ScreenCapture | None = None
         self._damage: DamageWatch | None = None
+        self._windows: Windows | None = None
         self._xserver: XServer | None = None
         self._launched = False
 
@@ -141,6 +146,8 @@ class Desktop(Owner):
         self._stack.callback(self._capture.close)
         self._input = Input(self.display)
         self._stack.callback(self._input.close)
+        self._windows = Windows(self.display)
+        self._stack.callback(self._windows.close)
         watch = DamageWatch(self.display)
         if watch.available:
             self._damage = watch
@@ -311,6 +318,37 @@ class Desktop(Owner):
 
     def cursor_position(self) -> tuple[int, int]:
         return self._in().position()
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def _win(self) -> Windows:
+        if self._windows is None:
+            msg = "the Desktop is not started; use 'with Desktop() as desk:' or call start()"
+            raise DisplayError(msg)
+        return self._windows
+
+    def window_at(self, x: int, y: int) -> Window | None:
+        """The window a click at screen point (x, y) would reach: the topmost one that
+        takes input there (None: the bare desktop)."""
+        self._check_point(x, y)
+        return self._win().at(x, y)
+
+    def windows(self) -> list[Window]:
+        """The windows on screen, topmost first."""
+        return self._win().stack()
+
+    def focused_window(self) -> Window | None:
+        """The window that keys go to (None: no window has the focus)."""
+        return self._win().focused()
+
+    def activate_window(self, window: int) -> None:
+        """Bring the window with X id ``window`` to the front, through the window manager."""
+        self._win().activate(window)
+
+    def wait_windows(self, ready: Callable[[list[Window]], bool], *, timeout: float) -> bool:
+        """Wait until ``ready(windows())`` holds, woken by the X server whenever a window
+        maps, unmaps or moves; False when ``timeout`` seconds pass first."""
+        return self._win().wait(ready, timeout)
 
 
 def _clip(box: Box, size: tuple[int, int]) -> Box:

@@ -23,7 +23,7 @@ from verifier.desktop._display import open_display
 from verifier.desktop._keys import char_keysym, parse_chord
 from verifier.errors import InputError
 
-__all__ = ("Button", "Input")
+__all__ = ("WHEEL_PIXELS", "Button", "Input")
 
 _log = logging.getLogger(__name__)
 

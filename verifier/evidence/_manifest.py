@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 Verdict = Literal["passed", "failed", "error"]
 StepStatus = Literal["passed", "failed", "error", "skipped"]
 ArtifactKind = Literal[
-    "screenshot", "log", "video", "preview", "report", "summary", "junit", "other"
+    "screenshot", "log", "video", "preview", "report", "summary", "junit", "download", "other"
 ]
 
 
@@ -64,6 +64,9 @@ class StepRecord(TypedDict):
     points: list[list[int]]
     details: NotRequired[dict[str, object]]
     attachments: NotRequired[list[dict[str, str]]]
+    tab: NotRequired[int]  # the tab (0 = the first) the step acted on
+    dialogs: NotRequired[list[dict[str, object]]]  # dialogs open during the step
+    downloads: NotRequired[list[str]]  # files the page downloaded, bundle-relative
 
 
 class ArtifactRecord(TypedDict):

@@ -29,13 +29,14 @@ from verifier.evidence.text import (
     failing_step,
     format_ms,
     format_s,
+    one_line,
     optional_field,
     step_label,
     step_number,
     write_text,
 )
 
-__all__ = ("LOG_CAP", "render_report", "write_report")
+__all__ = ("LOG_CAP", "page_events", "render_report", "write_report")
 
 LOG_CAP = 200_000
 _LOGS = (
@@ -220,6 +221,25 @@ def _setup_table(setup: Mapping[str, object]) -> str:
     return f'<table class="meta">{head}{"".join(rows)}</table>' if rows else "<p>(none)</p>"
 
 
+def page_events(step: Mapping[str, object], *, downloads: bool = True) -> list[str]:
+    """What the page did during the step besides drawing, one line each: the tab it acted
+    on (when not the first), the dialogs it showed, the files it downloaded."""
+    lines = []
+    tab = step.get("tab")
+    if isinstance(tab, int) and tab > 0:
+        lines.append(f"on tab {tab}")
+    for dialog in step.get("dialogs") or []:  # type: ignore[attr-defined]
+        if isinstance(dialog, Mapping):
+            message = one_line(str(dialog.get("message", "")))
+            message = message if len(message) <= 300 else message[:299] + "…"
+            answer = dialog.get("answer", "open")
+            lines.append(f"{dialog.get('type', 'dialog')} dialog: “{message}” ({answer})")
+    if downloads:
+        for path in step.get("downloads") or []:  # type: ignore[attr-defined]
+            lines.append(f"downloaded {path}")
+    return lines
+
+
 def _step_row(root: Path, step: StepRecord, *, has_video: bool) -> str:
     status = str(step.get("status", ""))
     index = step_number(step)
@@ -234,6 +254,11 @@ def _step_row(root: Path, step: StepRecord, *, has_video: bool) -> str:
     facts = details_text(step)
     if facts:
         target += f'<div class="note">{_e(facts)}</div>'
+    for line in page_events(step, downloads=False):
+        target += f'<div class="note">{_e(line)}</div>'
+    for path in optional_field(step, "downloads") or []:  # type: ignore[attr-defined]
+        name = str(path).rsplit("/", 1)[-1]
+        target += f'<div class="note">downloaded {_file_link(root, path, name)}</div>'
     raw = optional_field(step, "raw_screenshot")
     more = [p for p in step.get("screenshots") or [] if p not in (step.get("screenshot"), raw)]
     extra = [_file_link(root, p, f"#{n + 2}") for n, p in enumerate(more)]

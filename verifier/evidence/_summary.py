@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from verifier.evidence._manifest import Manifest, StepRecord
+from verifier.evidence._report import page_events
 from verifier.evidence._verify import bundle_rel
 from verifier.evidence.text import (
     STATUS_ICON,
@@ -51,6 +52,10 @@ def _row(step: StepRecord) -> str:
     if len(target) > _TARGET_CHARS:
         target = target[: _TARGET_CHARS - 1] + "…"
     cell = f"<code>{md_text(target)}</code>" if target else ""
+    events = " · ".join(page_events(step))
+    if events:
+        events = events if len(events) <= _TARGET_CHARS else events[: _TARGET_CHARS - 1] + "…"
+        cell += f" {md_text(events)}"
     icon = STATUS_ICON.get(str(step.get("status")), "❔")
     action = md_text(str(step.get("action", ""))[:60])
     took = format_ms(step.get("duration_ms"))
@@ -82,6 +87,8 @@ def _failure(manifest: Manifest, link_base: str) -> list[str]:
     if step is not None:
         out += [f"### {STATUS_ICON.get(str(step.get('status')), '❔')} {md_text(step_label(step))}"]
         out += ["", md_fence(clip_middle(str(step.get("error") or "(no message)"))), ""]
+        out += [f"- {md_text(line)}" for line in page_events(step)[:10]]
+        out += [""] if page_events(step) else []
         shot = _link(f"Screenshot of step {step_number(step)}", link_base, step.get("screenshot"))
         out += [shot, ""] if shot else []
         out += _figures(step, link_base)

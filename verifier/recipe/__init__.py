@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verifier.recipe._loader import load_recipe, parse_recipe
+from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe
 from verifier.recipe._schema import AppSpec, Recipe, Step, VideoSpec
 from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
@@ -13,6 +13,7 @@ __all__ = (
     "Step",
     "StepArgs",
     "VideoSpec",
+    "is_file_url",
     "load_recipe",
     "parse_recipe",
 )

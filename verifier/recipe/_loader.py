@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -15,15 +16,59 @@ from verifier.errors import RecipeError
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
-__all__ = ("load_recipe", "parse_recipe")
+__all__ = ("is_file_url", "load_recipe", "parse_recipe")
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_STEPS = 10_000
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """``; did you mean 'x'?`` for the closest choice (difflib's ratio, at least 0.6); on a
+    tie the one listed first (the step table's order), not difflib's reverse-alphabetical
+    pick."""
+    best, best_score = None, 0.6
+    matcher = difflib.SequenceMatcher(b=word)
+    for choice in choices:
+        matcher.set_seq1(choice)
+        score = matcher.ratio()
+        if score > best_score or (best is None and score == best_score):
+            best, best_score = choice, score
+    return f"; did you mean {best!r}?" if best is not None else ""
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that two keys of one name in a mapping are an error
+    naming both lines (PyYAML keeps the last one silently: a second ``app:`` block would
+    replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            # Merged keys (``<<: *base``) may be overridden; that is what merging is for.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+                seen.setdefault(key, line)
+            except TypeError:  # unhashable: the base class says so
+                continue
+            if first is not None:
+                where = f"lines {first} and {line}" if first != line else f"line {line}, twice"
+                msg = f"duplicate key {key!r} ({where})"
+                raise _DuplicateKey(None, None, msg, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def is_file_url(url: str) -> bool:
+    """Whether ``url`` opens a local file (``file:``, any case, leading blanks ignored as
+    browsers ignore them)."""
+    return urlsplit(url.strip(" \t\n\r\f\v\0")).scheme.lower() == "file"
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -174,14 +219,24 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
     steps = tuple(_parse_step(i, raw, head.timeout) for i, raw in enumerate(raw_steps))
     base_url = head.app.url if head.app is not None else head.url
     for step in steps:
-        if step.action == "goto" and base_url is None:
-            target = str(step.args.url)  # type: ignore[attr-defined]
-            if not target.startswith(("http://", "https://", "about:", "data:", "file:")):
-                msg = (
-                    f"steps[{step.index}] (goto): {target!r} is relative but the recipe has "
-                    "no base URL; add 'url:' or an 'app:' block"
-                )
-                raise RecipeError(msg)
+        if step.action != "goto":
+            continue
+        target = str(step.args.url)  # type: ignore[attr-defined]
+        if is_file_url(target) and not head.allow_file_urls:
+            msg = (
+                f"steps[{step.index}] (goto): {_short(target)} is a file:// URL, refused "
+                "unless the recipe says 'allow_file_urls: true' (a page would read local "
+                "files into the evidence)"
+            )
+            raise RecipeError(msg)
+        if base_url is None and not target.startswith(
+            ("http://", "https://", "about:", "data:", "file:")
+        ):
+            msg = (
+                f"steps[{step.index}] (goto): {target!r} is relative but the recipe has "
+                "no base URL; add 'url:' or an 'app:' block"
+            )
+            raise RecipeError(msg)
     video = head.video if isinstance(head.video, VideoSpec) else VideoSpec(enabled=head.video)
     return Recipe(
         name=head.name,
@@ -195,6 +250,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         sha256=sha256,
         secrets=tuple(head.secrets),
         network=head.network,
+        allow_file_urls=head.allow_file_urls,
     )
 
 
@@ -225,7 +281,10 @@ def load_recipe(path: str | Path) -> Recipe:
         msg = f"{p}: contains a NUL byte; is this a recipe?"
         raise RecipeError(msg)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader (see _Loader)
+    except _DuplicateKey as exc:
+        msg = f"{p}: {exc.problem}"
+        raise RecipeError(msg) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

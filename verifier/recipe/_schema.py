@@ -69,6 +69,9 @@ class RecipeHead(_Model):
     secrets: Annotated[
         list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
     ] = Field(default_factory=list)
+    # goto may open file:// URLs (refused by default: a page would read local files into
+    # the evidence).
+    allow_file_urls: bool = False
 
     @field_validator("screen", mode="after")
     @classmethod
@@ -129,6 +132,7 @@ class Recipe:
     sha256: str
     secrets: tuple[str, ...] = ()
     network: str = "host"
+    allow_file_urls: bool = False
 
     def typed_text(self) -> str:
         """Everything the ``type`` steps type, secrets read from the environment."""

@@ -11,16 +11,29 @@ __all__ = (
     "Click",
     "Confidence",
     "Coord",
+    "Dialog",
     "DoubleClick",
     "Drag",
+    "ExpectAria",
+    "ExpectAttribute",
+    "ExpectChecked",
+    "ExpectCount",
+    "ExpectDisabled",
+    "ExpectEnabled",
+    "ExpectHidden",
     "ExpectImage",
     "ExpectNoConsoleErrors",
     "ExpectNoFailedRequests",
     "ExpectNoImage",
+    "ExpectNoText",
     "ExpectScreenshot",
     "ExpectText",
+    "ExpectTitle",
     "ExpectUrl",
+    "ExpectValue",
     "ExpectVisible",
+    "Frames",
+    "GoBack",
     "Goto",
     "Hover",
     "ImagePath",
@@ -30,16 +43,20 @@ __all__ = (
     "Point",
     "Press",
     "Rect",
+    "Reload",
     "STEP_COMMON_KEYS",
     "STEP_SCHEMAS",
     "Screenshot",
     "Scroll",
+    "Select",
     "Selector",
     "Shift",
     "StepArgs",
+    "SwitchTab",
     "Text",
     "Timeout",
     "Type",
+    "Upload",
     "Wait",
     "WaitFor",
 )
@@ -64,8 +81,66 @@ class StepArgs(BaseModel):
     timeout: Timeout | None = None
 
 
+def _listed(value: object) -> object:
+    """A lone value where a list is expected is a list of one."""
+    return [value] if isinstance(value, str | int | float) else value
+
+
+# The iframes to look in, outermost first: ``frame: "#app"``, or nested: ``["#a", "#b"]``.
+Frames = Annotated[tuple[Selector, ...], Field(max_length=20)]
+
+
+class _InFrame(StepArgs):
+    """A step that takes a selector also takes ``frame:``."""
+
+    frame: Frames = ()
+
+    @field_validator("frame", mode="before")
+    @classmethod
+    def _one_or_more_frames(cls, value: object) -> object:
+        return _listed(value)
+
+    def _frame_needs_selector(self, *selectors: object) -> None:
+        if self.frame and all(s is None or not isinstance(s, str) for s in selectors):
+            msg = "frame applies to a selector; give selector: too, or remove frame"
+            raise ValueError(msg)
+
+
 class Goto(StepArgs):
     url: Text
+
+
+class Reload(StepArgs):
+    """Load the page again, as the browser's reload button does."""
+
+
+class GoBack(StepArgs):
+    """Go back one page in the tab's history, as the browser's back button does."""
+
+
+class SwitchTab(StepArgs):
+    """Bring a tab (or popup window) to the front: its index (0 = the first tab) or a text
+    in its title or URL. Later steps act on it."""
+
+    tab: (
+        Annotated[int, Field(ge=0, le=10_000)]
+        | Annotated[str, Field(min_length=1, max_length=2000)]
+    )
+
+
+class Dialog(StepArgs):
+    """Answer the open alert/confirm/prompt (waiting for it to open up to the timeout)."""
+
+    action: Literal["accept", "dismiss"] = "accept"
+    text: Text | None = None  # typed into a prompt() before accepting
+    expect: Text | None = None  # a part of the message the dialog must show
+
+    @model_validator(mode="after")
+    def _text_accepts(self) -> Dialog:
+        if self.text is not None and self.action != "accept":
+            msg = "text is typed into a prompt that is accepted; use action: accept"
+            raise ValueError(msg)
+        return self
 
 
 class _Shape(BaseModel):
@@ -96,7 +171,7 @@ def _image_options(args: Click | WaitFor) -> None:
             raise ValueError(msg)
 
 
-class Click(StepArgs):
+class Click(_InFrame):
     selector: Selector | None = None
     x: Coord | None = None
     y: Coord | None = None
@@ -120,6 +195,7 @@ class Click(StepArgs):
             msg = "give both x and y"
             raise ValueError(msg)
         _image_options(self)
+        self._frame_needs_selector(self.selector)
         return self
 
 
@@ -134,7 +210,7 @@ class Point(BaseModel):
     y: Coord
 
 
-class Hover(StepArgs):
+class Hover(_InFrame):
     """Move the pointer over an element (or a point) and leave it there."""
 
     selector: Selector | None = None
@@ -146,6 +222,7 @@ class Hover(StepArgs):
         if (self.selector is None) == (self.x is None or self.y is None):
             msg = "give a selector or both x and y"
             raise ValueError(msg)
+        self._frame_needs_selector(self.selector)
         return self
 
 
@@ -156,16 +233,22 @@ class Wait(StepArgs):
     seconds: Annotated[float, Field(gt=0, le=600)]
 
 
-class Drag(StepArgs):
-    """Press at ``from``, move through the way, release at ``to`` (selectors or points)."""
+class Drag(_InFrame):
+    """Press at ``from``, move through the way, release at ``to`` (selectors or points;
+    ``frame:`` applies to both selectors)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     from_: Selector | Point = Field(alias="from")
     to: Selector | Point
 
+    @model_validator(mode="after")
+    def _frame_for_selectors(self) -> Drag:
+        self._frame_needs_selector(self.from_, self.to)
+        return self
 
-class Type(StepArgs):
+
+class Type(_InFrame):
     text: Text | None = None
     secret: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     selector: Selector | None = None
@@ -175,6 +258,7 @@ class Type(StepArgs):
         if (self.text is None) == (self.secret is None):
             msg = "give exactly one of text or secret"
             raise ValueError(msg)
+        self._frame_needs_selector(self.selector)
         return self
 
 
@@ -182,15 +266,23 @@ class Press(StepArgs):
     key: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class Scroll(StepArgs):
+class Scroll(_InFrame):
+    """Scroll by CSS pixels with the wheel: whole notches through the OS, the rest of the
+    distance (under one notch) by the scroller under the pointer."""
+
     dx: Annotated[int, Field(ge=-100_000, le=100_000)] = 0
     dy: Annotated[int, Field(ge=-100_000, le=100_000)] = 0
     x: Coord | None = None
     y: Coord | None = None
     selector: Selector | None = None
 
+    @model_validator(mode="after")
+    def _frame_for_selector(self) -> Scroll:
+        self._frame_needs_selector(self.selector)
+        return self
 
-class WaitFor(StepArgs):
+
+class WaitFor(_InFrame):
     selector: Selector | None = None
     image: ImagePath | None = None
     confidence: Confidence | None = None
@@ -206,16 +298,123 @@ class WaitFor(StepArgs):
             msg = f"state {self.state!r} is for selectors; an image is 'visible' or 'hidden'"
             raise ValueError(msg)
         _image_options(self)
+        self._frame_needs_selector(self.selector)
         return self
 
 
-class ExpectText(StepArgs):
-    text: Text
-    selector: Selector | None = None
+class ExpectText(_InFrame):
+    """Visible text (open shadow roots included), whitespace-normalized: a part of it
+    (default), some element's whole text (``exact: true``), or a ``pattern``."""
+
+    text: Text | None = None
+    pattern: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    exact: bool = False
+    selector: Selector | None = None  # only the text of what this matches
+
+    @model_validator(mode="after")
+    def _text_or_pattern(self) -> ExpectText:
+        if (self.text is None) == (self.pattern is None):
+            msg = "give either text or pattern"
+            raise ValueError(msg)
+        if self.pattern is not None:
+            if self.exact:
+                msg = "exact applies to text, not to a pattern (anchor it: ^...$)"
+                raise ValueError(msg)
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                msg = f"pattern {self.pattern!r} is not a valid regular expression: {exc}"
+                raise ValueError(msg) from None
+        return self
 
 
-class ExpectVisible(StepArgs):
+class ExpectNoText(ExpectText):
+    """The text (or pattern) is not visible, or stops being visible within the timeout."""
+
+
+class ExpectVisible(_InFrame):
     selector: Selector
+
+
+class ExpectHidden(_InFrame):
+    """No element the selector matches is visible (none matches, or all are hidden)."""
+
+    selector: Selector
+
+
+class ExpectEnabled(_InFrame):
+    selector: Selector
+
+
+class ExpectDisabled(ExpectEnabled):
+    pass
+
+
+class ExpectValue(_InFrame):
+    """The value of an input, textarea or select (its selected option's value)."""
+
+    selector: Selector
+    value: Text
+
+
+class ExpectChecked(_InFrame):
+    """A checkbox or radio (or an element with aria-checked) is checked, or with
+    ``checked: false`` is not."""
+
+    selector: Selector
+    checked: bool = True
+
+
+class ExpectCount(_InFrame):
+    selector: Selector
+    count: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class ExpectTitle(StepArgs):
+    """The page's title contains this text."""
+
+    text: Text
+
+
+class ExpectAttribute(_InFrame):
+    """An attribute has this value (or, without ``value``, is present)."""
+
+    selector: Selector
+    name: Annotated[str, Field(min_length=1, max_length=1000)]
+    value: Text | None = None
+
+
+class ExpectAria(_InFrame):
+    """The element's accessibility tree matches a snapshot (Playwright's aria snapshot
+    YAML, matched as Playwright's ``to_match_aria_snapshot`` does)."""
+
+    selector: Selector
+    snapshot: Annotated[str, Field(min_length=1, max_length=100_000)]
+
+
+# An option's label (its text) or, when no label matches, its value.
+_Option = Annotated[str, Field(max_length=10_000)]
+
+
+class Select(_InFrame):
+    """Open a dropdown and pick an option, as a person does (several options for a
+    ``<select multiple>``)."""
+
+    selector: Selector
+    option: _Option | Annotated[tuple[_Option, ...], Field(min_length=1, max_length=1000)]
+
+
+class Upload(_InFrame):
+    """Attach files (relative to the recipe) through the file chooser that clicking the
+    element opens (or, for a hidden file input, to the input itself)."""
+
+    selector: Selector
+    files: Annotated[tuple[ImagePath, ...], Field(min_length=1, max_length=1000)]
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        return _listed(value)
 
 
 class ExpectUrl(StepArgs):
@@ -253,7 +452,7 @@ class Mask(_Shape):
         return self
 
 
-class ExpectScreenshot(StepArgs):
+class ExpectScreenshot(_InFrame):
     """Compare the page (or one element) with ``<recipe-stem>.baselines/NAME.png``."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -291,6 +490,11 @@ class ExpectScreenshot(StepArgs):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _frame_for_selector(self) -> ExpectScreenshot:
+        self._frame_needs_selector(self.selector)
+        return self
+
 
 class ExpectImage(StepArgs):
     """A picture is on the screen (found by template matching) within the timeout."""
@@ -325,22 +529,39 @@ class ExpectNoFailedRequests(ExpectNoConsoleErrors):
     """No request failed or answered 4xx/5xx so far, but those whose URL ``allow`` matches."""
 
 
-# action -> (schema, the field a short form fills, or None when there is no short form)
+# action -> (schema, the field a short form fills, or None when there is no short form).
+# The order is the step table's (README, DESIGN.md): did-you-mean prefers earlier steps.
 STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "goto": (Goto, "url"),
     "click": (Click, "selector"),
     "double_click": (DoubleClick, "selector"),
-    "drag": (Drag, None),
     "hover": (Hover, "selector"),
-    "wait": (Wait, "seconds"),
     "type": (Type, "text"),
     "press": (Press, "key"),
     "scroll": (Scroll, "dy"),
+    "drag": (Drag, None),
+    "select": (Select, None),
+    "upload": (Upload, None),
+    "dialog": (Dialog, "action"),
+    "switch_tab": (SwitchTab, "tab"),
+    "reload": (Reload, None),
+    "go_back": (GoBack, None),
+    "wait": (Wait, "seconds"),
     "wait_for": (WaitFor, "selector"),
-    "expect_text": (ExpectText, "text"),
-    "expect_visible": (ExpectVisible, "selector"),
-    "expect_url": (ExpectUrl, "url"),
     "screenshot": (Screenshot, "name"),
+    "expect_text": (ExpectText, "text"),
+    "expect_no_text": (ExpectNoText, "text"),
+    "expect_visible": (ExpectVisible, "selector"),
+    "expect_hidden": (ExpectHidden, "selector"),
+    "expect_url": (ExpectUrl, "url"),
+    "expect_title": (ExpectTitle, "text"),
+    "expect_value": (ExpectValue, None),
+    "expect_checked": (ExpectChecked, "selector"),
+    "expect_enabled": (ExpectEnabled, "selector"),
+    "expect_disabled": (ExpectDisabled, "selector"),
+    "expect_count": (ExpectCount, None),
+    "expect_attribute": (ExpectAttribute, None),
+    "expect_aria": (ExpectAria, None),
     "expect_screenshot": (ExpectScreenshot, "name"),
     "expect_image": (ExpectImage, "image"),
     "expect_no_image": (ExpectNoImage, "image"),

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
-from playwright.sync_api import Locator
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from verifier.browser import ORIGIN_JS, origin_of
-from verifier.errors import CheckFailed, RecipeError
+from verifier.desktop import WHEEL_PIXELS
+from verifier.errors import RecipeError
 from verifier.recipe import Step
 from verifier.recipe.steps import (
     Click,
     DoubleClick,
     Drag,
-    Goto,
     Hover,
     Point,
     Press,
@@ -24,93 +24,95 @@ from verifier.recipe.steps import (
     Wait,
 )
 from verifier.steps import _vision
-from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
+from verifier.steps._aim import aim
+from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
+from verifier.steps._send import click_at, drag_between, frame_at, keys, wheel_at
 
 __all__ = ()
 
-# Aim at an element as a person would, in one round trip: scroll it into view when it is
-# not all in view, wait until its box holds still over two frames (animations, layout),
-# and say what is really at its centre ('' when it is the element itself). Playwright's
-# scroll_into_view_if_needed plus separate calls took ~80 ms a click; this takes ~15.
-_AIM_JS = """
-async (el, [maxFrames, hitTest]) => {
-  const rect = () => {
-    const r = el.getBoundingClientRect();
-    return [r.x, r.y, r.width, r.height];
+# Where a scroll at a viewport point lands: the scrollers the wheel moves there (the
+# nearest under the point that can still move that way, else the page) and where each
+# one's whole wheel notches take it; _SCROLL_REST_JS then scrolls the rest of the
+# distance, under one notch, once the wheel's glide has ended (scrolling during the glide
+# would cut it short).
+_SCROLL_PLAN_JS = """
+([x, y, dx, dy, wheelX, wheelY]) => {
+  let hit = document.elementFromPoint(x, y);
+  while (hit && hit.shadowRoot) {
+    const inner = hit.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === hit) break;
+    hit = inner;
+  }
+  const up = (n) => n.parentNode || n.host || null;
+  const page = document.scrollingElement || document.documentElement;
+  const moves = (el, vertical, d) => {
+    if (el === page) return true;
+    const cs = getComputedStyle(el);
+    if (!/(auto|scroll|overlay)/.test(vertical ? cs.overflowY : cs.overflowX)) return false;
+    return vertical
+      ? (d > 0 ? el.scrollTop + el.clientHeight < el.scrollHeight - 1 : el.scrollTop > 0)
+      : (d > 0 ? el.scrollLeft + el.clientWidth < el.scrollWidth - 1 : el.scrollLeft > 0);
   };
-  const [x0, y0, w0, h0] = rect();
-  if (x0 < 0 || y0 < 0 || x0 + w0 > innerWidth || y0 + h0 > innerHeight) {
-    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+  const scroller = (vertical, d) => {
+    for (let n = hit; n && n.nodeType === 1; n = up(n)) if (moves(n, vertical, d)) return n;
+    return page;
+  };
+  const plan = [];
+  if (dy) {
+    const el = scroller(true, dy);
+    plan.push([el, 'scrollTop', el.scrollTop + wheelY, dy - wheelY]);
   }
-  let prev = rect(), box = null;
-  for (let i = 0; i < maxFrames && box === null; i++) {
-    await new Promise((r) => requestAnimationFrame(r));
-    const now = rect();
-    if (now.every((v, k) => v === prev[k])) box = now;
-    prev = now;
+  if (dx) {
+    const el = scroller(false, dx);
+    plan.push([el, 'scrollLeft', el.scrollLeft + wheelX, dx - wheelX]);
   }
-  let covering = '';
-  if (box !== null && hitTest) {
-    const hit = document.elementFromPoint(box[0] + box[2] / 2, box[1] + box[3] / 2);
-    if (!hit) covering = 'nothing (the point is outside the page)';
-    else if (hit !== el && !el.contains(hit)) {
-      const id = hit.id ? '#' + hit.id : '';
-      const cls = hit.classList.length ? '.' + [...hit.classList].slice(0, 3).join('.') : '';
-      const text = (hit.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
-      covering = '<' + hit.tagName.toLowerCase() + id + cls + '>' + (text ? ' "' + text + '"' : '');
+  window[Symbol.for('verifier.scroll')] = plan;
+}
+"""
+# The rest of the distance, on the scrollers the wheel moved all the way (one that stopped
+# short reached its end, or the page took the wheel: it gets no more).
+_SCROLL_REST_JS = """
+() => {
+  for (const [el, key, to, rest] of window[Symbol.for('verifier.scroll')] || []) {
+    if (rest && Math.abs(el[key] - to) < 1) {
+      el.scrollBy({ [key === 'scrollTop' ? 'top' : 'left']: rest, behavior: 'instant' });
     }
   }
-  return { box, view: [innerWidth, innerHeight], origin: ORIGIN, covering };
+  delete window[Symbol.for('verifier.scroll')];
 }
-""".replace("ORIGIN", ORIGIN_JS)
-
-
-def element_point(
-    ctx: StepContext, selector: str, timeout: float, what: str, *, hit_test: bool = True
-) -> tuple[int, int]:
-    """Screen point of the centre of ``selector``'s element, as a person would aim.
-
-    Waits for it to be visible and still, scrolls it into view, and refuses when another
-    element covers that point (a person's click would land there instead).
-    """
-    locator: Locator = ctx.browser.page.locator(selector)
-    with playwright_errors(ctx, f"{what}: no visible element matches {selector!r}", timeout):
-        ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms))
-    with playwright_errors(ctx, f"{what}: {selector!r} could not be scrolled into view", timeout):
-        aim = locator.evaluate(_AIM_JS, [60, hit_test], timeout=timeout * 1000)
-    if aim["box"] is None:
-        msg = f"{what}: {selector!r} kept moving (not stable for two frames within 1 s)"
-        raise CheckFailed(msg)
-    x, y, w, h = aim["box"]
-    if w <= 0 or h <= 0:
-        msg = f"{what}: {selector!r} has an empty box ({w}x{h}); there is nothing to click"
-        raise CheckFailed(msg)
-    vw, vh = aim["view"]
-    cx, cy = x + w / 2, y + h / 2
-    if not (0 <= cx < vw and 0 <= cy < vh):
-        msg = f"{what}: the centre of {selector!r} ({cx:.0f}, {cy:.0f}) is outside the viewport"
-        raise CheckFailed(msg)
-    if aim["covering"]:
-        msg = (
-            f"{what}: {selector!r} is covered at its centre by {aim['covering']}; "
-            "a person could not click it"
-        )
-        raise CheckFailed(msg)
-    ox, oy = origin_of(aim["origin"])
-    return ox + int(cx), oy + int(cy)
+"""
+# Resolves once every planned scroller is at its target, or has not moved for ten frames
+# (it reached an end, or the page took the wheel for itself).
+_SCROLL_DONE_JS = """
+() => new Promise((resolve) => {
+  const plan = window[Symbol.for('verifier.scroll')] || [];
+  let last = null, still = 0;
+  const tick = () => {
+    const now = plan.map(([el, key]) => Math.round(el[key]));
+    if (plan.every(([, , to], i) => Math.abs(now[i] - to) < 1)) return resolve(true);
+    still = last && now.every((v, i) => v === last[i]) ? still + 1 : 0;
+    last = now;
+    if (still >= 10) return resolve(false);
+    requestAnimationFrame(tick);
+  };
+  tick();
+})
+"""
 
 
 def _click(ctx: StepContext, step: Step, args: Click, count: int) -> StepOutcome:
     if args.image is not None:
         return _vision.click_image(ctx, step, args, count)
     if args.selector is not None:
-        point = element_point(ctx, args.selector, step.timeout, step.action)
-    else:
-        assert args.x is not None and args.y is not None
-        point = (args.x, args.y)
-    mark = ctx.browser.input_mark()
-    ctx.desktop.click(*point, button=args.button, count=count)
-    ctx.browser.wait_input(mark, "mouseup", count, timeout=min(step.timeout, 2.0))
+        at = aim(ctx, args.selector, args.frame, step.timeout, step.action)
+        click_at(
+            ctx, at.point, button=args.button, count=count, frame=at.frame, timeout=step.timeout
+        )
+        details: dict[str, object] = {"scrolled_clear_of": at.cleared} if at.cleared else {}
+        return StepOutcome(points=[at.point], details=details)
+    assert args.x is not None and args.y is not None
+    point = (args.x, args.y)
+    click_at(ctx, point, button=args.button, count=count, timeout=step.timeout)
     return StepOutcome(points=[point])
 
 
@@ -128,22 +130,20 @@ def double_click(ctx: StepContext, step: Step, args: DoubleClick) -> StepOutcome
 def drag(ctx: StepContext, step: Step, args: Drag) -> StepOutcome:
     def end(spec: str | Point, what: str, hit_test: bool) -> tuple[int, int]:
         if isinstance(spec, str):
-            return element_point(ctx, spec, step.timeout, what, hit_test=hit_test)
+            return aim(ctx, spec, args.frame, step.timeout, what, hit_test=hit_test).point
         return spec.x, spec.y
 
     # The drop target may sit under the dragged element once it moves: no hit test there.
     start = end(args.from_, "drag from", True)
     stop = end(args.to, "drag to", False)
-    mark = ctx.browser.input_mark()
-    ctx.desktop.drag(start, stop)
-    ctx.browser.wait_input(mark, "mouseup", 1, timeout=min(step.timeout, 2.0))
+    drag_between(ctx, start, stop, timeout=step.timeout)
     return StepOutcome(points=[start, stop], path=True)
 
 
 @runs("hover", Hover, settle=True)
 def hover(ctx: StepContext, step: Step, args: Hover) -> StepOutcome:
     if args.selector is not None:
-        point = element_point(ctx, args.selector, step.timeout, "hover")
+        point = aim(ctx, args.selector, args.frame, step.timeout, "hover").point
     else:
         assert args.x is not None and args.y is not None
         point = (args.x, args.y)
@@ -155,7 +155,8 @@ def hover(ctx: StepContext, step: Step, args: Hover) -> StepOutcome:
 @runs("wait", Wait)
 def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
     # In Playwright's wait, so the page's events keep flowing; in slices, so a dead app
-    # or browser ends a long wait at once.
+    # or browser ends a long wait at once. (The timer is the driver's: a dialog holding
+    # the page does not hold it.)
     deadline = time.monotonic() + args.seconds
     while (left := deadline - time.monotonic()) > 0:
         with playwright_errors(ctx, "wait", args.seconds):
@@ -164,26 +165,13 @@ def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
     return StepOutcome()
 
 
-@runs("goto", Goto, settle=True)
-def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
-    url = ctx.resolve_url(args.url)
-    with playwright_errors(ctx, f"goto {url}", step.timeout):
-        response = ctx.browser.page.goto(url, timeout=step.timeout * 1000, wait_until="load")
-    if response is not None and response.status >= 400:
-        msg = f"goto {url}: the server answered HTTP {response.status}"
-        raise CheckFailed(msg)
-    return StepOutcome()
-
-
 @runs("type", Type, settle=True)
 def type_(ctx: StepContext, step: Step, args: Type) -> StepOutcome:
     points: list[tuple[int, int]] = []
     if args.selector is not None:
-        point = element_point(ctx, args.selector, step.timeout, "type")
-        mark = ctx.browser.input_mark()
-        ctx.desktop.click(*point)
-        ctx.browser.wait_input(mark, "mouseup", 1, timeout=min(step.timeout, 2.0))
-        points.append(point)
+        at = aim(ctx, args.selector, args.frame, step.timeout, "type")
+        click_at(ctx, at.point, frame=at.frame, timeout=step.timeout)
+        points.append(at.point)
     if args.secret is not None:
         text = os.environ.get(args.secret)
         if text is None:
@@ -192,34 +180,45 @@ def type_(ctx: StepContext, step: Step, args: Type) -> StepOutcome:
     else:
         assert args.text is not None
         text = args.text
-    mark = ctx.browser.input_mark()
-    releases = ctx.desktop.type(text)
-    ctx.browser.wait_input(mark, "keyup", releases, timeout=min(step.timeout, 5.0))
+    keys(ctx, lambda: ctx.desktop.type(text), timeout=min(step.timeout, 5.0))
     return StepOutcome(points=points)
 
 
 @runs("press", Press, settle=True)
 def press(ctx: StepContext, step: Step, args: Press) -> StepOutcome:
-    mark = ctx.browser.input_mark()
-    releases = ctx.desktop.key(args.key)
-    ctx.browser.wait_input(mark, "keyup", releases, timeout=min(step.timeout, 1.0))
+    keys(ctx, lambda: ctx.desktop.key(args.key), timeout=min(step.timeout, 1.0), names=args.key)
     return StepOutcome()
 
 
 @runs("scroll", Scroll, settle=True)
 def scroll(ctx: StepContext, step: Step, args: Scroll) -> StepOutcome:
+    """The wheel turns whole notches (120 CSS pixels in Chromium); the rest of the distance,
+    under a notch, is scrolled by the scroller under the pointer (first, so the wheel's
+    glide ends on the spot): the page moves by exactly ``dy`` (and ``dx``) unless it hits
+    an end or takes the wheel for itself."""
+    no_dialog(ctx, "scroll")
     if args.selector is not None:
-        at = element_point(ctx, args.selector, step.timeout, "scroll")
+        at = aim(ctx, args.selector, args.frame, step.timeout, "scroll").point
     elif args.x is not None and args.y is not None:
         at = (args.x, args.y)
     else:
-        ox, oy = ctx.browser.viewport_origin()
-        vw, vh = ctx.browser.page.evaluate("[innerWidth, innerHeight]")
-        at = (ox + int(vw) // 2, oy + int(vh) // 2)
-    mark = ctx.browser.input_mark()
-    ctx.desktop.scroll(args.dx, args.dy, x=at[0], y=at[1])
-    ctx.browser.wait_input(mark, "wheel", 1, timeout=min(step.timeout, 2.0))
-    ctx.browser.settle(timeout=min(step.timeout, 3.0))
+        vx, vy, vw, vh = ctx.browser.viewport()
+        at = (vx + vw // 2, vy + vh // 2)
+    notches_x, notches_y = int(args.dx / WHEEL_PIXELS), int(args.dy / WHEEL_PIXELS)
+    rest_x, rest_y = args.dx - notches_x * WHEEL_PIXELS, args.dy - notches_y * WHEEL_PIXELS
+    frame, x, y = frame_at(ctx, at)
+    wheel = (notches_x * WHEEL_PIXELS, notches_y * WHEEL_PIXELS)
+    with playwright_errors(ctx, "scroll", step.timeout):
+        frame.evaluate(_SCROLL_PLAN_JS, [x, y, args.dx, args.dy, *wheel])
+    if notches_x or notches_y:
+        wheel_at(ctx, at, notches_x, notches_y, timeout=step.timeout, frame=frame)
+        with playwright_errors(ctx, "scroll", step.timeout):
+            with contextlib.suppress(PlaywrightTimeout):
+                frame.wait_for_function(_SCROLL_DONE_JS, timeout=min(step.timeout, 3.0) * 1000)
+    if rest_x or rest_y:
+        with playwright_errors(ctx, "scroll", step.timeout):
+            frame.evaluate(_SCROLL_REST_JS)
+        ctx.browser.settle(timeout=min(step.timeout, 1.0), frame=frame)
     return StepOutcome(points=[at])
 
 

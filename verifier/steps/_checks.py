@@ -1,29 +1,102 @@
-"""Checks: conditions on the page, each waited for up to the step's timeout."""
+"""Checks: conditions on the page, each waited for up to the step's timeout.
+
+A failing check says what it found (the value, the count, the title...), so the report
+tells what the page did instead. A check that needs one element fails as an ambiguous
+recipe (exit 2) when its selector matches several.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import re
+import time
+from collections.abc import Callable
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, expect
 
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
-from verifier.recipe.steps import ExpectText, ExpectUrl, ExpectVisible, WaitFor
+from verifier.recipe.steps import (
+    ExpectAria,
+    ExpectAttribute,
+    ExpectChecked,
+    ExpectCount,
+    ExpectDisabled,
+    ExpectEnabled,
+    ExpectHidden,
+    ExpectTitle,
+    ExpectUrl,
+    ExpectValue,
+    ExpectVisible,
+    WaitFor,
+)
 from verifier.steps import _vision
-from verifier.steps._context import StepContext, StepOutcome, first_line, playwright_errors, runs
+from verifier.steps._context import (
+    DESCRIBE_JS,
+    StepContext,
+    StepOutcome,
+    first_line,
+    locate,
+    no_dialog,
+    playwright_errors,
+    runs,
+    single,
+)
 
 __all__ = ()
 
-_VISIBLE_TEXT_JS = """
-(sel) => {
-  const root = sel ? document.querySelector(sel) : document.body;
-  return root ? (root.innerText || '').replace(/\\s+/g, ' ').trim() : null;
-}
+# What the elements a selector matches hold, for failure messages (the first five).
+_STATE_JS = """
+(els, name) => els.slice(0, 5).map((e) => ({
+  value: 'value' in e && typeof e.value === 'string' ? e.value : null,
+  checked: (e.type === 'checkbox' || e.type === 'radio') ? e.checked
+           : e.getAttribute('aria-checked'),
+  attribute: name ? e.getAttribute(name) : null,
+}))
 """
 
 
-def normalize(text: str) -> str:
-    return " ".join(text.split())
+def _retry(
+    ctx: StepContext,
+    step: Step,
+    selector: str,
+    frames: tuple[str, ...],
+    holds: Callable[[Locator, float], None],
+    *,
+    one: bool = True,
+) -> Locator | None:
+    """Retry ``holds(locator, timeout_ms)`` (a Playwright ``expect``) until the step's
+    timeout, in slices that check the run is alive and no dialog holds the page. None
+    when it held, else the locator, to describe what was found. ``one``: the selector must
+    not match several elements."""
+    what = step.action
+    deadline = time.monotonic() + step.timeout
+    while True:
+        no_dialog(ctx, what)
+        locator = locate(ctx.browser.page, selector, frames)
+        remaining = deadline - time.monotonic()
+        with playwright_errors(ctx, f"{what}: {selector!r}", step.timeout, selector=selector):
+            if one:
+                single(what, selector, locator)
+            try:
+                holds(locator, max(50.0, min(remaining, 1.0) * 1000))
+                return None
+            except AssertionError:
+                ctx.check_infra()
+                if time.monotonic() >= deadline:
+                    return locator
+
+
+def _fail(step: Step, head: str, found: str) -> StepTimeout:
+    return StepTimeout(f"{step.action}: {head} within {step.timeout:g} s; {found}")
+
+
+def _states(locator: Locator, name: str | None = None) -> list[dict[str, object]]:
+    try:
+        return list(locator.evaluate_all(_STATE_JS, name))
+    except PlaywrightError:
+        return []
 
 
 @runs("wait_for", WaitFor)
@@ -31,25 +104,32 @@ def wait_for(ctx: StepContext, step: Step, args: WaitFor) -> StepOutcome:
     if args.image is not None:
         return _vision.wait_for_image(ctx, step, args)
     assert args.selector is not None
+    no_dialog(ctx, "wait_for")
     with playwright_errors(
         ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
     ):
-        first = ctx.browser.page.locator(args.selector).first
-        ctx.wait(step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms))
+        first = locate(ctx.browser.page, args.selector, args.frame).first
+        ctx.wait(step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms), "wait_for")
     return StepOutcome()
 
 
 @runs("expect_visible", ExpectVisible)
 def expect_visible(ctx: StepContext, step: Step, args: ExpectVisible) -> StepOutcome:
-    locator = ctx.browser.page.locator(args.selector)
+    no_dialog(ctx, "expect_visible")
+    page = ctx.browser.page
+    shown = locate(page, f"{args.selector} >> visible=true", args.frame).first
     try:
         with playwright_errors(
             ctx, f"expect_visible: no visible element matches {args.selector!r}", step.timeout
         ):
-            ctx.wait(step.timeout, lambda ms: locator.first.wait_for(state="visible", timeout=ms))
+            ctx.wait(
+                step.timeout,
+                lambda ms: shown.wait_for(state="attached", timeout=ms),
+                "expect_visible",
+            )
     except StepTimeout as exc:
         try:
-            count = locator.count()
+            count = locate(page, args.selector, args.frame).count()
         except PlaywrightError:
             raise exc from None
         detail = f" ({count} match but none is visible)" if count else " (none matches)"
@@ -57,37 +137,26 @@ def expect_visible(ctx: StepContext, step: Step, args: ExpectVisible) -> StepOut
     return StepOutcome()
 
 
-@runs("expect_text", ExpectText)
-def expect_text(ctx: StepContext, step: Step, args: ExpectText) -> StepOutcome:
-    want = normalize(args.text)
-    page = ctx.browser.page
-    scope = f" in {args.selector!r}" if args.selector else ""
+@runs("expect_hidden", ExpectHidden)
+def expect_hidden(ctx: StepContext, step: Step, args: ExpectHidden) -> StepOutcome:
+    shown = f"{args.selector} >> visible=true"
+    failed = _retry(
+        ctx,
+        step,
+        shown,
+        args.frame,
+        lambda loc, ms: expect(loc).to_have_count(0, timeout=ms),
+        one=False,
+    )
+    if failed is None:
+        return StepOutcome()
     try:
-        with playwright_errors(
-            ctx, f"expect_text: {want!r} not in the visible text{scope}", step.timeout
-        ):
-            ctx.wait(
-                step.timeout,
-                lambda ms: page.wait_for_function(
-                    f"([sel, want]) => {{ const t = ({_VISIBLE_TEXT_JS})(sel);"
-                    " return t !== null && t.includes(want); }",
-                    arg=[args.selector, want],
-                    polling=50,
-                    timeout=ms,
-                ),
-            )
-    except StepTimeout as exc:
-        try:
-            shown = page.evaluate(_VISIBLE_TEXT_JS, args.selector)
-        except PlaywrightError as inner:
-            shown = f"<unreadable: {first_line(inner)}>"
-        if shown is None:
-            detail = f"; {args.selector!r} matches nothing"
-        else:
-            shown = shown if len(shown) <= 200 else shown[:197] + "..."
-            detail = f"; the page shows {shown!r}"
-        raise StepTimeout(exc.message + detail) from None
-    return StepOutcome()
+        count = failed.count()
+        seen = failed.evaluate_all(DESCRIBE_JS)
+    except PlaywrightError as exc:
+        raise _fail(step, f"{args.selector!r} stayed visible", first_line(exc)) from None
+    listed = ", ".join(seen)
+    raise _fail(step, f"{args.selector!r} did not become hidden", f"{count} visible: {listed}")
 
 
 def _url_matches(actual: str, expected: str) -> bool:
@@ -99,6 +168,7 @@ def _url_matches(actual: str, expected: str) -> bool:
 @runs("expect_url", ExpectUrl)
 def expect_url(ctx: StepContext, step: Step, args: ExpectUrl) -> StepOutcome:
     expected = ctx.resolve_url(args.url)
+    no_dialog(ctx, "expect_url")
     page = ctx.browser.page
     try:
         with playwright_errors(
@@ -107,7 +177,178 @@ def expect_url(ctx: StepContext, step: Step, args: ExpectUrl) -> StepOutcome:
             ctx.wait(
                 step.timeout,
                 lambda ms: page.wait_for_url(lambda url: _url_matches(url, expected), timeout=ms),
+                "expect_url",
             )
     except StepTimeout as exc:
         raise StepTimeout(f"{exc.message}; it is {page.url!r}") from None
     return StepOutcome()
+
+
+@runs("expect_title", ExpectTitle)
+def expect_title(ctx: StepContext, step: Step, args: ExpectTitle) -> StepOutcome:
+    want = re.compile(re.escape(args.text))
+    deadline = time.monotonic() + step.timeout
+    while True:
+        no_dialog(ctx, "expect_title")
+        page = ctx.browser.page
+        remaining = deadline - time.monotonic()
+        with playwright_errors(ctx, "expect_title", step.timeout):
+            try:
+                expect(page).to_have_title(want, timeout=max(50.0, min(remaining, 1.0) * 1000))
+                return StepOutcome()
+            except AssertionError:
+                ctx.check_infra()
+                if time.monotonic() >= deadline:
+                    title = page.title()
+                    break
+    raise _fail(step, f"the title does not contain {args.text!r}", f"it is {title!r}")
+
+
+@runs("expect_value", ExpectValue)
+def expect_value(ctx: StepContext, step: Step, args: ExpectValue) -> StepOutcome:
+    failed = _retry(
+        ctx,
+        step,
+        args.selector,
+        args.frame,
+        lambda loc, ms: expect(loc).to_have_value(args.value, timeout=ms),
+    )
+    if failed is None:
+        return StepOutcome()
+    states = _states(failed)
+    if not states:
+        found = "nothing matches"
+    elif states[0]["value"] is None:
+        found = "it has no value (not an input, textarea or select)"
+    else:
+        found = f"its value is {states[0]['value']!r}"
+    raise _fail(step, f"{args.selector!r} did not get the value {args.value!r}", found)
+
+
+@runs("expect_checked", ExpectChecked)
+def expect_checked(ctx: StepContext, step: Step, args: ExpectChecked) -> StepOutcome:
+    failed = _retry(
+        ctx,
+        step,
+        args.selector,
+        args.frame,
+        lambda loc, ms: expect(loc).to_be_checked(checked=args.checked, timeout=ms),
+    )
+    if failed is None:
+        return StepOutcome()
+    states = _states(failed)
+    want = "checked" if args.checked else "unchecked"
+    if not states:
+        found = "nothing matches"
+    else:
+        state = states[0]["checked"]
+        if state is True or state is False:
+            found = f"it is {'checked' if state else 'unchecked'}"
+        elif state is None:
+            found = "it cannot be checked (not a checkbox or radio, no aria-checked)"
+        else:
+            found = f"its aria-checked is {state!r}"
+    raise _fail(step, f"{args.selector!r} did not become {want}", found)
+
+
+def _enabled_check(
+    ctx: StepContext, step: Step, selector: str, frames: tuple[str, ...], on: bool
+) -> StepOutcome:
+    failed = _retry(
+        ctx,
+        step,
+        selector,
+        frames,
+        (lambda loc, ms: expect(loc).to_be_enabled(timeout=ms))
+        if on
+        else (lambda loc, ms: expect(loc).to_be_disabled(timeout=ms)),
+    )
+    if failed is None:
+        return StepOutcome()
+    try:
+        found = (
+            "nothing matches"
+            if failed.count() == 0
+            else ("it is enabled" if failed.is_enabled(timeout=1000) else "it is disabled")
+        )
+    except PlaywrightError as exc:
+        found = first_line(exc)
+    raise _fail(step, f"{selector!r} did not become {'enabled' if on else 'disabled'}", found)
+
+
+@runs("expect_enabled", ExpectEnabled)
+def expect_enabled(ctx: StepContext, step: Step, args: ExpectEnabled) -> StepOutcome:
+    return _enabled_check(ctx, step, args.selector, args.frame, True)
+
+
+@runs("expect_disabled", ExpectDisabled)
+def expect_disabled(ctx: StepContext, step: Step, args: ExpectDisabled) -> StepOutcome:
+    return _enabled_check(ctx, step, args.selector, args.frame, False)
+
+
+@runs("expect_count", ExpectCount)
+def expect_count(ctx: StepContext, step: Step, args: ExpectCount) -> StepOutcome:
+    failed = _retry(
+        ctx,
+        step,
+        args.selector,
+        args.frame,
+        lambda loc, ms: expect(loc).to_have_count(args.count, timeout=ms),
+        one=False,
+    )
+    if failed is None:
+        return StepOutcome()
+    try:
+        count = failed.count()
+    except PlaywrightError as exc:
+        raise _fail(step, "counting failed", first_line(exc)) from None
+    raise _fail(
+        step,
+        f"{args.selector!r} did not match {args.count} element(s)",
+        f"it matches {count}",
+    )
+
+
+@runs("expect_attribute", ExpectAttribute)
+def expect_attribute(ctx: StepContext, step: Step, args: ExpectAttribute) -> StepOutcome:
+    # Without a value: present, whatever it holds.
+    value: str | re.Pattern[str] = args.value if args.value is not None else re.compile(r"[\s\S]*")
+    failed = _retry(
+        ctx,
+        step,
+        args.selector,
+        args.frame,
+        lambda loc, ms: expect(loc).to_have_attribute(args.name, value, timeout=ms),
+    )
+    if failed is None:
+        return StepOutcome()
+    states = _states(failed, args.name)
+    if not states:
+        found = "nothing matches"
+    elif states[0]["attribute"] is None:
+        found = f"it has no {args.name!r} attribute"
+    else:
+        found = f"its {args.name!r} is {states[0]['attribute']!r}"
+    want = f"{args.value!r}" if args.value is not None else "present"
+    raise _fail(step, f"the {args.name!r} of {args.selector!r} did not become {want}", found)
+
+
+@runs("expect_aria", ExpectAria)
+def expect_aria(ctx: StepContext, step: Step, args: ExpectAria) -> StepOutcome:
+    failed = _retry(
+        ctx,
+        step,
+        args.selector,
+        args.frame,
+        lambda loc, ms: expect(loc).to_match_aria_snapshot(args.snapshot, timeout=ms),
+    )
+    if failed is None:
+        return StepOutcome()
+    try:
+        found = "nothing matches" if failed.count() == 0 else None
+        if found is None:
+            snapshot = failed.aria_snapshot(timeout=2000)
+            found = f"its snapshot is:\n{snapshot[:2000]}"
+    except PlaywrightError as exc:
+        found = first_line(exc)
+    raise _fail(step, f"{args.selector!r} does not match the aria snapshot", found)

@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import FrameLocator, Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier._types import Image
 from verifier.browser import Browser
 from verifier.desktop import Desktop
-from verifier.errors import BrowserError, CheckFailed, StepTimeout
+from verifier.errors import BrowserError, CheckFailed, RecipeError, StepTimeout
 from verifier.recipe import Step, StepArgs
 
 __all__ = (
+    "DESCRIBE_JS",
     "RUNNERS",
     "SETTLING",
     "StepContext",
     "StepOutcome",
+    "ambiguous",
     "first_line",
+    "in_frames",
+    "locate",
+    "no_dialog",
     "playwright_errors",
     "runs",
+    "single",
 )
+
+# A short description of elements for messages: <tag#id.class> "text".
+DESCRIBE_JS = """
+(els) => els.slice(0, 5).map((el) => {
+  const id = el.id ? '#' + el.id : '';
+  const cls = el.classList && el.classList.length
+    ? '.' + [...el.classList].slice(0, 3).join('.') : '';
+  const text = (el.innerText || el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+  return '<' + el.localName + id + cls + '>' + (text ? ' "' + text + '"' : '');
+})
+"""
 
 
 @dataclass(slots=True)
@@ -41,6 +61,7 @@ class StepContext:
     update_baselines: bool = False  # --update-baselines: (re)write baselines and pass
     attach_fn: Callable[[str, Image], str] | None = None
     infra_check: Callable[[], None] | None = None
+    allow_file_urls: bool = False  # the recipe's allow_file_urls
 
     def attach(self, name: str, image: Image) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.
@@ -57,11 +78,12 @@ class StepContext:
         else:
             self.browser.check_alive()
 
-    def wait(self, timeout: float, wait: Callable[[float], object]) -> None:
+    def wait(self, timeout: float, wait: Callable[[float], object], what: str = "") -> None:
         """Run a Playwright wait (``wait(timeout_ms)``) in slices of at most a second.
 
         Between slices it checks that what the run stands on is alive, so a dev server or
-        Xvfb dying during a 60 s wait fails the run at once, naming what died.
+        Xvfb dying during a 60 s wait fails the run at once, naming what died; and that no
+        dialog has opened, which holds up the page (``what``: the step, for the message).
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -71,6 +93,7 @@ class StepContext:
                 return
             except PlaywrightTimeout:
                 self.check_infra()
+                no_dialog(self, what or "the step")
                 if time.monotonic() >= deadline:
                     raise
 
@@ -124,6 +147,55 @@ def runs(
     return register
 
 
+def in_frames(selector: str, frames: Sequence[str]) -> bool:
+    """Whether the element is inside iframes (``frame:``, or Playwright's enter-frame)."""
+    return bool(frames) or "internal:control=enter-frame" in selector
+
+
+def locate(page: Page, selector: str, frames: Sequence[str] = ()) -> Locator:
+    """``selector`` in the page, inside the iframes ``frames`` names, outermost first."""
+    scope: Page | FrameLocator = page
+    for frame in frames:
+        scope = scope.frame_locator(frame)
+    return scope.locator(selector)
+
+
+def ambiguous(what: str, selector: str, matches: Sequence[str], count: int) -> RecipeError:
+    """Exit 2: a step that needs one element got several, so the recipe does not say
+    which one it means."""
+    listed = " ".join(f"{n}) {m}" for n, m in enumerate(matches[:5], start=1))
+    more = f" and {count - 5} more" if count > 5 else ""
+    msg = (
+        f"{what}: the recipe is ambiguous: {selector!r} matches {count} elements where one "
+        f"is needed: {listed}{more}; make the selector match one (a more precise selector, "
+        "or >> nth=0)"
+    )
+    return RecipeError(msg)
+
+
+_STRICT = re.compile(r"resolved to (\d+) elements")
+_STRICT_ITEM = re.compile(r"^\s*\d+\) (.+?)(?: aka .*)?$", re.MULTILINE)
+
+
+def single(what: str, selector: str, locator: Locator) -> None:
+    """Raise :func:`ambiguous` when ``locator`` matches several elements now."""
+    count = locator.count()
+    if count > 1:
+        raise ambiguous(what, selector, locator.evaluate_all(DESCRIBE_JS), count)
+
+
+def no_dialog(ctx: StepContext, what: str) -> None:
+    """A step that needs the page fails, saying so, while a dialog holds the page."""
+    event = ctx.browser.dialog
+    if event is not None:
+        msg = (
+            f"{what}: a dialog is open on the page ({event.describe()}), and nothing on it "
+            "can be reached until it is answered: add a step '- dialog: accept' (or "
+            "dismiss), or press Enter"
+        )
+        raise CheckFailed(msg, details={"dialog": event.record()})
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     # Playwright appends a call log after a blank line or "Call log:"; keep the headline.
@@ -132,10 +204,18 @@ def first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def playwright_errors(ctx: StepContext, what: str, timeout: float) -> Iterator[None]:
-    """Translate Playwright's exceptions into ours at the step boundary."""
+def playwright_errors(
+    ctx: StepContext, what: str, timeout: float, *, selector: str | None = None
+) -> Iterator[None]:
+    """Translate Playwright's exceptions into ours at the step boundary (``what`` starts
+    with the step's action; ``selector`` is named when it proves ambiguous)."""
     try:
         yield
+    except asyncio.CancelledError:
+        # Called off because a dialog holds the page (Browser._unstick).
+        ctx.check_infra()
+        no_dialog(ctx, what.partition(":")[0])
+        raise
     except PlaywrightTimeout as exc:
         ctx.check_infra()
         msg = f"{what}: not within {timeout:g} s"
@@ -143,7 +223,12 @@ def playwright_errors(ctx: StepContext, what: str, timeout: float) -> Iterator[N
     except PlaywrightError as exc:
         # A dead X server or dev server explains a browser error better than the browser.
         ctx.check_infra()
-        if "Target page, context or browser has been closed" in str(exc):
+        text = str(exc)
+        if "strict mode violation" in text and (found := _STRICT.search(text)):
+            items = _STRICT_ITEM.findall(text.split("Call log:")[0])
+            step = what.partition(":")[0]
+            raise ambiguous(step, selector or "the selector", items, int(found[1])) from None
+        if "Target page, context or browser has been closed" in text:
             msg = f"browser died during {what}"
             raise BrowserError(msg) from exc
         msg = f"{what}: {first_line(exc)}"

@@ -1,0 +1,430 @@
+"""Aiming at an element as a person would: where on the screen its centre is, through
+open shadow roots and nested iframes, and whether a click there would reach it.
+
+A person scrolls the element into view (clear of sticky headers and fixed bars), waits
+for it to hold still, and clicks its centre. That fails, as it would for the person, when
+another element covers the point (an overlay, a cookie banner), when that point of an
+iframe is covered in the page around it, or when another window (a popup, another
+program) is in front of the browser there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import ElementHandle, Frame
+from playwright.sync_api import Error as PlaywrightError
+
+from verifier.browser import ORIGIN_JS, WINDOW_JS, origin_of
+from verifier.desktop import Window
+from verifier.errors import CheckFailed, VerifierError
+from verifier.steps._context import (
+    StepContext,
+    in_frames,
+    locate,
+    no_dialog,
+    playwright_errors,
+)
+
+__all__ = (
+    "Aim",
+    "aim",
+    "in_the_way",
+    "keys_elsewhere",
+    "ours",
+    "pointer_elsewhere",
+    "popup_open",
+    "raise_page",
+)
+
+# Shared by the scripts below: what a click at a point reaches (inside open shadow roots),
+# whether an element is inside another across shadow roots, whether an element is
+# pinned (fixed or sticky: scrolling moves the page under it), a short description, and
+# a wait until a value holds still over two animation frames.
+_HELPERS = """
+const deepHit = (x, y) => {
+  let hit = document.elementFromPoint(x, y);
+  while (hit && hit.shadowRoot) {
+    const inner = hit.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === hit) break;
+    hit = inner;
+  }
+  return hit;
+};
+const up = (n) => n.parentNode || n.host || null;
+const within = (outer, node) => {
+  for (let n = node; n; n = up(n)) if (n === outer) return true;
+  return false;
+};
+const pinned = (node) => {
+  for (let n = node; n && n.nodeType === 1; n = up(n)) {
+    const p = getComputedStyle(n).position;
+    if (p === 'fixed' || p === 'sticky') return true;
+  }
+  return false;
+};
+const describe = (hit) => {
+  if (!hit) return 'nothing (the point is outside the page)';
+  const id = hit.id ? '#' + hit.id : '';
+  const cls = hit.classList.length ? '.' + [...hit.classList].slice(0, 3).join('.') : '';
+  const text = (hit.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+  return '<' + hit.localName + id + cls + '>' + (text ? ' "' + text + '"' : '');
+};
+const still = async (read, maxFrames) => {
+  let prev = read();
+  for (let i = 0; i < maxFrames; i++) {
+    // A frame out of view gets no animation frames (Chromium throttles it): a timer
+    // stands in for them there.
+    await new Promise((r) => { requestAnimationFrame(r); setTimeout(r, 100); });
+    const now = read();
+    if (now.every((v, k) => v === prev[k])) return now;
+    prev = now;
+  }
+  return null;
+};
+const outer = () => window === top ? {origin: ORIGIN, window: WINDOW, title: document.title}
+                                   : {origin: null, window: null, title: ''};
+"""
+
+# On the element, in its own frame. Scroll it into view when it is not all in view, wait
+# until its box holds still over two frames (animations, layout), and say what is really
+# at its centre ('' when it is the element or inside it). When a pinned element covers
+# it, scroll it to the middle (then the end, then the start) of the view first, as a
+# person scrolls a button out from under a sticky header. Playwright's
+# scroll_into_view_if_needed plus separate calls took ~80 ms a click; this takes ~15.
+_AIM_JS = (
+    """
+async (el, [maxFrames, hitTest]) => {
+  HELPERS
+  const rect = () => {
+    const r = el.getBoundingClientRect();
+    return [r.x, r.y, r.width, r.height];
+  };
+  const [x0, y0, w0, h0] = rect();
+  if (x0 < 0 || y0 < 0 || x0 + w0 > innerWidth || y0 + h0 > innerHeight) {
+    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+  }
+  let box = await still(rect, maxFrames);
+  const hitAt = (b) => deepHit(b[0] + b[2] / 2, b[1] + b[3] / 2);
+  let covering = '', cleared = '';
+  if (box !== null && hitTest) {
+    let hit = hitAt(box);
+    for (const block of ['center', 'end', 'start']) {
+      if (!hit || within(el, hit) || !pinned(hit)) break;
+      cleared = describe(hit);
+      el.scrollIntoView({ block, inline: 'center', behavior: 'instant' });
+      box = await still(rect, maxFrames);
+      if (box === null) break;
+      hit = hitAt(box);
+    }
+    if (box !== null && (!hit || !within(el, hit))) covering = describe(hit);
+  }
+  return { box, view: [innerWidth, innerHeight], covering, cleared, ...outer() };
+}
+""".replace("HELPERS", _HELPERS)
+    .replace("ORIGIN", ORIGIN_JS)
+    .replace("WINDOW", WINDOW_JS)
+)
+
+# On an iframe element, in the frame around it: where a point of the iframe's viewport is
+# in this frame's viewport, scrolled into view and held still, and what is there.
+_FRAME_JS = (
+    """
+async (frame, [px, py, maxFrames, hitTest]) => {
+  HELPERS
+  const cs = getComputedStyle(frame);
+  const point = () => {
+    const r = frame.getBoundingClientRect();
+    return [r.x + frame.clientLeft + parseFloat(cs.paddingLeft) + px,
+            r.y + frame.clientTop + parseFloat(cs.paddingTop) + py];
+  };
+  const out = ([x, y]) => x < 0 || y < 0 || x >= innerWidth || y >= innerHeight;
+  const center = () => {
+    const [x, y] = point();
+    scrollBy({ left: x - innerWidth / 2, top: y - innerHeight / 2, behavior: 'instant' });
+  };
+  if (out(point())) {
+    frame.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+    if (out(point())) center();
+  }
+  let at = await still(point, maxFrames);
+  let covering = '', cleared = '';
+  if (at !== null && hitTest) {
+    let hit = deepHit(at[0], at[1]);
+    if (hit && hit !== frame && pinned(hit)) {
+      cleared = describe(hit);
+      center();
+      at = await still(point, maxFrames);
+      hit = at && deepHit(at[0], at[1]);
+    }
+    if (at !== null && hit !== frame) covering = describe(hit);
+  }
+  return { point: at, view: [innerWidth, innerHeight], covering, cleared, ...outer() };
+}
+""".replace("HELPERS", _HELPERS)
+    .replace("ORIGIN", ORIGIN_JS)
+    .replace("WINDOW", WINDOW_JS)
+)
+
+# Frames (of 60 Hz) an element may take to hold still.
+_STILL_FRAMES = 60
+# On an iframe element: scroll it into view when none of it is (frames are brought into
+# view from the top down before aiming inside them).
+_REVEAL_JS = """
+(frame) => {
+  const r = frame.getBoundingClientRect();
+  if (r.bottom <= 0 || r.right <= 0 || r.top >= innerHeight || r.left >= innerWidth) {
+    frame.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+  }
+}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Aim:
+    """Where a step aims: the screen point, the element's frame, the browser window."""
+
+    point: tuple[int, int]
+    frame: Frame
+    window: tuple[int, int, int, int]
+    title: str
+    cleared: str = ""  # the pinned element the target was scrolled out from under
+
+
+def aim(
+    ctx: StepContext,
+    selector: str,
+    frames: Sequence[str],
+    timeout: float,
+    what: str,
+    *,
+    hit_test: bool = True,
+) -> Aim:
+    """The screen point of the centre of ``selector``'s element, as a person would aim.
+
+    Waits for it to be visible and still, scrolls it into view, and refuses when another
+    element covers that point (a person's click would land there instead), or another
+    window does. Several matches are an ambiguous recipe (exit 2).
+    """
+    no_dialog(ctx, what)
+    page = ctx.browser.page
+    locator = locate(page, selector, frames)
+    with playwright_errors(
+        ctx, f"{what}: no visible element matches {selector!r}", timeout, selector=selector
+    ):
+        ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms), what)
+    handle: ElementHandle | None = None
+    with playwright_errors(
+        ctx, f"{what}: {selector!r} could not be scrolled into view", timeout, selector=selector
+    ):
+        if in_frames(selector, frames):
+            handle = locator.element_handle(timeout=timeout * 1000)
+            frame = handle.owner_frame() or page.main_frame
+            _reveal(frame)
+            found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test])
+        else:
+            found = locator.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test], timeout=timeout * 1000)
+            frame = page.main_frame
+    try:
+        point, top = _through_frames(ctx, found, frame, selector, what, hit_test, timeout)
+    finally:
+        if handle is not None:
+            handle.dispose()
+    ox, oy = origin_of(top["origin"])
+    screen = (ox + int(point[0]), oy + int(point[1]))
+    wx, wy, ww, wh = (int(v) for v in top["window"])
+    window = (wx, wy, ww, wh)
+    at = Aim(screen, frame, window, str(top["title"]), cleared=str(found["cleared"]))
+    if hit_test:
+        blocker = in_the_way(ctx, at)
+        if blocker is not None:
+            msg = (
+                f"{what}: another window is in front of {selector!r} at {screen}: "
+                f"{blocker}; a person could not click it"
+            )
+            raise CheckFailed(msg, details={"point": list(screen), "in_the_way": blocker})
+    return at
+
+
+def _reveal(frame: Frame) -> None:
+    """Scroll each iframe on the way to ``frame`` into view, from the top down."""
+    chain = []
+    level = frame
+    while level.parent_frame is not None:
+        chain.append(level.frame_element())
+        level = level.parent_frame
+    for element in reversed(chain):
+        try:
+            element.evaluate(_REVEAL_JS)
+        finally:
+            element.dispose()
+
+
+def _through_frames(
+    ctx: StepContext,
+    found: dict[str, Any],
+    frame: Frame,
+    selector: str,
+    what: str,
+    hit_test: bool,
+    timeout: float,
+) -> tuple[tuple[float, float], dict[str, Any]]:
+    """The element's centre in the top frame's viewport, checked at every frame."""
+    if found["box"] is None:
+        msg = f"{what}: {selector!r} kept moving (not stable for two frames within 1 s)"
+        raise CheckFailed(msg)
+    x, y, w, h = found["box"]
+    if w <= 0 or h <= 0:
+        msg = f"{what}: {selector!r} has an empty box ({w}x{h}); there is nothing to click"
+        raise CheckFailed(msg)
+    vw, vh = found["view"]
+    cx, cy = x + w / 2, y + h / 2
+    if not (0 <= cx < vw and 0 <= cy < vh):
+        msg = f"{what}: the centre of {selector!r} ({cx:.0f}, {cy:.0f}) is outside the viewport"
+        raise CheckFailed(msg)
+    if found["covering"]:
+        msg = (
+            f"{what}: {selector!r} is covered at its centre by {found['covering']}; "
+            "a person could not click it"
+        )
+        raise CheckFailed(msg)
+    level = frame
+    while level.parent_frame is not None:
+        with playwright_errors(ctx, f"{what}: the frame of {selector!r} went away", timeout):
+            outer = level.frame_element()
+            try:
+                found = outer.evaluate(_FRAME_JS, [cx, cy, _STILL_FRAMES, hit_test])
+            finally:
+                outer.dispose()
+        where = f"the frame {level.name!r}" if level.name else f"its frame ({level.url})"
+        if found["point"] is None:
+            msg = f"{what}: {where} kept moving (not stable for two frames within 1 s)"
+            raise CheckFailed(msg)
+        cx, cy = found["point"]
+        vw, vh = found["view"]
+        if not (0 <= cx < vw and 0 <= cy < vh):
+            msg = f"{what}: {selector!r} in {where} is outside the page's viewport"
+            raise CheckFailed(msg)
+        if found["covering"]:
+            msg = (
+                f"{what}: {selector!r} in {where} is covered at its centre by "
+                f"{found['covering']}; a person could not click it"
+            )
+            raise CheckFailed(msg)
+        level = level.parent_frame
+    return (cx, cy), found
+
+
+def ours(ctx: StepContext, window: Window, box: tuple[int, int, int, int], title: str) -> bool:
+    """Whether ``window`` is the browser window showing the page steps act on: one of the
+    browser's (by process), with the page's window box, and, when several of the
+    browser's windows share that box, the one titled after the page."""
+    if not _browsers(ctx, window) or tuple(window.box) != tuple(box):
+        return False
+    if not title or window.name.startswith(title):
+        return True
+    # Another of the browser's windows with that box and the page's title, under this
+    # one, is the page's: this one is in front of it.
+    return not any(
+        w.id != window.id
+        and _browsers(ctx, w)
+        and tuple(w.box) == tuple(box)
+        and w.name.startswith(title)
+        for w in ctx.desktop.windows()
+    )
+
+
+def _browsers(ctx: StepContext, window: Window) -> bool:
+    if window.pid is not None and ctx.browser.pids:
+        return window.pid in ctx.browser.pids
+    return "chrom" in window.wm_class.lower()
+
+
+def in_the_way(ctx: StepContext, at: Aim) -> str | None:
+    """What a click at ``at`` would reach instead of the page, described; None when it
+    reaches the page."""
+    window = ctx.desktop.window_at(*at.point)
+    if window is None:
+        return "nothing but the bare desktop (the browser's window is not there)"
+    if ours(ctx, window, at.window, at.title):
+        return None
+    return window.describe()
+
+
+def _page_window(ctx: StepContext) -> tuple[tuple[int, int, int, int], str] | None:
+    try:
+        return ctx.browser.window()
+    except VerifierError:
+        return None
+
+
+def pointer_elsewhere(ctx: StepContext, point: tuple[int, int]) -> bool:
+    """Whether a click at ``point`` went to something other than the page: another
+    window, a popup of the browser (a select's list), the browser's own bar."""
+    page_window = _page_window(ctx)
+    if page_window is None:
+        return True
+    box, title = page_window
+    window = ctx.desktop.window_at(*point)
+    if window is None or not ours(ctx, window, box, title):
+        return True
+    try:
+        vx, vy, vw, vh = ctx.browser.viewport()
+    except (PlaywrightError, VerifierError):
+        return False
+    return not (vx <= point[0] < vx + vw and vy <= point[1] < vy + vh)
+
+
+def popup_open(ctx: StepContext) -> bool:
+    """Whether a popup of the browser that takes the keys is open (a select's list, a
+    menu): keys go to it, not to the page (an X query; the page is not asked)."""
+    return any(
+        w.override_redirect and w.kind in _POPUP_KINDS and _browsers(ctx, w)
+        for w in ctx.desktop.windows()
+    )
+
+
+def keys_elsewhere(ctx: StepContext) -> bool:
+    """Whether keys go to something other than the page: another window has the focus
+    (a file chooser), or a popup of the browser that takes keys is open (a select's
+    list, a menu)."""
+    page_window = _page_window(ctx)
+    if page_window is None:
+        return True
+    box, title = page_window
+    focused = ctx.desktop.focused_window()
+    if focused is None or not ours(ctx, focused, box, title):
+        return True
+    return popup_open(ctx)
+
+
+# Windows of the browser that take the keys while they are open.
+_POPUP_KINDS = frozenset({"menu", "popup_menu", "dropdown_menu", "combo"})
+
+
+def raise_page(ctx: StepContext, timeout: float) -> None:
+    """Make sure the window showing the page steps act on is in front at the middle of its
+    viewport; when the browser's own request did not raise it (a window manager may refuse
+    an application that activates itself), ask the window manager, as a taskbar does."""
+    try:
+        box, title = ctx.browser.window()
+        vx, vy, vw, vh = ctx.browser.viewport()
+    except (PlaywrightError, VerifierError):
+        return
+    centre = (vx + vw // 2, vy + vh // 2)
+
+    def front(windows: list[Window]) -> Window | None:
+        return next((w for w in windows if w.contains(*centre) and w.kind != "tooltip"), None)
+
+    top = front(ctx.desktop.windows())
+    if top is not None and ours(ctx, top, box, title):
+        return
+    mine = next((w for w in ctx.desktop.windows() if ours(ctx, w, box, title)), None)
+    if mine is None:
+        return
+    ctx.desktop.activate_window(mine.id)
+    ctx.desktop.wait_windows(
+        lambda windows: (w := front(windows)) is not None and w.id == mine.id, timeout=timeout
+    )

@@ -1,0 +1,137 @@
+"""Where the browser is: going to pages, back, reloading, switching tabs, and answering
+the dialogs pages open."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from verifier.errors import CheckFailed, RecipeError
+from verifier.recipe import Step, is_file_url
+from verifier.recipe.steps import Dialog, GoBack, Goto, Reload, SwitchTab
+from verifier.steps._aim import raise_page
+from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
+
+__all__ = ()
+
+
+def _loaded(ctx: StepContext, what: str, status: int | None) -> StepOutcome:
+    if status is not None and status >= 400:
+        msg = f"{what}: the server answered HTTP {status}"
+        raise CheckFailed(msg)
+    # Chromium holds input to a new document until it has painted: wait for its frames,
+    # so that the next step's input is not lost.
+    ctx.browser.next_frame()
+    return StepOutcome()
+
+
+@runs("goto", Goto, settle=True)
+def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
+    url = ctx.resolve_url(args.url)
+    if is_file_url(url) and not ctx.allow_file_urls:
+        # The loader refuses these too; a relative URL joined to an odd base ends here.
+        msg = (
+            f"goto: {url[:200]!r} is a file:// URL, refused unless the recipe says "
+            "'allow_file_urls: true'"
+        )
+        raise RecipeError(msg)
+    no_dialog(ctx, f"goto {url}")
+    with playwright_errors(ctx, f"goto {url}", step.timeout):
+        response = ctx.browser.page.goto(url, timeout=step.timeout * 1000, wait_until="load")
+    return _loaded(ctx, f"goto {url}", response.status if response is not None else None)
+
+
+@runs("reload", Reload, settle=True)
+def reload(ctx: StepContext, step: Step, args: Reload) -> StepOutcome:
+    no_dialog(ctx, "reload")
+    with playwright_errors(ctx, "reload", step.timeout):
+        response = ctx.browser.page.reload(timeout=step.timeout * 1000, wait_until="load")
+    return _loaded(ctx, "reload", response.status if response is not None else None)
+
+
+@runs("go_back", GoBack, settle=True)
+def go_back(ctx: StepContext, step: Step, args: GoBack) -> StepOutcome:
+    no_dialog(ctx, "go_back")
+    page = ctx.browser.page
+    before = page.url
+    with playwright_errors(ctx, "go_back", step.timeout):
+        response = page.go_back(timeout=step.timeout * 1000, wait_until="load")
+    if response is None and page.url == before:
+        msg = f"go_back: there is no page before {before!r} in this tab's history"
+        raise CheckFailed(msg)
+    return _loaded(ctx, "go_back", response.status if response is not None else None)
+
+
+def _title(ctx: StepContext, page: Page) -> str:
+    if ctx.browser.dialog_on(page) is not None:
+        return ""  # the dialog holds the page: it cannot say
+    try:
+        return page.title()
+    except PlaywrightError:  # a tab closing meanwhile: its URL says enough
+        return ""
+
+
+def _describe_tabs(ctx: StepContext, tabs: list[Page]) -> str:
+    shown = []
+    for n, page in enumerate(tabs[:10]):
+        title = _title(ctx, page)
+        shown.append(f"{n}: {title!r} {page.url}" if title else f"{n}: {page.url}")
+    more = f" and {len(tabs) - 10} more" if len(tabs) > 10 else ""
+    return "; ".join(shown) + more
+
+
+def _find_tab(ctx: StepContext, tabs: list[Page], want: int | str) -> Page | None:
+    if isinstance(want, int):
+        return tabs[want] if want < len(tabs) else None
+    needle = want.casefold()
+    for page in reversed(tabs):  # the newest that matches
+        if needle in page.url.casefold() or needle in _title(ctx, page).casefold():
+            return page
+    return None
+
+
+@runs("switch_tab", SwitchTab, settle=True)
+def switch_tab(ctx: StepContext, step: Step, args: SwitchTab) -> StepOutcome:
+    """Bring a tab (or popup) to the front, waiting up to the timeout for it to open."""
+    browser = ctx.browser
+    deadline = time.monotonic() + step.timeout
+    while (page := _find_tab(ctx, browser.tabs, args.tab)) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            which = f"tab {args.tab}" if isinstance(args.tab, int) else f"a tab with {args.tab!r}"
+            msg = (
+                f"switch_tab: no {which} in its title or URL within {step.timeout:g} s"
+                if isinstance(args.tab, str)
+                else f"switch_tab: no {which} within {step.timeout:g} s"
+            )
+            raise CheckFailed(f"{msg}; the tabs: {_describe_tabs(ctx, browser.tabs)}")
+        try:
+            browser.page.context.wait_for_event("page", timeout=min(remaining, 1.0) * 1000)
+        except PlaywrightTimeout:
+            ctx.check_infra()
+    browser.switch_tab(page, timeout=min(step.timeout, 5.0))
+    raise_page(ctx, timeout=min(step.timeout, 2.0))
+    return StepOutcome(details={"tab": browser.tab, "url": page.url})
+
+
+@runs("dialog", Dialog, settle=True)
+def dialog(ctx: StepContext, step: Step, args: Dialog) -> StepOutcome:
+    """Answer the open dialog; wait up to the timeout for one to open."""
+    event = ctx.browser.wait_dialog(step.timeout)
+    if event is None:
+        msg = f"dialog: no alert, confirm or prompt opened within {step.timeout:g} s"
+        raise CheckFailed(msg)
+    facts: dict[str, object] = {"dialog": event.type, "message": event.message}
+    if args.expect is not None and " ".join(args.expect.split()) not in " ".join(
+        event.message.split()
+    ):
+        msg = f"dialog: the {event.type} says {event.message!r}, not {args.expect!r}"
+        raise CheckFailed(msg, details=facts)
+    ctx.browser.answer_dialog(event, accept=args.action == "accept", text=args.text)
+    facts["answer"] = event.answer
+    if args.text is not None:
+        facts["typed"] = args.text
+    return StepOutcome(details=facts)
