@@ -22,6 +22,13 @@ from verifier.recipe import parse_recipe
 from verifier.steps import StepContext, StepOutcome, run_step
 
 
+def _size(png: Path) -> tuple[int, int]:
+    import cv2
+
+    height, width = cv2.imread(str(png)).shape[:2]
+    return width, height
+
+
 class Steps:
     """Runs recipe steps (as YAML would load them) on the module's browser."""
 
@@ -114,6 +121,14 @@ def test_iframes_nested_offset_cross_origin_and_below_the_fold(steps: Steps) -> 
         {"type": {"selector": "#inner-field", "frame": "#cross", "text": "héllo"}},
         {"expect_value": {"selector": "#inner-field", "frame": "#cross", "value": "héllo"}},
     )
+    # An element's picture inside a frame: the baseline written, then matched.
+    steps.ctx.update_baselines = True
+    shot = {"expect_screenshot": {"name": "far", "selector": "#inner-btn", "frame": "#far"}}
+    steps(shot)
+    steps.ctx.update_baselines = False
+    out = steps(shot)
+    width, height = _size(steps.folder / "recipe.baselines" / "far.png")
+    assert out[0].details["size"] == [width, height] and width < 200 and height < 60
     # Its button is under a bar of the page around the frame: a person could not click it.
     error = steps.fails({"click": {"selector": "#inner-btn", "frame": "#cross"}})
     assert isinstance(error, CheckFailed)
@@ -381,9 +396,7 @@ def test_a_window_in_front_of_the_point_fails_a_click(steps: Steps) -> None:
     assert isinstance(error, CheckFailed)
     assert "another window is in front of '#target'" in error.message
     assert "window 'Popup " in error.message and "of Chromium" in error.message
-    assert browser.page.evaluate("document.getElementById('out').textContent") == (
-        "target clicked"
-    )
+    assert browser.page.evaluate("document.getElementById('out').textContent") == ("target clicked")
     # Brought to the front again (as a person would), the page takes the click.
     steps({"switch_tab": 0}, {"click": "#target"}, timeout=20)
 

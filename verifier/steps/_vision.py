@@ -37,7 +37,14 @@ from verifier.recipe.steps import (
     Rect,
     WaitFor,
 )
-from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
+from verifier.steps._context import (
+    StepContext,
+    StepOutcome,
+    in_frames,
+    locate,
+    playwright_errors,
+    runs,
+)
 
 __all__ = ()
 
@@ -260,14 +267,26 @@ def _viewport(ctx: StepContext, what: str, timeout: float) -> tuple[int, int, in
     return ox, oy, int(vw), int(vh)
 
 
-def _element(ctx: StepContext, selector: str, what: str, timeout: float) -> vision.Box:
-    """The element's box in viewport pixels, once it is visible and scrolled into view."""
-    locator = ctx.browser.page.locator(selector)
-    with playwright_errors(ctx, f"{what}: no visible element matches {selector!r}", timeout):
-        ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms))
+def _element(
+    ctx: StepContext, selector: str, frames: tuple[str, ...], what: str, timeout: float
+) -> vision.Box:
+    """The element's box in the page's viewport pixels, once it is visible and scrolled
+    into view (inside iframes: mapped through them, as Playwright's box is)."""
+    locator = locate(ctx.browser.page, selector, frames)
+    with playwright_errors(
+        ctx, f"{what}: no visible element matches {selector!r}", timeout, selector=selector
+    ):
+        ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms), what)
     with playwright_errors(ctx, f"{what}: {selector!r} could not be scrolled into view", timeout):
         locator.scroll_into_view_if_needed(timeout=timeout * 1000)
-        edges = locator.evaluate(_BOX_JS)
+        if in_frames(selector, frames):
+            box = locator.bounding_box(timeout=timeout * 1000)
+            if box is None:
+                msg = f"{what}: {selector!r} has no box on the page"
+                raise CheckFailed(msg)
+            edges = [box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]]
+        else:
+            edges = locator.evaluate(_BOX_JS)
     return _pixels(edges)
 
 
@@ -340,7 +359,7 @@ def _capture(ctx: StepContext, step: Step, args: ExpectScreenshot, what: str) ->
     try:
         vx, vy, vw, vh = _viewport(ctx, what, step.timeout)
         if args.selector is not None:
-            ex, ey, ew, eh = _element(ctx, args.selector, what, step.timeout)
+            ex, ey, ew, eh = _element(ctx, args.selector, args.frame, what, step.timeout)
             left, top = max(0, ex), max(0, ey)
             right, bottom = min(vw, ex + ew), min(vh, ey + eh)
             if right <= left or bottom <= top:
