@@ -538,18 +538,6 @@ class Browser(Owner):
         if page in self._known:  # told twice: the event, and new_page() at start
             return
         self._known.add(page)
-        target = ""
-        # Playwright says when a dialog opens, not when input closes it: Chromium does,
-        # to every DevTools client that enabled its Page domain.
-        try:
-            cdp = page.context.new_cdp_session(page)
-            cdp.on("Page.javascriptDialogClosed", lambda _e: self._dialog_closed(page))
-            cdp.send("Page.enable")
-            target = str(cdp.send("Target.getTargetInfo")["targetInfo"]["targetId"])
-        except (PlaywrightError, KeyError) as exc:  # closed already
-            _log.debug("no DevTools session for a new page: %s", exc)
-        self._opening.discard(target)
-        self._targets[page] = target
         if self._pinned and self._pages:
             # A tab was switched to since the last input: one the page opened before it
             # (popups keep coming in for a while) does not take the front from it.
@@ -561,6 +549,18 @@ class Browser(Owner):
         page.on("download", lambda download: self._downloads.append(download))
         if len(self._pages) > 1:
             _log.info("the page opened tab %d: %s", self._tab_of(page), page.url)
+        # Playwright says when a dialog opens, not when input closes it: Chromium does,
+        # to every DevTools client that enabled its Page domain.
+        try:
+            cdp = page.context.new_cdp_session(page)
+            cdp.on("Page.javascriptDialogClosed", lambda _e: self._dialog_closed(page))
+            cdp.send("Page.enable")
+            target = str(cdp.send("Target.getTargetInfo")["targetInfo"]["targetId"])
+        except (PlaywrightError, KeyError, asyncio.CancelledError) as exc:  # closed already
+            _log.debug("no DevTools session for a new page: %s", exc)
+            return
+        self._opening.discard(target)
+        self._targets[page] = target
 
     def _on_close(self, page: Page) -> None:
         self._targets.pop(page, None)
@@ -611,11 +611,17 @@ class Browser(Owner):
         return loop
 
     def _unstick(self, event: DialogEvent) -> None:
-        """Cancel verifier's Playwright calls still waiting while ``event`` holds its page;
-        they raise asyncio.CancelledError, which the callers turn into "a dialog is open"."""
-        if not event.is_open or self._answering or self._closed:
+        """Cancel verifier's Playwright calls still waiting while ``event`` holds the page
+        steps act on; they raise asyncio.CancelledError, which the callers turn into "a
+        dialog is open" (or, waiting for time or for the dialog itself, go on). Again and
+        again while the dialog stays open: nothing may wait for that page meanwhile."""
+        if not event.is_open or self._closed:
             return
-        for task in asyncio.all_tasks(self._loop()):
+        loop = self._loop()
+        loop.call_later(_UNSTICK_S, self._unstick, event)
+        if self._answering or not self._pages or self._pages[-1] is not event.page:
+            return
+        for task in asyncio.all_tasks(loop):
             if not task.done() and _ours(getattr(task, "__pw_caller_frame__", None)):
                 _log.debug("calling off a browser call held up by the dialog: %r", task)
                 task.cancel()
@@ -722,13 +728,13 @@ class Browser(Owner):
         wait (up to ``timeout``) for the tabs Chromium has opened to be ready to use."""
         if self._context is None or self._dead is not None:
             return
-        with contextlib.suppress(PlaywrightError):
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
             self._context.cookies("about:blank")
         deadline = time.monotonic() + timeout
         while self._opening and (remaining := deadline - time.monotonic()) > 0:
             try:
                 self._context.wait_for_event("page", timeout=min(remaining, 1.0) * 1000)
-            except PlaywrightTimeout:
+            except (PlaywrightTimeout, asyncio.CancelledError):
                 self._opening &= self._live_targets()
             except PlaywrightError:
                 break
@@ -741,7 +747,7 @@ class Browser(Owner):
             return set()
         try:
             infos = self._watch.send("Target.getTargets")["targetInfos"]
-        except (PlaywrightError, KeyError):
+        except (PlaywrightError, KeyError, asyncio.CancelledError):
             return set()
         return {str(t["targetId"]) for t in infos if t.get("type") == "page"}
 
@@ -768,6 +774,8 @@ class Browser(Owner):
             raise BrowserError(msg)
         while self._pages and self._pages[-1].is_closed():
             self._pages.pop()
+        if not self._pages:  # pages Playwright knows of that we have not been told of yet
+            self._pages = [p for p in self._context.pages if not p.is_closed()]
         if not self._pages:
             msg = "browser died: its last page was closed"
             raise BrowserError(msg)
@@ -808,7 +816,8 @@ class Browser(Owner):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._context is None:
                 return None
-            with contextlib.suppress(PlaywrightTimeout):
+            # (A dialog on another tab may call this wait off: it goes on.)
+            with contextlib.suppress(PlaywrightTimeout, asyncio.CancelledError):
                 self._context.wait_for_event("dialog", timeout=min(remaining, 1.0) * 1000)
             self.check_alive()
         return event
@@ -860,7 +869,7 @@ class Browser(Owner):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 download.save_as(path)
-            except (PlaywrightError, OSError) as exc:
+            except (PlaywrightError, OSError, asyncio.CancelledError) as exc:
                 _log.warning("download %s could not be saved: %s", download.url, exc)
                 continue
             _log.info("downloaded %s from %s", path.name, download.url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from asyncio import CancelledError
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -159,7 +160,9 @@ def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
     # the page does not hold it.)
     deadline = time.monotonic() + args.seconds
     while (left := deadline - time.monotonic()) > 0:
-        with playwright_errors(ctx, "wait", args.seconds):
+        # A dialog opening meanwhile calls the timer off (see Browser._unstick): time
+        # goes on all the same.
+        with playwright_errors(ctx, "wait", args.seconds), contextlib.suppress(CancelledError):
             ctx.browser.page.wait_for_timeout(min(left, 1.0) * 1000)
         ctx.check_infra()
     return StepOutcome()

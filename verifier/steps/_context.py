@@ -163,7 +163,8 @@ def locate(page: Page, selector: str, frames: Sequence[str] = ()) -> Locator:
 def ambiguous(what: str, selector: str, matches: Sequence[str], count: int) -> RecipeError:
     """Exit 2: a step that needs one element got several, so the recipe does not say
     which one it means."""
-    listed = " ".join(f"{n}) {m}" for n, m in enumerate(matches[:5], start=1))
+    shown = [m if len(m) <= 100 else m[:99] + "…" for m in matches[:5]]
+    listed = " ".join(f"{n}) {m}" for n, m in enumerate(shown, start=1))
     more = f" and {count - 5} more" if count > 5 else ""
     msg = (
         f"{what}: the recipe is ambiguous: {selector!r} matches {count} elements where one "

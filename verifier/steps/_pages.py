@@ -4,9 +4,11 @@ the dialogs pages open."""
 from __future__ import annotations
 
 import time
+from asyncio import CancelledError
+from collections.abc import Callable
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier.errors import CheckFailed, RecipeError
@@ -39,17 +41,33 @@ def goto(ctx: StepContext, step: Step, args: Goto) -> StepOutcome:
         )
         raise RecipeError(msg)
     no_dialog(ctx, f"goto {url}")
-    with playwright_errors(ctx, f"goto {url}", step.timeout):
-        response = ctx.browser.page.goto(url, timeout=step.timeout * 1000, wait_until="load")
-    return _loaded(ctx, f"goto {url}", response.status if response is not None else None)
+    return _navigate(ctx, step, f"goto {url}", lambda page, ms: page.goto(url, timeout=ms))
+
+
+def _navigate(
+    ctx: StepContext,
+    step: Step,
+    what: str,
+    go: Callable[[Page, float], Response | None],
+) -> StepOutcome:
+    """Navigate, waiting for the load event; a page that opens a dialog while it loads
+    (an alert in an inline script) is loaded as far as it goes until the dialog is
+    answered, by the next steps."""
+    page = ctx.browser.page
+    try:
+        with playwright_errors(ctx, what, step.timeout):
+            response = go(page, step.timeout * 1000)
+    except CheckFailed:
+        if ctx.browser.dialog_on(page) is None:
+            raise
+        return StepOutcome(note="a dialog opened while the page loaded")
+    return _loaded(ctx, what, response.status if response is not None else None)
 
 
 @runs("reload", Reload, settle=True)
 def reload(ctx: StepContext, step: Step, args: Reload) -> StepOutcome:
     no_dialog(ctx, "reload")
-    with playwright_errors(ctx, "reload", step.timeout):
-        response = ctx.browser.page.reload(timeout=step.timeout * 1000, wait_until="load")
-    return _loaded(ctx, "reload", response.status if response is not None else None)
+    return _navigate(ctx, step, "reload", lambda page, ms: page.reload(timeout=ms))
 
 
 @runs("go_back", GoBack, settle=True)
@@ -57,12 +75,17 @@ def go_back(ctx: StepContext, step: Step, args: GoBack) -> StepOutcome:
     no_dialog(ctx, "go_back")
     page = ctx.browser.page
     before = page.url
-    with playwright_errors(ctx, "go_back", step.timeout):
-        response = page.go_back(timeout=step.timeout * 1000, wait_until="load")
-    if response is None and page.url == before:
+    answers: list[Response | None] = []
+
+    def back(page: Page, ms: float) -> Response | None:
+        answers.append(page.go_back(timeout=ms))
+        return answers[-1]
+
+    outcome = _navigate(ctx, step, "go_back", back)
+    if answers == [None] and page.url == before:
         msg = f"go_back: there is no page before {before!r} in this tab's history"
         raise CheckFailed(msg)
-    return _loaded(ctx, "go_back", response.status if response is not None else None)
+    return outcome
 
 
 def _title(ctx: StepContext, page: Page) -> str:
@@ -110,7 +133,7 @@ def switch_tab(ctx: StepContext, step: Step, args: SwitchTab) -> StepOutcome:
             raise CheckFailed(f"{msg}; the tabs: {_describe_tabs(ctx, browser.tabs)}")
         try:
             browser.page.context.wait_for_event("page", timeout=min(remaining, 1.0) * 1000)
-        except PlaywrightTimeout:
+        except (PlaywrightTimeout, CancelledError):
             ctx.check_infra()
     browser.switch_tab(page, timeout=min(step.timeout, 5.0))
     raise_page(ctx, timeout=min(step.timeout, 2.0))
