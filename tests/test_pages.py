@@ -251,6 +251,7 @@ def test_every_check_passes_on_what_the_page_shows(steps: Steps) -> None:
         {"expect_no_text": "Hidden words"},
         {"expect_no_text": {"text": "Count: 1", "exact": True}},
         {"expect_no_text": "Saving…"},  # a toast that goes away
+        {"expect_no_text": {"text": "Count", "selector": "#nothing-like-it"}},
         {"expect_text": "Shadow note: all good"},
         {"click": "#later"},
         {"expect_text": {"text": "Count: 11", "exact": True}},

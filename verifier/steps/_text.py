@@ -162,6 +162,8 @@ def _text_check(ctx: StepContext, step: Step, args: ExpectText, *, present: bool
         remaining = deadline - time.monotonic()
         with playwright_errors(ctx, f"{what}: reading the text{scope}", step.timeout):
             found = _roots(ctx, args, what)
+            if found is None and not present:
+                return StepOutcome()  # nothing to show it in: it is not shown
             if found is None:  # the scope is not there yet: wait until it is
                 with contextlib.suppress(PlaywrightTimeout):
                     locate(ctx.browser.page, args.selector or ":root", args.frame).first.wait_for(
