@@ -97,6 +97,7 @@ class Windows:
 
     def at(self, x: int, y: int) -> Window | None:
         """The window a click at screen point (x, y) reaches (None: the bare desktop)."""
+        self._drain()
         try:
             # One round trip for the common case: the X server's own answer (it honours
             # input shapes). A tooltip there lets the click through: look under it.
@@ -122,6 +123,7 @@ class Windows:
 
     def focused(self) -> Window | None:
         """The top-level window holding the keyboard focus (None: none, or the desktop)."""
+        self._drain()
         try:
             focus = self._conn.get_input_focus().focus
             if isinstance(focus, int):  # X.NONE or X.PointerRoot
