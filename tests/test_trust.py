@@ -27,6 +27,7 @@ from verifier.app import DevServer
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 from verifier.errors import BrowserError, DisplayError
+from verifier.recipe import load_recipe
 from verifier.stage import check_window_on
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -324,6 +325,8 @@ def test_a_session_over_mcp_gets_the_protections_of_a_run(
     assert manifest["environment"]["network"] == "loopback"  # type: ignore[index]
     replay = (bundle / "session.yaml").read_text()
     assert "secrets:" in replay and "SESSION_SECRET" in replay and "network: loopback" in replay
+    assert "type: {secret: SESSION_SECRET}" in replay  # replayed from the variable
+    load_recipe(bundle / "session.yaml")
 
 
 def test_a_typed_secret_s_prefixes_are_redacted_in_the_console_log(

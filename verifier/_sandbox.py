@@ -15,6 +15,9 @@ user namespace. Where neither works (a chroot, a kernel without user namespaces)
 app runs without the sandbox and the status line says why.
 
 The first line written to ``--status-fd`` is ``sandbox: pid mount`` or ``no sandbox: WHY``.
+With ``--keep`` (Cursor's ``start``, which leaves daemons behind), init stays up when the
+app's first process exits: it writes ``exit CODE`` to the status pipe and keeps the
+namespace (and what the command left running) until it is told to stop.
 """
 
 from __future__ import annotations
@@ -78,8 +81,9 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int) -> N
         raise _fail(f"mount {target}")
 
 
-def _init(argv: list[str], env: dict[str, str]) -> None:
-    """PID 1 of the namespace: a private /proc, no X sockets, the app, the reaping."""
+def _init(argv: list[str], env: dict[str, str], keep_fd: int) -> None:
+    """PID 1 of the namespace: a private /proc, no X sockets, the app, the reaping.
+    With ``keep_fd`` >= 0, the app's exit is written there and the namespace stays."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
@@ -89,22 +93,36 @@ def _init(argv: list[str], env: dict[str, str]) -> None:
     if app == 0:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        if keep_fd >= 0:
+            os.close(keep_fd)
         _exec(argv, env)
+    stopping: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
         os.kill(-1, signum)  # from PID 1: every other process of the namespace
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
+    app_status: int | None = None
     while True:
         try:
             pid, status = os.wait()
         except ChildProcessError:
-            os._exit(1)
+            if keep_fd >= 0 and not stopping:
+                signal.pause()  # the command left nothing: stay until told to stop
+                continue
+            os._exit(_code(app_status) if app_status is not None else 0)
         except InterruptedError:
             continue
-        if pid == app:
+        if pid != app:
+            continue
+        app_status = status
+        if keep_fd < 0:
             os._exit(_code(status))  # the kernel now kills what is left inside
+        os.write(keep_fd, f"exit {_code(status)}\n".encode())
+        os.close(keep_fd)
+        keep_fd = -2  # written: keep the namespace until told to stop
 
 
 def _code(status: int) -> int:
@@ -125,10 +143,12 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
 
 
 def main(args: list[str]) -> None:
-    if len(args) < 4 or args[0] != "--status-fd" or args[2] != "--":
-        print("usage: _sandbox.py --status-fd N -- COMMAND...", file=sys.stderr)
+    keep = len(args) > 2 and args[2] == "--keep"
+    rest = args[3:] if keep else args[2:]
+    if len(args) < 4 or args[0] != "--status-fd" or not rest or rest[0] != "--":
+        print("usage: _sandbox.py --status-fd N [--keep] -- COMMAND...", file=sys.stderr)
         os._exit(2)
-    status_fd, argv = int(args[1]), args[3:]
+    status_fd, argv = int(args[1]), rest[1:]
     env = dict(os.environ)
     try:
         how = _enter_namespaces()
@@ -137,15 +157,16 @@ def main(args: list[str]) -> None:
         os.close(status_fd)
         _exec(argv, env)  # without a namespace the verifier needs its cookie to find them
     env.pop(_OWNER_ENV, None)
+    os.write(status_fd, f"sandbox: {how}\n".encode())  # before init can write its exit
     init = os.fork()
     if init == 0:
-        os.close(status_fd)
+        if not keep:
+            os.close(status_fd)
         try:
-            _init(argv, env)
+            _init(argv, env, status_fd if keep else -1)
         except OSError as exc:
             print(f"the app's sandbox failed: {exc}", file=sys.stderr, flush=True)
             os._exit(126)
-    os.write(status_fd, f"sandbox: {how}\n".encode())
     os.close(status_fd)
 
     def forward(signum: int, _frame: FrameType | None) -> None:

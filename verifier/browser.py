@@ -351,6 +351,7 @@ class Browser(Owner):
     :param env: base environment (``DISPLAY`` is set from ``display``).
     :param playwright: a driver from :func:`start_playwright` to use (and leave running);
         by default the browser starts and stops its own.
+    :param storage_state: cookies and localStorage to load first (Playwright's format).
     """
 
     def __init__(
@@ -363,6 +364,7 @@ class Browser(Owner):
         executable: str = CHROMIUM,
         redact: Callable[[str], str] | None = None,
         playwright: Playwright | None = None,
+        storage_state: Mapping[str, Any] | None = None,
     ) -> None:
         self._display = display
         self._screen = screen
@@ -371,6 +373,7 @@ class Browser(Owner):
         self._cookie = new_cookie()
         self._console = _ConsoleLog(console_log, redact)
         self._pw = playwright
+        self._storage_state = dict(storage_state) if storage_state is not None else None
         self._owns_pw = False  # a Playwright handed in is stopped by whoever started it
         self._started = False
         self._browser: PWBrowser | None = None
@@ -443,6 +446,7 @@ class Browser(Owner):
         context = self._browser.new_context(
             no_viewport=True,
             accept_downloads=True,
+            storage_state=self._storage_state,  # type: ignore[arg-type]
         )
         self._context = context
         context.expose_binding(_BINDING, self._on_seen)

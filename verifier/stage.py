@@ -46,14 +46,15 @@ from verifier._netns import check_contained, loopback_only
 from verifier._process import become_subreaper
 from verifier._redact import Redactor
 from verifier._signals import SignalGuard
+from verifier._storage import load_state
 from verifier._types import Image
-from verifier.app import DevServer
+from verifier.app import AppServices
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop, downscale, save_png
 from verifier.errors import BrowserError, RecipeError, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
 from verifier.live import LiveOptions, LiveView, live_socket
-from verifier.recipe import Recipe
+from verifier.recipe import EnvironmentSpec, Recipe
 from verifier.recorder import Recorder
 
 __all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
@@ -75,9 +76,9 @@ def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
     :raises RecipeError: a declared secret is too short to redact safely.
     """
     app_env: dict[str, str] = {}
-    if recipe.app is not None:
-        app_env = {n: environ[n] for n in recipe.app.pass_env if n in environ}
-        app_env.update(recipe.app.env)
+    for service in recipe.services():
+        app_env.update({n: environ[n] for n in service.pass_env if n in environ})
+        app_env.update(service.env)
     return Redactor.collect(
         declared=recipe.secret_names,
         environ=environ,
@@ -264,7 +265,7 @@ class Stage:
         self.signals = SignalGuard()
         self.shots = ShotWriter()
         self.desktop: Desktop | None = None
-        self.app: DevServer | None = None
+        self.app: AppServices | None = None
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
         self.live: LiveView | None = None
@@ -310,6 +311,9 @@ class Stage:
             msg = f"the stage of {self.recipe.name!r} was already started"
             raise VerifierError(msg)
         self._state = _State.STARTED
+        state_path = self.recipe.storage_state_path
+        if state_path is not None and not state_path.is_file():  # before starting anything
+            load_state(state_path, base_url=None, recipe=self.recipe.path)
         stack = self._parts
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
@@ -328,20 +332,17 @@ class Stage:
         stack.callback(self._stop_recorder)
         desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
         stack.callback(desktop.close)  # after the dev server (registered later) stops
-        if self.recipe.app is not None:
-            spec = self.recipe.app
-            self.app = DevServer(
-                spec.command,
-                url=spec.url,
-                cwd=(self.recipe.base_dir / spec.cwd).resolve(),
-                env=spec.env,
-                pass_env=spec.pass_env,
-                ready_timeout=spec.ready_timeout,
-                log_path=logs / "app.log",
+        services = self.recipe.services()
+        if services:
+            environment = self.recipe.app if isinstance(self.recipe.app, EnvironmentSpec) else None
+            self.app = AppServices(
+                services,
+                logs=logs,
                 redactor=self.redactor,
-                log_limit=spec.log_limit,
+                url=environment.url if environment is not None else None,
+                ready_timeout=environment.ready_timeout if environment is not None else 60.0,
             )
-            stack.callback(self.app.close)
+            stack.callback(self._stop_app)
             self.app.launch()
         t0 = time.monotonic()
         # Playwright's driver needs no display: it starts while Xvfb comes up.
@@ -385,6 +386,10 @@ class Stage:
             )
             stack.callback(self.recorder.end)  # before the display goes
             self.recorder.launch()
+        storage = None
+        if state_path is not None:
+            storage = load_state(state_path, base_url=self.base_url, recipe=self.recipe.path)
+            self.bundle.set_setup("storage_state", {"path": str(state_path)})
         t0 = time.monotonic()
         self.browser = stack.enter_context(
             Browser(
@@ -394,6 +399,7 @@ class Stage:
                 env=self.desktop.env,
                 redact=self.redactor.text if self.redactor else None,
                 playwright=playwright,
+                storage_state=storage,
             )
         )
         if self.recorder is not None:
@@ -407,15 +413,17 @@ class Stage:
             self.bundle.set_setup("recorder", {"fps": self.recorder.fps, "crf": self.recorder.crf})
         if self.app is not None:
             self.app.wait_ready()
+            base = self.app.services[-1]
             self.bundle.set_setup(
                 "app",
                 {
-                    "command": self.app.command,
+                    "command": base.command,
                     "url": self.app.url,
-                    "port": self.app.port,
-                    "pid": self.app.pid,
+                    "port": base.port,
+                    "pid": base.pid,
                     "ready_s": round(self.app.ready_s or 0.0, 3),
-                    "sandbox": self.app.sandbox,
+                    "sandbox": base.sandbox,
+                    "services": self.app.records(),
                 },
             )
         self._check_placement()
@@ -447,9 +455,22 @@ class Stage:
         pids = check_window_on(self.desktop, self.browser)
         if self.network == "loopback":
             named = {f"Chromium (pid {pid})": pid for pid in sorted(pids)[:1]}
-            if self.app is not None and self.app.pid is not None:
-                named["the app"] = self.app.pid
+            if self.app is not None:
+                for service in self.app.services:
+                    if service.pid is not None:
+                        named[service.name] = service.pid
             check_contained(named)
+
+    def _stop_app(self) -> None:
+        """Stop the services (in reverse) and record how each ended."""
+        assert self.app is not None
+        try:
+            self.app.close()
+        finally:
+            setup = self.bundle.manifest["setup"].get("app")
+            if isinstance(setup, dict):
+                setup["services"] = self.app.records()
+                self.bundle.write_manifest()
 
     def _stop_recorder(self) -> None:
         if self.recorder is not None:

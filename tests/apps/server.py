@@ -15,6 +15,8 @@ Modes:
   flood PORT BYTES      write BYTES of output without a newline, then serve the site
   swarm PORT N MARKER   start N processes sleeping with MARKER in their argv (every other
                         one double-forked into a session of its own), then serve the site
+  api PORT              a JSON API: /health, /items (CORS open), /die (exits 5)
+  web PORT DIR          serve DIR, and /config.js telling pages $API_URL
 """
 
 from __future__ import annotations
@@ -107,8 +109,45 @@ def main() -> None:
                 os.wait()
         print(f"swarm of {sys.argv[3]} started", flush=True)
         serve(port, SITE)
+    elif mode == "api":
+        with http.server.ThreadingHTTPServer(("127.0.0.1", port), Api) as httpd:
+            print(f"api on {port}", flush=True)
+            httpd.serve_forever()
+    elif mode == "web":
+        handler = functools.partial(Web, directory=sys.argv[3])
+        with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+            print(f"web on {port}, API at {os.environ.get('API_URL')}", flush=True)
+            httpd.serve_forever()
     else:
         sys.exit(f"unknown mode {mode!r}")
+
+
+class Api(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/die":
+            print("api: told to die", flush=True)
+            os._exit(5)
+        body = b'{"ok": true}' if self.path == "/health" else b'["apples", "pears"]'
+        self.send_response(200 if self.path in ("/health", "/items") else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write("api: %s\n" % (format % args))
+
+
+class Web(Quiet):
+    def do_GET(self) -> None:
+        if self.path == "/config.js":
+            body = f"window.API_URL = {os.environ.get('API_URL', '')!r};".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
 
 def _reach_x(path: str) -> str:

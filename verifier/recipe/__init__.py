@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from verifier.recipe._app import AppSpec, EnvironmentSpec, ServiceSpec
 from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe
-from verifier.recipe._schema import AppSpec, Recipe, Step, VideoSpec
+from verifier.recipe._schema import Recipe, Step, VideoSpec
 from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
 __all__ = (
     "STEP_SCHEMAS",
     "AppSpec",
+    "EnvironmentSpec",
     "Recipe",
+    "ServiceSpec",
     "Step",
     "StepArgs",
     "VideoSpec",

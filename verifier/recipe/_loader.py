@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from verifier.errors import RecipeError
+from verifier.recipe._app import app_base_url
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
@@ -76,24 +78,33 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold, through unions, lists and ``Annotated``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += [m for m in _models_in(arg) if m not in found]
+    return found
+
+
 def _fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """Field names of the (nested) model at ``loc``, for suggestions."""
-    current: Any = model
+    """Field names of the (nested) model(s) at ``loc``, for suggestions."""
+    current: list[type[BaseModel]] = [model]
     for part in loc:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            break
-        ann = field.annotation
+        if isinstance(part, int):
+            continue
         nested = [
-            a
-            for a in getattr(ann, "__args__", (ann,))
-            if isinstance(a, type) and issubclass(a, BaseModel)
+            m
+            for c in current
+            if (field := c.model_fields.get(part)) is not None
+            for m in _models_in(field.annotation)
         ]
         if not nested:
             break
-        current = nested[0]
-    fields = getattr(current, "model_fields", {})
-    return [field.alias or name for name, field in fields.items()]
+        current = nested
+    names = [field.alias or name for c in current for name, field in c.model_fields.items()]
+    return list(dict.fromkeys(names))
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "is-instance"})
@@ -217,7 +228,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         msg = f"steps: {len(raw_steps)} steps is more than the limit of {MAX_STEPS}"
         raise RecipeError(msg)
     steps = tuple(_parse_step(i, raw, head.timeout) for i, raw in enumerate(raw_steps))
-    base_url = head.app.url if head.app is not None else head.url
+    base_url = app_base_url(head.app) or head.url
     for step in steps:
         if step.action != "goto":
             continue
@@ -238,7 +249,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
             )
             raise RecipeError(msg)
     video = head.video if isinstance(head.video, VideoSpec) else VideoSpec(enabled=head.video)
-    return Recipe(
+    recipe = Recipe(
         name=head.name,
         steps=steps,
         app=head.app,
@@ -251,7 +262,10 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         secrets=tuple(head.secrets),
         network=head.network,
         allow_file_urls=head.allow_file_urls,
+        storage_state=head.storage_state,
     )
+    recipe.services()  # a Cursor environment file is read and checked now, not at the run
+    return recipe
 
 
 def load_recipe(path: str | Path) -> Recipe:

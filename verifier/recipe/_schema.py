@@ -10,40 +10,23 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verifier._types import parse_screen
+from verifier.recipe._app import (
+    AppBlock,
+    AppSpec,
+    EnvironmentSpec,
+    ServiceSpec,
+    app_base_url,
+    services,
+)
 from verifier.recipe.steps import StepArgs, Timeout
 
-__all__ = ("AppSpec", "Recipe", "RecipeHead", "Step", "VideoSpec")
+__all__ = ("Recipe", "RecipeHead", "Step", "VideoSpec")
 
 _URL_PATTERN = r"^https?://[^\s/]+(/.*)?$"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AppSpec(_Model):
-    """The app's dev server."""
-
-    command: (
-        Annotated[str, Field(min_length=1, max_length=10_000)]
-        | Annotated[
-            list[Annotated[str, Field(max_length=10_000)]], Field(min_length=1, max_length=1000)
-        ]
-    )
-    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)]
-    cwd: Annotated[str, Field(min_length=1, max_length=4096)] = "."
-    ready_timeout: Timeout = 60.0
-    env: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
-        Annotated[str, Field(max_length=100_000)],
-    ] = Field(default_factory=dict)
-    # The verifier's variables the app also gets (it gets only PATH, HOME, LANG, TERM,
-    # TMPDIR, PORT and env otherwise; see verifier/app.py).
-    pass_env: Annotated[
-        list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]], Field(max_length=1000)
-    ] = Field(default_factory=list)
-    # The most bytes app.log keeps: its head and its tail, with a line saying what was cut.
-    log_limit: Annotated[int, Field(ge=4096, le=1 << 40)] = 10 * 1024 * 1024
 
 
 class VideoSpec(_Model):
@@ -58,7 +41,7 @@ class RecipeHead(_Model):
     """Every top-level field but the steps (steps are parsed one by one for clear errors)."""
 
     name: Annotated[str, Field(min_length=1, max_length=500)]
-    app: AppSpec | None = None
+    app: AppBlock | None = None
     url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)] | None = None
     screen: Annotated[str, Field(max_length=40)] = "1280x800"
     video: bool | VideoSpec = True
@@ -72,6 +55,9 @@ class RecipeHead(_Model):
     # goto may open file:// URLs (refused by default: a page would read local files into
     # the evidence).
     allow_file_urls: bool = False
+    # Cookies and localStorage to load before the first step (Playwright's storage-state
+    # format, relative to the recipe; a login recipe writes it with save_storage_state).
+    storage_state: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
     @field_validator("screen", mode="after")
     @classmethod
@@ -106,7 +92,7 @@ class Step:
             )
         if getattr(a, "secret", None):
             return f"secret {a.secret}"  # type: ignore[attr-defined]
-        for field in ("selector", "image", "url", "text", "key", "name"):
+        for field in ("selector", "image", "url", "text", "key", "name", "path"):
             value = getattr(a, field, None)
             if value is not None:
                 return str(value)
@@ -123,7 +109,7 @@ class Recipe:
 
     name: str
     steps: tuple[Step, ...]
-    app: AppSpec | None
+    app: AppSpec | list[AppSpec] | EnvironmentSpec | None
     url: str | None
     screen: str
     video: VideoSpec
@@ -133,6 +119,7 @@ class Recipe:
     secrets: tuple[str, ...] = ()
     network: str = "host"
     allow_file_urls: bool = False
+    storage_state: str | None = None
 
     def typed_text(self) -> str:
         """Everything the ``type`` steps type, secrets read from the environment."""
@@ -163,4 +150,18 @@ class Recipe:
 
     @property
     def base_url(self) -> str | None:
-        return self.app.url if self.app is not None else self.url
+        return app_base_url(self.app) if self.app is not None else self.url
+
+    def services(self) -> tuple[ServiceSpec, ...]:
+        """What the app block starts, in order (reads a Cursor environment file).
+
+        :raises RecipeError: the environment file is missing or malformed.
+        """
+        return services(self.app, self.base_dir)
+
+    @property
+    def storage_state_path(self) -> Path | None:
+        """The storage-state file the recipe loads, resolved beside it."""
+        if self.storage_state is None:
+            return None
+        return (self.base_dir / self.storage_state).resolve()

@@ -46,6 +46,7 @@ __all__ = (
     "Reload",
     "STEP_COMMON_KEYS",
     "STEP_SCHEMAS",
+    "SaveStorageState",
     "Screenshot",
     "Scroll",
     "Select",
@@ -529,6 +530,13 @@ class ExpectNoFailedRequests(ExpectNoConsoleErrors):
     """No request failed or answered 4xx/5xx so far, but those whose URL ``allow`` matches."""
 
 
+class SaveStorageState(StepArgs):
+    """Write the browser's cookies and localStorage to ``path`` (beside the recipe; 0600,
+    never in the bundle), for other recipes' ``storage_state:``."""
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
 # action -> (schema, the field a short form fills, or None when there is no short form).
 # The order is the step table's (README, DESIGN.md): did-you-mean prefers earlier steps.
 STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
@@ -549,6 +557,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "wait": (Wait, "seconds"),
     "wait_for": (WaitFor, "selector"),
     "screenshot": (Screenshot, "name"),
+    "save_storage_state": (SaveStorageState, "path"),
     "expect_text": (ExpectText, "text"),
     "expect_no_text": (ExpectNoText, "text"),
     "expect_visible": (ExpectVisible, "selector"),

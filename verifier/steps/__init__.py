@@ -11,6 +11,7 @@ from verifier.steps import (  # noqa: F401 - they register their runners
     _checks,
     _forms,
     _pages,
+    _state,
     _text,
     _vision,
 )

@@ -1,4 +1,4 @@
-"""The app under test: its dev server, started, probed until ready, and stopped with its tree.
+"""One process of the app under test: started, probed until ready, stopped with its tree.
 
 The app is untrusted code. It gets only ``PATH``, ``HOME``, ``LANG``, ``TERM``,
 ``TMPDIR``, ``PORT``, its recipe's ``env`` and the variables named in ``pass_env``; it
@@ -9,26 +9,27 @@ goes with it, and its output reaches ``app.log`` redacted and bounded (``_logpum
 from __future__ import annotations
 
 import contextlib
-import http.client
+import functools
 import logging
 import os
+import select
 import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier._process import OwnedProcess, Owner
 from verifier._redact import NO_SECRETS, Redactor
+from verifier.app._probe import probe, refuse_taken_port
 from verifier.errors import DevServerError
 
-__all__ = ("DevServer", "free_port")
+__all__ = ("BASE_ENV", "DevServer", "ServiceKind", "app_environment", "command_argv", "free_port")
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
 _POLL_INTERVAL_S = 0.05
 # What the app gets of the verifier's environment (besides PORT, its env and pass_env).
 BASE_ENV = ("PATH", "HOME", "LANG", "TERM", "TMPDIR")
-_SANDBOX = Path(__file__).with_name("_sandbox.py")
+_SANDBOX = Path(__file__).resolve().parent.parent / "_sandbox.py"
+ServiceKind = Literal["serve", "install", "start"]
 
 
 def app_environment(
@@ -70,51 +72,25 @@ def command_argv(command: str | Sequence[str]) -> list[str]:
     return words
 
 
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    ok: bool
-    detail: str
-
-
-def _probe(url: str, timeout: float) -> _Probe:
-    """GET ``url`` once; ok on 2xx/3xx. Tries 127.0.0.1 and ::1 for ``localhost``."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    hosts = ["127.0.0.1", "::1"] if host == "localhost" else [host]
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    detail = "no answer"
-    for candidate in hosts:
-        conn_cls = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        conn = conn_cls(candidate, port, timeout=timeout)
-        try:
-            conn.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "verifier"})
-            status = conn.getresponse().status
-        except (OSError, http.client.HTTPException) as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            continue
-        finally:
-            conn.close()
-        if 200 <= status < 400:
-            return _Probe(True, f"HTTP {status}")
-        detail = f"HTTP {status}"
-    return _Probe(False, detail)
-
-
 class DevServer(Owner):
-    """A dev server we start, wait for, and stop with every process it spawned.
+    """One process of the app under test, started, waited for, stopped with all it spawned.
 
-    :param command: a command line (``{port}`` is replaced) or an argv list.
-    :param url: the readiness probe and base URL (``{port}`` is replaced).
+    ``kind`` says what "ready" means: ``serve`` (a dev server) keeps running, ready once
+    ``url`` answers 2xx/3xx (at once when it has no url: a file watcher); ``install``
+    must exit 0, and whatever it left is stopped with it; ``start`` must exit 0, and what
+    it leaves running (daemons) stays up until :meth:`close`.
+
+    :param command: a command line or an argv list (``{port}``, ``{ports.NAME}`` filled).
+    :param url: the readiness probe (``{port}``, ``{ports.NAME}`` filled).
     :param cwd: the working directory.
-    :param env: the app's own variables (``{port}`` is replaced).
+    :param env: the app's own variables (placeholders filled).
     :param pass_env: names of the verifier's variables the app gets too.
-    :param ready_timeout: seconds to wait for ``url`` to answer 2xx/3xx.
-    :param log_path: where the server's stdout and stderr go.
+    :param ready_timeout: seconds to wait for it to be ready.
+    :param log_path: where its stdout and stderr go.
+    :param port: its port (``{port}`` and ``PORT``); a free one by default; None with
+        ``wants_port=False``: no port of its own.
+    :param ports: the ports of the app's other services, for ``{ports.NAME}``.
+    :param name: what errors call it (``dev server``, ``service 'api'``).
     :param redactor: secrets replaced in the log.
     :param log_limit: the most bytes the log keeps (its head and its tail).
     :param sandbox: run it in PID and mount namespaces of its own (when the OS allows).
@@ -124,38 +100,43 @@ class DevServer(Owner):
         self,
         command: str | Sequence[str],
         *,
-        url: str,
+        url: str | None,
         cwd: Path,
         env: Mapping[str, str] | None = None,
         pass_env: Sequence[str] = (),
         ready_timeout: float = 60.0,
         log_path: Path,
         port: int | None = None,
+        wants_port: bool = True,
+        ports: Mapping[str, int] | None = None,
+        name: str = "dev server",
+        kind: ServiceKind = "serve",
         redactor: Redactor = NO_SECRETS,
         log_limit: int = DEFAULT_LOG_LIMIT,
         sandbox: bool = True,
     ) -> None:
-        self.port = port if port is not None else free_port()
-
-        def fill(text: str) -> str:
-            return text.replace("{port}", str(self.port))
-
-        self.command = (
-            fill(command) if isinstance(command, str) else [fill(word) for word in command]
-        )
-        self.url = fill(url)
-        self._fixed_port = "{port}" not in url
+        self.port = port if port is not None or not wants_port else free_port()
+        fill = functools.partial(_fill, port=self.port, ports=ports or {})
+        self.command = fill(command) if isinstance(command, str) else [fill(w) for w in command]
+        self.url = fill(url) if url is not None else None
+        self._fixed_port = url is not None and "{port}" not in url and "{ports." not in url
         self.cwd = cwd
+        self.name = name
+        self.kind = kind
         own = {k: fill(v) for k, v in (env or {}).items()}
-        self.env = {**app_environment(own, pass_env, os.environ), "PORT": str(self.port)}
+        self.env = app_environment(own, pass_env, os.environ)
+        if self.port is not None:
+            self.env["PORT"] = str(self.port)
         self.ready_timeout = ready_timeout
         self.log_path = log_path
         self.ready_s: float | None = None
         self.sandbox: str | None = None  # how it is contained, once launched
+        self.exit_code: int | None = None  # once stopped (or, for install/start, done)
         self._redactor = redactor
         self._log_limit = log_limit
         self._use_sandbox = sandbox
         self._pump: LogPump | None = None
+        self._status: _StatusPipe | None = None  # a start's sandbox: its "exit N" line
         self._started = 0.0
         self._proc: OwnedProcess | None = None
 
@@ -179,12 +160,13 @@ class DevServer(Owner):
             msg = f"app.cwd {str(self.cwd)!r} is not a directory"
             raise DevServerError(msg)
         if self._fixed_port:
-            self._refuse_taken_port()
+            assert self.url is not None
+            refuse_taken_port(self.url, self.name)
         argv = command_argv(self.command)
         program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=self.env.get("PATH"))
         if program is None or not os.access(self.cwd / program, os.X_OK):
             msg = (
-                f"dev server {self.command!r} could not start: {argv[0]!r} is not an "
+                f"{self.name} {self.command!r} could not start: {argv[0]!r} is not an "
                 "executable program (on the app's PATH, or relative to app.cwd)"
             )
             raise DevServerError(msg)
@@ -192,30 +174,34 @@ class DevServer(Owner):
         status_r = status_w = -1
         if self._use_sandbox:
             status_r, status_w = os.pipe()
+            keep = ["--keep"] if self.kind == "start" else []
             argv = [
-                sys.executable, "-I", "-S", str(_SANDBOX), "--status-fd", str(status_w), "--",
-                *argv,
+                sys.executable, "-I", "-S", str(_SANDBOX), "--status-fd", str(status_w),
+                *keep, "--", *argv,
             ]  # fmt: skip
         try:
             self._proc = OwnedProcess(
                 argv,
-                name="dev server",
+                name=self.name,
                 env=self.env,
                 cwd=self.cwd,
                 stdout=subprocess.PIPE,
                 pass_fds=(status_w,) if status_w >= 0 else (),
             )
         except OSError as exc:
-            msg = f"dev server {self.command!r} could not start: {exc}"
+            msg = f"{self.name} {self.command!r} could not start: {exc}"
             raise DevServerError(msg) from exc
         finally:
             if status_w >= 0:
                 os.close(status_w)
-        try:
-            self.sandbox = _read_status(status_r) if status_r >= 0 else "no sandbox: not asked"
-        finally:
-            if status_r >= 0:
-                os.close(status_r)
+        self.sandbox = "no sandbox: not asked"
+        if status_r >= 0:
+            status = _StatusPipe(status_r)
+            self.sandbox = status.line(None) or "no sandbox: the launcher said nothing"
+            if self.kind == "start" and self.sandbox.startswith("sandbox"):
+                self._status = status  # a start in its sandbox: "exit N" comes on it
+            else:
+                status.close()
         assert self._proc.popen.stdout is not None
         self._pump = LogPump(
             self._proc.popen.stdout,
@@ -224,73 +210,84 @@ class DevServer(Owner):
             limit=self._log_limit,
             name="app-log",
         ).start()
-        _log.info("dev server started (pid %d, %s): %s", self._proc.pid, self.sandbox, argv)
+        _log.info("%s started (pid %d, %s): %s", self.name, self._proc.pid, self.sandbox, argv)
         return self
 
-    def _refuse_taken_port(self) -> None:
-        """A fixed port that already answers would make the probe pass on the wrong server."""
-        parts = urllib.parse.urlsplit(self.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = parts.hostname or "127.0.0.1"
-        for candidate in ["127.0.0.1", "::1"] if host == "localhost" else [host]:
-            try:
-                with socket.create_connection((candidate, port), timeout=0.5):
-                    pass
-            except OSError:
-                continue
-            msg = (
-                f"port {port} of {self.url} is already in use by another process before the "
-                "dev server started; stop that process, or use {port} in app.command and "
-                "app.url to get a free port"
-            )
-            raise DevServerError(msg)
-
     def wait_ready(self) -> DevServer:
-        """Wait until ``url`` answers 2xx/3xx; stops the server and raises if it never does."""
+        """Wait until it is ready (see the class); stops it and raises if it never is."""
         if self.ready_s is not None:
             return self
         self.launch()
         try:
-            self._wait_ready(self._started)
+            if self.kind == "serve":
+                self._wait_served(self._started + self.ready_timeout)
+            else:
+                self._wait_done(self._started + self.ready_timeout)
         except BaseException:
             self.close()
             raise
         self.ready_s = time.monotonic() - self._started
-        _log.info("dev server ready at %s after %.2f s", self.url, self.ready_s)
+        _log.info("%s ready after %.2f s", self.name, self.ready_s)
         return self
 
-    def _wait_ready(self, started: float) -> None:
+    def _exited(self, code: int, when: str) -> DevServerError:
+        out = self._final_tail()
+        msg = f"{self.name} {self.command!r} exited with code {code} {when}" + (
+            f"; last output: {out!r}" if out else "; it printed nothing"
+        )
+        return DevServerError(msg, returncode=code, output_tail=out)
+
+    def _wait_served(self, deadline: float) -> None:
         assert self._proc is not None
-        deadline = started + self.ready_timeout
         while True:
             code = self._proc.poll()
             if code is not None:
-                out = self._final_tail()
-                msg = f"dev server {self.command!r} exited with code {code} before it was ready" + (
-                    f"; last output: {out!r}" if out else "; it printed nothing"
-                )
-                raise DevServerError(msg, returncode=code, output_tail=out)
+                raise self._exited(code, "before it was ready")
+            if self.url is None:
+                return  # nothing to probe: started is ready
             # Probe at least once, even when starting the desktop beside the server used up
             # the whole timeout: a server that is up is ready, and one that is not says how.
             remaining = deadline - time.monotonic()
-            last = _probe(self.url, timeout=min(2.0, max(0.2, remaining)))
+            last = probe(self.url, timeout=min(2.0, max(0.2, remaining)))
             if last.ok:
                 return
             if deadline - time.monotonic() <= 0 and self._proc.poll() is None:
                 out = self.log_tail()
                 msg = (
-                    f"dev server {self.command!r} did not answer 2xx/3xx at {self.url} within "
-                    f"{self.ready_timeout:g} s (app.ready_timeout); last probe: {last.detail}"
-                    + (f"; last output: {out!r}" if out else "")
+                    f"{self.name} {self.command!r} did not answer 2xx/3xx at {self.url} "
+                    f"within {self.ready_timeout:g} s (app.ready_timeout); last probe: "
+                    f"{last.detail}" + (f"; last output: {out!r}" if out else "")
                 )
                 raise DevServerError(msg, output_tail=out)
             time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
+    def _wait_done(self, deadline: float) -> None:
+        """install/start: the command runs to completion and must exit 0."""
+        assert self._proc is not None
+        if self._status is not None:  # a start in its sandbox, which stays up: it says when
+            line = self._status.line(deadline)
+            self._status.close()
+            self._status = None
+            code = int(line.split()[1]) if line.startswith("exit ") else None
+        else:
+            code = self._proc.wait(max(0.0, deadline - time.monotonic()))
+        if code is None:
+            out = self.log_tail()
+            msg = f"{self.name} {self.command!r} did not finish within {self.ready_timeout:g} s" + (
+                f"; last output: {out!r}" if out else ""
+            )
+            raise DevServerError(msg, output_tail=out)
+        self.exit_code = code
+        if code != 0:
+            raise self._exited(code, "(it must exit 0)")
+
     def check_alive(self) -> None:
-        """Raise DevServerError if the server has exited."""
-        if self._proc is not None and (code := self._proc.poll()) is not None:
+        """Raise DevServerError if a server has exited (install and start are done)."""
+        if self.kind != "serve" or self._proc is None:
+            return
+        if (code := self._proc.poll()) is not None:
             out = self._final_tail()
-            msg = f"dev server exited with code {code} during the run; last output: {out!r}"
+            msg = f"{self.name} exited with code {code} during the run; last output: {out!r}"
             raise DevServerError(msg, returncode=code, output_tail=out)
 
     def _final_tail(self) -> str:
@@ -305,20 +302,50 @@ class DevServer(Owner):
 
     def close(self) -> None:
         """Stop the server and every descendant (SIGTERM, grace, SIGKILL); idempotent."""
+        if self._status is not None:
+            self._status.close()
+            self._status = None
         if self._proc is not None:
-            self._proc.stop(grace=3.0)
+            code = self._proc.stop(grace=3.0)
+            if self.exit_code is None:
+                self.exit_code = code
         if self._pump is not None:
             self._pump.join(timeout=2.0)
             if self._proc is not None and self._proc.popen.stdout is not None:
                 self._proc.popen.stdout.close()
 
 
-def _read_status(fd: int) -> str:
-    """The sandbox's status line (it writes one before it runs the app)."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 256)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode("utf-8", "replace").strip() or "no sandbox: the launcher said nothing"
+class _StatusPipe:
+    """The sandbox's status lines: ``sandbox: ...`` at once, ``exit N`` for a start."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buf = b""
+
+    def line(self, deadline: float | None) -> str:
+        """The next line (waiting until ``deadline``); "" when none comes or it closes."""
+        while b"\n" not in self._buf:
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([self.fd], [], [], left)
+                if not ready:
+                    return ""
+            chunk = os.read(self.fd, 256)
+            if not chunk:
+                break
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _fill(text: str, *, port: int | None, ports: Mapping[str, int]) -> str:
+    """``{port}`` and ``{ports.NAME}`` filled in."""
+    if port is not None:
+        text = text.replace("{port}", str(port))
+    for name, number in ports.items():
+        text = text.replace(f"{{ports.{name}}}", str(number))
+    return text
