@@ -30,6 +30,7 @@ from verifier.cli import main
 from verifier.computer import decode
 from verifier.computer._logs import LogReader
 from verifier.computer._snapshot import model_span
+from verifier.recipe import load_recipe
 
 ROOT = Path(__file__).parent.parent
 SECRET = "agent-s3cret-value-4711"
@@ -45,12 +46,14 @@ INDEX = """<!doctype html>
          background: rgb(220, 40, 200); }
   #log { position: absolute; left: 500px; top: 100px; width: 200px; height: 60px; }
   #second { position: absolute; left: 500px; top: 200px; font-size: 24px; }
+  #newtab { position: absolute; left: 500px; top: 260px; font-size: 24px; }
   #status { position: absolute; left: 100px; top: 350px; font-size: 24px; }
 </style></head>
 <body>
   <div id="pad" role="button" aria-label="Pad"></div>
   <button id="log">Log things</button>
   <a id="second" href="/second.html">Second page</a>
+  <a id="newtab" href="/second.html" target="_blank">Open a tab</a>
   <p id="status">Clicked 0</p>
   <script>
     const SECRET = "@SECRET@";
@@ -291,6 +294,52 @@ async def wait_for_line(client: Client, source: str, needle: str) -> Any:
             assert needle in text_of(result), text_of(result)
             return result
         await anyio.sleep(0.1)  # polling the log for a line the page writes on its own
+
+
+def test_tabs_lists_and_switches_the_tabs(tmp_path: Path) -> None:
+    session_recipe = recipe(tmp_path, "session", [{"goto": "/"}])
+
+    async def session() -> dict[str, Any]:
+        args = ("--recipe", str(session_recipe), "--out", str(tmp_path / "out"), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            one = await client.call_tool("tabs", {})
+            assert not one.is_error, text_of(one)
+            (tab,) = one.structured_content["tabs"]  # type: ignore[index]
+            assert tab["index"] == 0 and tab["active"] and tab["title"] == "Agent lab"
+            snap = await client.call_tool("snapshot", {})
+            link = element(dict(snap.structured_content or {}), "link", "Open a tab")
+            await client.call_tool("computer", {"action": "left_click", "coordinate": centre(link)})
+            two = await client.call_tool("tabs", {})
+            tabs = two.structured_content["tabs"]  # type: ignore[index]
+            assert [t["title"] for t in tabs] == ["Agent lab", "Second"], text_of(two)
+            assert two.structured_content["active"] == 1  # type: ignore[index]  # newest in front
+            assert re.search(
+                r"^\* 1: 'Second' http://127\.0\.0\.1:\d+/second\.html$", text_of(two), re.M
+            )
+            front = await client.call_tool("snapshot", {})
+            assert 'heading "The second page"' in text_of(front)
+            back = await client.call_tool("tabs", {"select": 0})
+            assert not back.is_error and len(images_of(back)) == 1, text_of(back)
+            assert back.structured_content["active"] == 0  # type: ignore[index]
+            assert "title: Agent lab" in text_of(await client.call_tool("snapshot", {}))
+            for bad, says in [
+                ({"select": 5}, "tabs: there is no tab 5; the tabs are 0 to 1"),
+                ({"select": -1}, "tabs: 'select' is a tab's index, 0 for the first (got -1)"),
+                ({"pick": 1}, "tabs: unknown argument 'pick'; it takes select"),
+            ]:
+                refused = await client.call_tool("tabs", bad)
+                assert refused.is_error and says in text_of(refused), text_of(refused)
+            done = await client.call_tool("finish", {})
+            return dict(done.structured_content or {})
+
+    finished = anyio.run(session)
+    steps = read_manifest(Path(finished["bundle"]))["steps"]
+    actions = [s["action"] for s in steps]  # type: ignore[index]
+    assert actions == ["left_click", "switch_tab"]
+    replay = Path(finished["session_recipe"]).read_text(encoding="utf-8")
+    assert "- switch_tab: 0" in replay
+    replayed = load_recipe(Path(finished["session_recipe"]))
+    assert [s.action for s in replayed.steps] == ["goto", "click", "switch_tab"]
 
 
 # -- HTTP, the token file, the live view ------------------------------------------------

@@ -8,11 +8,10 @@ content.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
@@ -23,11 +22,12 @@ from verifier.computer._replay import replay_start
 from verifier.computer._session import Session
 from verifier.computer._snapshot import take_snapshot
 from verifier.computer._verify import check_recipes, run_recipes
-from verifier.errors import BrowserError, InputError
+from verifier.errors import InputError
+
+if TYPE_CHECKING:
+    from verifier.browser import Browser
 
 __all__ = ("Agent", "Answer")
-
-_log = logging.getLogger(__name__)
 
 DEFAULT_LINES = 200
 MAX_LINES = 2000
@@ -84,12 +84,15 @@ class Agent:
             if result.screenshot is not None:
                 images.append(self._shot(result.screenshot))
         records = [r.to_json() for r in results]
+        for record in records:
+            if record["message"]:
+                record["message"] = self._clean(record["message"])
         self._verified += records
         self.session.bundle.set_setup("verify", list(self._verified))
         passed = all(r.verdict == "passed" for r in results)
-        lines = [r.line() for r in results]
+        lines = [self._clean(r.line()) for r in results]
         if images:
-            lines.append("(the screenshot of each failed step follows, in order)")
+            lines.append("(the images: each failed step's screenshot, in the order above)")
         return Answer("\n".join(lines), images, {"passed": passed, "results": records})
 
     def _shot(self, path: Path) -> EncodedImage:
@@ -103,6 +106,7 @@ class Agent:
         _only(args, "snapshot", set())
         computer = self.session.computer
         browser = computer.require_browser("take a snapshot")
+        self._no_dialog(browser, "snapshot")
         snap = take_snapshot(browser, computer.scale, redact=self._redact)
         return Answer(snap.render(), structured=snap.to_json())
 
@@ -129,12 +133,8 @@ class Agent:
             msg = f"logs: 'lines' is a whole number from 1 to {MAX_LINES} (got {limit!r})"
             raise InputError(msg)
         browser = self.session.computer.browser
-        if source != "app" and browser is not None and browser.dead is None:
-            # The page's events reach the log while Playwright's loop runs: let it run.
-            try:
-                browser.page.evaluate("0")
-            except (PlaywrightError, BrowserError) as exc:
-                _log.debug("logs: the page did not answer: %s", exc)
+        if source != "app" and browser is not None:
+            browser.sync()  # the page's events reach the log while Playwright's loop runs
         found = self.logs.read(
             source, since=float(since) if since is not None else None, limit=limit
         )
@@ -158,6 +158,7 @@ class Agent:
             raise InputError(msg)
         computer = self.session.computer
         browser = computer.require_browser("navigate")
+        self._no_dialog(browser, "navigate")
         base = self.base_url or browser.page.url
         full = urljoin(base, url.strip())
         scheme = urlsplit(full).scheme
@@ -181,8 +182,62 @@ class Agent:
 
     def tabs(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "tabs", {"select"})
-        msg = "tabs: this browser cannot list or switch tabs yet"
-        raise InputError(msg)
+        select = args.get("select")
+        if select is not None and (
+            isinstance(select, bool) or not isinstance(select, int) or select < 0
+        ):
+            msg = f"tabs: 'select' is a tab's index, 0 for the first (got {select!r})"
+            raise InputError(msg)
+        browser = self.session.computer.require_browser("list tabs")
+        browser.sync()  # a tab the page just opened is listed too
+        images = []
+        if select is not None:
+            count = len(browser.tabs)
+            if select >= count:
+                msg = f"tabs: there is no tab {select}; the tabs are 0 to {count - 1}"
+                raise InputError(msg)
+            images.append(self.session.switch_tab(select).image())
+        listed = self._list_tabs(browser)
+        lines = [
+            f"{'*' if t['active'] else ' '} {t['index']}: {t['title']!r} {t['url']}" for t in listed
+        ]
+        head = f"switched to tab {select}; " if select is not None else ""
+        text = f"{head}{len(listed)} tab(s), * in front:\n" + "\n".join(lines)
+        front = next((t["index"] for t in listed if t["active"]), None)
+        return Answer(text, images, {"tabs": listed, "active": front})
+
+    def _list_tabs(self, browser: Browser) -> list[dict[str, Any]]:
+        active = browser.tab
+        listed = []
+        for index, page in enumerate(browser.tabs):
+            dialog = browser.dialog_on(page)
+            if dialog is not None:
+                title = f"(a {dialog.type} dialog is open)"  # the page answers nothing now
+            else:
+                try:
+                    title = page.title()
+                except PlaywrightError:
+                    title = ""
+            listed.append(
+                {
+                    "index": index,
+                    "title": self._clean(title),
+                    "url": self._clean(page.url),
+                    "active": index == active,
+                }
+            )
+        return listed
+
+    def _no_dialog(self, browser: Browser, tool: str) -> None:
+        """A page with a dialog open answers nothing: say how to close it."""
+        browser.sync()
+        dialog = browser.dialog
+        if dialog is not None:
+            msg = (
+                f"{tool}: a dialog is open on tab {dialog.tab} ({dialog.describe()}); answer "
+                "it first with computer (key Return to accept, Escape to dismiss)"
+            )
+            raise InputError(msg)
 
     def _clean(self, text: str) -> str:
         return self._redact(text) if self._redact else text

@@ -188,6 +188,20 @@ class Computer:
 
         return self._act(Op("goto", text=replay or url), do)
 
+    def switch_tab(self, index: int) -> Outcome:
+        """Bring tab ``index`` (0 = the first) to the front; the settled screen then."""
+        browser = self.require_browser("switch tabs")
+
+        def do() -> int:
+            tabs = browser.tabs
+            if not 0 <= index < len(tabs):
+                msg = f"there is no tab {index}; the tabs are 0 to {len(tabs) - 1}"
+                raise InputError(msg)
+            browser.switch_tab(tabs[index])
+            return 0
+
+        return self._act(Op("switch_tab", count=index), do)
+
     def require_browser(self, what: str) -> Browser:
         """The browser, or an InputError saying ``what`` cannot be done without one."""
         if self.browser is None:

@@ -10,14 +10,13 @@ human who adds the expectations sees the whole session.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from verifier.computer._computer import Op
-from verifier.recipe import AppSpec, EnvironmentSpec, Recipe
+from verifier.recipe import Recipe
 
 __all__ = ("render_recipe", "replay_head", "replay_start")
 
@@ -97,6 +96,8 @@ def replay_steps(ops: Sequence[Op]) -> list[Step]:
             steps.append(({"wait": op.duration}, None))
         elif kind == "goto":
             steps.append(({"goto": op.text}, None))
+        elif kind == "switch_tab":
+            steps.append(({"switch_tab": op.count}, None))
         elif kind == "zoom" and op.box is not None:
             steps.append((None, f"zoomed into screen box {list(op.box)}"))
     if pressed is not None:
@@ -178,7 +179,9 @@ def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[
     original recipe)."""
     head: dict[str, object] = {}
     if recipe is not None and recipe.app is not None:
-        head["app"] = _absolute_app(recipe.app, recipe.base_dir)
+        app = recipe.app.model_dump(exclude_defaults=True)
+        app["cwd"] = str((recipe.base_dir / recipe.app.cwd).resolve())
+        head["app"] = app
     elif recipe is not None and recipe.url is not None:
         head["url"] = recipe.url
     elif url is not None:
@@ -191,15 +194,3 @@ def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[
     if recipe is not None and recipe.network != "host":
         head["network"] = recipe.network
     return head
-
-
-def _absolute_app(app: AppSpec | list[AppSpec] | EnvironmentSpec, base: Path) -> Any:
-    """The recipe's app block with its paths absolute (session.yaml lives in the bundle)."""
-    if isinstance(app, list):
-        return [_absolute_app(spec, base) for spec in app]
-    data = app.model_dump(exclude_defaults=True)
-    if isinstance(app, EnvironmentSpec):
-        data["environment"] = str((base / app.environment).resolve())
-    else:
-        data["cwd"] = str((base / app.cwd).resolve())
-    return data
