@@ -10,13 +10,14 @@ human who adds the expectations sees the whole session.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from verifier.computer._computer import Op
-from verifier.recipe import Recipe
+from verifier.recipe import AppSpec, EnvironmentSpec, Recipe
 
 __all__ = ("render_recipe", "replay_head", "replay_start")
 
@@ -179,9 +180,7 @@ def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[
     original recipe)."""
     head: dict[str, object] = {}
     if recipe is not None and recipe.app is not None:
-        app = recipe.app.model_dump(exclude_defaults=True)
-        app["cwd"] = str((recipe.base_dir / recipe.app.cwd).resolve())
-        head["app"] = app
+        head["app"] = _absolute_app(recipe.app, recipe.base_dir)
     elif recipe is not None and recipe.url is not None:
         head["url"] = recipe.url
     elif url is not None:
@@ -194,3 +193,15 @@ def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[
     if recipe is not None and recipe.network != "host":
         head["network"] = recipe.network
     return head
+
+
+def _absolute_app(app: AppSpec | list[AppSpec] | EnvironmentSpec, base: Path) -> Any:
+    """The recipe's app block with its paths absolute (session.yaml lives in the bundle)."""
+    if isinstance(app, list):
+        return [_absolute_app(spec, base) for spec in app]
+    data = app.model_dump(exclude_defaults=True)
+    if isinstance(app, EnvironmentSpec):
+        data["environment"] = str((base / app.environment).resolve())
+    else:
+        data["cwd"] = str((base / app.cwd).resolve())
+    return data

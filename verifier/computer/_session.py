@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = ("ReplaySpec", "SESSION_RECIPE", "Session", "SessionResult")
 _log = logging.getLogger(__name__)
 
 SESSION_RECIPE = "session.yaml"
+_TYPED_SECRET = re.compile(r"""^(\s*- type: )['"]?\[secret:(\w+)\]['"]?[ \t]*$""", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,8 @@ class Session:
         )
         if self._stage is not None and self._stage.redactor:
             text = self._stage.redactor.text(text)
+            # A secret the agent typed is replayed from its variable, not as its marker.
+            text = _TYPED_SECRET.sub(r"\1{secret: \2}", text)
         recipe_path.write_text(text, encoding="utf-8")
         self.bundle.add_artifact(SESSION_RECIPE, "other")
         agent: dict[str, object] = {"actions": len(self._records), "verdict": verdict}
