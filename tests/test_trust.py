@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -368,3 +369,27 @@ def test_two_hundred_processes_go_with_the_app(tmp_path: Path) -> None:
     with app:
         assert len(live_processes(set(), marker=marker)) >= 200
     assert not live_processes(set(), marker=marker)
+
+
+def test_an_endless_download_does_not_hold_the_run(tmp_path: Path, desktop: Desktop) -> None:
+    app = DevServer(
+        server_command("serve", str(SITE)),
+        url="http://127.0.0.1:{port}/",
+        cwd=tmp_path,
+        log_path=tmp_path / "app.log",
+    )
+    with (
+        app,
+        Browser(
+            display=desktop.display,
+            screen=desktop.size,
+            console_log=tmp_path / "console.jsonl",
+            env=desktop.env,
+        ) as browser,
+    ):
+        browser.page.goto(app.url)
+        browser.page.evaluate("location.href = '/endless.bin'")  # the page starts it
+        browser.page.wait_for_timeout(500)
+        t0 = time.monotonic()
+        saved = browser.save_downloads(tmp_path / "downloads", timeout=2)
+        assert saved == [] and time.monotonic() - t0 < 10

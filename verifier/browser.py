@@ -101,6 +101,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+# How long a download may take to finish before it is cancelled (an endless stream).
+_DOWNLOAD_TIMEOUT = 60.0
 # How long Chromium may take to close before it is killed (it takes ~0.1 s).
 _CLOSE_TIMEOUT = 5.0
 _WINDOW_FLAGS = (
@@ -469,6 +471,9 @@ class Browser(Owner):
         page.bring_to_front()
         self._fill_screen(context, page)
         self._pids = set(find_tree(None, self._cookie))
+        # Its "page" event may still be setting the first tab up: take it in fully, or a
+        # caller that asks for the page at once finds none ("its last page was closed").
+        self.sync()
         _log.info("Chromium %s on %s", self.version, self._display)
 
     def _fill_screen(self, context: BrowserContext, page: Page) -> None:
@@ -859,10 +864,11 @@ class Browser(Owner):
         taken, self._downloads = self._downloads, []
         return taken
 
-    def save_downloads(self, folder: Path) -> list[Path]:
+    def save_downloads(self, folder: Path, *, timeout: float = _DOWNLOAD_TIMEOUT) -> list[Path]:
         """Save the files the pages downloaded since the last call into ``folder``, each
         under the name the page suggested (made safe, and unique); the paths saved. Waits
-        for each download to finish."""
+        for each download to finish, at most ``timeout`` seconds (a page that streams a
+        download forever must not hold the run): past it, the download is cancelled."""
         saved = []
         for download in self.take_downloads():
             try:
@@ -872,7 +878,12 @@ class Browser(Owner):
             path = _unique(folder / name)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                download.save_as(path)
+                self._save_download(download, path, timeout)
+            except TimeoutError:
+                _log.warning("download %s took over %g s: cancelled", download.url, timeout)
+                with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+                    download.cancel()
+                continue
             except (PlaywrightError, OSError, asyncio.CancelledError) as exc:
                 _log.warning("download %s could not be saved: %s", download.url, exc)
                 continue
@@ -880,9 +891,14 @@ class Browser(Owner):
             saved.append(path)
         return saved
 
-    def process_ids(self) -> list[int]:
-        """The processes of this browser now (Chromium and its helpers)."""
-        return sorted(find_tree(None, self._cookie))
+    def _save_download(self, download: Download, path: Path, timeout: float) -> None:
+        """``download.save_as(path)``, bounded: Playwright's own waits without a limit."""
+
+        async def save() -> None:
+            await asyncio.wait_for(download._impl_obj.save_as(path), timeout)
+
+        assert self._context is not None
+        self._context._sync(save())  # the sync API's own way to run a coroutine
 
     @property
     def dead(self) -> str | None:

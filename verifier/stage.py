@@ -35,8 +35,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,12 +44,13 @@ from verifier._git import git_commit
 from verifier._netns import check_contained, loopback_only
 from verifier._process import become_subreaper
 from verifier._redact import Redactor
+from verifier._runlog import capture_logs
+from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
 from verifier._storage import load_state
-from verifier._types import Image
 from verifier.app import AppServices
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
-from verifier.desktop import Desktop, downscale, save_png
+from verifier.desktop import Desktop
 from verifier.errors import BrowserError, RecipeError, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
 from verifier.live import LiveOptions, LiveView, live_socket
@@ -61,12 +61,6 @@ __all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-# Screenshots kept in memory, downscaled, for the preview GIF (~0.75 MB each): reading
-# them back from PNG and scaling them took ~0.15 s of CPU in teardown. Past this many,
-# the preview reads the rest from their files.
-_PREVIEW_KEEP = 80
-_PREVIEW_WIDTH = 640
 
 
 def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
@@ -94,16 +88,10 @@ def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0)
     :raises BrowserError: it is not, within ``timeout`` seconds: another X server may
         hold the display, and every screenshot would show something else.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = set(browser.process_ids())
-        windows = desktop.window_pids()
-        if pids & set(windows.values()):
-            return pids
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.02)  # a window that has not mapped yet (rare: it is up by now)
-    others = sorted(set(windows.values()) - pids)
+    pids = browser.pids
+    if desktop.wait_windows(lambda ws: any(w.pid in pids for w in ws), timeout=timeout):
+        return pids
+    others = sorted({w.pid for w in desktop.windows() if w.pid} - pids)
     msg = (
         f"Chromium's window is not on display {desktop.display}: none of its processes "
         f"{sorted(pids)} shows a window there"
@@ -116,98 +104,6 @@ def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0)
 def error_info(exc: BaseException, step: int | None = None) -> ErrorInfo:
     """The manifest's ``error`` for ``exc`` (``step``: the 0-based step it ended)."""
     return {"type": type(exc).__name__, "message": message_of(exc), "step": step}
-
-
-class ShotWriter:
-    """Encodes screenshots to PNG on one background thread (cv2 releases the GIL), so a
-    step or an agent's action never waits for it; keeps small copies for the preview."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
-        self._pending: list[Future[Path]] = []
-        self._written: list[Path] = []
-        self.small: dict[Path, Image] = {}  # for the preview, by path
-
-    def write(self, path: Path, image: Image | Callable[[], Image]) -> None:
-        """Write ``image`` (or what ``image()`` draws, on the thread) to ``path``."""
-
-        def job() -> Path:
-            frame = image() if callable(image) else image
-            saved = save_png(frame, path)
-            if len(self.small) < _PREVIEW_KEEP:
-                self.small[saved] = downscale(frame, _PREVIEW_WIDTH)
-            return saved
-
-        self._pending.append(self._pool.submit(job))
-
-    def submit(self, job: Callable[[], _T]) -> Future[_T]:
-        """Run ``job`` on the writer's thread, after every write submitted so far."""
-        return self._pool.submit(job)
-
-    def drain(self) -> list[Path]:
-        """Wait for every pending write; every file written so far, in order."""
-        for future in self._pending:
-            try:
-                self._written.append(future.result())
-            except VerifierError as exc:
-                _log.warning("screenshot not written: %s", exc)
-        self._pending.clear()
-        return list(self._written)
-
-    def close(self) -> list[Path]:
-        written = self.drain()
-        self._pool.shutdown(wait=True)
-        return written
-
-
-class _RedactFilter(logging.Filter):
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self._redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redactor.text(record.getMessage())
-        record.args = None
-        return True
-
-
-class _QuietFileHandler(logging.FileHandler):
-    """A log file that, once it cannot be written (a full disk), drops records: logging
-    would print a traceback to stderr for each, where the run's one line belongs."""
-
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        pass
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # the last flush on a full disk
-            super().close()
-
-
-@contextlib.contextmanager
-def _capture_logs(path: Path, redactor: Redactor, levels: Mapping[str, int]) -> Iterator[None]:
-    """Send the log records of ``levels``' loggers to the bundle's logs/verifier.log,
-    redacted, each logger at least at its level (0: left as it is). Playwright logs an
-    error in its event dispatch (say, once a signal cut a message short) and, with no
-    handler, Python would print it to stderr, which holds the run's one-line verdict."""
-    handler = _QuietFileHandler(path, encoding="utf-8")
-    if redactor:
-        handler.addFilter(_RedactFilter(redactor))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.DEBUG)
-    saved = []
-    for name, level in levels.items():
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level))
-        logger.addHandler(handler)
-        if level and (logger.level == logging.NOTSET or logger.level > level):
-            logger.setLevel(level)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-        handler.close()
 
 
 class _State(enum.Enum):
@@ -283,7 +179,7 @@ class Stage:
         become_subreaper()
         self.signals.__enter__()
         self._logs.enter_context(
-            _capture_logs(self.bundle.root / "logs" / "verifier.log", self.redactor, self._levels)
+            capture_logs(self.bundle.root / "logs" / "verifier.log", self.redactor, self._levels)
         )
         return self
 

@@ -35,6 +35,20 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write("%s\n" % (format % args))
 
+    def do_GET(self) -> None:
+        if self.path == "/endless.bin":  # a download that never ends
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", "attachment; filename=endless.bin")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"\0" * 65536)
+                    time.sleep(0.01)
+            except OSError:
+                return
+        super().do_GET()
+
 
 def serve(port: int, directory: str) -> None:
     handler = functools.partial(Quiet, directory=directory)

@@ -23,7 +23,6 @@ from verifier.desktop._damage import DamageWatch
 from verifier.desktop._display import (
     WindowManager,
     XServer,
-    client_windows,
     open_display,
     parse_screen,
 )
@@ -178,14 +177,6 @@ class Desktop(Owner):
     def xauthority(self) -> Path | None:
         """The file holding this display's cookie (None when attached to another's)."""
         return authority_of(self.display)
-
-    def window_pids(self) -> dict[int, int]:
-        """The application windows on this display now: window id -> the pid it declares."""
-        conn = open_display(self.display)
-        try:
-            return client_windows(conn)
-        finally:
-            conn.close()
 
     def check_alive(self) -> None:
         """Raise DisplayError if our Xvfb has died."""

@@ -35,7 +35,7 @@ from verifier._xauth import (
 )
 from verifier.errors import DisplayError
 
-__all__ = ("WindowManager", "XServer", "client_windows", "open_display", "parse_screen")
+__all__ = ("WindowManager", "XServer", "open_display", "parse_screen")
 
 _log = logging.getLogger(__name__)
 
@@ -362,20 +362,3 @@ def open_display(display: str) -> xdisplay.Display:
     except (XlibDisplayError, OSError, ValueError) as exc:
         msg = f"cannot open X display {display!r}: {exc}; is an X server running there?"
         raise DisplayError(msg) from exc
-
-
-def client_windows(conn: xdisplay.Display) -> dict[int, int]:
-    """The application windows on ``conn``'s screen, by window id, with the pid each one
-    declares (``_NET_WM_PID``): the root's children, and theirs (a window manager
-    reparents each client into a frame)."""
-    atom = conn.intern_atom("_NET_WM_PID")
-    found: dict[int, int] = {}
-    for top in conn.screen().root.query_tree().children:
-        for window in (top, *top.query_tree().children):
-            try:
-                prop = window.get_full_property(atom, X.AnyPropertyType)
-            except Exception:  # noqa: BLE001 - a window gone meanwhile (BadWindow)
-                continue
-            if prop is not None and len(prop.value):
-                found[window.id] = int(prop.value[0])
-    return found

@@ -92,6 +92,16 @@ class Step:
             )
         if getattr(a, "secret", None):
             return f"secret {a.secret}"  # type: ignore[attr-defined]
+        if self.action == "select":
+            option = a.option  # type: ignore[attr-defined]
+            picked = ", ".join(option) if isinstance(option, tuple) else option
+            return f"{a.selector} -> {picked}"  # type: ignore[attr-defined]
+        if self.action == "switch_tab":
+            return str(a.tab)  # type: ignore[attr-defined]
+        if self.action == "dialog":
+            return a.action  # type: ignore[attr-defined, no-any-return]
+        if getattr(a, "pattern", None) is not None:
+            return f"/{a.pattern}/"  # type: ignore[attr-defined]
         for field in ("selector", "image", "url", "text", "key", "name", "path"):
             value = getattr(a, field, None)
             if value is not None:
