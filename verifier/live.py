@@ -325,6 +325,9 @@ class LiveView(Owner):
             "-noscr",
             "-nowf",
             "-nobell",
+            # The keymap is the run's: verifier binds the characters it types to spare
+            # keycodes, and a keymap change stalls Chromium's next input.
+            "-noadd_keysyms",
         ]
         if not self.take_over:
             vnc_argv += ["-viewonly", "-nosel"]  # no input, and no clipboard either way
