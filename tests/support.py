@@ -20,7 +20,15 @@ APPS = Path(__file__).parent / "apps"
 SITE = APPS / "site"
 SERVER = APPS / "server.py"
 # Processes a run may start; none may outlive it.
-RUN_PROCESSES = {"Xvfb", "openbox", "chromium", "chrome_crashpad", "ffmpeg"}
+RUN_PROCESSES = {
+    "Xvfb",
+    "openbox",
+    "chromium",
+    "chrome_crashpad",
+    "ffmpeg",
+    "x11vnc",
+    "websockify",
+}
 
 
 def _mine(pid: int, parents: dict[int, int]) -> bool:

@@ -120,9 +120,6 @@ def _serve(
             base = stage.base_url
             start = _start_url(options.url, base)
             if start is not None:
-                # Takes in the first tab fully first: Browser sets a page up in its "page"
-                # event, which can still be running here (then `page` found no tab).
-                stage.browser.sync()
                 stage.browser.open(start)
                 # The agent's first screenshot shows the page, not a frame before it.
                 region = stage.browser.next_frame()
