@@ -4,10 +4,12 @@ and running the verifier in its own process. (Fixtures live in conftest.py.)"""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +132,34 @@ def running_verifier(
         proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+class Canary:
+    """A service the run must not reach: an HTTP server on ``host`` that notes every hit."""
+
+    def __init__(self, host: str) -> None:
+        hits: list[str] = []
+        self.hits = hits
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"canary")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self._server.server_address[1]}/canary"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Canary:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -3,17 +3,15 @@ its network afterwards."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import socket
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import read_manifest, server_command
+from tests.support import Canary, read_manifest, server_command
 from verifier.cli import main
 
 
@@ -28,34 +26,13 @@ def _own_address() -> str | None:
     return None if address.startswith("127.") else str(address)
 
 
-class _Canary(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:
-        _Canary.hits.append(self.path)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"canary")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def canary() -> Iterator[str]:
+def canary() -> Iterator[Canary]:
     address = _own_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to stand in for the outside")
-    server = http.server.ThreadingHTTPServer((address, 0), _Canary)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Canary.hits = []
-    try:
-        yield f"http://{address}:{server.server_address[1]}/canary"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with Canary(address) as server:
+        yield server
 
 
 def _reachable(url: str) -> bool:
@@ -70,55 +47,58 @@ def _reachable(url: str) -> bool:
 def test_loopback_network_blocks_the_app_and_the_browser(
     tmp_path: Path,
     write_recipe: Callable[..., Path],
-    canary: str,
+    canary: Canary,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert _reachable(canary), "without the sandbox the canary must be reachable"
-    _Canary.hits.clear()
+    assert _reachable(canary.url), "without the sandbox the canary must be reachable"
+    canary.hits.clear()
     recipe = write_recipe(
         {
             "name": "contained",
             "network": "loopback",
             "app": {
-                "command": server_command("outbound", canary),
+                "command": server_command("outbound", canary.url),
                 "url": "http://127.0.0.1:{port}/",
             },
             "steps": [
-                {"goto": f"/net.html?target={canary}"},
+                {"goto": f"/net.html?target={canary.url}"},
                 {"expect_text": "outbound blocked"},
             ],
         }
     )
     assert main(["run", str(recipe), "--out", str(tmp_path), "--json"]) == 0
     bundle = Path(json.loads(capsys.readouterr().out)["bundle"])
-    assert _Canary.hits == [], "a request left the sandbox"
+    assert canary.hits == [], "a request left the sandbox"
     assert "outbound: blocked" in (bundle / "logs" / "app.log").read_text()
     console = (bundle / "logs" / "browser-console.jsonl").read_text()
     assert any(
-        json.loads(line).get("type") == "requestfailed" and canary in line
+        json.loads(line).get("type") == "requestfailed" and canary.url in line
         for line in console.splitlines()
     )
     assert read_manifest(bundle)["environment"]["network"] == "loopback"  # type: ignore[index]
     # The caller (this test process) is back in its own namespace.
-    assert _reachable(canary)
+    assert _reachable(canary.url)
 
 
 def test_network_flag_overrides_the_recipe(
     tmp_path: Path,
     write_recipe: Callable[..., Path],
-    canary: str,
+    canary: Canary,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     recipe = write_recipe(
         {
             "name": "host network",
             "app": {
-                "command": server_command("outbound", canary),
+                "command": server_command("outbound", canary.url),
                 "url": "http://127.0.0.1:{port}/",
             },
-            "steps": [{"goto": f"/net.html?target={canary}"}, {"expect_text": "outbound blocked"}],
+            "steps": [
+                {"goto": f"/net.html?target={canary.url}"},
+                {"expect_text": "outbound blocked"},
+            ],
         }
     )
     code = main(["run", str(recipe), "--out", str(tmp_path), "--no-video", "--network", "loopback"])
     assert code == 0, capsys.readouterr().err
-    assert _Canary.hits == []
+    assert canary.hits == []

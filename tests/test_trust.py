@@ -6,7 +6,6 @@ second run, a host service on loopback, a full filesystem (a small tmpfs).
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
@@ -15,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SITE, live_processes, read_manifest, server_command
+from tests.support import SITE, Canary, live_processes, read_manifest, server_command
 from verifier.app import DevServer
 from verifier.browser import Browser
 from verifier.desktop import Desktop
@@ -50,32 +48,11 @@ def verifier(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
-class _Canary(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:
-        _Canary.hits.append(self.path)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"canary")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def canary() -> Iterator[str]:
+def canary() -> Iterator[Canary]:
     """A service on the host's own 127.0.0.1, which a loopback run must not reach."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canary)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Canary.hits = []
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/canary"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with Canary("127.0.0.1") as server:
+        yield server
 
 
 def loopback_recipe(write_recipe: Callable[..., Path], canary: str, name: str) -> Path:
@@ -97,10 +74,10 @@ def loopback_recipe(write_recipe: Callable[..., Path], canary: str, name: str) -
 
 
 def test_loopback_holds_through_the_command_and_jobs(
-    tmp_path: Path, write_recipe: Callable[..., Path], canary: str
+    tmp_path: Path, write_recipe: Callable[..., Path], canary: Canary
 ) -> None:
-    one = loopback_recipe(write_recipe, canary, "alone")
-    two = loopback_recipe(write_recipe, canary, "beside")
+    one = loopback_recipe(write_recipe, canary.url, "alone")
+    two = loopback_recipe(write_recipe, canary.url, "beside")
     done = verifier("run", str(one), "--out", str(tmp_path / "a"), "--json", "--no-video")
     assert done.returncode == 0, done.stderr
     bundle = Path(json.loads(done.stdout)["bundle"])
@@ -110,7 +87,7 @@ def test_loopback_holds_through_the_command_and_jobs(
         "run", str(one), str(two), "--jobs", "2", "--out", str(tmp_path / "b"), "--no-video"
     )
     assert jobs.returncode == 0, jobs.stderr
-    assert _Canary.hits == [], "a request left the run's network namespace"
+    assert canary.hits == [], "a request left the run's network namespace"
 
 
 def test_the_app_gets_an_allow_listed_environment_and_cannot_outlive_the_run(

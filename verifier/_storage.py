@@ -9,15 +9,14 @@ current run's base URL.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from verifier._files import write_atomic
 from verifier.errors import BrowserError, RecipeError
 
 __all__ = ("load_state", "save_state")
@@ -75,17 +74,10 @@ def save_state(state: dict[str, Any], path: Path) -> None:
 
     :raises BrowserError: it cannot be written.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=1)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(state, indent=1).encode("utf-8"), mode=0o600)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         msg = f"cannot write the storage state {str(path)!r}: {exc.strerror or exc}"
         raise BrowserError(msg) from exc
 

@@ -10,6 +10,7 @@ import cv2
 import mss
 import numpy as np
 
+from verifier._files import write_atomic
 from verifier._types import Image
 from verifier._xauth import connecting_to
 from verifier.errors import BundleError, DisplayError
@@ -57,7 +58,7 @@ def save_png(frame: Image, path: Path) -> Path:
     """Write an RGB frame as PNG (fast compression: evidence, not archival).
 
     Encoded in memory and written by Python, so a full disk is an error we report, not
-    libpng's message on stderr; a partial file is removed.
+    libpng's message on stderr; nothing half-written is left.
 
     :raises BundleError: the file cannot be written.
     """
@@ -67,10 +68,8 @@ def save_png(frame: Image, path: Path) -> Path:
         raise BundleError(msg)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.tobytes())
+        write_atomic(path, data.tobytes())
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
         msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
         raise BundleError(msg) from exc
     return path

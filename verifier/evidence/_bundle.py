@@ -8,12 +8,10 @@ finishes, its verdict reads ``error`` ("did not finish").
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
 import logging
-import os
 import re
 import secrets
 import socket
@@ -24,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from verifier._files import write_atomic
 from verifier._process import process_identity
 from verifier._types import Image
 from verifier.errors import BundleError
@@ -241,17 +240,9 @@ class BundleWriter:
 
     def _replace_manifest(self, data: str, *, durable: bool = False) -> None:
         target = self.root / "manifest.json"
-        tmp = target.with_name(f".manifest.{os.getpid()}.tmp")
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(data)
-                if durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            write_atomic(target, data.encode("utf-8"), durable=durable)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             msg = f"cannot write {str(target)!r}: {exc.strerror or exc}"
             raise BundleError(msg) from exc
 

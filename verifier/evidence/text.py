@@ -5,13 +5,12 @@ everywhere, and nothing from the page can render as markup or break a line.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from verifier._files import write_atomic
 from verifier.errors import BundleError
 from verifier.evidence._manifest import Manifest, StepRecord
 from verifier.evidence._verify import bundle_rel
@@ -141,13 +140,9 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_file(path: Path, data: bytes) -> Path:
     """Write ``path`` atomically (temporary file, then rename); BundleError when it cannot."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         msg = f"cannot write {str(path)!r}: {exc.strerror or exc}; check the bundle folder"
         raise BundleError(msg) from exc
     return path
