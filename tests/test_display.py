@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,16 @@ def test_works_without_any_xauthority_file(
         desk.click(10, 10)
         assert desk.screenshot().shape == (480, 640, 3)
     assert "XAUTHORITY" not in os.environ
+
+
+def test_a_socket_left_by_a_killed_server_does_not_hold_its_number() -> None:
+    with Desktop(screen="640x480") as first:
+        number = int(first.display.lstrip(":")) + 1
+    stale = Path(f"/tmp/.X11-unix/X{number - 1}")
+    # What a SIGKILLed Xvfb leaves: its socket file, nobody listening, no lock file.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        if not stale.exists():
+            sock.bind(str(stale))
+    with Desktop(screen="640x480") as second:
+        assert second.display == f":{number - 1}"
+        assert second.screenshot().shape == (480, 640, 3)

@@ -141,8 +141,16 @@ def _in_use(number: int) -> bool:
             pass  # a stale lock file: Xvfb replaces it
         except (OSError, ValueError):
             return True  # unreadable, or the server runs as another user
-    if Path(f"/tmp/.X11-unix/X{number}").exists():
-        return True
+    path = Path(f"/tmp/.X11-unix/X{number}")
+    if path.exists():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(str(path))
+                return True
+            except ConnectionRefusedError:
+                pass  # left by a server that was killed: Xvfb takes the number over
+            except OSError:
+                return True
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
             sock.connect(f"\0/tmp/.X11-unix/X{number}")
