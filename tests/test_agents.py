@@ -10,6 +10,7 @@ import os
 import random
 import re
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from verifier.computer._snapshot import model_span
 from verifier.recipe import load_recipe
 
 ROOT = Path(__file__).parent.parent
+VERIFIER = shutil.which("verifier")
 SECRET = "agent-s3cret-value-4711"
 MAGENTA = (220, 40, 200)
 TOOLS = {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
@@ -189,6 +191,160 @@ def test_snapshot_boxes_are_where_computer_clicks(tmp_path: Path, scale: str) ->
     assert len(hits) == 5 and all("Twin" in h for h in hits[3:])
 
 
+FRAMED = """<!doctype html><html><head><title>Framed</title><style>
+  body { margin: 0; } h1 { margin: 0; height: 60px; }
+  iframe { border: 9px solid #333; padding: 7px 13px; margin-left: 40px; }
+</style></head><body><h1>Frames with borders</h1>
+<iframe id="outer" width="600" height="400" srcdoc="
+  <style>body { margin: 0 } button { width: 90px; height: 24px; margin: 2px }
+  iframe { border: 6px solid #999; padding: 5px 8px; }</style>
+  <button>Outer one</button><button>Outer two</button><br>
+  <iframe width=300 height=120 srcdoc='<style>body { margin: 0 }
+    button { width: 70px; height: 20px; margin: 1px }</style>
+    <button>Deep one</button><button>Deep two</button>'></iframe>"></iframe>
+<script>
+  addEventListener('load', () => {
+    const frames = [document.getElementById('outer')];
+    frames.push(frames[0].contentDocument.querySelector('iframe'));
+    for (const f of frames) {
+      for (const b of f.contentDocument.querySelectorAll('button')) {
+        b.onclick = () => { document.title = 'hit ' + b.textContent; };
+      }
+    }
+  });
+</script></body></html>"""
+
+
+def test_snapshot_boxes_inside_bordered_frames_are_where_computer_clicks(
+    tmp_path: Path,
+) -> None:
+    """An iframe's document starts inside its border and padding, in nested frames too: a
+    click at a framed button's box centre hits that button (a miss of a border's width
+    would land on its neighbour, 2 pixels away)."""
+    page = tmp_path / "framed.html"
+    page.write_text(FRAMED, encoding="utf-8")
+
+    async def session() -> list[str]:
+        args = ("--url", page.as_uri(), "--out", str(tmp_path / "out"), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            snap = await client.call_tool("snapshot", {})
+            assert not snap.is_error, text_of(snap)
+            structured = dict(snap.structured_content or {})
+            titles = []
+            for name in ("Outer two", "Deep one", "Deep two"):
+                box = element(structured, "button", name)["box"]
+                assert box is not None, structured["snapshot"]
+                point = centre(element(structured, "button", name))
+                await client.call_tool("computer", {"action": "left_click", "coordinate": point})
+                snap = await client.call_tool("snapshot", {})
+                titles.append(dict(snap.structured_content or {})["title"])
+            await client.call_tool("finish", {})
+            return titles
+
+    assert anyio.run(session) == ["hit Outer two", "hit Deep one", "hit Deep two"]
+
+
+DIALOGS = """<!doctype html><html><head><title>Dialogs</title><style>
+  body { margin: 0; } button { position: absolute; top: 100px; width: 200px; height: 60px; }
+</style></head><body>
+<button id="alert" style="left: 100px">Alert</button>
+<button id="confirm" style="left: 400px">Confirm</button>
+<button id="prompt" style="left: 700px">Prompt</button>
+<script>
+  document.getElementById('prompt').onclick = () => {
+    document.title = 'Hello ' + prompt('Your name?', '');
+  };
+  document.getElementById('alert').onclick = () => {
+    alert('Saved it all'); document.title = 'after alert';
+  };
+  document.getElementById('confirm').onclick = () => {
+    document.title = confirm('Delete it?') ? 'confirmed' : 'refused';
+  };
+</script></body></html>"""
+
+
+def test_a_dialog_stays_open_until_the_agent_answers_it(tmp_path: Path) -> None:
+    """A click that opens an alert or a confirm says so; the dialog stays on screen (the
+    tools that need the page say to answer it first) until a key answers it, as in a run;
+    the session's bundle records each dialog, and its recipe replays the answers."""
+    page = tmp_path / "dialogs.html"
+    page.write_text(DIALOGS, encoding="utf-8")
+    out = tmp_path / "out"
+
+    async def session() -> tuple[list[str], str]:
+        args = ("--url", page.as_uri(), "--out", str(out), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            snap = dict((await client.call_tool("snapshot", {})).structured_content or {})
+            alert = centre(element(snap, "button", "Alert"))
+            confirm = centre(element(snap, "button", "Confirm"))
+            said = []
+
+            async def call(tool: str, args: dict[str, Any]) -> Any:
+                result = await client.call_tool(tool, args)
+                said.append(("error: " if result.is_error else "") + text_of(result))
+                return result
+
+            async def title() -> str:
+                result = await client.call_tool("snapshot", {})
+                return str(dict(result.structured_content or {})["title"])
+
+            first = images_of(await client.call_tool("computer", {"action": "screenshot"}))[0]
+            clicked = await call("computer", {"action": "left_click", "coordinate": alert})
+            # Its screenshot shows the alert (Chromium dims the page under it).
+            diff = images_of(clicked)[0].astype(int) - first.astype(int)
+            assert (np.abs(diff).sum(axis=2) > 30).mean() > 0.5
+            await call("snapshot", {})
+            await call("tabs", {})
+            await call("navigate", {"url": page.as_uri()})
+            await call("computer", {"action": "key", "text": "Return"})
+            said.append(await title())
+            await call("computer", {"action": "left_click", "coordinate": confirm})
+            await call("computer", {"action": "key", "text": "Escape"})
+            said.append(await title())
+            await call("computer", {"action": "left_click", "coordinate": confirm})
+            await call("computer", {"action": "key", "text": "Return"})
+            said.append(await title())
+            prompt = centre(element(snap, "button", "Prompt"))
+            await call("computer", {"action": "left_click", "coordinate": prompt})
+            await call("computer", {"action": "type", "text": "Ada"})
+            await call("computer", {"action": "key", "text": "Return"})
+            said.append(await title())
+            finished = await client.call_tool("finish", {})
+            return said, str(dict(finished.structured_content or {})["bundle"])
+
+    said, bundle = anyio.run(session)
+    assert "a dialog is open: alert 'Saved it all'; key Return accepts it" in said[0]
+    for refused in said[1], said[3]:
+        assert refused.startswith("error: ") and "a dialog is open on tab 0" in refused
+    assert "(an alert dialog is open)" in said[2]
+    assert said[5] == "after alert"
+    assert "a dialog is open: confirm 'Delete it?'" in said[6]
+    assert said[8] == "refused" and said[11] == "confirmed" and said[15] == "Hello Ada"
+    steps = read_manifest(Path(bundle))["steps"]
+    assert isinstance(steps, list)
+    answers = [(d["type"], d["answer"]) for s in steps for d in s.get("dialogs", [])]
+    assert answers == [
+        ("alert", "open"),
+        ("alert", "closed by input"),
+        ("confirm", "open"),
+        ("confirm", "closed by input"),
+        ("confirm", "open"),
+        ("confirm", "closed by input"),
+        ("prompt", "open"),
+        ("prompt", "open"),
+        ("prompt", "closed by input"),
+    ]
+    assert VERIFIER is not None
+    replay = subprocess.run(
+        [VERIFIER, "run", str(Path(bundle) / "session.yaml"), "--out", str(out), "--no-video"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stderr
+
+
 # -- logs, navigate, verify over stdio -------------------------------------------------------
 
 
@@ -244,6 +400,7 @@ def test_logs_navigate_and_verify_over_stdio(tmp_path: Path) -> None:
             for bad, says in [
                 ({"url": "ftp://example.org/"}, "navigate: 'ftp://example.org/' is a ftp: URL"),
                 ({"url": "file:///etc/passwd"}, "is a file: URL"),
+                ({"url": "http://"}, "navigate: 'http://' names no host"),
                 ({}, "navigate: 'url' is a URL, or a path relative to the app's URL"),
             ]:
                 refused = await client.call_tool("navigate", bad)
@@ -322,8 +479,13 @@ def test_tabs_lists_and_switches_the_tabs(tmp_path: Path) -> None:
             assert not back.is_error and len(images_of(back)) == 1, text_of(back)
             assert back.structured_content["active"] == 0  # type: ignore[index]
             assert "title: Agent lab" in text_of(await client.call_tool("snapshot", {}))
+            # The agent's input after a switch: the tab it opens takes the front.
+            await client.call_tool("computer", {"action": "left_click", "coordinate": centre(link)})
+            three = await client.call_tool("tabs", {})
+            assert three.structured_content["active"] == 2, text_of(three)  # type: ignore[index]
+            await client.call_tool("computer", {"action": "mouse_move", "coordinate": [9, 9]})
             for bad, says in [
-                ({"select": 5}, "tabs: there is no tab 5; the tabs are 0 to 1"),
+                ({"select": 5}, "tabs: there is no tab 5; the tabs are 0 to 2"),
                 ({"select": -1}, "tabs: 'select' is a tab's index, 0 for the first (got -1)"),
                 ({"pick": 1}, "tabs: unknown argument 'pick'; it takes select"),
             ]:
@@ -335,11 +497,12 @@ def test_tabs_lists_and_switches_the_tabs(tmp_path: Path) -> None:
     finished = anyio.run(session)
     steps = read_manifest(Path(finished["bundle"]))["steps"]
     actions = [s["action"] for s in steps]  # type: ignore[index]
-    assert actions == ["left_click", "switch_tab"]
+    assert actions == ["left_click", "switch_tab", "left_click", "mouse_move"]
+    assert [s.get("tab") for s in steps] == [0, 0, 0, 2]  # type: ignore[union-attr]
     replay = Path(finished["session_recipe"]).read_text(encoding="utf-8")
     assert "- switch_tab: 0" in replay
     replayed = load_recipe(Path(finished["session_recipe"]))
-    assert [s.action for s in replayed.steps] == ["goto", "click", "switch_tab"]
+    assert [s.action for s in replayed.steps] == ["goto", "click", "switch_tab", "click", "hover"]
 
 
 # -- HTTP, the token file, the live view ------------------------------------------------

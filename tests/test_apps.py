@@ -84,6 +84,32 @@ def test_a_service_that_dies_is_named_with_its_log(
     assert "api: told to die" in err
 
 
+def test_each_service_gets_one_sigterm_to_stop_gracefully(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that shuts down gracefully on SIGTERM and at once on a second (as uvicorn
+    does) gets one: the sandbox passes the run's on to it, and nothing else sends one."""
+    service = {
+        "command": [sys.executable, str(SERVER), "graceful", "{port}"],
+        "url": "http://127.0.0.1:{port}/",
+    }
+    recipe = write_recipe(
+        {
+            "name": "graceful",
+            "app": [{"name": "one", **service}, {"name": "two", **service}],
+            "steps": [{"goto": "/"}],
+        }
+    )
+    code, result, err = run(capsys, str(recipe), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    logs = Path(str(result["bundle"])) / "logs"
+    for name in ("one", "two"):
+        log = (logs / f"app-{name}.log").read_text()
+        assert log.count("graceful: SIGTERM") == 1, log
+    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]  # type: ignore[index]
+    assert [s["exit_code"] for s in services] == [0, 0]
+
+
 def test_the_list_form_is_checked_before_anything_starts(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -97,9 +123,12 @@ def test_the_list_form_is_checked_before_anything_starts(
     assert "two services are named 'api'" in capsys.readouterr().err
 
 
-def cursor_repo(root: Path, *, install: str = "python3 build.py") -> tuple[Path, int, int]:
+def cursor_repo(
+    root: Path, *, install: str = "python3 build.py", terminals: bool = True
+) -> tuple[Path, int, int]:
     """A repo with .cursor/environment.json: install builds, start leaves an API daemon,
-    a terminal serves the pages (on free ports, written into the file)."""
+    a terminal serves the pages (on free ports, written into the file); without
+    ``terminals``, start leaves the page server running too."""
     web, api = free_port(), free_port()
     (root / ".cursor").mkdir(parents=True)
     items = str(SITE / "items.html")
@@ -121,21 +150,26 @@ def cursor_repo(root: Path, *, install: str = "python3 build.py") -> tuple[Path,
             }
         ],
     }
+    if not terminals:
+        serve = environment.pop("terminals")[0]["command"]  # type: ignore[index]
+        environment["start"] = f"{environment['start']} {serve} > web.log 2>&1 &"
     (root / ".cursor" / "environment.json").write_text(json.dumps(environment, indent=1))
     return root / ".cursor" / "environment.json", web, api
+
+
+def cursor_recipe(env_file: Path, port: int) -> dict[str, object]:
+    return {
+        "name": "cursor",
+        "app": {"environment": str(env_file), "url": f"http://127.0.0.1:{port}/items.html"},
+        "steps": [{"goto": "/items.html"}, {"expect_text": "apples"}],
+    }
 
 
 def test_a_cursor_environment_installs_starts_and_serves(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     env_file, port, api = cursor_repo(tmp_path / "repo")
-    recipe = write_recipe(
-        {
-            "name": "cursor",
-            "app": {"environment": str(env_file), "url": f"http://127.0.0.1:{port}/items.html"},
-            "steps": [{"goto": "/items.html"}, {"expect_text": "apples"}],
-        }
-    )
+    recipe = write_recipe(cursor_recipe(env_file, port))
     code, result, err = run(capsys, str(recipe), "--out", str(tmp_path / "out"))
     assert code == 0, err
     bundle = Path(str(result["bundle"]))
@@ -153,15 +187,30 @@ def test_a_cursor_environment_installs_starts_and_serves(
     assert not live_processes(set(), marker=f"api {api}")
 
 
+def test_a_cursor_environment_whose_start_leaves_the_server_running(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No terminals: what start leaves running serves the url, and goes with the run."""
+    env_file, port, api = cursor_repo(tmp_path / "repo", terminals=False)
+    recipe = write_recipe(cursor_recipe(env_file, port))
+    code, result, err = run(capsys, str(recipe), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]  # type: ignore[index]
+    assert [s["name"] for s in services] == ["install", "start"]
+    assert not live_processes(set(), marker=f"api {api}")
+    assert not live_processes(set(), marker=f"http.server {port}")
+    # Nothing at all to serve the url: said before anything starts.
+    env_file.write_text('{"install": "true"}')
+    assert main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert f"{env_file}: no 'start' and no 'terminals': nothing would serve" in err
+
+
 def test_a_failing_install_and_a_broken_environment_file(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     env_file, port, _ = cursor_repo(tmp_path / "repo", install="echo npm ERR! missing; exit 4")
-    recipe = {
-        "name": "cursor",
-        "app": {"environment": str(env_file), "url": f"http://127.0.0.1:{port}/items.html"},
-        "steps": [{"goto": "/items.html"}],
-    }
+    recipe = cursor_recipe(env_file, port)
     code, _, err = run(capsys, str(write_recipe(recipe)), "--out", str(tmp_path / "out"))
     assert code == 2 and "install" in err and "exited with code 4" in err
     assert "npm ERR! missing" in err

@@ -220,7 +220,9 @@ def test_http_needs_the_token_and_ends_with_finish(tmp_path: Path) -> None:
     assert manifest["verdict"] == "failed"  # the agent's conclusion
     assert manifest["setup"]["session"]["summary"] == "x"
     text = Path(finished["session_recipe"]).read_text(encoding="utf-8")
-    assert f"url: {url_page}" in text and f"goto: {url_page}" in text
+    # A file URL is no base URL: the replay opens it with its first goto, and loads.
+    assert "allow_file_urls: true" in text and f"goto: {url_page}" in text
+    assert load_recipe(Path(finished["session_recipe"])).url is None
 
 
 def test_cli_wiring_and_non_loopback_refusal(capsys: pytest.CaptureFixture[str]) -> None:

@@ -276,6 +276,7 @@ def test_checks_fail_saying_what_they_found(steps: Steps) -> None:
         ({"expect_attribute": {"selector": "#name", "name": "title"}}, "has no 'title'"),
         ({"expect_hidden": ".item"}, '3 visible: <li.item> "One", <li.item> "Two"'),
         ({"expect_enabled": "#nothing"}, "nothing matches"),
+        ({"wait_for": "#nothing"}, "did not become visible: not within 1.5 s (none matches)"),
         ({"expect_aria": {"selector": "nav", "snapshot": '- button "Forward"'}}, "- button"),
         ({"expect_text": "Ordre"}, "the closest visible text is 'Order'"),
     ]

@@ -110,6 +110,15 @@ def test_the_step_table_in_short_and_long_forms(tmp_path: Path) -> None:
             "name: t\nsteps:\n  - goto: '  FILE:///etc/passwd'\n",
             r"steps\[0\] \(goto\).*is a file:// URL",
         ),
+        # As the browser reads it: inside view-source:, with a tab in the scheme.
+        (
+            "name: t\nsteps:\n  - goto: 'view-source:file:///etc/passwd'\n",
+            r"steps\[0\] \(goto\).*is a file:// URL",
+        ),
+        (
+            'name: t\nsteps:\n  - goto: "view-source: fi\\tle:///etc/passwd"\n',
+            r"steps\[0\] \(goto\).*is a file:// URL",
+        ),
     ],
 )
 def test_errors_name_the_step_and_the_fix(tmp_path: Path, body: str, message: str) -> None:

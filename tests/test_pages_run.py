@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.support import read_manifest
@@ -117,6 +119,12 @@ def test_a_step_acting_while_a_dialog_is_open_says_so(
     assert manifest["steps"][1]["dialogs"][0]["message"] == "Saved the draft"
     report = (bundle / "report.html").read_text(encoding="utf-8")
     assert "alert dialog: “Saved the draft” (open)" in report
+    # The click's screenshot shows the alert it opened: Chromium dims the page under it
+    # (a few frames after it says the dialog opened).
+    goto, click = (bundle / manifest["steps"][i]["raw_screenshot"] for i in (0, 1))
+    diff = cv2.imread(str(click)).astype(int) - cv2.imread(str(goto)).astype(int)
+    changed = np.abs(diff).sum(axis=2) > 30
+    assert changed.mean() > 0.5, f"{changed.mean():.1%} of the screen changed"
 
 
 def test_an_ambiguous_selector_is_exit_2_naming_the_matches(
@@ -138,3 +146,36 @@ def test_an_ambiguous_selector_is_exit_2_naming_the_matches(
     assert "the recipe is ambiguous: 'text=Completed' matches 2 elements" in message
     assert "Completed</a>" in message and "Clear completed</button>" in message
     assert "the recipe is ambiguous" in err
+
+
+def test_a_failure_that_quotes_several_lines_is_one_line_on_the_terminal(
+    site_url: str,
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """expect_aria's failure quotes the snapshot found, lines and all: the manifest keeps
+    them, the FAILED line on stderr writes them as \\n."""
+    recipe = write_recipe(
+        {
+            "name": "aria",
+            "url": site_url,
+            "steps": [
+                {"goto": "/forms.html"},
+                {
+                    "expect_aria": {
+                        "selector": "nav",
+                        "snapshot": '- button "Forward"',
+                        "timeout": 1,
+                    }
+                },
+            ],
+        }
+    )
+    code = main(["run", str(recipe), "--out", str(tmp_path / "out"), "--no-video"])
+    err = capsys.readouterr().err
+    assert code == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("FAILED")]
+    assert err.count("\n") == 1 and "at step 2: expect_aria" in line and "\\n- " in line
+    bundle = Path(line.rsplit(" -> ", 1)[1])
+    assert "\n- " in read_manifest(bundle)["steps"][1]["error"]  # type: ignore[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,49 @@ steps:
     assert steps[-1].args.name == "screenshot"  # type: ignore[attr-defined]
     assert recipe.base_url == "http://127.0.0.1:8000/"
     assert recipe.screen == "1280x800" and recipe.video.enabled
+
+
+def test_numbers_and_booleans_where_text_is_expected_are_their_text(tmp_path: Path) -> None:
+    """YAML reads ``value: 3`` as a number: a step that expects text takes it as written."""
+    recipe = load_recipe(
+        write(
+            tmp_path,
+            """
+name: scalars
+url: http://127.0.0.1:8000/
+steps:
+  - select: {selector: "#year", option: 2024}
+  - expect_value: {selector: "#price", value: 2.50}
+  - expect_attribute: {selector: "#menu", name: aria-expanded, value: true}
+  - dialog: {action: accept, text: 42, expect: 0x1F}
+  - expect_text: 10
+  - expect_no_text: {text: false, exact: true}
+  - expect_title: 1_000
+  - type: 007
+  - press: 5
+  - expect_count: {selector: li, count: 3}
+  - wait: 1.5
+""",
+        )
+    )
+    texts = [
+        {k: v for k, v in step.args.model_dump().items() if isinstance(v, str) and k != "selector"}
+        for step in recipe.steps
+    ]
+    assert texts[:9] == [
+        {"option": "2024"},
+        {"value": "2.50"},
+        {"name": "aria-expanded", "value": "true"},
+        {"action": "accept", "text": "42", "expect": "0x1F"},
+        {"text": "10"},
+        {"text": "false"},
+        {"text": "1_000"},
+        {"text": "007"},
+        {"key": "5"},
+    ]
+    counted, waited = recipe.steps[9].args.model_dump(), recipe.steps[10].args.model_dump()
+    assert counted["count"] == 3 and type(counted["count"]) is int
+    assert waited["seconds"] == 1.5 and type(waited["seconds"]) is float
 
 
 def test_app_block(tmp_path: Path) -> None:
@@ -158,6 +202,25 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["validate", str(good), str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"Error: {bad}: steps[0]: unknown step 'clik'; did you mean 'click'?"]
+
+
+def test_a_recipe_that_does_not_load_is_an_error_record_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run --json` prints the same record for a recipe that never ran as for one that
+    did: every key, the recipe's full path."""
+    bad = write(tmp_path, BASE + "app: {command: a}\napp: {command: b}\nsteps: []\n")
+    assert main(["run", str(bad), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "recipe": str(bad.resolve()),
+        "verdict": "error",
+        "bundle": None,
+        "exit_code": 2,
+        "failed_step": None,
+        "error": f"{bad}: duplicate key 'app' (lines 3 and 4)",
+    }
+    assert captured.err.count("\n") == 1
 
 
 def test_every_shipped_recipe_is_valid() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import SITE, Canary, live_processes, read_manifest, server_command
+from verifier._logpump import LogPump
 from verifier.app import DevServer
 from verifier.browser import Browser
 from verifier.desktop import Desktop
@@ -106,8 +107,11 @@ def test_the_app_gets_an_allow_listed_environment_and_cannot_outlive_the_run(
             "steps": [{"goto": "/"}, {"expect_text": "Fixture app"}],
         }
     )
+    # In the C locale (no LANG), as on a bare machine: Python puts LC_CTYPE into its own
+    # environment (PEP 538), which is not the app's to get.
+    bare = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_CTYPE")}
     env = {
-        **os.environ,
+        **bare,
         "VERIFIER_MCP_TOKEN": "never-for-the-app-0123",
         "GITHUB_TOKEN": "ghp_never_for_the_app_0123",
         "PASSED_ON": "yes",
@@ -214,12 +218,35 @@ def test_a_flood_of_output_keeps_the_log_and_memory_bounded(
     assert done.returncode == 0, done.stderr
     bundle = Path(json.loads(done.stdout)["bundle"])
     log = (bundle / "logs" / "app.log").read_bytes()
-    assert len(log) < 1024 * 1024 + 1024
+    assert len(log) <= 1024 * 1024
     assert b"bytes of output cut here" in log
     assert b"flood done" in log  # the tail is kept
     # The verifier's process stayed small (its peak, not the 400 MB it read); Chromium's
     # processes are children too, so the bound leaves room for them.
     assert peak_mb < 700 or before / 1024 >= peak_mb, f"peak RSS {peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("size", [8192, 8193, 9000, 100_000])
+def test_a_log_keeps_at_most_its_limit_with_the_note_inside(tmp_path: Path, size: int) -> None:
+    """app.log_limit is the most the log holds, the line saying what was cut included;
+    output that fits is kept whole."""
+    read, write = os.pipe()
+    data = bytes(ord("a") + i % 26 for i in range(size))
+    path = tmp_path / "app.log"
+    with os.fdopen(read, "rb") as stream:
+        pump = LogPump(stream, path, limit=8192).start()
+        with os.fdopen(write, "wb") as out:
+            out.write(data)
+        pump.join(10)
+    log = path.read_bytes()
+    if size <= 8192:
+        assert log == data
+        return
+    assert len(log) <= 8192 and log.startswith(data[:4096]) and log.endswith(data[-3000:])
+    head, note, tail = log[:4096], log[4096:].split(b"\n")[1], log[4096:].split(b"\n")[2]
+    assert head + tail == data[:4096] + data[len(data) - len(tail) :]
+    cut = int(re.match(rb"\[verifier: (\d+) bytes of output cut here", note)[1])  # type: ignore[index]
+    assert cut == size - 4096 - len(tail)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")

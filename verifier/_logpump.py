@@ -54,7 +54,7 @@ class LogPump:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._head_left = limit - limit // 2
         self._tail = bytearray()
-        self._tail_limit = limit // 2
+        self._tail_limit = limit // 2  # with the head, the limit; less the note, if cut
         self._cut = 0  # bytes dropped between head and tail
         self._fh: IO[bytes] | None = None
         self._failed: OSError | None = None
@@ -118,17 +118,25 @@ class LogPump:
     def _finish(self) -> None:
         with self._lock:
             if self._cut:
-                note = (
-                    f"\n[verifier: {self._cut} bytes of output cut here; the log keeps the "
-                    f"first and last {self._tail_limit} bytes (app.log_limit: {self.limit})]\n"
-                )
-                self._emit(note.encode())
+                # The note takes its room from the tail: the log stays within the limit.
+                room = 0
+                while (need := len(self._note(room)) + len(self._tail) - self._tail_limit) > room:
+                    room = need
+                del self._tail[:room]
+                self._emit(self._note(room))
             self._emit(bytes(self._tail))
             self._tail.clear()
             if self._fh is not None:
                 with contextlib.suppress(OSError):
                     self._fh.close()
                 self._fh = None
+
+    def _note(self, more: int) -> bytes:
+        """The line where the cut is, ``more`` bytes of the tail cut too."""
+        return (
+            f"\n[verifier: {self._cut + more} bytes of output cut here; the log keeps its "
+            f"first and last bytes, {self.limit} in all (app.log_limit)]\n"
+        ).encode()
 
     def join(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until the writer closed the stream and all is

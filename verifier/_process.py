@@ -221,13 +221,23 @@ def _reap(pids: Iterable[int]) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
-def kill_tree(tree: Mapping[int, int], *, grace: float, keep: int | None = None) -> list[int]:
-    """SIGTERM every process of ``tree``, SIGKILL those alive after ``grace`` s, and reap
-    the ones that became our children (except ``keep``, which its Popen reaps).
+def kill_tree(
+    tree: Mapping[int, int],
+    *,
+    grace: float,
+    keep: int | None = None,
+    term_only: int | None = None,
+) -> list[int]:
+    """SIGTERM every process of ``tree`` (only ``term_only``, when given: a process that
+    passes it on to the rest, as the app's sandbox does, so each gets it once), SIGKILL
+    those alive after ``grace`` s, and reap the ones that became our children (except
+    ``keep``, which its Popen reaps).
 
     Returns the pids that had to be killed.
     """
     for pid, start in tree.items():
+        if term_only is not None and pid != term_only:
+            continue
         if _alive(pid, start):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
@@ -333,15 +343,17 @@ class OwnedProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signum)
 
-    def stop(self, *, grace: float = 3.0) -> int | None:
+    def stop(self, *, grace: float = 3.0, passes_on: bool = False) -> int | None:
         """Stop the process and every descendant: SIGTERM, ``grace`` seconds, SIGKILL (a
-        grace of 0 kills at once, as asked, so that is not logged). Idempotent; returns the
-        exit code."""
+        grace of 0 kills at once, as asked, so that is not logged). With ``passes_on``,
+        SIGTERM goes to the process alone, which passes it on to the rest. Idempotent;
+        returns the exit code."""
         if self._stopped:
             return self.popen.returncode
         self._stopped = True
         tree = find_tree(self.pid, self.cookie)
-        killed = kill_tree(tree, grace=grace, keep=self.pid)
+        only = self.pid if passes_on else None
+        killed = kill_tree(tree, grace=grace, keep=self.pid, term_only=only)
         if killed and grace > 0:
             _log.info(
                 "%s: killed %d process(es) that ignored SIGTERM: %s", self.name, len(killed), killed

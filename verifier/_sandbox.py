@@ -14,6 +14,10 @@ namespace goes. As root this needs nothing; as another user it maps that user in
 user namespace. Where neither works (a chroot, a kernel without user namespaces), the
 app runs without the sandbox and the status line says why.
 
+``--unset NAME`` takes a variable out of the app's environment: Python itself puts
+``LC_CTYPE`` into this script's when the locale is C (PEP 538), and the app gets only
+what the verifier gave it.
+
 The first line written to ``--status-fd`` is ``sandbox: pid mount`` or ``no sandbox: WHY``.
 With ``--keep`` (Cursor's ``start``, which leaves daemons behind), init stays up when the
 app's first process exits: it writes ``exit CODE`` to the status pipe and keeps the
@@ -99,6 +103,8 @@ def _init(argv: list[str], env: dict[str, str], keep_fd: int) -> None:
     stopping: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        if signum in stopping:
+            return  # passed on once: a second SIGTERM would cut a graceful stop short
         stopping.append(signum)
         os.kill(-1, signum)  # from PID 1: every other process of the namespace
 
@@ -142,14 +148,35 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
         os._exit(127)
 
 
-def main(args: list[str]) -> None:
-    keep = len(args) > 2 and args[2] == "--keep"
-    rest = args[3:] if keep else args[2:]
-    if len(args) < 4 or args[0] != "--status-fd" or not rest or rest[0] != "--":
-        print("usage: _sandbox.py --status-fd N [--keep] -- COMMAND...", file=sys.stderr)
+def _parse(args: list[str]) -> tuple[int, bool, set[str], list[str]]:
+    """``--status-fd N [--keep] [--unset NAME]... -- COMMAND...``."""
+    status_fd, keep, unset = -1, False, set()
+    rest = list(args)
+    try:
+        while rest and rest[0] != "--":
+            flag = rest.pop(0)
+            if flag == "--status-fd":
+                status_fd = int(rest.pop(0))
+            elif flag == "--unset":
+                unset.add(rest.pop(0))
+            elif flag == "--keep":
+                keep = True
+            else:
+                raise ValueError(flag)
+    except (IndexError, ValueError):
+        rest = []
+    if status_fd < 0 or len(rest) < 2:
+        print(
+            "usage: _sandbox.py --status-fd N [--keep] [--unset NAME]... -- COMMAND...",
+            file=sys.stderr,
+        )
         os._exit(2)
-    status_fd, argv = int(args[1]), rest[1:]
-    env = dict(os.environ)
+    return status_fd, keep, unset, rest[1:]
+
+
+def main(args: list[str]) -> None:
+    status_fd, keep, unset, argv = _parse(args)
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     try:
         how = _enter_namespaces()
     except OSError as exc:
@@ -169,8 +196,16 @@ def main(args: list[str]) -> None:
             os._exit(126)
     os.close(status_fd)
 
+    forwarded: set[int] = set()
+
     def forward(signum: int, _frame: FrameType | None) -> None:
-        os.kill(init, signum)
+        if signum in forwarded:
+            return
+        forwarded.add(signum)
+        try:
+            os.kill(init, signum)
+        except ProcessLookupError:
+            pass  # init is gone already: its status is on its way
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)

@@ -61,6 +61,8 @@ from verifier.errors import BrowserError
 __all__ = (
     "CHROMIUM",
     "CHROMIUM_FLAGS",
+    "DIALOG_KEYS",
+    "DIALOG_PAINT_S",
     "ORIGIN_JS",
     "WINDOW_JS",
     "Browser",
@@ -77,6 +79,11 @@ __all__ = (
 _log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
+# How long the screen must hold still after a dialog opens before it shows the dialog:
+# Chromium paints it (and dims the page) 20 to 40 ms after saying it opened.
+DIALOG_PAINT_S = 0.1
+# The keys that answer an open dialog (lower case; the last key of a combo counts).
+DIALOG_KEYS = frozenset({"enter", "return", "kp_enter", "escape", "esc", "space"})
 
 # What the page knows of where its viewport is on the screen; see origin_of().
 ORIGIN_JS = "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
@@ -198,6 +205,7 @@ class DialogEvent:
     # How it ended: "accepted" / "dismissed" (by a dialog step), "closed by input" (a
     # key or click a step sent), "left open" (the run ended first); None while open.
     answer: str | None = None
+    opened: float = field(default_factory=time.monotonic)  # when we heard of it
 
     @property
     def is_open(self) -> bool:
@@ -737,8 +745,7 @@ class Browser(Owner):
         wait (up to ``timeout``) for the tabs Chromium has opened to be ready to use."""
         if self._context is None or self._dead is not None:
             return
-        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
-            self._context.cookies("about:blank")
+        self._round_trip()
         deadline = time.monotonic() + timeout
         while self._opening and (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -750,6 +757,12 @@ class Browser(Owner):
         if self._opening:  # never handed over (not a tab after all): wait no more
             _log.debug("tabs never handed over by Playwright: %s", sorted(self._opening))
             self._opening.clear()
+
+    def _round_trip(self) -> None:
+        """One question to the browser process: the events it sent before are in."""
+        assert self._context is not None
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            self._context.cookies("about:blank")
 
     def _live_targets(self) -> set[str]:
         if self._watch is None:
@@ -809,6 +822,17 @@ class Browser(Owner):
     def open_dialogs(self) -> list[DialogEvent]:
         """The dialogs open now, on any tab."""
         return [d for d in self._dialogs if d.is_open]
+
+    def new_dialog(self, since: float) -> DialogEvent | None:
+        """The dialog open on the page steps act on, if it opened after ``since`` (a
+        ``time.monotonic()`` value): the input just sent opened it. Takes in what the
+        browser has said first. Chromium paints a dialog a few frames after it opens: wait
+        for the screen to hold still for :data:`DIALOG_PAINT_S` from its ``opened``."""
+        if self._context is None or self._dead is not None:
+            return None
+        self._round_trip()
+        event = self.dialog
+        return event if event is not None and event.opened >= since else None
 
     def dialogs_since(self, start: int) -> list[DialogEvent]:
         """The dialogs opened since :meth:`dialog_count` returned ``start``."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from verifier import __version__
 from verifier._jobs import run_jobs
 from verifier._signals import SignalGuard
-from verifier._term import say, show_error
+from verifier._term import one_line, say, show_error
 from verifier.computer import cli as mcp_cli
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import list_runs, verify_bundle
@@ -113,7 +113,7 @@ def _describe(result: RunResult) -> str:
         return f"PASSED {result.recipe}{where}"
     # People count steps from 1, like the screenshot names and video chapters.
     step = f" at step {result.failed_step + 1}" if result.failed_step is not None else ""
-    return f"{result.verdict.upper()} {result.recipe}{step}: {result.error}{where}"
+    return f"{result.verdict.upper()} {result.recipe}{step}: {one_line(str(result.error))}{where}"
 
 
 def _cmd_run_jobs(args: argparse.Namespace) -> int:
@@ -129,7 +129,7 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
         try:
             for job in run_jobs(args.recipes, jobs=args.jobs, run_args=run_args):
                 record = job.record or {
-                    "recipe": job.recipe,
+                    "recipe": str(Path(job.recipe).resolve()),
                     "verdict": "error",
                     "bundle": None,
                     "exit_code": job.exit_code,
@@ -183,14 +183,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except VerifierError as exc:
             worst = max(worst, show_error(exc))
             if args.json:
-                record = {
-                    "recipe": path,
-                    "verdict": "error",
-                    "bundle": None,
-                    "exit_code": exc.exit_code,
-                    "error": exc.message,
-                }
-                say(sys.stdout, json.dumps(record))
+                bundle = exc.details.get("bundle")
+                record = RunResult(
+                    recipe=str(Path(path).resolve()),
+                    verdict="error",
+                    bundle=Path(str(bundle)) if bundle else None,
+                    exit_code=exc.exit_code,
+                    failed_step=None,
+                    error=exc.message,
+                )
+                say(sys.stdout, json.dumps(record.to_json(), ensure_ascii=False))
             continue
         if args.json:
             say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier._types import Image
-from verifier.browser import DialogEvent
+from verifier.browser import DIALOG_PAINT_S, DialogEvent
 from verifier.errors import CheckFailed, Interrupted, VerifierError
 from verifier.evidence import StepRecord, Verdict, mark_points, new_step_record, utc_now
 from verifier.live import LiveOptions
@@ -71,10 +71,14 @@ class _Run:
         self.verdict: Verdict = "passed"
         self.failed_step: int | None = None
 
-    def capture(self, step: Step, suffix: str, outcome: StepOutcome, started: float) -> list[str]:
+    def capture(
+        self, step: Step, suffix: str, outcome: StepOutcome, started: float, *, ended: bool
+    ) -> list[str]:
         """Screenshot after a step, plus a marked copy when it acted at screen points.
 
-        The screen is grabbed here, once the page has painted and the screen holds still;
+        The screen is grabbed here, once the page has painted and the screen holds still
+        (and shows the dialog the step opened, when it ``ended`` as a step does, passed or
+        failed; not after an error or a signal, when the browser may not answer at all).
         PNG encoding happens on the writer thread. Returns the bundle paths, the one to
         show first.
         """
@@ -91,6 +95,9 @@ class _Run:
             # it waited for is painted once one frame passes quietly.
             quiet = 0.035 if step.action in SETTLING else 0.017
             frame = desktop.wait_stable(quiet=quiet, region=page, since=started)
+            dialog = browser.new_dialog(started) if browser is not None and ended else None
+            if dialog is not None:  # the step opened it: the screenshot shows it
+                frame = desktop.wait_stable(quiet=DIALOG_PAINT_S, since=dialog.opened)
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
             return []
@@ -200,7 +207,7 @@ class _Run:
     ) -> None:
         record["status"] = status  # type: ignore[typeddict-item]
         record["error"] = error
-        shots = self.capture(step, suffix, outcome, started)
+        shots = self.capture(step, suffix, outcome, started, ended=status != "error")
         if shots:
             record["screenshot"] = shots[0]
             record["raw_screenshot"] = shots[-1]

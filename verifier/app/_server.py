@@ -175,9 +175,11 @@ class DevServer(Owner):
         if self._use_sandbox:
             status_r, status_w = os.pipe()
             keep = ["--keep"] if self.kind == "start" else []
+            # Python adds LC_CTYPE to the launcher's environment in the C locale.
+            unset = [] if "LC_CTYPE" in self.env else ["--unset", "LC_CTYPE"]
             argv = [
                 sys.executable, "-I", "-S", str(_SANDBOX), "--status-fd", str(status_w),
-                *keep, "--", *argv,
+                *keep, *unset, "--", *argv,
             ]  # fmt: skip
         try:
             self._proc = OwnedProcess(
@@ -306,7 +308,10 @@ class DevServer(Owner):
             self._status.close()
             self._status = None
         if self._proc is not None:
-            code = self._proc.stop(grace=3.0)
+            # A sandbox passes SIGTERM on to every process inside, once: a server that
+            # shuts down gracefully on the first and at once on a second gets one.
+            inside = (self.sandbox or "").startswith("sandbox:")
+            code = self._proc.stop(grace=3.0, passes_on=inside)
             if self.exit_code is None:
                 self.exit_code = code
         if self._pump is not None:

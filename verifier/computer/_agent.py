@@ -8,6 +8,7 @@ content.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,10 @@ class Agent:
         computer = self.session.computer
         browser = computer.require_browser("navigate")
         self._no_dialog(browser, "navigate")
+        given = urlsplit(url.strip())
+        if given.scheme in ("http", "https") and not given.netloc:
+            msg = f"navigate: {url!r} names no host; give a whole URL, or a path like /todos"
+            raise InputError(msg)
         base = self.base_url or browser.page.url
         full = urljoin(base, url.strip())
         scheme = urlsplit(full).scheme
@@ -212,11 +217,12 @@ class Agent:
         for index, page in enumerate(browser.tabs):
             dialog = browser.dialog_on(page)
             if dialog is not None:
-                title = f"(a {dialog.type} dialog is open)"  # the page answers nothing now
+                # The page answers nothing now.
+                title = f"({'an' if dialog.type == 'alert' else 'a'} {dialog.type} dialog is open)"
             else:
                 try:
                     title = page.title()
-                except PlaywrightError:
+                except (PlaywrightError, asyncio.CancelledError):
                     title = ""
             listed.append(
                 {

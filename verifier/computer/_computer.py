@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from verifier._types import Button
+from verifier.browser import DIALOG_KEYS, DIALOG_PAINT_S
 from verifier.computer import _page
 from verifier.computer._image import (
     JPEG_QUALITY,
@@ -43,6 +44,10 @@ __all__ = (
     "SCROLL_DIRECTIONS",
     "ScrollDirection",
 )
+
+# Actions that send no input (a tab the page opens meanwhile does not take the front
+# from one switched to).
+_LOOKS = frozenset({"wait", "goto", "switch_tab"})
 
 
 ScrollDirection = Literal["up", "down", "left", "right"]
@@ -422,6 +427,7 @@ class Computer:
         at: tuple[int, int] | None = None,
     ) -> Outcome:
         t0 = time.perf_counter()
+        started = time.monotonic()
         before = self.desktop.screenshot()
         want_target = op.kind == "click"
         probe = (
@@ -431,9 +437,15 @@ class Computer:
         )
         if probe is not None and probe.target is not None:
             op = replace(op, target=probe.target)
+        dialog = self.browser.dialog if self.browser is not None else None
+        if self.browser is not None and op.kind not in _LOOKS:
+            self.browser.sent_input()  # a tab this input opens takes the front
         t1 = time.perf_counter()
         count = do()
         t2 = time.perf_counter()
+        if dialog is not None and self.browser is not None and count and _answers(op):
+            # Input while a dialog is open goes to the dialog: this may answer it.
+            self.browser.wait_dialog_closed(dialog, timeout=min(self.handshake_timeout, 1.0))
         if expect is not None and probe is not None and probe.mark is not None and count:
             relevant = probe.focus if expect == "keyup" else probe.inside
             if relevant and self.browser is not None:
@@ -443,6 +455,11 @@ class Computer:
                 self.browser.wait_input(probe.mark, expect, count, timeout=timeout)
         t3 = time.perf_counter()
         frame, settled = self.settle()
+        opened = self.browser.new_dialog(started) if self.browser is not None else None
+        if opened is not None:  # the action opened it: the screenshot shows it
+            frame, settled = self.desktop.settle(
+                quiet=DIALOG_PAINT_S, timeout=self.settle_timeout, since=opened.opened
+            )
         t4 = time.perf_counter()
         timings = {
             "probe_ms": (t1 - t0) * 1000,
@@ -476,6 +493,14 @@ class Computer:
             image_format=self.image_format,
             quality=self.quality,
         )
+
+
+def _answers(op: Op) -> bool:
+    """Whether input ``op`` may answer a dialog: a click (on its button), or a key that
+    accepts or dismisses it."""
+    if op.kind in ("click", "mouse_up"):
+        return True
+    return op.kind == "key" and any(k.lower().rsplit("+", 1)[-1] in DIALOG_KEYS for k in op.keys)
 
 
 def _duration(value: float, what: str) -> float:

@@ -130,6 +130,9 @@ def _serve(
             if isinstance(exc, (VerifierError, Interrupted)):
                 exc.details["bundle"] = str(stage.bundle.root)
             raise
+        # A dialog stays on screen until the agent answers it, as in a run (and as in the
+        # session's replay, which is a run).
+        stage.browser.hold_dialogs = True
         computer = Computer(
             stage.desktop,
             browser=stage.browser,

@@ -7,17 +7,22 @@ The MCP server runs on another thread and hands each tool call over through this
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from verifier.errors import Interrupted, VerifierError
+from verifier.errors import BrowserError, Interrupted, VerifierError
 
 __all__ = ("OwnerQueue",)
 
 _T = TypeVar("_T")
+_HELD = (
+    "a dialog opened on the page, which answers nothing until it is closed: answer it "
+    "with computer (key Return to accept, Escape to dismiss)"
+)
 
 
 class OwnerQueue:
@@ -47,6 +52,9 @@ class OwnerQueue:
                 continue
             try:
                 future.set_result(fn())
+            except asyncio.CancelledError:
+                # Browser calls off what a dialog holds up (the page answers nothing).
+                future.set_exception(BrowserError(_HELD))
             except (Interrupted, KeyboardInterrupt) as exc:
                 future.set_exception(VerifierError("the server was interrupted"))
                 raise exc

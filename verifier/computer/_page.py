@@ -7,6 +7,7 @@ gives the replay recipe a selector where one names it uniquely.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -98,16 +99,16 @@ def probe(
     browser: Browser | None, at: tuple[int, int] | None, *, want_target: bool
 ) -> Probe | None:
     """Ask the page (one round trip) for its input counters and the element at ``at``."""
-    if browser is None or browser.dead is not None:
-        return None
+    if browser is None or browser.dead is not None or browser.dialog is not None:
+        return None  # a page a dialog holds answers nothing; input goes to the dialog
     try:
         page = browser.page
         state = page.evaluate(
             _PROBE_JS, [at[0] if at else None, at[1] if at else None, _INTERACTIVE]
         )
         target = _target(page, state.get("target")) if want_target else None
-    except (PlaywrightError, BrowserError) as exc:
-        _log.debug("page probe failed: %s", exc)
+    except (PlaywrightError, BrowserError, asyncio.CancelledError) as exc:
+        _log.debug("page probe failed: %r", exc)  # cancelled: a dialog opened meanwhile
         return None
     mark = None
     if state.get("doc"):

@@ -175,16 +175,20 @@ def replay_start(start: str | None, base: str | None) -> str | None:
 
 
 def replay_head(recipe: Recipe | None, *, screen: str, url: str | None) -> dict[str, object]:
-    """``app``/``url``/``screen``/``secrets``/``network`` of the replay recipe: the
-    session's, with ``cwd`` absolute (session.yaml lives in the bundle, not beside the
-    original recipe)."""
+    """``app``/``url``/``screen``/``secrets``/``network``/``allow_file_urls`` of the replay
+    recipe: the session's, with ``cwd`` absolute (session.yaml lives in the bundle, not
+    beside the original recipe); a session begun on a file URL has no base URL."""
     head: dict[str, object] = {}
     if recipe is not None and recipe.app is not None:
         head["app"] = _absolute_app(recipe.app, recipe.base_dir)
     elif recipe is not None and recipe.url is not None:
         head["url"] = recipe.url
+    elif url is not None and urlsplit(url).scheme == "file":
+        head["allow_file_urls"] = True  # the replay's first goto opens it; no base URL
     elif url is not None:
         head["url"] = url
+    if recipe is not None and recipe.allow_file_urls:
+        head["allow_file_urls"] = True
     head["screen"] = screen
     if recipe is not None and not recipe.video.enabled:
         head["video"] = False

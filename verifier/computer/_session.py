@@ -8,6 +8,7 @@ final, writes ``session.yaml`` and the manifest, and renders the report.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -37,6 +38,7 @@ from verifier.evidence import (
 from verifier.stage import ShotWriter
 
 if TYPE_CHECKING:
+    from verifier.browser import Browser, DialogEvent
     from verifier.stage import Stage
 
 __all__ = ("ReplaySpec", "SESSION_RECIPE", "Session", "SessionResult")
@@ -161,6 +163,13 @@ class Session:
         if self._stage is not None:
             record["video_offset_s"] = self._stage.chapter(f"{index + 1}. {name} {target}".strip())
         self._records.append(record)
+        browser = self.computer.browser
+        dialogs, open_before = 0, []
+        if browser is not None:
+            browser.sync()  # a tab or dialog the last action opened is known
+            with contextlib.suppress(VerifierError):
+                record["tab"] = browser.tab  # the tab it acts on, as a run's steps say
+            dialogs, open_before = browser.dialog_count(), browser.open_dialogs()
         t0 = time.perf_counter()
         try:
             out = act()
@@ -174,6 +183,8 @@ class Session:
             raise
         record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         record["status"] = "passed"
+        if browser is not None:
+            self._dialogs(browser, record, out, open_before, dialogs)
         if self._health() is not None:
             out.note = f"{out.note}; " if out.note else ""
             out.note += f"warning: {self.broken}"
@@ -182,6 +193,31 @@ class Session:
         self.bundle.set_steps(self._records)
         _log.info("action %d %s %s: %.0f ms", index + 1, name, target, record["duration_ms"])
         return out
+
+    def _dialogs(
+        self,
+        browser: Browser,
+        record: StepRecord,
+        out: Outcome,
+        open_before: list[DialogEvent],
+        start: int,
+    ) -> None:
+        """The dialogs the page showed during the action, or that were open while it
+        acted, into its record (as a run's step records them); one still open into the
+        answer, which says how to close it."""
+        browser.sync()  # a dialog the action opened is known (its event is in)
+        if record["action"] == "switch_tab":
+            with contextlib.suppress(VerifierError):
+                record["tab"] = browser.tab
+        seen = [*open_before, *browser.dialogs_since(start)]
+        if seen:
+            record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
+        dialog = browser.dialog
+        if dialog is not None:
+            out.note = f"{out.note}; " if out.note else ""
+            out.note += (
+                f"a dialog is open: {dialog.describe()}; key Return accepts it, Escape dismisses it"
+            )
 
     def _health(self) -> VerifierError | None:
         if self.broken is None and self._stage is not None:

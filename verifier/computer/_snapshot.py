@@ -2,10 +2,11 @@
 each element's box on the screenshot a ``computer`` call returns.
 
 Playwright's AI snapshot (``page.aria_snapshot(mode="ai", boxes=True)``) gives refs and
-boxes in the viewport's CSS pixels (an iframe's elements relative to the iframe). One CSS
-pixel is one screen pixel (the browser runs at device scale factor 1), so a box moves to
-the screen by the viewport's origin (and the iframes' boxes around it), is clipped to
-what is on screen, and maps to the screenshot's pixels through the same
+boxes in the viewport's CSS pixels; an iframe's elements are relative to the iframe's own
+viewport, which starts inside its border and padding. One CSS pixel is one screen pixel
+(the browser runs at device scale factor 1), so a box moves to the screen by the
+viewport's origin (and the content boxes of the iframes around it), is clipped to what is
+on screen, and maps to the screenshot's pixels through the same
 :class:`~verifier.computer.ScreenScale` the ``computer`` tool uses. The box holds exactly
 the screenshot pixels that land inside the element: clicking its centre hits it (unless
 something covers it, as for a person).
@@ -13,6 +14,7 @@ something covers it, as for a person).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -26,17 +28,28 @@ from verifier.browser import ORIGIN_JS, origin_of
 from verifier.errors import BrowserError
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
     from verifier.browser import Browser
     from verifier.computer._image import ScreenScale
 
 __all__ = ("Element", "Snapshot", "model_span", "take_snapshot")
 
 Box = tuple[int, int, int, int]  # x, y, width, height
+Box4 = tuple[float, float, float, float]
 
 _BOX = re.compile(r" \[box=(-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)\]")
 _LINE = re.compile(r"^(?P<indent> *)- (?P<role>[\w-]+)(?: (?P<name>\"(?:[^\"\\]|\\.)*\"))?")
 _REF = re.compile(r" \[ref=([\w-]+)\]")
 _TIMEOUT_MS = 10_000
+_FRAME_MS = 2_000
+# On an iframe: its content box (where its document is drawn) within its border box.
+_CONTENT_JS = """e => {
+  const cs = getComputedStyle(e), px = (v) => parseFloat(v) || 0;
+  const left = e.clientLeft + px(cs.paddingLeft), top = e.clientTop + px(cs.paddingTop);
+  return [left, top, e.clientWidth - px(cs.paddingLeft) - px(cs.paddingRight),
+          e.clientHeight - px(cs.paddingTop) - px(cs.paddingBottom)];
+}"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +136,12 @@ def take_snapshot(
         raw = page.aria_snapshot(mode="ai", boxes=True, timeout=_TIMEOUT_MS)
         values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
         url = page.url
+    except asyncio.CancelledError:
+        msg = (
+            "snapshot: a dialog opened on the page; answer it first with computer (key "
+            "Return to accept, Escape to dismiss)"
+        )
+        raise BrowserError(msg) from None
     except PlaywrightError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         msg = f"the page did not give its snapshot: {first}"
@@ -159,11 +178,15 @@ def take_snapshot(
                 shown = " [no box]"  # nothing to see or click (an empty element)
             line = line[: found.start()] + shown + line[found.end() :]
             if head is not None and head["role"] == "iframe":
+                # The frame's document starts inside its border and padding.
+                ref = _REF.search(line)
+                il, it, iw, ih = _content_box(page, ref[1], w, h) if ref else (0, 0, w, h)
+                left, top = left + il, top + it
                 inner = (
                     max(left, clip[0]),
                     max(top, clip[1]),
-                    min(left + w, clip[2]),
-                    min(top + h, clip[3]),
+                    min(left + iw, clip[2]),
+                    min(top + ih, clip[3]),
                 )
                 frames.append((indent, left, top, inner))
         ref = _REF.search(line)
@@ -178,6 +201,18 @@ def take_snapshot(
         text="\n".join(lines),
         elements=tuple(elements),
     )
+
+
+def _content_box(page: Page, ref: str, width: float, height: float) -> Box4:
+    """Where an iframe's document sits in the iframe's border box: x, y, width, height.
+
+    The whole border box when the iframe no longer answers (it went away meanwhile)."""
+    try:
+        values = page.locator(f"aria-ref={ref}").evaluate(_CONTENT_JS, timeout=_FRAME_MS)
+        x, y, w, h = (float(v) for v in values)
+    except (PlaywrightError, TypeError, ValueError, asyncio.CancelledError):
+        return 0.0, 0.0, width, height
+    return x, y, w, h
 
 
 def _name(quoted: str | None, redact: Callable[[str], str] | None) -> str:

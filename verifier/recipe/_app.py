@@ -267,8 +267,8 @@ def _cursor_services(spec: EnvironmentSpec, base_dir: Path) -> tuple[ServiceSpec
                 **common,
             )
         )
-    if not any(s.kind == "serve" for s in found):
-        msg = f"{path}: no 'terminals' to start: nothing would serve {spec.url}"
+    if not any(s.kind in ("serve", "start") for s in found):
+        msg = f"{path}: no 'start' and no 'terminals': nothing would serve {spec.url}"
         raise RecipeError(msg)
     return tuple(found)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -42,10 +43,33 @@ class _DuplicateKey(yaml.constructor.ConstructorError):
     pass
 
 
+class _Int(int):
+    """A YAML integer that remembers how it was written (``007``, ``0x1F``, ``1_000``)."""
+
+    source: str
+
+
+class _Float(float):
+    """A YAML float that remembers how it was written (``2.50``, ``1e3``)."""
+
+    source: str
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, except that two keys of one name in a mapping are an error
     naming both lines (PyYAML keeps the last one silently: a second ``app:`` block would
-    replace the first)."""
+    replace the first), and numbers keep their text: ``value: 2.50`` where a step expects
+    text is "2.50", not "2.5"."""
+
+    def construct_int(self, node: yaml.ScalarNode) -> int:
+        number = _Int(self.construct_yaml_int(node))
+        number.source = str(node.value)
+        return number
+
+    def construct_float(self, node: yaml.ScalarNode) -> float:
+        number = _Float(self.construct_yaml_float(node))
+        number.source = str(node.value)
+        return number
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[object, int] = {}
@@ -67,10 +91,27 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# What a browser's URL parser drops: tabs and newlines anywhere, C0 controls and spaces
+# around; and the schemes that show another URL's content.
+_URL_NOISE = re.compile(r"[\t\n\r]")
+_URL_BLANKS = "".join(chr(c) for c in range(0x21))
+_WRAPPING_SCHEMES = frozenset({"view-source", "filesystem"})
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_float)
+
+
 def is_file_url(url: str) -> bool:
-    """Whether ``url`` opens a local file (``file:``, any case, leading blanks ignored as
-    browsers ignore them)."""
-    return urlsplit(url.strip(" \t\n\r\f\v\0")).scheme.lower() == "file"
+    """Whether ``url`` opens a local file, read as a browser reads it: ``file:`` in any
+    case, with tabs and newlines anywhere and blanks or control characters around it
+    ignored, and inside ``view-source:`` (which shows the file as well)."""
+    text = _URL_NOISE.sub("", url)
+    while True:
+        text = text.strip(_URL_BLANKS)
+        scheme = urlsplit(text).scheme.lower()
+        if scheme not in _WRAPPING_SCHEMES:
+            return scheme == "file"
+        text = text.split(":", 1)[1]
 
 
 def _short(value: object, limit: int = 60) -> str:

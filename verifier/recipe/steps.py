@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = (
     "Click",
@@ -63,7 +70,21 @@ __all__ = (
 )
 
 Timeout = Annotated[float, Field(gt=0, le=3600)]
-Text = Annotated[str, Field(max_length=100_000)]
+
+
+def _as_text(value: object) -> object:
+    """A YAML number or boolean written where a step expects text is that text:
+    ``value: 3`` is "3", ``value: 2.50`` is "2.50" (as written), ``value: true`` is
+    "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(getattr(value, "source", value))
+    return value
+
+
+_AS_TEXT = BeforeValidator(_as_text)
+Text = Annotated[str, _AS_TEXT, Field(max_length=100_000)]
 Selector = Annotated[str, Field(min_length=1, max_length=10_000)]
 Coord = Annotated[int, Field(ge=0, le=100_000)]
 Length = Annotated[int, Field(ge=1, le=100_000)]
@@ -264,7 +285,7 @@ class Type(_InFrame):
 
 
 class Press(StepArgs):
-    key: Annotated[str, Field(min_length=1, max_length=200)]
+    key: Annotated[str, _AS_TEXT, Field(min_length=1, max_length=200)]
 
 
 class Scroll(_InFrame):
@@ -308,7 +329,7 @@ class ExpectText(_InFrame):
     (default), some element's whole text (``exact: true``), or a ``pattern``."""
 
     text: Text | None = None
-    pattern: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    pattern: Annotated[str, _AS_TEXT, Field(min_length=1, max_length=10_000)] | None = None
     exact: bool = False
     selector: Selector | None = None  # only the text of what this matches
 
@@ -394,7 +415,7 @@ class ExpectAria(_InFrame):
 
 
 # An option's label (its text) or, when no label matches, its value.
-_Option = Annotated[str, Field(max_length=10_000)]
+_Option = Annotated[str, _AS_TEXT, Field(max_length=10_000)]
 
 
 class Select(_InFrame):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Page, expect
 
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
@@ -105,12 +105,30 @@ def wait_for(ctx: StepContext, step: Step, args: WaitFor) -> StepOutcome:
         return _vision.wait_for_image(ctx, step, args)
     assert args.selector is not None
     no_dialog(ctx, "wait_for")
-    with playwright_errors(
-        ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
-    ):
-        first = locate(ctx.browser.page, args.selector, args.frame).first
-        ctx.wait(step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms), "wait_for")
+    page = ctx.browser.page
+    try:
+        with playwright_errors(
+            ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
+        ):
+            first = locate(page, args.selector, args.frame).first
+            ctx.wait(
+                step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms), "wait_for"
+            )
+    except StepTimeout as exc:
+        if args.state != "visible":
+            raise
+        raise StepTimeout(exc.message + _matches(page, args.selector, args.frame)) from None
     return StepOutcome()
+
+
+def _matches(page: Page, selector: str, frames: tuple[str, ...]) -> str:
+    """What a selector that shows nothing matches: " (none matches)", or how many match
+    though none is visible."""
+    try:
+        count = locate(page, selector, frames).count()
+    except PlaywrightError:
+        return ""
+    return f" ({count} match but none is visible)" if count else " (none matches)"
 
 
 @runs("expect_visible", ExpectVisible)
@@ -128,12 +146,7 @@ def expect_visible(ctx: StepContext, step: Step, args: ExpectVisible) -> StepOut
                 "expect_visible",
             )
     except StepTimeout as exc:
-        try:
-            count = locate(page, args.selector, args.frame).count()
-        except PlaywrightError:
-            raise exc from None
-        detail = f" ({count} match but none is visible)" if count else " (none matches)"
-        raise StepTimeout(exc.message + detail) from None
+        raise StepTimeout(exc.message + _matches(page, args.selector, args.frame)) from None
     return StepOutcome()
 
 

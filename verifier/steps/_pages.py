@@ -124,11 +124,10 @@ def switch_tab(ctx: StepContext, step: Step, args: SwitchTab) -> StepOutcome:
     while (page := _find_tab(ctx, browser.tabs, args.tab)) is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            which = f"tab {args.tab}" if isinstance(args.tab, int) else f"a tab with {args.tab!r}"
             msg = (
-                f"switch_tab: no {which} in its title or URL within {step.timeout:g} s"
+                f"switch_tab: no tab has {args.tab!r} in its title or URL within {step.timeout:g} s"
                 if isinstance(args.tab, str)
-                else f"switch_tab: no {which} within {step.timeout:g} s"
+                else f"switch_tab: no tab {args.tab} within {step.timeout:g} s"
             )
             raise CheckFailed(f"{msg}; the tabs: {_describe_tabs(ctx, browser.tabs)}")
         try:

@@ -16,7 +16,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame
 
 from verifier._types import Button
-from verifier.browser import ORIGIN_JS, InputKind, origin_of
+from verifier.browser import DIALOG_KEYS, ORIGIN_JS, InputKind, origin_of
 from verifier.desktop import WHEEL_PIXELS
 from verifier.steps._aim import keys_elsewhere, pointer_elsewhere, popup_open
 from verifier.steps._context import StepContext
@@ -24,7 +24,6 @@ from verifier.steps._context import StepContext
 __all__ = ("click_at", "drag_between", "frame_at", "keys", "wheel_at")
 
 # Key names that answer a dialog (its default button, or cancel).
-_ANSWERS = frozenset({"enter", "return", "kp_enter", "escape", "esc", "space"})
 
 # The iframe at a viewport point of a frame (null when something else is there).
 _IFRAME_AT_JS = """
@@ -162,7 +161,7 @@ def keys(ctx: StepContext, send: Callable[[], int], *, timeout: float, names: st
     ctx.browser.sent_input()
     if ctx.browser.dialog is not None:
         send()
-        if names.lower().rsplit("+", 1)[-1] in _ANSWERS:
+        if names.lower().rsplit("+", 1)[-1] in DIALOG_KEYS:
             _after_dialog(ctx, timeout)
         return
     if popup_open(ctx):  # the keys go to the browser's list or menu, never to the page

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verifier._term import say, show_error
+from verifier._term import one_line, say, show_error
 from verifier.errors import VerifierError
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def _describe(result: dict[str, object]) -> str:
     step = result.get("failed_step")
     at = f" at step {step + 1}" if isinstance(step, int) else ""
     verdict = str(result["verdict"]).upper()
-    return f"{verdict} {result['recipe']}{at}: {result['error']}{where}{about}"
+    return f"{verdict} {result['recipe']}{at}: {one_line(str(result['error']))}{where}{about}"
 
 
 async def _submit(args: argparse.Namespace) -> int:
