@@ -36,6 +36,7 @@ from verifier.recipe import load_recipe
 ROOT = Path(__file__).parent.parent
 VERIFIER = shutil.which("verifier")
 SECRET = "agent-s3cret-value-4711"
+REDACTED = "[secret:AGENT_SECRET]"
 MAGENTA = (220, 40, 200)
 TOOLS = {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
 
@@ -50,6 +51,7 @@ INDEX = """<!doctype html>
   #second { position: absolute; left: 500px; top: 200px; font-size: 24px; }
   #newtab { position: absolute; left: 500px; top: 260px; font-size: 24px; }
   #status { position: absolute; left: 100px; top: 350px; font-size: 24px; }
+  #reveal { position: absolute; left: 800px; top: 100px; width: 300px; height: 60px; }
 </style></head>
 <body>
   <div id="pad" role="button" aria-label="Pad"></div>
@@ -57,6 +59,7 @@ INDEX = """<!doctype html>
   <a id="second" href="/second.html">Second page</a>
   <a id="newtab" href="/second.html" target="_blank">Open a tab</a>
   <p id="status">Clicked 0</p>
+  <button id="reveal" onclick="alert('the key is ' + SECRET)">@SECRET@</button>
   <script>
     const SECRET = "@SECRET@";
     let clicks = 0;
@@ -376,6 +379,18 @@ def test_logs_navigate_and_verify_over_stdio(tmp_path: Path) -> None:
             for result in (console, network, app):
                 assert SECRET not in json.dumps(result.model_dump())
                 assert "[secret:AGENT_SECRET]" in text_of(result)
+            # What computer says of the page (the element hit, a dialog's message) is
+            # redacted too.
+            reveal = element(dict(snap.structured_content or {}), "button", REDACTED)
+            shown = await client.call_tool(
+                "computer", {"action": "left_click", "coordinate": centre(reveal)}
+            )
+            assert SECRET not in text_of(shown), text_of(shown)
+            assert f'"{REDACTED}"' in text_of(shown)
+            assert f"alert 'the key is {REDACTED}'" in text_of(shown)
+            refused = await client.call_tool("snapshot", {})
+            assert refused.is_error and SECRET not in text_of(refused), text_of(refused)
+            await client.call_tool("computer", {"action": "key", "text": "Return"})
             recent = await client.call_tool("logs", {"source": "app", "since": 0})
             assert text_of(recent) == "no app lines from the last 0 s", text_of(recent)
             few = await client.call_tool("logs", {"source": "console", "lines": 1})
@@ -434,7 +449,7 @@ def test_logs_navigate_and_verify_over_stdio(tmp_path: Path) -> None:
     manifest = read_manifest(bundle)
     assert [r["verdict"] for r in manifest["setup"]["verify"]] == ["passed", "failed"]  # type: ignore[index]
     steps = manifest["steps"]
-    assert [s["action"] for s in steps] == ["left_click", "navigate"]  # type: ignore[index]
+    assert [s["action"] for s in steps] == ["left_click", "left_click", "key", "navigate"]  # type: ignore[index]
     replay = (bundle / "session.yaml").read_text(encoding="utf-8")
     assert "- goto: /second.html" in replay
     assert SECRET not in (bundle / "logs" / "app.log").read_text()

@@ -87,11 +87,11 @@ class Agent:
         records = [r.to_json() for r in results]
         for record in records:
             if record["message"]:
-                record["message"] = self._clean(record["message"])
+                record["message"] = self.clean(record["message"])
         self._verified += records
         self.session.bundle.set_setup("verify", list(self._verified))
         passed = all(r.verdict == "passed" for r in results)
-        lines = [self._clean(r.line()) for r in results]
+        lines = [self.clean(r.line()) for r in results]
         if images:
             lines.append("(the images: each failed step's screenshot, in the order above)")
         return Answer("\n".join(lines), images, {"passed": passed, "results": records})
@@ -178,9 +178,9 @@ class Agent:
         if out.note:
             text += f"; {out.note}"
         return Answer(
-            self._clean(text),
+            self.clean(text),
             [out.image()],
-            {"url": self._clean(page.url), "title": self._clean(page.title())},
+            {"url": self.clean(page.url), "title": self.clean(page.title())},
         )
 
     # -- tabs ------------------------------------------------------------------------------
@@ -227,8 +227,8 @@ class Agent:
             listed.append(
                 {
                     "index": index,
-                    "title": self._clean(title),
-                    "url": self._clean(page.url),
+                    "title": self.clean(title),
+                    "url": self.clean(page.url),
                     "active": index == active,
                 }
             )
@@ -245,7 +245,8 @@ class Agent:
             )
             raise InputError(msg)
 
-    def _clean(self, text: str) -> str:
+    def clean(self, text: str) -> str:
+        """``text`` with the session's secrets redacted (everything a tool answers)."""
         return self._redact(text) if self._redact else text
 
 

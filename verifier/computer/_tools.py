@@ -219,7 +219,8 @@ def build_server(
 
     async def computer(args: dict[str, Any]) -> types.CallToolResult:
         out = await run(lambda: session.anthropic(args))
-        text = types.TextContent(text=describe(str(args.get("action")), out))
+        # What it says of the page (the element hit, a dialog's message) is redacted.
+        text = types.TextContent(text=agent.clean(describe(str(args.get("action")), out)))
         if out.op.kind == "cursor_position":
             return types.CallToolResult(content=[text])
         image = out.image()
@@ -260,10 +261,10 @@ def build_server(
                 tool = agent_tools[name]
                 return _answer(await run(lambda: tool(args)))
         except VerifierError as exc:
-            return _error(exc.message)
+            return _error(agent.clean(exc.message))
         except Exception as exc:  # a bug of ours: the agent gets a line, the log the rest
             _log.exception("tool %s failed", name)
-            return _error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
+            return _error(agent.clean(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}"))
         return _error(f"unknown tool {name!r}; the tools are {', '.join(TOOL_NAMES)}")
 
     return Server(
