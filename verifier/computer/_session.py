@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ("ReplaySpec", "SESSION_RECIPE", "Session", "SessionResult")
 
+# Actions that only look at the screen: nothing to ask the browser first.
+_LOOKS = frozenset({"screenshot", "zoom", "cursor_position"})
+
 _log = logging.getLogger(__name__)
 
 SESSION_RECIPE = "session.yaml"
@@ -166,7 +169,8 @@ class Session:
         browser = self.computer.browser
         dialogs, open_before = 0, []
         if browser is not None:
-            browser.sync()  # a tab or dialog the last action opened is known
+            if name not in _LOOKS:
+                browser.sync()  # a tab or dialog that opened since the last action is known
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab  # the tab it acts on, as a run's steps say
             dialogs, open_before = browser.dialog_count(), browser.open_dialogs()
@@ -204,8 +208,8 @@ class Session:
     ) -> None:
         """The dialogs the page showed during the action, or that were open while it
         acted, into its record (as a run's step records them); one still open into the
-        answer, which says how to close it."""
-        browser.sync()  # a dialog the action opened is known (its event is in)
+        answer, which says how to close it. (An action that sends input asked the browser
+        once it settled: a dialog it opened is known.)"""
         if record["action"] == "switch_tab":
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab
