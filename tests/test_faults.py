@@ -158,6 +158,35 @@ def test_a_wedged_chromium_does_not_hold_teardown(
     assert read_manifest(manifest.parent)["finished"] is True
 
 
+def test_a_chromium_wedged_mid_run_ends_the_run(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    """A Chromium that stops answering between steps (stopped here; a hung browser does
+    the same) does not hold the run: the questions without a timeout of their own are
+    called off, each step fails within its timeout, and the run ends with its bundle."""
+    recipe = write_recipe(
+        {
+            "name": "wedged",
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "timeout": 3,
+            "video": False,
+            "steps": [{"goto": "/"}, {"wait": 2}, {"click": "#go"}, {"expect_text": "clicked"}],
+        }
+    )
+    out = tmp_path / "out"
+    with running_verifier("run", str(recipe), "--out", str(out)) as proc:
+        manifest = wait_for_step(out, 1)
+        for pid in chromium_of(proc.pid):
+            os.kill(pid, signal.SIGSTOP)
+        _, err = proc.communicate(timeout=150)
+    assert proc.returncode in (1, 2), err
+    steps = read_manifest(manifest.parent)["steps"]
+    assert steps[2]["status"] in ("failed", "error")  # type: ignore[index]
+
+
 @pytest.mark.parametrize("after", [0.3, 0.7, 1.1, 1.5, 1.9, 2.3])
 def test_sigterm_at_any_moment_stops_the_run_even_with_its_readers_gone(
     tmp_path: Path, write_recipe: Callable[..., Path], after: float

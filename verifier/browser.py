@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -178,6 +178,10 @@ InputMark = tuple[str, dict[str, int]]
 _FIRST_LOOK_S = 0.05
 # How long a call to the page may stay held up by a dialog before it is called off.
 _UNSTICK_S = 0.3
+# How long the browser process may take to answer a question (it answers in about 1 ms).
+_ROUND_TRIP_S = 5.0
+# How long a page may take to say its title before it is shown without one.
+_TITLE_S = 2.0
 _HERE = str(Path(__file__).resolve().parent)
 
 
@@ -638,10 +642,29 @@ class Browser(Owner):
         loop.call_later(_UNSTICK_S, self._unstick, event)
         if self._answering or not self._pages or self._pages[-1] is not event.page:
             return
-        for task in asyncio.all_tasks(loop):
+        self._call_off("held up by the dialog")
+
+    def _call_off(self, why: str) -> None:
+        """Cancel verifier's Playwright calls still waiting (asyncio.CancelledError)."""
+        for task in asyncio.all_tasks(self._loop()):
             if not task.done() and _ours(getattr(task, "__pw_caller_frame__", None)):
-                _log.debug("calling off a browser call held up by the dialog: %r", task)
+                _log.debug("calling off a browser call %s: %r", why, task)
                 task.cancel()
+
+    @contextlib.contextmanager
+    def answer_within(self, seconds: float) -> Iterator[None]:
+        """Call off (asyncio.CancelledError) the Playwright calls made inside that still
+        wait after ``seconds``. Some questions to a page have no timeout of their own, and
+        a page whose scripts never yield (``while (true) {}``) or a stopped Chromium never
+        answers them."""
+        if self._context is None or self._closed:
+            yield
+            return
+        handle = self._loop().call_later(seconds, self._call_off, f"unanswered after {seconds:g} s")
+        try:
+            yield
+        finally:
+            handle.cancel()
 
     def _on_seen(self, source: dict[str, Any], doc: str, kind: str, count: int) -> None:
         """The page's input probe: ``frame`` saw its ``count``-th trusted ``kind`` event."""
@@ -759,9 +782,13 @@ class Browser(Owner):
             self._opening.clear()
 
     def _round_trip(self) -> None:
-        """One question to the browser process: the events it sent before are in."""
+        """One question to the browser process: the events it sent before are in (a
+        stopped Chromium never answers: then it goes on after a while)."""
         assert self._context is not None
-        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+        with (
+            contextlib.suppress(PlaywrightError, asyncio.CancelledError),
+            self.answer_within(_ROUND_TRIP_S),
+        ):
             self._context.cookies("about:blank")
 
     def _live_targets(self) -> set[str]:
@@ -814,6 +841,17 @@ class Browser(Owner):
         """The dialog open on the page steps act on, if any (it blocks the page's
         scripts, so nothing can be asked of the page until it is answered)."""
         return self.dialog_on(self._pages[-1]) if self._pages else None
+
+    def title_of(self, page: Page) -> str:
+        """``page``'s title; "" when it cannot say: a dialog holds it, it is closing, or
+        its scripts do not yield within a moment."""
+        if self.dialog_on(page) is not None:
+            return ""
+        try:
+            with self.answer_within(_TITLE_S):
+                return page.title()
+        except (PlaywrightError, asyncio.CancelledError):
+            return ""
 
     def dialog_on(self, page: Page) -> DialogEvent | None:
         """The dialog open on ``page``, if any."""

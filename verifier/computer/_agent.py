@@ -8,14 +8,11 @@ content.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-from playwright.sync_api import Error as PlaywrightError
 
 from verifier.computer._image import EncodedImage, decode, encode, fit_within
 from verifier.computer._logs import LOG_SOURCES, LogReader
@@ -174,13 +171,14 @@ class Agent:
             url, full=full, replay=replay_start(full, self.base_url) or full
         )
         page = browser.page
-        text = f"opened {page.url} ({page.title()!r})"
+        title = browser.title_of(page)
+        text = f"opened {page.url} ({title!r})"
         if out.note:
             text += f"; {out.note}"
         return Answer(
             self.clean(text),
             [out.image()],
-            {"url": self.clean(page.url), "title": self.clean(page.title())},
+            {"url": self.clean(page.url), "title": self.clean(title)},
         )
 
     # -- tabs ------------------------------------------------------------------------------
@@ -216,14 +214,10 @@ class Agent:
         listed = []
         for index, page in enumerate(browser.tabs):
             dialog = browser.dialog_on(page)
+            title = browser.title_of(page)
             if dialog is not None:
                 # The page answers nothing now.
                 title = f"({'an' if dialog.type == 'alert' else 'a'} {dialog.type} dialog is open)"
-            else:
-                try:
-                    title = page.title()
-                except (PlaywrightError, asyncio.CancelledError):
-                    title = ""
             listed.append(
                 {
                     "index": index,

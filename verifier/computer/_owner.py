@@ -20,8 +20,8 @@ __all__ = ("OwnerQueue",)
 
 _T = TypeVar("_T")
 _HELD = (
-    "a dialog opened on the page, which answers nothing until it is closed: answer it "
-    "with computer (key Return to accept, Escape to dismiss)"
+    "the page did not answer: a dialog opened (answer it with computer: key Return "
+    "accepts, Escape dismisses), or its scripts are busy"
 )
 
 
@@ -53,7 +53,7 @@ class OwnerQueue:
             try:
                 future.set_result(fn())
             except asyncio.CancelledError:
-                # Browser calls off what a dialog holds up (the page answers nothing).
+                # Browser calls off what a dialog or a busy page holds up.
                 future.set_exception(BrowserError(_HELD))
             except (Interrupted, KeyboardInterrupt) as exc:
                 future.set_exception(VerifierError("the server was interrupted"))

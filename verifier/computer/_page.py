@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ("Target",)
 
+# How long the page may take to answer the probe (it takes about 2 ms): input goes on
+# without it (the screen still shows what happened).
+_PROBE_S = 2.0
+
 _log = logging.getLogger(__name__)
 
 # One round trip before acting: the page's input counters (to wait on afterwards), whether
@@ -103,12 +107,13 @@ def probe(
         return None  # a page a dialog holds answers nothing; input goes to the dialog
     try:
         page = browser.page
-        state = page.evaluate(
-            _PROBE_JS, [at[0] if at else None, at[1] if at else None, _INTERACTIVE]
-        )
-        target = _target(page, state.get("target")) if want_target else None
+        with browser.answer_within(_PROBE_S):  # a page whose scripts never yield: go on
+            state = page.evaluate(
+                _PROBE_JS, [at[0] if at else None, at[1] if at else None, _INTERACTIVE]
+            )
+            target = _target(page, state.get("target")) if want_target else None
     except (PlaywrightError, BrowserError, asyncio.CancelledError) as exc:
-        _log.debug("page probe failed: %r", exc)  # cancelled: a dialog opened meanwhile
+        _log.debug("page probe failed: %r", exc)  # cancelled: a dialog, or a busy page
         return None
     mark = None
     if state.get("doc"):

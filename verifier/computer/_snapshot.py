@@ -134,12 +134,13 @@ def take_snapshot(
     page = browser.page
     try:
         raw = page.aria_snapshot(mode="ai", boxes=True, timeout=_TIMEOUT_MS)
-        values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
+        with browser.answer_within(_TIMEOUT_MS / 1000):
+            values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
         url = page.url
     except asyncio.CancelledError:
         msg = (
-            "snapshot: a dialog opened on the page; answer it first with computer (key "
-            "Return to accept, Escape to dismiss)"
+            "snapshot: the page did not answer: a dialog opened (answer it first with "
+            "computer: key Return accepts, Escape dismisses), or its scripts are busy"
         )
         raise BrowserError(msg) from None
     except PlaywrightError as exc:

@@ -7,7 +7,6 @@ import time
 from asyncio import CancelledError
 from collections.abc import Callable
 
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -88,19 +87,10 @@ def go_back(ctx: StepContext, step: Step, args: GoBack) -> StepOutcome:
     return outcome
 
 
-def _title(ctx: StepContext, page: Page) -> str:
-    if ctx.browser.dialog_on(page) is not None:
-        return ""  # the dialog holds the page: it cannot say
-    try:
-        return page.title()
-    except PlaywrightError:  # a tab closing meanwhile: its URL says enough
-        return ""
-
-
 def _describe_tabs(ctx: StepContext, tabs: list[Page]) -> str:
     shown = []
     for n, page in enumerate(tabs[:10]):
-        title = _title(ctx, page)
+        title = ctx.browser.title_of(page)
         shown.append(f"{n}: {title!r} {page.url}" if title else f"{n}: {page.url}")
     more = f" and {len(tabs) - 10} more" if len(tabs) > 10 else ""
     return "; ".join(shown) + more
@@ -111,7 +101,7 @@ def _find_tab(ctx: StepContext, tabs: list[Page], want: int | str) -> Page | Non
         return tabs[want] if want < len(tabs) else None
     needle = want.casefold()
     for page in reversed(tabs):  # the newest that matches
-        if needle in page.url.casefold() or needle in _title(ctx, page).casefold():
+        if needle in page.url.casefold() or needle in ctx.browser.title_of(page).casefold():
             return page
     return None
 
