@@ -348,6 +348,41 @@ def test_a_dialog_stays_open_until_the_agent_answers_it(tmp_path: Path) -> None:
     assert replay.returncode == 0, replay.stderr
 
 
+SPIN = """<!doctype html><html><head><title>Spin</title></head><body style="margin: 0">
+<button id="spin" onclick="while (true) {}" style="width: 200px; height: 60px">Spin</button>
+<button id="other" style="width: 200px; height: 60px">Other</button></body></html>"""
+
+
+def test_a_page_whose_scripts_never_yield_does_not_hold_the_session(tmp_path: Path) -> None:
+    """After a click sets the page spinning, every tool still answers (the questions to the
+    page are called off after a moment), and finish writes the bundle."""
+    page = tmp_path / "spin.html"
+    page.write_text(SPIN, encoding="utf-8")
+
+    async def session() -> list[str]:
+        args = ("--url", page.as_uri(), "--out", str(tmp_path / "out"), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            snap = dict((await client.call_tool("snapshot", {})).structured_content or {})
+            spin, other = (centre(element(snap, "button", n)) for n in ("Spin", "Other"))
+            said = []
+            for tool, call in [
+                ("computer", {"action": "left_click", "coordinate": spin}),
+                ("computer", {"action": "left_click", "coordinate": other}),
+                ("computer", {"action": "key", "text": "a"}),
+                ("tabs", {}),
+                ("finish", {}),
+            ]:
+                with anyio.fail_after(60):
+                    result = await client.call_tool(tool, call)
+                said.append(("error: " if result.is_error else "") + text_of(result))
+            return said
+
+    said = anyio.run(session)
+    assert said[0] == 'left_click on <button#spin> "Spin"'
+    assert said[1] == "left_click" and said[2] == "key: a"  # no element: the page said nothing
+    assert "1 tab(s)" in said[3] and "bundle: " in said[4]
+
+
 # -- logs, navigate, verify over stdio -------------------------------------------------------
 
 
