@@ -179,3 +179,25 @@ def test_a_failure_that_quotes_several_lines_is_one_line_on_the_terminal(
     assert err.count("\n") == 1 and "at step 2: expect_aria" in line and "\\n- " in line
     bundle = Path(line.rsplit(" -> ", 1)[1])
     assert "\n- " in read_manifest(bundle)["steps"][1]["error"]  # type: ignore[index]
+
+
+def test_a_page_whose_scripts_never_yield_fails_the_step_saying_so(
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    page = tmp_path / "spin.html"
+    page.write_text(
+        '<button id="spin" onclick="while (true) {}">Spin</button><button id="b">B</button>'
+    )
+    recipe = write_recipe(
+        {
+            "name": "spinning",
+            "allow_file_urls": True,
+            "timeout": 2,
+            "steps": [{"goto": page.as_uri()}, {"click": "#spin"}, {"click": "#b"}],
+        }
+    )
+    code, manifest, _, err = run(capsys, recipe, tmp_path / "out")
+    assert code == 1, err
+    assert "the page answers nothing at all" in manifest["steps"][2]["error"]

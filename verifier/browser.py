@@ -842,6 +842,23 @@ class Browser(Owner):
         scripts, so nothing can be asked of the page until it is answered)."""
         return self.dialog_on(self._pages[-1]) if self._pages else None
 
+    def answers(self, within: float = 1.0) -> bool:
+        """Whether the page steps act on answers a question within ``within`` s (False:
+        its scripts never yield, or Chromium hangs; a dialog holding it counts as an
+        answer, it says why itself)."""
+        if self._context is None or self._dead is not None or not self._pages:
+            return False
+        if self.dialog is not None:
+            return True
+        try:
+            with self.answer_within(within):
+                self._pages[-1].evaluate("1")
+        except asyncio.CancelledError:
+            return self.dialog is not None
+        except PlaywrightError:
+            return True  # it answered, with an error (a navigation meanwhile, say)
+        return True
+
     def title_of(self, page: Page) -> str:
         """``page``'s title; "" when it cannot say: a dialog holds it, it is closing, or
         its scripts do not yield within a moment."""

@@ -220,6 +220,8 @@ def playwright_errors(
     except PlaywrightTimeout as exc:
         ctx.check_infra()
         msg = f"{what}: not within {timeout:g} s"
+        if not ctx.browser.answers():
+            msg += "; the page answers nothing at all (its scripts never yield?)"
         raise StepTimeout(msg) from exc
     except PlaywrightError as exc:
         # A dead X server or dev server explains a browser error better than the browser.
