@@ -63,6 +63,7 @@ __all__ = (
     "CHROMIUM_FLAGS",
     "DIALOG_KEYS",
     "DIALOG_PAINT_S",
+    "FRAME_INSET_JS",
     "ORIGIN_JS",
     "WINDOW_JS",
     "Browser",
@@ -89,6 +90,16 @@ DIALOG_KEYS = frozenset({"enter", "return", "kp_enter", "escape", "esc", "space"
 ORIGIN_JS = "[screenX, screenY, outerWidth - innerWidth, outerHeight - innerHeight]"
 # The browser window's box on the screen (x, y, width, height), the same in every frame.
 WINDOW_JS = "[screenX, screenY, outerWidth, outerHeight]"
+# A script fragment: ``frameInset(iframe)``, where the iframe's document is drawn in its
+# border box (inside its border and padding): [left, top, width, height].
+FRAME_INSET_JS = """
+const frameInset = (f) => {
+  const cs = getComputedStyle(f), px = (v) => parseFloat(v) || 0;
+  return [f.clientLeft + px(cs.paddingLeft), f.clientTop + px(cs.paddingTop),
+          f.clientWidth - px(cs.paddingLeft) - px(cs.paddingRight),
+          f.clientHeight - px(cs.paddingTop) - px(cs.paddingBottom)];
+};
+"""
 
 
 def origin_of(values: Sequence[float]) -> tuple[int, int]:
@@ -400,8 +411,9 @@ class Browser(Owner):
         # Each frame's input counters, as its page last told them: (document, counts).
         self._seen: dict[Frame, InputMark] = {}
         self._wake: asyncio.Event | None = None  # set when the page tells us something
-        # Dialogs stay open until input or a step answers them (a recipe run), or are
-        # dismissed at once, as Playwright does by itself (an agent's session).
+        # Dialogs stay open until input or a step answers them (a run's steps, an agent's
+        # actions), or are dismissed at once, as Playwright does by itself (before those
+        # start, and for a Browser used on its own).
         self.hold_dialogs = False
         self._answering = False  # a dialog is being answered: its calls are not stuck
         # Tabs Chromium has opened that Playwright has not handed us yet (by target id),

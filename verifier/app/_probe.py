@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from verifier.errors import DevServerError
 
-__all__ = ("Probe", "probe", "refuse_taken_port")
+__all__ = ("Probe", "probe", "refuse_taken_port", "wait_answering")
+
+_POLL_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,12 +22,18 @@ class Probe:
     detail: str
 
 
+def _hosts_and_port(url: str) -> tuple[list[str], int]:
+    """The addresses to try for ``url`` (127.0.0.1 and ::1 for ``localhost``), its port."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (["127.0.0.1", "::1"] if host == "localhost" else [host]), port
+
+
 def probe(url: str, timeout: float) -> Probe:
     """GET ``url`` once; ok on 2xx/3xx. Tries 127.0.0.1 and ::1 for ``localhost``."""
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    hosts = ["127.0.0.1", "::1"] if host == "localhost" else [host]
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    hosts, port = _hosts_and_port(url)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -52,10 +62,8 @@ def refuse_taken_port(url: str, who: str) -> None:
 
     :raises DevServerError: something already listens there.
     """
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or "127.0.0.1"
-    for candidate in ["127.0.0.1", "::1"] if host == "localhost" else [host]:
+    hosts, port = _hosts_and_port(url)
+    for candidate in hosts:
         try:
             with socket.create_connection((candidate, port), timeout=0.5):
                 pass
@@ -67,3 +75,16 @@ def refuse_taken_port(url: str, who: str) -> None:
             "free port"
         )
         raise DevServerError(msg)
+
+
+def wait_answering(url: str, deadline: float, *, alive: Callable[[], None]) -> Probe:
+    """Probe ``url`` until it answers 2xx/3xx or ``deadline`` (``time.monotonic()``)
+    passes, and at least once: what is up is ready, and what is not says how. ``alive()``
+    raises when what should answer has died. Returns the last probe."""
+    while True:
+        alive()
+        remaining = deadline - time.monotonic()
+        last = probe(url, timeout=min(2.0, max(0.2, remaining)))
+        if last.ok or deadline - time.monotonic() <= 0:
+            return last
+        time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))

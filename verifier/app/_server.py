@@ -26,7 +26,7 @@ from typing import Literal
 from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier._process import OwnedProcess, Owner
 from verifier._redact import NO_SECRETS, Redactor
-from verifier.app._probe import probe, refuse_taken_port
+from verifier.app._probe import refuse_taken_port, wait_answering
 from verifier.errors import DevServerError
 
 __all__ = ("BASE_ENV", "DevServer", "ServiceKind", "app_environment", "command_argv", "free_port")
@@ -35,7 +35,6 @@ _log = logging.getLogger(__name__)
 
 # Characters that only mean something to a shell: a command using them runs under /bin/sh.
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
-_POLL_INTERVAL_S = 0.05
 # What the app gets of the verifier's environment (besides PORT, its env and pass_env).
 BASE_ENV = ("PATH", "HOME", "LANG", "TERM", "TMPDIR")
 _SANDBOX = Path(__file__).resolve().parent.parent / "_sandbox.py"
@@ -240,28 +239,29 @@ class DevServer(Owner):
         return DevServerError(msg, returncode=code, output_tail=out)
 
     def _wait_served(self, deadline: float) -> None:
-        assert self._proc is not None
-        while True:
-            code = self._proc.poll()
-            if code is not None:
+        proc = self._proc
+        assert proc is not None
+
+        def alive() -> None:
+            if (code := proc.poll()) is not None:
                 raise self._exited(code, "before it was ready")
-            if self.url is None:
-                return  # nothing to probe: started is ready
-            # Probe at least once, even when starting the desktop beside the server used up
-            # the whole timeout: a server that is up is ready, and one that is not says how.
-            remaining = deadline - time.monotonic()
-            last = probe(self.url, timeout=min(2.0, max(0.2, remaining)))
-            if last.ok:
-                return
-            if deadline - time.monotonic() <= 0 and self._proc.poll() is None:
-                out = self.log_tail()
-                msg = (
-                    f"{self.name} {self.command!r} did not answer 2xx/3xx at {self.url} "
-                    f"within {self.ready_timeout:g} s (app.ready_timeout); last probe: "
-                    f"{last.detail}" + (f"; last output: {out!r}" if out else "")
-                )
-                raise DevServerError(msg, output_tail=out)
-            time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+
+        alive()
+        if self.url is None:
+            return  # nothing to probe: started is ready
+        # Probed at least once, even when starting the desktop beside the server used up
+        # the whole timeout.
+        last = wait_answering(self.url, deadline, alive=alive)
+        if last.ok:
+            return
+        alive()
+        out = self.log_tail()
+        msg = (
+            f"{self.name} {self.command!r} did not answer 2xx/3xx at {self.url} "
+            f"within {self.ready_timeout:g} s (app.ready_timeout); last probe: "
+            f"{last.detail}" + (f"; last output: {out!r}" if out else "")
+        )
+        raise DevServerError(msg, output_tail=out)
 
     def _wait_done(self, deadline: float) -> None:
         """install/start: the command runs to completion and must exit 0."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from verifier._process import Owner
 from verifier._redact import NO_SECRETS, Redactor
-from verifier.app._probe import probe, refuse_taken_port
+from verifier.app._probe import refuse_taken_port, wait_answering
 from verifier.app._server import DevServer, free_port
 from verifier.errors import DevServerError
 from verifier.recipe import ServiceSpec
@@ -24,7 +24,6 @@ from verifier.recipe import ServiceSpec
 __all__ = ("AppServices",)
 
 _log = logging.getLogger(__name__)
-_POLL_INTERVAL_S = 0.05
 
 
 class AppServices(Owner):
@@ -127,19 +126,13 @@ class AppServices(Owner):
 
     def _wait_for_url(self, url: str) -> None:
         deadline = time.monotonic() + self._ready_timeout
-        while True:
-            self.check_alive()
-            remaining = deadline - time.monotonic()
-            last = probe(url, timeout=min(2.0, max(0.2, remaining)))
-            if last.ok:
-                return
-            if deadline - time.monotonic() <= 0:
-                msg = (
-                    f"the app did not answer 2xx/3xx at {url} within "
-                    f"{self._ready_timeout:g} s (app.ready_timeout); last probe: {last.detail}"
-                )
-                raise DevServerError(msg)
-            time.sleep(min(_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+        last = wait_answering(url, deadline, alive=self.check_alive)
+        if not last.ok:
+            msg = (
+                f"the app did not answer 2xx/3xx at {url} within "
+                f"{self._ready_timeout:g} s (app.ready_timeout); last probe: {last.detail}"
+            )
+            raise DevServerError(msg)
 
     def check_alive(self) -> None:
         """Raise DevServerError, naming it, if a service has died."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier.browser import ORIGIN_JS, origin_of
+from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, origin_of
 from verifier.errors import BrowserError
 
 if TYPE_CHECKING:
@@ -44,12 +44,7 @@ _REF = re.compile(r" \[ref=([\w-]+)\]")
 _TIMEOUT_MS = 10_000
 _FRAME_MS = 2_000
 # On an iframe: its content box (where its document is drawn) within its border box.
-_CONTENT_JS = """e => {
-  const cs = getComputedStyle(e), px = (v) => parseFloat(v) || 0;
-  const left = e.clientLeft + px(cs.paddingLeft), top = e.clientTop + px(cs.paddingTop);
-  return [left, top, e.clientWidth - px(cs.paddingLeft) - px(cs.paddingRight),
-          e.clientHeight - px(cs.paddingTop) - px(cs.paddingBottom)];
-}"""
+_CONTENT_JS = f"(e) => {{ {FRAME_INSET_JS} return frameInset(e); }}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,11 @@ from typing import Any
 from playwright.sync_api import ElementHandle, Frame
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier.browser import ORIGIN_JS, WINDOW_JS, origin_of
+from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, WINDOW_JS, origin_of
 from verifier.desktop import Window
 from verifier.errors import CheckFailed, VerifierError
 from verifier.steps._context import (
+    DESCRIBE_EL_JS,
     StepContext,
     in_frames,
     locate,
@@ -29,6 +30,7 @@ from verifier.steps._context import (
 )
 
 __all__ = (
+    "DEEP_HIT_JS",
     "Aim",
     "aim",
     "in_the_way",
@@ -43,7 +45,9 @@ __all__ = (
 # whether an element is inside another across shadow roots, whether an element is
 # pinned (fixed or sticky: scrolling moves the page under it), a short description, and
 # a wait until a value holds still over two animation frames.
-_HELPERS = """
+# A script fragment: ``deepHit(x, y)``, what a click at a viewport point reaches, inside
+# open shadow roots.
+DEEP_HIT_JS = """
 const deepHit = (x, y) => {
   let hit = document.elementFromPoint(x, y);
   while (hit && hit.shadowRoot) {
@@ -53,6 +57,11 @@ const deepHit = (x, y) => {
   }
   return hit;
 };
+"""
+_HELPERS = (
+    DEEP_HIT_JS
+    + DESCRIBE_EL_JS
+    + """
 const up = (n) => n.parentNode || n.host || null;
 const within = (outer, node) => {
   for (let n = node; n; n = up(n)) if (n === outer) return true;
@@ -64,13 +73,6 @@ const pinned = (node) => {
     if (p === 'fixed' || p === 'sticky') return true;
   }
   return false;
-};
-const describe = (hit) => {
-  if (!hit) return 'nothing (the point is outside the page)';
-  const id = hit.id ? '#' + hit.id : '';
-  const cls = hit.classList.length ? '.' + [...hit.classList].slice(0, 3).join('.') : '';
-  const text = (hit.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
-  return '<' + hit.localName + id + cls + '>' + (text ? ' "' + text + '"' : '');
 };
 const still = async (read, maxFrames) => {
   let prev = read();
@@ -87,6 +89,7 @@ const still = async (read, maxFrames) => {
 const outer = () => window === top ? {origin: ORIGIN, window: WINDOW, title: document.title}
                                    : {origin: null, window: null, title: ''};
 """
+)
 
 # On the element, in its own frame. Scroll it into view when it is not all in view, wait
 # until its box holds still over two frames (animations, layout), and say what is really
@@ -134,11 +137,11 @@ _FRAME_JS = (
     """
 async (frame, [px, py, maxFrames, hitTest]) => {
   HELPERS
-  const cs = getComputedStyle(frame);
+  INSET
+  const [insetX, insetY] = frameInset(frame);  // (not "top": that is the window's)
   const point = () => {
     const r = frame.getBoundingClientRect();
-    return [r.x + frame.clientLeft + parseFloat(cs.paddingLeft) + px,
-            r.y + frame.clientTop + parseFloat(cs.paddingTop) + py];
+    return [r.x + insetX + px, r.y + insetY + py];
   };
   const out = ([x, y]) => x < 0 || y < 0 || x >= innerWidth || y >= innerHeight;
   const center = () => {
@@ -164,6 +167,7 @@ async (frame, [px, py, maxFrames, hitTest]) => {
   return { point: at, view: [innerWidth, innerHeight], covering, cleared, ...outer() };
 }
 """.replace("HELPERS", _HELPERS)
+    .replace("INSET", FRAME_INSET_JS)
     .replace("ORIGIN", ORIGIN_JS)
     .replace("WINDOW", WINDOW_JS)
 )

@@ -23,6 +23,7 @@ from verifier.errors import BrowserError, CheckFailed, RecipeError, StepTimeout
 from verifier.recipe import Step, StepArgs
 
 __all__ = (
+    "DESCRIBE_EL_JS",
     "DESCRIBE_JS",
     "RUNNERS",
     "SETTLING",
@@ -38,16 +39,20 @@ __all__ = (
     "single",
 )
 
-# A short description of elements for messages: <tag#id.class> "text".
-DESCRIBE_JS = """
-(els) => els.slice(0, 5).map((el) => {
+# A script fragment: ``describe(el)``, a short description of an element for messages:
+# <tag#id.class> "text".
+DESCRIBE_EL_JS = """
+const describe = (el) => {
+  if (!el) return 'nothing (the point is outside the page)';
   const id = el.id ? '#' + el.id : '';
   const cls = el.classList && el.classList.length
     ? '.' + [...el.classList].slice(0, 3).join('.') : '';
   const text = (el.innerText || el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
   return '<' + el.localName + id + cls + '>' + (text ? ' "' + text + '"' : '');
-})
+};
 """
+# The first five of several elements, described.
+DESCRIBE_JS = f"(els) => {{ {DESCRIBE_EL_JS} return els.slice(0, 5).map(describe); }}"
 
 
 @dataclass(slots=True)

@@ -16,35 +16,29 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame
 
 from verifier._types import Button
-from verifier.browser import DIALOG_KEYS, ORIGIN_JS, InputKind, origin_of
+from verifier.browser import DIALOG_KEYS, FRAME_INSET_JS, ORIGIN_JS, InputKind, origin_of
 from verifier.desktop import WHEEL_PIXELS
-from verifier.steps._aim import keys_elsewhere, pointer_elsewhere, popup_open
+from verifier.steps._aim import DEEP_HIT_JS, keys_elsewhere, pointer_elsewhere, popup_open
 from verifier.steps._context import StepContext
 
 __all__ = ("click_at", "drag_between", "frame_at", "keys", "wheel_at")
 
-# Key names that answer a dialog (its default button, or cancel).
-
 # The iframe at a viewport point of a frame (null when something else is there).
 _IFRAME_AT_JS = """
 ([x, y]) => {
-  let hit = document.elementFromPoint(x, y);
-  while (hit && hit.shadowRoot) {
-    const inner = hit.shadowRoot.elementFromPoint(x, y);
-    if (!inner || inner === hit) break;
-    hit = inner;
-  }
+  DEEP_HIT
+  const hit = deepHit(x, y);
   return hit && (hit.localName === 'iframe' || hit.localName === 'frame') ? hit : null;
 }
-"""
+""".replace("DEEP_HIT", DEEP_HIT_JS)
 # Where a point of the frame around an iframe is in the iframe's viewport.
 _INSIDE_JS = """
 (el, [x, y]) => {
-  const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
-  return [x - r.x - el.clientLeft - parseFloat(cs.paddingLeft),
-          y - r.y - el.clientTop - parseFloat(cs.paddingTop)];
+  INSET
+  const r = el.getBoundingClientRect(), [insetX, insetY] = frameInset(el);
+  return [x - r.x - insetX, y - r.y - insetY];
 }
-"""
+""".replace("INSET", FRAME_INSET_JS)
 _FOCUSED_FRAME_JS = """
 () => {
   let a = document.activeElement;
