@@ -212,7 +212,7 @@ def expect_title(ctx: StepContext, step: Step, args: ExpectTitle) -> StepOutcome
             except AssertionError:
                 ctx.check_infra()
                 if time.monotonic() >= deadline:
-                    title = page.title()
+                    title = ctx.browser.title_of(page)
                     break
     raise _fail(step, f"the title does not contain {args.text!r}", f"it is {title!r}")
 
