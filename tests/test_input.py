@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import threading
 from typing import Any
 
 import pytest
@@ -130,6 +132,19 @@ def test_many_characters_borrow_multimedia_keys_and_give_them_back() -> None:
         assert sum(a != b for a, b in zip(before, during, strict=True)) == 60
         keys.close()
         assert keymap(desk.display) == before
+
+
+def test_a_request_cut_off_halfway_does_not_hold_close() -> None:
+    # A signal that lands while a request is on its way leaves its first bytes with the
+    # server, which waits for the rest; close() does not wait for its answer forever.
+    with Desktop(window_manager=False) as desk:
+        keys = Input(desk.display)
+        keys.type("a")
+        keys._conn.display.socket.send(struct.pack("=BBH", 98, 0, 100))  # 100 words: 4 sent
+        closing = threading.Thread(target=keys.close, daemon=True)
+        closing.start()
+        closing.join(30)
+        assert not closing.is_alive(), "Input.close() waited for an answer that never comes"
 
 
 def test_key_combo_select_all_then_replace(desktop: Desktop, lab: Browser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
@@ -35,6 +36,8 @@ WHEEL_PIXELS = 120
 # Pause between drag motions so the page sees a gesture, not a teleport: Chromium
 # coalesces motion events, and HTML5 drag-and-drop needs a few to start.
 _DRAG_STEP_S = 0.016
+# How long the X server may take to answer when the connection closes (it takes ~1 ms).
+_CLOSE_SYNC_S = 2.0
 # Between the clicks of a double/triple click: Chromium counts a click as a repeat only
 # when its X timestamp differs from the last one (same-millisecond clicks stay single).
 _MULTI_CLICK_GAP_S = 0.02
@@ -265,6 +268,19 @@ class Input:
         for code in codes:
             self._fake(X.KeyRelease, code)
 
+    def _synced_within(self, seconds: float) -> bool:
+        """Whether the server has handled every request sent so far, within ``seconds``
+        (python-xlib's own wait has no bound)."""
+        done = threading.Event()
+
+        def sync() -> None:
+            with contextlib.suppress(Exception):  # the socket closed under it: it is over
+                self._conn.sync()
+            done.set()
+
+        threading.Thread(target=sync, name="verifier-x-close", daemon=True).start()
+        return done.wait(seconds)
+
     def close(self) -> None:
         """Release held keys, restore the keymap, close the connection; idempotent."""
         if self._closed:
@@ -275,7 +291,12 @@ class Input:
             for keycode in self._bound.values():
                 syms = self._original.get(keycode, (0,) * self._syms_per_code)
                 self._conn.change_keyboard_mapping(keycode, [syms])
-            self._conn.sync()
+            if not self._synced_within(_CLOSE_SYNC_S):
+                # A request cut off halfway (a signal during input) leaves the server
+                # waiting for the rest of it, and python-xlib waits for its answer forever.
+                _log.warning("the X server %s did not answer at close", self._display)
+                with contextlib.suppress(Exception):
+                    self._conn.display.socket.close()
         # On a dead server python-xlib raises all sorts, even a TypeError from its own error
         # handling: at teardown every one of them means "the display is already gone".
         except Exception as exc:  # noqa: BLE001
