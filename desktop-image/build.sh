@@ -62,6 +62,17 @@ ctr="$(buildah from --pull=false "$tag")"
 uid="$(buildah run --isolation chroot "$ctr" -- id -u)"
 [ "$uid" != 0 ] || die "the image runs as root by default; it must not"
 start=$SECONDS
-buildah run --isolation chroot "$ctr" -- verifier run /opt/verifier/recipes/todo.yaml \
-  || die "FAILED: the demo recipe in $tag as uid $uid (exit $?)"
+record="$(buildah run --isolation chroot "$ctr" -- verifier run /opt/verifier/recipes/todo.yaml \
+  --json)" || die "FAILED: the demo recipe in $tag as uid $uid (exit $?)"
 say "the demo ran in $tag as uid $uid in $((SECONDS - start)) s"
+# A chroot allows no user namespace: the app runs without its sandbox, the manifest says
+# so, and network: loopback (which the app could leave) is refused in one line.
+bundle="$(sed -n 's/.*"bundle": "\([^"]*\)".*/\1/p' <<<"$record")"
+buildah run --isolation chroot "$ctr" -- grep -q '"sandbox": "no sandbox: ' "$bundle/manifest.json" \
+  || die "FAILED: the demo's manifest in $tag does not say the app ran without its sandbox"
+rc=0
+err="$(buildah run --isolation chroot "$ctr" -- verifier run /opt/verifier/recipes/todo.yaml \
+  --network loopback 2>&1 >/dev/null)" || rc=$?
+[ "$rc" = 2 ] && grep -q "network: loopback needs the app's sandbox" <<<"$err" \
+  || die "FAILED: network: loopback in a chroot gave exit $rc: $err"
+say "in the chroot: no sandbox, said in the manifest; network: loopback refused"

@@ -26,6 +26,7 @@ apt_packages=(
   libatomic1                             # Playwright's bundled node links libatomic.so.1
   python3 python3-venv                   # Debian's Python and the venv the package lives in
   x11vnc novnc websockify                # a live view of the desktop (VNC, noVNC in a browser)
+  bubblewrap                             # the app's sandbox, and Chromium's policy namespace
   fonts-dejavu-core fonts-liberation     # readable pages and screenshots
   procps psmisc                          # ps/pgrep for tests and teardown checks
   git ca-certificates

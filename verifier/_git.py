@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
-__all__ = ("git", "git_commit")
+__all__ = ("git", "git_commit", "work_tree_of")
 
 
 def git(folder: Path, *args: str, timeout: float = 10.0) -> str | None:
@@ -26,3 +27,17 @@ def git(folder: Path, *args: str, timeout: float = 10.0) -> str | None:
 def git_commit(folder: Path) -> str | None:
     """The commit checked out at ``folder``, when it is in a git checkout."""
     return git(folder, "rev-parse", "HEAD", timeout=5.0)
+
+
+def work_tree_of(folder: Path) -> Path | None:
+    """The git work tree holding ``folder`` (found by its ``.git``, without running git:
+    the checkout may be hostile). A work tree that holds the home folder (a dotfiles
+    repository) or is ``/`` does not count: None then, as outside any checkout."""
+    folder = folder.resolve()
+    home = Path(os.environ["HOME"]).resolve() if os.environ.get("HOME") else None
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            if candidate == Path("/") or (home is not None and home.is_relative_to(candidate)):
+                return None
+            return candidate
+    return None

@@ -118,11 +118,13 @@ def _stop_watchdog() -> None:
             _watchdog.wait()
 
 
-def die_with_parent(signum: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that makes the child get ``signum`` when this process dies.
+def die_with_parent(signum: int, also: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child get ``signum`` when this process dies, then
+    calls ``also`` (which must not log or allocate much: the child may not exec otherwise).
 
     A parent that dies between fork and prctl would leave the child without it: the
-    child then exits at once (128 + signum), as it would have on the signal.
+    child then exits at once (128 + signum), as it would have on the signal. When
+    ``also`` raises, Popen raises ``subprocess.SubprocessError`` and nothing runs.
     """
     parent = os.getpid()
 
@@ -131,6 +133,8 @@ def die_with_parent(signum: int) -> Callable[[], None]:
         _libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(128 + signum)
+        if also is not None:
+            also()
 
     return set_it
 
@@ -300,6 +304,7 @@ class OwnedProcess:
         stderr: int | IO[bytes] | None = subprocess.STDOUT,
         pass_fds: Sequence[int] = (),
         death_signal: int = signal.SIGKILL,
+        also: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -315,7 +320,7 @@ class OwnedProcess:
             stderr=stderr,
             pass_fds=tuple(pass_fds),
             start_new_session=True,
-            preexec_fn=die_with_parent(death_signal),
+            preexec_fn=die_with_parent(death_signal, also),
         )
         self.pid = self.popen.pid
         self._stopped = False
@@ -343,17 +348,16 @@ class OwnedProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signum)
 
-    def stop(self, *, grace: float = 3.0, passes_on: bool = False) -> int | None:
+    def stop(self, *, grace: float = 3.0, term_only: int | None = None) -> int | None:
         """Stop the process and every descendant: SIGTERM, ``grace`` seconds, SIGKILL (a
-        grace of 0 kills at once, as asked, so that is not logged). With ``passes_on``,
-        SIGTERM goes to the process alone, which passes it on to the rest. Idempotent;
-        returns the exit code."""
+        grace of 0 kills at once, as asked, so that is not logged). With ``term_only``,
+        SIGTERM goes to that process of the tree alone, which passes it on to the rest (a
+        sandbox's init). Idempotent; returns the exit code."""
         if self._stopped:
             return self.popen.returncode
         self._stopped = True
         tree = find_tree(self.pid, self.cookie)
-        only = self.pid if passes_on else None
-        killed = kill_tree(tree, grace=grace, keep=self.pid, term_only=only)
+        killed = kill_tree(tree, grace=grace, keep=self.pid, term_only=term_only)
         if killed and grace > 0:
             _log.info(
                 "%s: killed %d process(es) that ignored SIGTERM: %s", self.name, len(killed), killed

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from verifier._types import Image
-from verifier.desktop import downscale, save_png
+from verifier.desktop import downscale, write_png
 from verifier.errors import VerifierError
 
-__all__ = ("ShotWriter",)
+__all__ = ("ShotWriter", "Written")
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -24,25 +24,38 @@ _PREVIEW_KEEP = 80
 _PREVIEW_WIDTH = 640
 
 
+# Told of each screenshot as it is written: its path, sha256 and size.
+Written = Callable[[Path, str, int], None]
+
+
 class ShotWriter:
     """Encodes screenshots to PNG on one background thread (cv2 releases the GIL), so a
-    step or an agent's action never waits for it; keeps small copies for the preview."""
+    step or an agent's action never waits for it; keeps small copies for the preview.
 
-    def __init__(self) -> None:
+    Each file's sha256 is taken from the bytes it writes (:attr:`digests`) and handed to
+    ``on_written`` then: a later change to the file shows against the manifest.
+    """
+
+    def __init__(self, on_written: Written | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier-png")
         self._pending: list[Future[Path]] = []
         self._written: list[Path] = []
+        self._on_written = on_written
         self.small: dict[Path, Image] = {}  # for the preview, by path
+        self.digests: dict[Path, tuple[str, int]] = {}  # sha256 and size, by path
 
     def write(self, path: Path, image: Image | Callable[[], Image]) -> None:
         """Write ``image`` (or what ``image()`` draws, on the thread) to ``path``."""
 
         def job() -> Path:
             frame = image() if callable(image) else image
-            saved = save_png(frame, path)
+            digest = write_png(frame, path)
+            self.digests[path] = digest
+            if self._on_written is not None:
+                self._on_written(path, *digest)
             if len(self.small) < _PREVIEW_KEEP:
-                self.small[saved] = downscale(frame, _PREVIEW_WIDTH)
-            return saved
+                self.small[path] = downscale(frame, _PREVIEW_WIDTH)
+            return path
 
         self._pending.append(self._pool.submit(job))
 

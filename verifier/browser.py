@@ -47,6 +47,7 @@ from playwright.sync_api import (
     TimeoutError as PlaywrightTimeout,
 )
 
+from verifier._chromium import BLOCK_FILE_URLS, policy_launcher
 from verifier._process import (
     OWNER_ENV,
     Owner,
@@ -56,7 +57,7 @@ from verifier._process import (
     new_cookie,
 )
 from verifier._xauth import display_env
-from verifier.errors import BrowserError
+from verifier.errors import BrowserError, BundleError
 
 __all__ = (
     "CHROMIUM",
@@ -377,6 +378,8 @@ class Browser(Owner):
     :param playwright: a driver from :func:`start_playwright` to use (and leave running);
         by default the browser starts and stops its own.
     :param storage_state: cookies and localStorage to load first (Playwright's format).
+    :param file_urls: let the browser open ``file:`` URLs (else Chromium's policy refuses
+        them, where a mount namespace can be made: see ``verifier._chromium``).
     """
 
     def __init__(
@@ -390,8 +393,13 @@ class Browser(Owner):
         redact: Callable[[str], str] | None = None,
         playwright: Playwright | None = None,
         storage_state: Mapping[str, Any] | None = None,
+        file_urls: bool = True,
     ) -> None:
         self._display = display
+        self._file_urls = file_urls
+        self._launcher = contextlib.ExitStack()
+        # How file: URLs fare: "allowed", "blocked by policy", or why they are not.
+        self.file_url_policy = "allowed"
         self._screen = screen
         self._executable = executable
         self._env = dict(env) if env is not None else display_env(display)
@@ -460,8 +468,16 @@ class Browser(Owner):
             OWNER_ENV: self._cookie,
         }
         env.pop("WAYLAND_DISPLAY", None)
+        executable = self._executable
+        if not self._file_urls:
+            executable, why = self._launcher.enter_context(
+                policy_launcher(executable, BLOCK_FILE_URLS)
+            )
+            self.file_url_policy = "blocked by policy" if why is None else f"not blocked: {why}"
+            if why is not None:
+                _log.warning("file: URLs typed into the browser are not blocked: %s", why)
         self._browser = self._pw.chromium.launch(
-            executable_path=self._executable,
+            executable_path=executable,
             headless=False,
             args=[*CHROMIUM_FLAGS, *_WINDOW_FLAGS],
             env=env,
@@ -553,6 +569,7 @@ class Browser(Owner):
         # handler) dies here, so no browser process outlives the run.
         tree.update(find_tree(None, self._cookie))
         kill_tree(tree, grace=1.0)
+        self._launcher.close()
         self._console.close()
 
     def _cut_close(self, tree: dict[int, int]) -> None:
@@ -976,11 +993,32 @@ class Browser(Owner):
                     download.cancel()
                 continue
             except (PlaywrightError, OSError, asyncio.CancelledError) as exc:
-                _log.warning("download %s could not be saved: %s", download.url, exc)
+                failure = self._download_failure(download)
+                if failure is None:  # the browser has it; we could not keep it
+                    reason = exc.strerror if isinstance(exc, OSError) else _first_line(exc)
+                    msg = f"the download {name!r} could not be saved in the bundle: {reason}"
+                    raise BundleError(msg) from exc
+                _log.warning("download %s failed in the browser: %s", download.url, failure)
                 continue
             _log.info("downloaded %s from %s", path.name, download.url)
             saved.append(path)
         return saved
+
+    def _download_failure(self, download: Download) -> str | None:
+        """Why the browser's download failed (the page's doing: a network error, a
+        cancel), or None when it completed (then only our saving of it failed). Asked
+        within 5 s: Playwright's own call waits for the download without a limit."""
+
+        async def failure() -> str | None:
+            return await asyncio.wait_for(download._impl_obj.failure(), 5.0)
+
+        assert self._context is not None
+        try:
+            return self._context._sync(failure())  # type: ignore[no-any-return]
+        except TimeoutError:
+            return "it did not finish"
+        except (PlaywrightError, asyncio.CancelledError) as exc:
+            return _first_line(exc)
 
     def _save_download(self, download: Download, path: Path, timeout: float) -> None:
         """``download.save_as(path)``, bounded: Playwright's own waits without a limit."""
@@ -1155,3 +1193,8 @@ class Browser(Owner):
     def failed_requests(self) -> list[dict[str, Any]]:
         """Requests that failed (network error) or answered 4xx/5xx: {ts, type, url...}."""
         return list(self._console.failed_requests)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

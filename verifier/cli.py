@@ -19,12 +19,12 @@ from verifier._jobs import run_jobs
 from verifier._signals import SignalGuard
 from verifier._term import one_line, say, show_error
 from verifier.computer import cli as mcp_cli
-from verifier.errors import CheckFailed, Interrupted, VerifierError
+from verifier.errors import CheckFailed, Interrupted, VerifierError, exhausted
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe
-from verifier.runner import RunResult, run_recipe
+from verifier.runner import RunResult, recipe_inputs, run_recipe
 from verifier.stage import secrets_of
 from verifier.temporal import cli as temporal_cli
 
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         help="(re)write expect_screenshot baselines instead of comparing against them",
     )
     add_live_arguments(run)
+    # The other recipes of a --jobs command, whose files this run's app must not change.
+    run.add_argument("--protect", action="append", default=[], help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
@@ -124,6 +126,7 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
     run_args += ["--no-video"] if args.no_video else []
     run_args += ["--update-baselines"] if args.update_baselines else []
     run_args += ["--network", args.network] if args.network else []
+    run_args += [a for path in args.recipes for a in ("--protect", path)]
     worst = 0
     with SignalGuard():
         try:
@@ -167,6 +170,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs > 1 and len(args.recipes) > 1:
         return _cmd_run_jobs(args)
     worst = 0
+    protect = recipe_inputs([*args.recipes, *args.protect])
     for path in args.recipes:
         try:
             result = run_recipe(
@@ -177,6 +181,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 update_baselines=args.update_baselines,
                 network=args.network,
                 live=live,
+                protect=protect,
             )
         except Interrupted as exc:
             return show_error(exc, subject=path)
@@ -273,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except (VerifierError, Interrupted) as exc:
         return show_error(exc)
+    except (RuntimeError, MemoryError, BlockingIOError) as exc:
+        error = exhausted(exc)
+        if error is None:
+            raise
+        return show_error(error)
 
 
 if __name__ == "__main__":

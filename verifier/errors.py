@@ -44,6 +44,7 @@ __all__ = (
     "RecorderError",
     "StepTimeout",
     "VerifierError",
+    "exhausted",
     "message_of",
 )
 
@@ -144,6 +145,19 @@ class CheckFailed(VerifierError):
 
 class StepTimeout(CheckFailed):
     """A step waited for its condition longer than its timeout."""
+
+
+def exhausted(exc: BaseException) -> VerifierError | None:
+    """``exc`` as an error of the machine's (exit 2), when it says the machine ran out of
+    threads, processes or memory (a fork bomb outside our limits, say); else None."""
+    out_of_threads = isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
+    if not (out_of_threads or isinstance(exc, MemoryError | BlockingIOError)):
+        return None
+    msg = (
+        f"the machine ran out of threads, processes or memory ({type(exc).__name__}: "
+        f"{exc}); lower app.limits, or run fewer jobs at once"
+    )
+    return VerifierError(msg)
 
 
 def message_of(exc: BaseException) -> str:

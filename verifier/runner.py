@@ -13,19 +13,20 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from verifier._types import Image
 from verifier.browser import DIALOG_PAINT_S, DialogEvent
-from verifier.errors import CheckFailed, Interrupted, VerifierError
+from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError
 from verifier.evidence import StepRecord, Verdict, mark_points, new_step_record, utc_now
 from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
 
-__all__ = ("RunResult", "run_recipe")
+__all__ = ("RunResult", "recipe_inputs", "run_recipe")
 
 _log = logging.getLogger(__name__)
 
@@ -230,6 +231,18 @@ class _Run:
         return None
 
 
+def recipe_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """What the recipes at ``paths`` read as they run (themselves, their baselines,
+    pictures and uploads): one recipe's app must not change what another will read."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        try:
+            found += load_recipe(path).inputs()
+        except RecipeError:
+            found += [path, path.with_name(f"{path.stem}.baselines")]  # it fails on its own
+    return found
+
+
 def run_recipe(
     recipe: str | os.PathLike[str] | Recipe,
     *,
@@ -239,6 +252,7 @@ def run_recipe(
     update_baselines: bool = False,
     network: str | None = None,
     live: LiveOptions | None = None,
+    protect: Sequence[Path] = (),
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -250,12 +264,15 @@ def run_recipe(
     :param network: ``"loopback"`` confines the app and browser to loopback (default: the
         recipe's ``network``).
     :param live: serve a live view of the desktop while it runs (see ``verifier.live``).
+    :param protect: more files the app may read but not change (see :func:`recipe_inputs`).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
-    stage = Stage(loaded, out=out, display=display, video=video, network=network, live=live)
+    stage = Stage(
+        loaded, out=out, display=display, video=video, network=network, live=live, protect=protect
+    )
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)
     interrupted: Interrupted | None = None

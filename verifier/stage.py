@@ -35,7 +35,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -48,10 +48,10 @@ from verifier._runlog import capture_logs
 from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
 from verifier._storage import load_state
-from verifier.app import AppServices
+from verifier.app import AppServices, Confinement, sandbox_unavailable
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop
-from verifier.errors import BrowserError, RecipeError, VerifierError, message_of
+from verifier.errors import BrowserError, NetworkError, RecipeError, VerifierError, message_of
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe
@@ -124,6 +124,9 @@ class Stage:
     :param title: the bundle's name for the recipe (default: the recipe's name).
     :param loggers: more loggers to capture into logs/verifier.log, with their levels.
     :param live: serve a live view of the display (x11vnc + noVNC, see ``verifier.live``).
+    :param protect: more files the app may read but never change (the other recipes of
+        the same command, and what they read).
+    :param private: more files the app must not see (an MCP token file).
     :raises BundleError: the bundle folder cannot be created.
     """
 
@@ -138,8 +141,12 @@ class Stage:
         title: str | None = None,
         loggers: Mapping[str, int] | None = None,
         live: LiveOptions | None = None,
+        protect: Sequence[Path] = (),
+        private: Sequence[Path] = (),
     ) -> None:
         self.recipe = recipe
+        self._protect = tuple(protect)
+        self._private = tuple(private)
         self.display = display
         self.video = recipe.video.enabled if video is None else video
         self.network = network or recipe.network
@@ -159,7 +166,7 @@ class Stage:
             redact=redactor.obj if redactor else None,
         )
         self.signals = SignalGuard()
-        self.shots = ShotWriter()
+        self.shots = ShotWriter(on_written=self._shot_written)
         self.desktop: Desktop | None = None
         self.app: AppServices | None = None
         self.browser: Browser | None = None
@@ -214,6 +221,7 @@ class Stage:
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
         if self.network == "loopback":
+            self._require_sandbox()
             # A driver started before the namespace existed (verifier run starts one
             # during its imports) lives outside it, and so would the browser it starts.
             release_prestarted()
@@ -237,6 +245,7 @@ class Stage:
                 redactor=self.redactor,
                 url=environment.url if environment is not None else None,
                 ready_timeout=environment.ready_timeout if environment is not None else 60.0,
+                confinement=self._confinement(),
             )
             stack.callback(self._stop_app)
             self.app.launch()
@@ -296,13 +305,21 @@ class Stage:
                 redact=self.redactor.text if self.redactor else None,
                 playwright=playwright,
                 storage_state=storage,
+                file_urls=self.recipe.allow_file_urls,
             )
         )
         if self.recorder is not None:
             # Teardown ends the video first, so it closes on the page, not on the browser
             # closing; ffmpeg finalizes while the browser closes.
             stack.callback(self.recorder.end)
-        self.bundle.set_setup("browser", {"ready_s": _since(t0), "driver_s": round(driver_s, 3)})
+        self.bundle.set_setup(
+            "browser",
+            {
+                "ready_s": _since(t0),
+                "driver_s": round(driver_s, 3),
+                "file_urls": self.browser.file_url_policy,
+            },
+        )
         self.bundle.set_environment({"chromium": self.browser.version})
         if self.recorder is not None:
             self.recorder.wait_ready()
@@ -323,6 +340,26 @@ class Stage:
                 },
             )
         self._check_placement()
+
+    def _require_sandbox(self) -> None:
+        """``network: loopback`` holds only when the app cannot leave the namespace: where
+        no sandbox can be made, an app with our privileges could (``nsenter``)."""
+        why_not = sandbox_unavailable()
+        if why_not is not None:
+            msg = (
+                f"network: loopback needs the app's sandbox, which cannot be made here "
+                f"({why_not}): without it the app could leave the namespace; run where "
+                "user namespaces are allowed, or use network: host"
+            )
+            raise NetworkError(msg)
+
+    def _confinement(self) -> Confinement:
+        """What the app's sandbox keeps from it: every bundle of the output folder, saved
+        logins and token files hidden; what the runs read beside their recipes, read-only."""
+        hide = [self.bundle.root.parent, self.bundle.root, *self._private]
+        if self.recipe.storage_state_path is not None:
+            hide.append(self.recipe.storage_state_path)
+        return Confinement(hide=tuple(hide), read_only=(*self.recipe.inputs(), *self._protect))
 
     def _start_live(self, listen: socket.socket | None) -> None:
         """The live view of the display: its URL without the token in the manifest, with
@@ -383,10 +420,14 @@ class Stage:
         finally:
             self.signals.quiet = True
             for path in self.shots.drain():
-                self.bundle.add_artifact(
-                    path.relative_to(self.bundle.root).as_posix(), "screenshot"
-                )
+                self._shot_written(path, *self.shots.digests[path])
             self._list_video()
+
+    def _shot_written(self, path: Path, sha256: str, size: int) -> None:
+        """List a screenshot with the digest of the bytes written (on the writer's thread,
+        as it is written; the manifest takes it in at its next write)."""
+        rel = path.relative_to(self.bundle.root).as_posix()
+        self.bundle.add_artifact(rel, "screenshot", digest=(sha256, size))
 
     def finish(self, verdict: Verdict, error: ErrorInfo | None) -> None:
         """Tear down if still up, stop capturing the log, and write the verdict, preview,

@@ -38,6 +38,15 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         sys.stderr.write("%s\n" % (format % args))
 
     def do_GET(self) -> None:
+        if self.path == "/big.bin":  # a 16 MiB download
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", "attachment; filename=big.bin")
+            self.send_header("Content-Length", str(16 << 20))
+            self.end_headers()
+            for _ in range(256):
+                self.wfile.write(b"\0" * 65536)
+            return
         if self.path == "/endless.bin":  # a download that never ends
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -2,16 +2,19 @@
 
 The app is untrusted code. It gets only ``PATH``, ``HOME``, ``LANG``, ``TERM``,
 ``TMPDIR``, ``PORT``, its recipe's ``env`` and the variables named in ``pass_env``; it
-runs in PID and mount namespaces of its own (``_sandbox.py``), so whatever it starts
-goes with it, and its output reaches ``app.log`` redacted and bounded (``_logpump.py``).
+runs in bubblewrap's sandbox (``_sandbox.py``) under an init of ours (``_init.py``), so
+whatever it starts goes with it, within its limits (``_limits.py``), and its output
+reaches ``app.log`` redacted and bounded (``_logpump.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
+import resource
 import select
 import shlex
 import shutil
@@ -19,14 +22,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from verifier._bwrap import sandbox_unavailable
 from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier._process import OwnedProcess, Owner
 from verifier._redact import NO_SECRETS, Redactor
+from verifier.app._limits import DEFAULT_LIMITS, Limiter, Limits
 from verifier.app._probe import refuse_taken_port, wait_answering
+from verifier.app._sandbox import INIT, Confinement, bwrap_argv
 from verifier.errors import DevServerError
 
 __all__ = ("BASE_ENV", "DevServer", "ServiceKind", "app_environment", "command_argv", "free_port")
@@ -37,7 +43,15 @@ _log = logging.getLogger(__name__)
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
 # What the app gets of the verifier's environment (besides PORT, its env and pass_env).
 BASE_ENV = ("PATH", "HOME", "LANG", "TERM", "TMPDIR")
-_SANDBOX = Path(__file__).resolve().parent.parent / "_sandbox.py"
+# How long bubblewrap and the init may take to say the sandbox is up (about 30 ms here).
+_SANDBOX_START_S = 10.0
+_SANDBOXED = (
+    "sandbox: bubblewrap (user, PID, mount, IPC and UTS namespaces of its own; no capabilities)"
+)
+_NOT_CONTAINED = (
+    "not contained: the app runs as the verifier's user with its view of the machine "
+    "(every process, that user's files, the X cookies and sockets under TMPDIR)"
+)
 ServiceKind = Literal["serve", "install", "start"]
 
 
@@ -92,7 +106,8 @@ class DevServer(Owner):
     :param name: what errors call it (``dev server``, ``service 'api'``).
     :param redactor: secrets replaced in the log.
     :param log_limit: the most bytes the log keeps (its head and its tail).
-    :param sandbox: run it in PID and mount namespaces of its own (when the OS allows).
+    :param limits: the memory and processes its tree may use.
+    :param confinement: what of ours its sandbox hides or keeps read-only.
     """
 
     def __init__(
@@ -112,7 +127,8 @@ class DevServer(Owner):
         kind: ServiceKind = "serve",
         redactor: Redactor = NO_SECRETS,
         log_limit: int = DEFAULT_LOG_LIMIT,
-        sandbox: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
+        confinement: Confinement | None = None,
     ) -> None:
         self.port = port if port is not None or not wants_port else free_port()
         fill = functools.partial(_fill, port=self.port, ports=ports or {})
@@ -133,9 +149,12 @@ class DevServer(Owner):
         self.exit_code: int | None = None  # once stopped (or, for install/start, done)
         self._redactor = redactor
         self._log_limit = log_limit
-        self._use_sandbox = sandbox
+        self._limiter = Limiter(limits)
+        self._confinement = confinement or Confinement()
+        self._init_pid: int | None = None  # the sandbox's init (PID 1 inside), as seen here
         self._pump: LogPump | None = None
-        self._status: _StatusPipe | None = None  # a start's sandbox: its "exit N" line
+        self._status: _StatusPipe | None = None  # the init's lines: "started", "exit N"
+        self._info: _StatusPipe | None = None  # bubblewrap's JSON: the init's pid
         self._started = 0.0
         self._proc: OwnedProcess | None = None
 
@@ -169,41 +188,15 @@ class DevServer(Owner):
                 "executable program (on the app's PATH, or relative to app.cwd)"
             )
             raise DevServerError(msg)
+        why_not = sandbox_unavailable()  # raises when bubblewrap is missing
+        self._limiter.open()
         self._started = time.monotonic()
-        status_r = status_w = -1
-        if self._use_sandbox:
-            status_r, status_w = os.pipe()
-            keep = ["--keep"] if self.kind == "start" else []
-            # Python adds LC_CTYPE to the launcher's environment in the C locale.
-            unset = [] if "LC_CTYPE" in self.env else ["--unset", "LC_CTYPE"]
-            argv = [
-                sys.executable, "-I", "-S", str(_SANDBOX), "--status-fd", str(status_w),
-                *keep, *unset, "--", *argv,
-            ]  # fmt: skip
-        try:
-            self._proc = OwnedProcess(
-                argv,
-                name=self.name,
-                env=self.env,
-                cwd=self.cwd,
-                stdout=subprocess.PIPE,
-                pass_fds=(status_w,) if status_w >= 0 else (),
-            )
-        except OSError as exc:
-            msg = f"{self.name} {self.command!r} could not start: {exc}"
-            raise DevServerError(msg) from exc
-        finally:
-            if status_w >= 0:
-                os.close(status_w)
-        self.sandbox = "no sandbox: not asked"
-        if status_r >= 0:
-            status = _StatusPipe(status_r)
-            self.sandbox = status.line(None) or "no sandbox: the launcher said nothing"
-            if self.kind == "start" and self.sandbox.startswith("sandbox"):
-                self._status = status  # a start in its sandbox: "exit N" comes on it
-            else:
-                status.close()
-        assert self._proc.popen.stdout is not None
+        if why_not is None:
+            self._launch_sandboxed(argv)
+        else:
+            self.sandbox = f"no sandbox: {why_not}; {_NOT_CONTAINED}"
+            self._launch_bare(argv)
+        assert self._proc is not None and self._proc.popen.stdout is not None
         self._pump = LogPump(
             self._proc.popen.stdout,
             self.log_path,
@@ -211,8 +204,93 @@ class DevServer(Owner):
             limit=self._log_limit,
             name="app-log",
         ).start()
+        if why_not is None:
+            self._await_sandbox()
         _log.info("%s started (pid %d, %s): %s", self.name, self._proc.pid, self.sandbox, argv)
         return self
+
+    def _spawn(self, argv: list[str], pass_fds: tuple[int, ...], also: Callable[[], None]) -> None:
+        try:
+            self._proc = OwnedProcess(
+                argv,
+                name=self.name,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=subprocess.PIPE,
+                pass_fds=pass_fds,
+                also=also,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            self._limiter.close()
+            msg = f"{self.name} {self.command!r} could not start: {exc}"
+            raise DevServerError(msg) from exc
+
+    def _launch_sandboxed(self, argv: list[str]) -> None:
+        """bubblewrap, then our init as PID 1 inside, then the command."""
+        status_r, status_w = os.pipe()
+        info_r, info_w = os.pipe()
+        keep = ["--keep"] if self.kind == "start" else []
+        # Python adds LC_CTYPE to the init's environment in the C locale, bubblewrap PWD.
+        unset = [a for n in ("LC_CTYPE", "PWD") if n not in self.env for a in ("--unset", n)]
+        rlimits = [a for k, v in self._limiter.rlimits.items() for a in ("--rlimit", f"{k}={v}")]
+        init = [
+            sys.executable, "-I", "-S", str(INIT), "--status-fd", str(status_w),
+            *keep, *unset, *rlimits, "--", *argv,
+        ]  # fmt: skip
+        try:
+            full = bwrap_argv(
+                init,
+                cwd=self.cwd,
+                env=self.env,
+                confinement=self._confinement,
+                tmpfs_size=self._limiter.limits.memory,
+                info_fd=info_w,
+            )
+            self._spawn(full, (status_w, info_w), self._limiter.join)
+        except BaseException:
+            for fd in (status_r, info_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(status_w)
+            os.close(info_w)
+        self.sandbox = _SANDBOXED
+        self._status = _StatusPipe(status_r)
+        self._info = _StatusPipe(info_r)
+
+    def _launch_bare(self, argv: list[str]) -> None:
+        """No sandbox can be made here: the command itself, with an rlimit on its memory."""
+        memory = self._limiter.rlimits.get("data")
+
+        def limit() -> None:
+            self._limiter.join()
+            if memory is not None:
+                resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+
+        self._spawn(argv, (), limit)
+
+    def _await_sandbox(self) -> None:
+        """Wait until the init runs inside the sandbox; learn its pid (it is the one told
+        to stop); raise with bubblewrap's words when the sandbox could not be made."""
+        status, info = self._status, self._info
+        assert status is not None and info is not None
+        deadline = time.monotonic() + _SANDBOX_START_S
+        try:
+            line = status.line(deadline)
+            pid = _child_pid(info.json(deadline))
+        finally:
+            info.close()
+        if line != "started" or pid is None:
+            self.close()
+            out = self._final_tail()
+            msg = f"{self.name}: the app's sandbox did not start" + (
+                f": {out.splitlines()[-1]!r}" if out else " (bubblewrap said nothing)"
+            )
+            raise DevServerError(msg, output_tail=out)
+        self._init_pid = pid
+        if self.kind != "start":
+            status.close()  # only a start's init says more ("exit N")
+            self._status = None
 
     def wait_ready(self) -> DevServer:
         """Wait until it is ready (see the class); stops it and raises if it never is."""
@@ -233,10 +311,14 @@ class DevServer(Owner):
 
     def _exited(self, code: int, when: str) -> DevServerError:
         out = self._final_tail()
-        msg = f"{self.name} {self.command!r} exited with code {code} {when}" + (
+        msg = f"{self.name} {self.command!r} exited with code {code} {when}{self._limit_hit()}" + (
             f"; last output: {out!r}" if out else "; it printed nothing"
         )
         return DevServerError(msg, returncode=code, output_tail=out)
+
+    def _limit_hit(self) -> str:
+        hit = self._limiter.tripped()
+        return f": it reached {hit}" if hit else ""
 
     def _wait_served(self, deadline: float) -> None:
         proc = self._proc
@@ -258,8 +340,8 @@ class DevServer(Owner):
         out = self.log_tail()
         msg = (
             f"{self.name} {self.command!r} did not answer 2xx/3xx at {self.url} "
-            f"within {self.ready_timeout:g} s (app.ready_timeout); last probe: "
-            f"{last.detail}" + (f"; last output: {out!r}" if out else "")
+            f"within {self.ready_timeout:g} s (app.ready_timeout){self._limit_hit()}; "
+            f"last probe: {last.detail}" + (f"; last output: {out!r}" if out else "")
         )
         raise DevServerError(msg, output_tail=out)
 
@@ -289,7 +371,10 @@ class DevServer(Owner):
             return
         if (code := self._proc.poll()) is not None:
             out = self._final_tail()
-            msg = f"{self.name} exited with code {code} during the run; last output: {out!r}"
+            msg = (
+                f"{self.name} exited with code {code} during the run{self._limit_hit()}; "
+                f"last output: {out!r}"
+            )
             raise DevServerError(msg, returncode=code, output_tail=out)
 
     def _final_tail(self) -> str:
@@ -304,24 +389,37 @@ class DevServer(Owner):
 
     def close(self) -> None:
         """Stop the server and every descendant (SIGTERM, grace, SIGKILL); idempotent."""
-        if self._status is not None:
-            self._status.close()
-            self._status = None
+        for pipe in (self._status, self._info):
+            if pipe is not None:
+                pipe.close()
+        self._status = self._info = None
         if self._proc is not None:
-            # A sandbox passes SIGTERM on to every process inside, once: a server that
-            # shuts down gracefully on the first and at once on a second gets one.
-            inside = (self.sandbox or "").startswith("sandbox:")
-            code = self._proc.stop(grace=3.0, passes_on=inside)
+            # The sandbox's init passes SIGTERM on to every process inside, once: a server
+            # that shuts down gracefully on the first and at once on a second gets one.
+            # (bubblewrap itself would die of it, and take the sandbox down by SIGKILL.)
+            code = self._proc.stop(grace=3.0, term_only=self._init_pid)
             if self.exit_code is None:
                 self.exit_code = code
         if self._pump is not None:
             self._pump.join(timeout=2.0)
             if self._proc is not None and self._proc.popen.stdout is not None:
                 self._proc.popen.stdout.close()
+        self._limiter.close()
+
+    def limits_record(self) -> dict[str, object]:
+        """The limits for the manifest, and what holds them."""
+        return self._limiter.record()
+
+
+def _child_pid(info: dict[str, object] | None) -> int | None:
+    """The init's pid from bubblewrap's ``--info-fd`` JSON (``{"child-pid": N}``)."""
+    pid = info.get("child-pid") if info is not None else None
+    return pid if isinstance(pid, int) and pid > 0 else None
 
 
 class _StatusPipe:
-    """The sandbox's status lines: ``sandbox: ...`` at once, ``exit N`` for a start."""
+    """A pipe we read lines from: the init's ``started`` and ``exit N``, bubblewrap's
+    JSON."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -342,9 +440,29 @@ class _StatusPipe:
         line, _, self._buf = self._buf.partition(b"\n")
         return line.decode("utf-8", "replace").strip()
 
+    def json(self, deadline: float) -> dict[str, object] | None:
+        """The JSON object written to it (None when the writer closes it without one, or
+        at ``deadline``)."""
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                value = json.loads(self._buf)
+                return value if isinstance(value, dict) else None
+            except ValueError:
+                pass
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                break
+            self._buf += chunk
+        return None
+
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
 
 
 def _fill(text: str, *, port: int | None, ports: Mapping[str, int]) -> str:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from verifier._process import Owner
 from verifier._redact import NO_SECRETS, Redactor
+from verifier.app._limits import Limits
 from verifier.app._probe import refuse_taken_port, wait_answering
+from verifier.app._sandbox import Confinement
 from verifier.app._server import DevServer, free_port
 from verifier.errors import DevServerError
 from verifier.recipe import ServiceSpec
@@ -34,6 +36,7 @@ class AppServices(Owner):
     :param url: for a Cursor environment, the URL that says the app is up (its terminals
         have none of their own); else the last service's URL is the base URL.
     :param ready_timeout: how long to wait for ``url``.
+    :param confinement: what of ours every service's sandbox hides or keeps read-only.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class AppServices(Owner):
         redactor: Redactor = NO_SECRETS,
         url: str | None = None,
         ready_timeout: float = 60.0,
+        confinement: Confinement | None = None,
     ) -> None:
         if not specs:
             msg = "an app needs at least one service"
@@ -65,6 +69,8 @@ class AppServices(Owner):
                 kind=spec.kind,
                 redactor=redactor,
                 log_limit=spec.log_limit,
+                limits=Limits(memory=spec.limits.memory, pids=spec.limits.pids),
+                confinement=confinement,
             )
             for spec in specs
         ]
@@ -157,6 +163,7 @@ class AppServices(Owner):
                 "ready_s": round(s.ready_s, 3) if s.ready_s is not None else None,
                 "exit_code": s.exit_code,
                 "sandbox": s.sandbox,
+                "limits": s.limits_record(),
                 "log": f"logs/{s.log_path.name}",
             }
             for name, s in zip(self._names, self.services, strict=True)

@@ -43,10 +43,13 @@ _DEFAULT_SCREEN = "1280x800"
 
 def _session_recipe(options: McpOptions, recipe: Recipe | None) -> Recipe:
     """What the session's stage starts: the recipe's app, url, secrets and network (its
-    steps are the agent's), or a bare desktop and browser without one."""
+    steps are the agent's), or a bare desktop and browser without one. ``file:`` URLs
+    load only where the recipe allows them or the person began the session on one."""
     screen = options.screen or (recipe.screen if recipe is not None else _DEFAULT_SCREEN)
+    on_file = urlsplit(options.url or "").scheme == "file"
     if recipe is not None:
-        return dataclasses.replace(recipe, steps=(), screen=screen)
+        allow = recipe.allow_file_urls or on_file
+        return dataclasses.replace(recipe, steps=(), screen=screen, allow_file_urls=allow)
     return Recipe(
         name="Agent session",
         steps=(),
@@ -57,6 +60,7 @@ def _session_recipe(options: McpOptions, recipe: Recipe | None) -> Recipe:
         timeout=10.0,
         path=None,
         sha256="",
+        allow_file_urls=on_file,
     )
 
 
@@ -111,6 +115,7 @@ def _serve(
         title=name,
         loggers={"mcp": logging.INFO},
         live=options.live,
+        private=(options.token_file,) if options.token_file is not None else (),
     )
     with stage:
         _log.info("mcp session %s (%s)", stage.bundle.run_id, "stdio" if wire else "http")

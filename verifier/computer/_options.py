@@ -10,9 +10,12 @@ from verifier.computer._image import ImageFormat
 from verifier.errors import InputError
 from verifier.live import LiveOptions
 
-__all__ = ("McpOptions", "TOKEN_ENV", "parse_listen", "read_token")
+__all__ = ("MIN_TOKEN", "TOKEN_ENV", "McpOptions", "check_token", "parse_listen", "read_token")
 
 TOKEN_ENV = "VERIFIER_MCP_TOKEN"
+# A token anyone could guess in a run's time is no token: 32 characters of
+# secrets.token_urlsafe are 192 bits.
+MIN_TOKEN = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,7 @@ class McpOptions:
     out: Path = Path("artifacts")
     http: tuple[str, int] | None = None  # None: stdio
     token: str | None = None
+    token_file: Path | None = None  # where the token came from: hidden from the app
     allow_remote: bool = False
     screen: str | None = None
     scale: tuple[int, int] | None = None
@@ -53,8 +57,25 @@ def parse_listen(text: str, *, allow_remote: bool = False) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def check_token(token: str, where: str) -> str:
+    """``token``, unless it is too short to be a secret (``where`` names its source).
+
+    :raises InputError: it has fewer than 32 characters.
+    """
+    if len(token) < MIN_TOKEN:
+        msg = (
+            f"{where}: the token has {len(token)} characters; use at least {MIN_TOKEN} "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+        raise InputError(msg)
+    return token
+
+
 def read_token(path: str | Path) -> str:
-    """The bearer token in the file ``path`` (surrounding whitespace stripped)."""
+    """The bearer token in the file ``path`` (surrounding whitespace stripped).
+
+    :raises InputError: it cannot be read, holds more than a token, or is too short.
+    """
     try:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -67,4 +88,4 @@ def read_token(path: str | Path) -> str:
             "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
         raise InputError(msg)
-    return token
+    return check_token(token, f"--token-file {str(path)!r}")

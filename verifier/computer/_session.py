@@ -314,7 +314,7 @@ class Session:
         else:
             for path in self._shots.close():
                 rel = path.relative_to(self.bundle.root).as_posix()
-                self.bundle.add_artifact(rel, "screenshot")
+                self.bundle.add_artifact(rel, "screenshot", digest=self._shots.digests[path])
         recipe_path = self.bundle.path(SESSION_RECIPE)
         intro = (
             f"Replays the computer-use session {self.bundle.run_id} "

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from verifier._term import say, show_error
 from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
-from verifier.computer._options import TOKEN_ENV, McpOptions, parse_listen, read_token
+from verifier.computer._options import (
+    TOKEN_ENV,
+    McpOptions,
+    check_token,
+    parse_listen,
+    read_token,
+)
 from verifier.errors import InputError, Interrupted, VerifierError
 from verifier.live import add_live_arguments, live_options
 
@@ -104,7 +110,8 @@ def options(args: argparse.Namespace) -> McpOptions:
         url=args.url,
         out=Path(args.out),
         http=parse_listen(args.http, allow_remote=args.allow_remote) if args.http else None,
-        token=read_token(args.token_file) if args.token_file else os.environ.get(TOKEN_ENV) or None,
+        token=_token(args),
+        token_file=Path(args.token_file).resolve() if args.token_file else None,
         allow_remote=args.allow_remote,
         screen=args.screen,
         scale=scale,
@@ -113,6 +120,14 @@ def options(args: argparse.Namespace) -> McpOptions:
         display=args.display,
         live=live_options(args, "verifier mcp"),
     )
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The token from --token-file, else from $VERIFIER_MCP_TOKEN (None: one is made)."""
+    if args.token_file:
+        return read_token(args.token_file)
+    token = os.environ.get(TOKEN_ENV)
+    return check_token(token, f"${TOKEN_ENV}") if token else None
 
 
 def _say(line: str) -> None:

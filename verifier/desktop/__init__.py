@@ -18,7 +18,7 @@ import numpy as np
 from verifier._process import Owner
 from verifier._types import Box, Button, Image
 from verifier._xauth import authority_of, display_env
-from verifier.desktop._capture import PNG_PARAMS, ScreenCapture, downscale, save_png
+from verifier.desktop._capture import PNG_PARAMS, ScreenCapture, downscale, save_png, write_png
 from verifier.desktop._damage import DamageWatch
 from verifier.desktop._display import (
     WindowManager,
@@ -41,6 +41,7 @@ __all__ = (
     "downscale",
     "key_name",
     "save_png",
+    "write_png",
 )
 
 _log = logging.getLogger(__name__)

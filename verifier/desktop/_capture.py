@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from verifier._types import Image
 from verifier._xauth import connecting_to
 from verifier.errors import BundleError, DisplayError
 
-__all__ = ("Image", "PNG_PARAMS", "ScreenCapture", "downscale", "save_png")
+__all__ = ("Image", "PNG_PARAMS", "ScreenCapture", "downscale", "save_png", "write_png")
 
 
 class ScreenCapture:
@@ -62,17 +63,25 @@ def save_png(frame: Image, path: Path) -> Path:
 
     :raises BundleError: the file cannot be written.
     """
+    write_png(frame, path)
+    return path
+
+
+def write_png(frame: Image, path: Path) -> tuple[str, int]:
+    """:func:`save_png`, returning the sha256 (hex) and size of the bytes written: the
+    digest of what we wrote, not of what the file holds when someone reads it later."""
     ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), PNG_PARAMS)
     if not ok:
         msg = f"could not encode the PNG {str(path)!r}"
         raise BundleError(msg)
+    raw = data.tobytes()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data.tobytes())
+        write_atomic(path, raw)
     except OSError as exc:
         msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
         raise BundleError(msg) from exc
-    return path
+    return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
 def downscale(frame: Image, width: int) -> Image:

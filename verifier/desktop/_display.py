@@ -53,9 +53,10 @@ def _require(binary: str) -> str:
 
 
 def _check_identity(display: str, *, env: Mapping[str, str] | None = None) -> None:
-    """libxcb clients (Chromium, ffmpeg, mss) reach a display through its abstract socket
-    first, python-xlib through its socket file: both must lead to our Xvfb. A token set on
-    the root window through the one is read back through the other (xprop)."""
+    """libxcb clients (Chromium, ffmpeg, mss) try a display's abstract socket first,
+    python-xlib its socket file: both must lead to our Xvfb (a display we attach to may
+    listen on either). A token set on the root window through the one is read back
+    through the other (xprop)."""
     token = secrets.token_hex(8)
     conn = open_display(display)
     try:
@@ -130,8 +131,8 @@ def _open_start_lock() -> int:
 
 
 def _in_use(number: int) -> bool:
-    """Is display ``number`` taken: a lock file of a live server, a socket file, or a
-    listener on its abstract socket (which clients would reach first)?"""
+    """Is display ``number`` taken: a lock file of a live server, or a socket file that
+    accepts connections?"""
     lock = Path(f"/tmp/.X{number}-lock")
     if lock.exists():
         try:
@@ -151,19 +152,38 @@ def _in_use(number: int) -> bool:
                 pass  # left by a server that was killed: Xvfb takes the number over
             except OSError:
                 return True
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        try:
-            sock.connect(f"\0/tmp/.X11-unix/X{number}")
-        except OSError:
-            return False
-    return True
+    return False
 
 
-def _free_display() -> int:
-    """The lowest display number nothing holds (called under _START_LOCK)."""
+def _hold_abstract(number: int) -> socket.socket | None:
+    """Bind display ``number``'s abstract socket name without listening on it, or None
+    when something already holds it.
+
+    libxcb clients (Chromium, ffmpeg, openbox, mss) try a display's abstract socket
+    before its socket file. Our Xvfb does not listen there (``-nolisten local``: the
+    abstract namespace belongs to the network namespace, which the app shares, not to
+    the mount namespace that hides the socket file from it); held by us, the name cannot
+    be taken by anyone else, and a connection to it is refused, so clients go on to the
+    socket file.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(f"\0/tmp/.X11-unix/X{number}")
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _claim_display() -> tuple[int, socket.socket]:
+    """The lowest display number nothing holds, its abstract name held (called under
+    _START_LOCK)."""
     for number in range(_MAX_DISPLAY):
-        if not _in_use(number):
-            return number
+        if _in_use(number):
+            continue
+        held = _hold_abstract(number)
+        if held is not None:
+            return number, held
     msg = f"no free X display number below {_MAX_DISPLAY}"
     raise DisplayError(msg)
 
@@ -192,6 +212,8 @@ class XServer:
             str(self.authority),
             "-nolisten",
             "tcp",
+            "-nolisten",
+            "local",  # no abstract socket: see _hold_abstract
             "-noreset",  # keep the server up between clients
             "+extension",
             "XTEST",
@@ -200,12 +222,14 @@ class XServer:
         ]
         self.display = ""
         self._error: DisplayError | None = None
+        self._abstract: socket.socket | None = None
         lock = _open_start_lock()
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another verifier's Xvfb is starting
-            # Our own number, not -displayfd's pick, which looks at sockets only: one held
-            # by an abstract socket alone is skipped too (clients would reach it first).
-            number = _free_display()
+            # Our own number, not -displayfd's pick, which looks at socket files only: a
+            # number whose abstract name someone holds is skipped too (clients would
+            # reach it first), and ours is held before the server starts.
+            number, self._abstract = _claim_display()
             read_fd, write_fd = os.pipe()
             try:
                 with log.open("ab") as out:
@@ -223,6 +247,8 @@ class XServer:
                 os.close(write_fd)
         except BaseException:
             os.close(lock)  # also releases it
+            if self._abstract is not None:
+                self._abstract.close()
             shutil.rmtree(self._auth_dir, ignore_errors=True)
             raise
         self._reader = threading.Thread(
@@ -269,6 +295,8 @@ class XServer:
         self._reader.join()  # ends once the pipe closes with the server
         forget_authority(self.display, self.authority)
         shutil.rmtree(self._auth_dir, ignore_errors=True)
+        if self._abstract is not None:
+            self._abstract.close()
 
 
 _OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")

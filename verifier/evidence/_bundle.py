@@ -91,6 +91,7 @@ class BundleWriter:
             msg = f"cannot create the bundle folder {str(self.root)!r}: {exc.strerror or exc}"
             raise BundleError(msg) from exc
         self._t0 = time.monotonic()
+        self._artifacts_lock = threading.Lock()  # the screenshot writer lists them too
         self.manifest: Manifest = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
@@ -147,20 +148,27 @@ class BundleWriter:
         self.manifest["steps"] = steps
         self.write_manifest()
 
-    def add_artifact(self, rel: str, kind: ArtifactKind) -> ArtifactRecord | None:
-        """List (or refresh) a file of the bundle with its size and sha256."""
+    def add_artifact(
+        self, rel: str, kind: ArtifactKind, *, digest: tuple[str, int] | None = None
+    ) -> ArtifactRecord | None:
+        """List (or refresh) a file of the bundle with its size and sha256: ``digest``
+        (sha256, size) when the writer took it from the bytes it wrote, else read now.
+        Safe from any thread."""
         full = self.path(rel)
-        if not full.is_file():
-            return None
+        if digest is None:
+            if not full.is_file():
+                return None
+            digest = sha256_of(full), full.stat().st_size
         record: ArtifactRecord = {
             "path": rel,
             "kind": kind,
-            "bytes": full.stat().st_size,
-            "sha256": sha256_of(full),
+            "bytes": digest[1],
+            "sha256": digest[0],
         }
-        arts = [a for a in self.manifest["artifacts"] if a["path"] != rel]
-        arts.append(record)
-        self.manifest["artifacts"] = arts
+        with self._artifacts_lock:
+            arts = [a for a in self.manifest["artifacts"] if a["path"] != rel]
+            arts.append(record)
+            self.manifest["artifacts"] = arts
         return record
 
     def preview_job(self, decoded: Mapping[Path, Image] | None = None) -> Callable[[], Path | None]:

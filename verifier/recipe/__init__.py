@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.recipe._app import AppSpec, EnvironmentSpec, ServiceSpec
-from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe
+from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe, upload_file
 from verifier.recipe._schema import Recipe, Step, VideoSpec
 from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
@@ -19,4 +19,5 @@ __all__ = (
     "is_file_url",
     "load_recipe",
     "parse_recipe",
+    "upload_file",
 )

@@ -17,7 +17,9 @@ Whatever the form, :func:`services` turns it into the services to start, in orde
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -37,6 +40,7 @@ from verifier.recipe.steps import Timeout
 
 __all__ = (
     "AppBlock",
+    "AppLimits",
     "AppSpec",
     "EnvironmentSpec",
     "ServiceSpec",
@@ -49,10 +53,44 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _PORTS_REF = re.compile(r"\{ports\.([^{}]*)\}")
 _ENV_NAME = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 DEFAULT_LOG_LIMIT = 10 * 1024 * 1024
+_MIB = 1024 * 1024
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:([KMGT])(i?)B?|B)?\s*$", re.IGNORECASE)
+# The names the app never gets, even when a recipe asks: the verifier's own (a token).
+_OURS = re.compile(r"^VERIFIER_", re.IGNORECASE)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _size(value: object) -> object:
+    """``"2GiB"``, ``"512MiB"``, ``"1G"`` or a number of bytes -> bytes."""
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        msg = f"{value!r} is not a size like 512MiB or 2GiB"
+        raise ValueError(msg)
+    number, unit, binary = match.groups()
+    base = 1024 if binary or not unit else 1000
+    power = "KMGT".index(unit.upper()) + 1 if unit else 0
+    return int(number) * base**power
+
+
+def _not_ours(names: list[str]) -> list[str]:
+    for name in names:
+        if _OURS.match(name):
+            msg = f"{name!r}: the app never gets the verifier's own VERIFIER_* variables"
+            raise ValueError(msg)
+    return names
+
+
+class AppLimits(_Model):
+    """``app.limits``: what each service's process tree may use (a cgroup where the
+    machine allows one, else a limit on each process)."""
+
+    memory: Annotated[int, BeforeValidator(_size), Field(ge=32 * _MIB, le=1 << 50)] = 2048 * _MIB
+    pids: Annotated[int, Field(ge=16, le=4_194_304)] = 1024
 
 
 class _Common(_Model):
@@ -62,7 +100,10 @@ class _Common(_Model):
     env: dict[_ENV_NAME, Annotated[str, Field(max_length=100_000)]] = Field(default_factory=dict)
     # The verifier's variables the app also gets (it gets only PATH, HOME, LANG, TERM,
     # TMPDIR, PORT and env otherwise; see verifier/app.py).
-    pass_env: Annotated[list[_ENV_NAME], Field(max_length=1000)] = Field(default_factory=list)
+    pass_env: Annotated[list[_ENV_NAME], Field(max_length=1000), AfterValidator(_not_ours)] = Field(
+        default_factory=list
+    )
+    limits: AppLimits = Field(default_factory=AppLimits)
     # The most bytes a service's log keeps: head and tail, with a line saying what was cut.
     log_limit: Annotated[int, Field(ge=4096, le=1 << 40)] = DEFAULT_LOG_LIMIT
 
@@ -177,6 +218,7 @@ class ServiceSpec:
     kind: Literal["serve", "install", "start"] = "serve"
     log_name: str = "app.log"
     wants_port: bool = True  # gets a free port ({port}, PORT)
+    limits: AppLimits = field(default_factory=AppLimits)
 
 
 def services(
@@ -202,6 +244,7 @@ def services(
             pass_env=tuple(spec.pass_env),
             ready_timeout=spec.ready_timeout,
             log_limit=spec.log_limit,
+            limits=spec.limits,
             log_name="app.log" if not isinstance(app, list) else f"app-{_slug(spec.name)}.log",
         )
         for spec in specs
@@ -221,6 +264,7 @@ def _cursor_services(spec: EnvironmentSpec, base_dir: Path) -> tuple[ServiceSpec
         "env": dict(spec.env),
         "pass_env": tuple(spec.pass_env),
         "log_limit": spec.log_limit,
+        "limits": spec.limits,
         "wants_port": False,
     }
     found: list[ServiceSpec] = []
@@ -273,9 +317,24 @@ def _cursor_services(spec: EnvironmentSpec, base_dir: Path) -> tuple[ServiceSpec
     return tuple(found)
 
 
+_ENVIRONMENT_MAX = 1024 * 1024
+
+
 def _read_environment(path: Path) -> dict[str, Any]:
+    """The file's JSON object; it must be a regular file of at most 1 MiB (a link to
+    /dev/zero or a FIFO would be read forever)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                msg = f"{path}: is not a regular file (app.environment names Cursor's JSON file)"
+                raise RecipeError(msg)
+            raw = fh.read(_ENVIRONMENT_MAX + 1)
+        if len(raw) > _ENVIRONMENT_MAX:
+            msg = f"{path}: is larger than 1 MiB; Cursor's environment.json is a small file"
+            raise RecipeError(msg)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         msg = f"{path}: no such file (app.environment names Cursor's environment.json)"
         raise RecipeError(msg) from None

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from verifier._git import work_tree_of
 from verifier.errors import RecipeError
 from verifier.recipe._app import app_base_url
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
-__all__ = ("is_file_url", "load_recipe", "parse_recipe")
+__all__ = ("is_file_url", "load_recipe", "parse_recipe", "upload_file")
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_STEPS = 10_000
@@ -99,6 +100,26 @@ _WRAPPING_SCHEMES = frozenset({"view-source", "filesystem"})
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_float)
+
+
+def upload_file(base_dir: Path, name: str) -> Path:
+    """The file an ``upload`` step names, resolved (links followed) beside the recipe.
+
+    :raises RecipeError: it lies outside the recipe's folder and the repository holding
+        it: the page under test would be handed a file of the machine.
+    """
+    path = (base_dir / name).resolve()
+    roots = [base_dir.resolve()]
+    tree = work_tree_of(base_dir)
+    if tree is not None:
+        roots.append(tree)
+    if not any(path.is_relative_to(root) for root in roots):
+        msg = (
+            f"{name!r} is outside the recipe's folder and its repository ({path}): "
+            "refused, the page under test would get a file of this machine"
+        )
+        raise RecipeError(msg)
+    return path
 
 
 def is_file_url(url: str) -> bool:
@@ -270,7 +291,14 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
         raise RecipeError(msg)
     steps = tuple(_parse_step(i, raw, head.timeout) for i, raw in enumerate(raw_steps))
     base_url = app_base_url(head.app) or head.url
+    base_dir = path.parent if path is not None else Path.cwd()
     for step in steps:
+        if step.action == "upload":
+            for name in step.args.files:  # type: ignore[attr-defined]
+                try:
+                    upload_file(base_dir, name)
+                except RecipeError as exc:
+                    raise RecipeError(f"steps[{step.index}] (upload): {exc.message}") from None
         if step.action != "goto":
             continue
         target = str(step.args.url)  # type: ignore[attr-defined]

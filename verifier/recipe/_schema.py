@@ -169,6 +169,23 @@ class Recipe:
         """
         return services(self.app, self.base_dir)
 
+    def inputs(self) -> list[Path]:
+        """The files a run reads beside the recipe as it goes: the recipe itself, its
+        baselines folder, the pictures it looks for and the files it uploads (the app
+        under test may read them, never change them)."""
+        base = self.base_dir
+        found = [self.path] if self.path is not None else []
+        if self.path is not None:
+            found.append(base / f"{self.path.stem}.baselines")
+        for step in self.steps:
+            image = getattr(step.args, "image", None)
+            if isinstance(image, str):
+                found.append(base / image)
+            files = getattr(step.args, "files", None)
+            if isinstance(files, tuple):
+                found.extend(base / name for name in files if isinstance(name, str))
+        return found
+
     @property
     def storage_state_path(self) -> Path | None:
         """The storage-state file the recipe loads, resolved beside it."""

@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier.desktop import Window
 from verifier.errors import CheckFailed, RecipeError, StepTimeout
-from verifier.recipe import Step
+from verifier.recipe import Step, upload_file
 from verifier.recipe.steps import Select, Upload
 from verifier.steps._aim import aim
 from verifier.steps._context import (
@@ -174,7 +174,10 @@ def _pick_in_list(
 def upload(ctx: StepContext, step: Step, args: Upload) -> StepOutcome:
     what = "upload"
     base = ctx.recipe_path.parent if ctx.recipe_path is not None else Path.cwd()
-    files = [(base / name).resolve() for name in args.files]
+    try:  # again now: a link beside the recipe may have changed since it was loaded
+        files = [upload_file(base, name) for name in args.files]
+    except RecipeError as exc:
+        raise RecipeError(f"{what}: {exc.message}") from None
     for name, path in zip(args.files, files, strict=True):
         if not path.is_file():
             msg = f"{what}: no file {name!r} (looked for {path})"
