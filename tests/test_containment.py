@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.support import SITE, live_processes, read_manifest, server_command, wait_for_step
 
@@ -33,19 +34,20 @@ ROOT = Path(__file__).resolve().parent.parent
 ATTACKER = ROOT / "tests" / "apps" / "attacker.py"
 VERIFIER = shutil.which("verifier")
 NOBODY = 65534
-ATTACKS = 15  # the lines attacker.py prints in "attacks" mode
+ATTACKS = 17  # the lines attacker.py prints in "attacks" mode
 IS_ROOT = os.geteuid() == 0
 
 
 class Place:
     """A folder for one test's recipes, app and bundles, as root or as uid 65534."""
 
-    def __init__(self, root: Path, *, as_user: bool) -> None:
-        self.root = root
+    def __init__(self, base: Path, *, as_user: bool) -> None:
+        self.root = base / "checkout"
+        self.home = base / "home"  # the user's home folder, outside the checkout
         self.as_user = as_user
-        self.out = root / "out"
-        (root / "home").mkdir()
-        subprocess.run(["git", "init", "-q", str(root)], check=True)  # a checkout
+        self.out = self.root / "out"
+        self.home.mkdir()
+        subprocess.run(["git", "init", "-q", str(self.root)], check=True)  # a checkout
 
     def recipe(self, name: str, data: dict[str, object]) -> Path:
         path = self.root / f"{name}.yaml"
@@ -65,7 +67,7 @@ class Place:
     def env(self, **more: str) -> dict[str, str]:
         env = {**os.environ, **more}
         if self.as_user:
-            env["HOME"] = str(self.root / "home")
+            env["HOME"] = str(self.home)
         return env
 
     def verifier(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -101,18 +103,15 @@ def place(request: pytest.FixtureRequest) -> Iterator[Place]:
     as_user = request.param == "user" and IS_ROOT
     if as_user and (why := _reachable_by_nobody()):
         pytest.fail(f"cannot run as an unprivileged user: {why} (clone outside /root)")
-    root = Path(tempfile.mkdtemp(prefix="verifier-containment-"))
-    root.chmod(0o755)
+    base = Path(tempfile.mkdtemp(prefix="verifier-containment-"))
+    base.chmod(0o755)
     try:
+        here = Place(base, as_user=as_user)
         if as_user:
-            shutil.chown(root, NOBODY, NOBODY)
-        here = Place(root, as_user=as_user)
-        if as_user:
-            for path in (root / "home", root / ".git"):
-                subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(path)], check=True)
+            subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(base)], check=True)
         yield here
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def attacker_app(
@@ -129,7 +128,14 @@ def attacker_app(
     baselines = place.root / f"{name}.baselines"
     baselines.mkdir(exist_ok=True)
     place.own(baselines)
-    protected = [place.root / f"{name}.yaml", place.root / ".git" / "config", baselines]
+    (place.root / "recipes").mkdir(exist_ok=True)  # a folder of recipes: its name pinned
+    shot = place.root / "recipes" / "logo.png"
+    picture = Image.new("RGB", (16, 16), (255, 0, 255))  # a picture never on screen
+    picture.paste((0, 255, 0), (0, 0, 8, 8))
+    picture.save(shot)
+    place.own(place.root / "recipes")
+    place.own(shot)
+    protected = [place.root / f"{name}.yaml", place.root / ".git" / "config", baselines, shot]
     return {
         "command": [sys.executable, str(ATTACKER), mode, "{port}", *extra],
         "url": "http://127.0.0.1:{port}/",
@@ -152,7 +158,11 @@ def attack_recipe(
             "name": f"attacker {name}",
             "storage_state": "auth.json",
             "app": attacker_app(place, name=name, hidden=hidden),
-            "steps": [{"goto": "/"}, {"expect_text": "Fixture app"}],
+            "steps": [
+                {"goto": "/"},
+                {"expect_text": "Fixture app"},
+                {"expect_no_image": {"image": "recipes/logo.png", "timeout": 1}},
+            ],
             **head,
         },
     )
@@ -178,6 +188,9 @@ def test_a_hostile_app_reaches_nothing_of_ours(place: Place) -> None:
     bundle = bundle_of(done)
     log = held(bundle)
     assert "umount-proc: held" in log and "x-display: held" in log
+    home = place.home if place.as_user else Path.home()
+    for name in (".config", ".local/share", ".local/state", ".cache", ".npm"):
+        assert not (home / name / "attacker-probe").exists(), f"the app's ~/{name} stayed"
     app = read_manifest(bundle)["setup"]["app"]  # type: ignore[index]
     assert app["sandbox"].startswith("sandbox: bubblewrap")
     limits = app["services"][0]["limits"]
@@ -209,6 +222,7 @@ def test_an_app_in_our_own_checkout_cannot_change_our_code(place: Place) -> None
     app["cwd"] = str(apps)
     app["env"]["PROTECTED"] = ":".join(map(str, ours))  # ...except our code and git
     app["env"]["WRITABLE"] = str(apps)
+    app["env"]["CHECKOUT"] = str(ROOT)
     recipe = place.recipe(
         "r", {"name": "ours", "app": app, "steps": [{"goto": "/"}, {"expect_text": "Fixture"}]}
     )
@@ -511,3 +525,114 @@ def test_a_file_url_typed_into_the_address_bar_is_blocked(
         bundle = Path(json.loads(done.stdout)["bundle"])
         setup = read_manifest(bundle)["setup"]["browser"]  # type: ignore[index]
         assert setup["file_urls"] == ("allowed" if allowed else "blocked by policy")
+
+
+def test_what_an_app_leaves_behind_runs_nowhere(place: Place) -> None:
+    """A package named verifier in the command's folder is not what --jobs children or
+    the watchdog import; a link where a step will write is replaced, not followed."""
+    victim = place.home / "victim.txt"
+    victim.write_text("untouched")
+    place.own(victim)
+    link = place.root / "state" / "auth.json"
+    planter = place.recipe(
+        "a",
+        {
+            "name": "planter",
+            "app": {
+                **attacker_app(place, "plant"),
+                "env": {
+                    "PLANT_DIR": str(place.root),
+                    "STATE_LINK": str(link),
+                    "VICTIM": str(victim),
+                },
+            },
+            "steps": [{"goto": "/"}, {"save_storage_state": "state/auth.json"}],
+        },
+    )
+    site = {"command": server_command("serve", str(SITE)), "url": "http://127.0.0.1:{port}/"}
+    wrong = place.recipe(
+        "c",
+        {
+            "name": "wrong",
+            "app": site,
+            "steps": [{"goto": "/"}, {"expect_text": {"text": "never there", "timeout": 1}}],
+        },
+    )
+    slow = place.recipe("b", {"name": "slow", "app": site, "steps": [{"goto": "/"}, {"wait": 2}]})
+    done = place.verifier(
+        "run",
+        str(planter),
+        str(slow),
+        str(wrong),
+        "--jobs",
+        "2",
+        "--out",
+        str(place.out),
+        "--no-video",
+    )
+    log = "\n".join(p.read_text() for p in place.out.glob("*/logs/app.log"))
+    assert "planted a package" in log, log  # the attack ran: the test can fail
+    assert done.returncode == 1, done.stdout + done.stderr  # the wrong app still fails
+    assert "FAILED" in done.stderr and str(wrong) in done.stderr
+    assert victim.read_text() == "untouched"
+    assert not link.is_symlink() and '"cookies"' in link.read_text()
+
+
+def test_the_home_folder_or_the_machine_is_no_checkout(place: Place) -> None:
+    app = {**attacker_app(place), "cwd": str(place.home)}
+    recipe = place.recipe("r", {"name": "home", "app": app, "steps": [{"goto": "/"}]})
+    home = str(place.home)
+    done = place.verifier("run", str(recipe), "--out", str(place.out), "--no-video", HOME=home)
+    assert done.returncode == 2
+    assert (
+        "would let the app write" in done.stderr
+        and "give the app a folder of its own" in done.stderr
+    )
+
+
+def test_as_root_an_app_writes_a_checkout_another_user_owns(tmp_path: Path) -> None:
+    """A CI workspace owned by the runner's user, verifier as root: the app runs as that
+    user (it has no root privileges to write it as root)."""
+    if not IS_ROOT:
+        pytest.skip("only root runs the app as another user")
+    base = Path(tempfile.mkdtemp(prefix="verifier-owned-"))
+    try:
+        base.chmod(0o755)
+        app = base / "app"
+        app.mkdir()
+        (app / "index.html").write_text("<title>owned</title><p>Fixture app, owned</p>")
+        script = (
+            "import functools, http.server, os, sys; open('mine.txt', 'w').write('x'); "
+            "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), "
+            "functools.partial(http.server.SimpleHTTPRequestHandler, directory='.'))"
+            ".serve_forever()"
+        )
+        recipe = base / "r.yaml"
+        recipe.write_text(
+            json.dumps(
+                {
+                    "name": "owned",
+                    "app": {
+                        "command": [sys.executable, "-c", script, "{port}"],
+                        "cwd": "app",
+                        "url": "http://127.0.0.1:{port}/",
+                    },
+                    "steps": [{"goto": "/"}, {"expect_text": "Fixture app, owned"}],
+                }
+            )
+        )
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(app)], check=True)
+        assert VERIFIER is not None
+        done = subprocess.run(
+            [VERIFIER, "run", str(recipe), "--out", str(tmp_path), "--json", "--no-video"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        bundle = bundle_of(done)
+        assert (app / "mine.txt").stat().st_uid == NOBODY
+        sandbox = read_manifest(bundle)["setup"]["app"]["sandbox"]  # type: ignore[index]
+        assert sandbox.endswith(f"as uid {NOBODY}, the owner of its checkout")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 
 __all__ = ("write_atomic",)
@@ -16,15 +17,17 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     :param durable: fsync before the rename, so the file survives the machine going down.
     :raises OSError: it cannot be written (a full disk); the temporary file is removed.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        # A new file of ours, never one someone put there (a link to elsewhere): the
+        # rename then replaces whatever is at ``path``, a link included, not its target.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, mode)  # the umask may have taken bits away
+            os.fchmod(fh.fileno(), mode)  # the umask may have taken bits away
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

@@ -47,7 +47,18 @@ def run_jobs(recipes: Sequence[str], *, jobs: int, run_args: Sequence[str]) -> I
                     err = Path(tmp) / f"{len(pending)}-{os.getpid()}.err"
                     with err.open("wb") as err_fh:
                         proc = OwnedProcess(
-                            [sys.executable, "-m", "verifier", "run", recipe, "--json", *run_args],
+                            # -P: the current folder (an app's checkout, where it may
+                            # have put a package named verifier) is not first on sys.path.
+                            [
+                                sys.executable,
+                                "-P",
+                                "-m",
+                                "verifier",
+                                "run",
+                                recipe,
+                                "--json",
+                                *run_args,
+                            ],
                             name=f"verifier run {recipe}",
                             env=dict(os.environ),
                             stdout=subprocess.PIPE,

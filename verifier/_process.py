@@ -81,7 +81,9 @@ def ensure_watchdog() -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     try:
         _watchdog = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
+            # -P: the current folder (an app's checkout, where it may have put a package
+            # named verifier) is not put first on sys.path.
+            [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
             env=env,
             pass_fds=(read_fd,),
             start_new_session=True,

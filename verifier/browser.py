@@ -274,12 +274,16 @@ class _ConsoleLog:
     for the checks that read them.
     """
 
-    _KEEP = 10_000  # records kept in memory per kind; the file has them all
+    _KEEP = 10_000  # records kept in memory per kind
+    _LIMIT = 10 * 1024 * 1024  # bytes the file keeps (a page can log without end)
 
     def __init__(self, path: Path, redact: Callable[[str], str] | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._redact = redact
-        self._fh: IO[str] = path.open("a", encoding="utf-8")
+        self._written = 0
+        self._dropped = 0
+        # A page's text may hold lone surrogates ('\ud800'): written as '?' then.
+        self._fh: IO[str] = path.open("a", encoding="utf-8", errors="replace")
         self._lock = threading.Lock()
         self.errors: list[dict[str, Any]] = []
         self.failed_requests: list[dict[str, Any]] = []
@@ -294,12 +298,22 @@ class _ConsoleLog:
                     self.failed_requests.append(record)
             elif fields.get("level") == "error" and len(self.errors) < self._KEEP:
                 self.errors.append(record)
-            if not self._fh.closed:
-                self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self._fh.flush()
+            if self._fh.closed:
+                return
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            if self._written + len(line) > self._LIMIT:
+                self._dropped += 1
+                return
+            self._written += len(line)
+            self._fh.write(line)
+            self._fh.flush()
 
     def close(self) -> None:
         with self._lock:
+            if self._dropped and not self._fh.closed:
+                note = {"ts": _now_iso(), "type": "truncated", "level": "warning"}
+                note["text"] = f"{self._dropped} more records past {self._LIMIT} bytes"
+                self._fh.write(json.dumps(note) + "\n")
             self._fh.close()
 
 

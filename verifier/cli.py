@@ -24,7 +24,7 @@ from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe
-from verifier.runner import RunResult, recipe_inputs, run_recipe
+from verifier.runner import RunResult, recipe_files, run_recipe
 from verifier.stage import secrets_of
 from verifier.temporal import cli as temporal_cli
 
@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     add_live_arguments(run)
     # The other recipes of a --jobs command, whose files this run's app must not change.
     run.add_argument("--protect", action="append", default=[], help=argparse.SUPPRESS)
+    # Files of the caller's that this run's app must not see (an MCP session's token).
+    run.add_argument("--private", action="append", default=[], help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
@@ -127,6 +129,7 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
     run_args += ["--update-baselines"] if args.update_baselines else []
     run_args += ["--network", args.network] if args.network else []
     run_args += [a for path in args.recipes for a in ("--protect", path)]
+    run_args += [a for path in args.private for a in ("--private", path)]
     worst = 0
     with SignalGuard():
         try:
@@ -170,7 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs > 1 and len(args.recipes) > 1:
         return _cmd_run_jobs(args)
     worst = 0
-    protect = recipe_inputs([*args.recipes, *args.protect])
+    protect, private = recipe_files([*args.recipes, *args.protect])
+    private += [Path(p) for p in args.private]
     for path in args.recipes:
         try:
             result = run_recipe(
@@ -182,6 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 network=args.network,
                 live=live,
                 protect=protect,
+                private=private,
             )
         except Interrupted as exc:
             return show_error(exc, subject=path)

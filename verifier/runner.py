@@ -26,7 +26,7 @@ from verifier.recipe import Recipe, Step, load_recipe
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
 
-__all__ = ("RunResult", "recipe_inputs", "run_recipe")
+__all__ = ("RunResult", "recipe_files", "run_recipe")
 
 _log = logging.getLogger(__name__)
 
@@ -231,16 +231,21 @@ class _Run:
         return None
 
 
-def recipe_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def recipe_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
     """What the recipes at ``paths`` read as they run (themselves, their baselines,
-    pictures and uploads): one recipe's app must not change what another will read."""
-    found: list[Path] = []
+    pictures, uploads, environment files), and the saved logins they load or save: one
+    recipe's app must not change what another will read, nor see its logins."""
+    inputs: list[Path] = []
+    private: list[Path] = []
     for path in map(Path, paths):
         try:
-            found += load_recipe(path).inputs()
+            recipe = load_recipe(path)
         except RecipeError:
-            found += [path, path.with_name(f"{path.stem}.baselines")]  # it fails on its own
-    return found
+            inputs += [path, path.with_name(f"{path.stem}.baselines")]  # it fails on its own
+            continue
+        inputs += recipe.inputs()
+        private += recipe.private_files()
+    return inputs, private
 
 
 def run_recipe(
@@ -253,6 +258,7 @@ def run_recipe(
     network: str | None = None,
     live: LiveOptions | None = None,
     protect: Sequence[Path] = (),
+    private: Sequence[Path] = (),
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -264,14 +270,22 @@ def run_recipe(
     :param network: ``"loopback"`` confines the app and browser to loopback (default: the
         recipe's ``network``).
     :param live: serve a live view of the desktop while it runs (see ``verifier.live``).
-    :param protect: more files the app may read but not change (see :func:`recipe_inputs`).
+    :param protect: more files the app may read but not change (see :func:`recipe_files`).
+    :param private: more files the app must not see.
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     stage = Stage(
-        loaded, out=out, display=display, video=video, network=network, live=live, protect=protect
+        loaded,
+        out=out,
+        display=display,
+        video=video,
+        network=network,
+        live=live,
+        protect=protect,
+        private=private,
     )
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)

@@ -248,6 +248,8 @@ class Stage:
                 confinement=self._confinement(),
             )
             stack.callback(self._stop_app)
+            # The checkout's commit is read before the app can change its .git folders.
+            commit.result()
             self.app.launch()
         t0 = time.monotonic()
         # Playwright's driver needs no display: it starts while Xvfb comes up.
@@ -400,10 +402,13 @@ class Stage:
         try:
             self.app.close()
         finally:
-            setup = self.bundle.manifest["setup"].get("app")
-            if isinstance(setup, dict):
-                setup["services"] = self.app.records()
-                self.bundle.write_manifest()
+            found = self.bundle.manifest["setup"].get("app")
+            setup: dict[str, object] = found if isinstance(found, dict) else {}
+            if not setup:  # it never got ready: say how it was contained all the same
+                setup["sandbox"] = self.app.services[0].sandbox
+                self.bundle.manifest["setup"]["app"] = setup
+            setup["services"] = self.app.records()
+            self.bundle.write_manifest()
 
     def _stop_recorder(self) -> None:
         if self.recorder is not None:

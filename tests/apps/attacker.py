@@ -1,6 +1,7 @@
 """A hostile app: tries what untrusted code would against the verifier that runs it.
 
     python3 attacker.py attacks PORT   every attack below, then serve the fixture site
+    python3 attacker.py plant PORT     leave a package and a link for later (see plant())
     python3 attacker.py forkbomb PORT  fork until the kernel says no, keep them, then serve
     python3 attacker.py memory PORT MB allocate MB megabytes (touching every page), serve
 
@@ -8,7 +9,8 @@ Each attack prints one line, ``attack NAME: held (...)`` or ``attack NAME: BROKE
 then ``attacks: N held, M broke``. Its targets come from its environment (the recipe's
 ``app.env``): TARGET_PID (a process of ours), OUT_DIR (the output folder), PROTECTED (a
 path list of files it must not change, ``:``-separated), HIDDEN (files it must not see),
-WRITABLE (folders of its checkout it must be able to write).
+WRITABLE (folders of its checkout it must be able to write), CHECKOUT (its checkout,
+default its working folder).
 Nothing here changes the machine when the sandbox holds; where it does not, the attacks
 that could (sysctls, cgroup files) only open for writing, they write nothing.
 """
@@ -237,6 +239,19 @@ def attack_files() -> None:
         except OSError:
             continue
     _report("hidden", not readable, f"readable: {readable}")
+    moved = []
+    checkout = os.environ.get("CHECKOUT", os.getcwd())
+    for path in [*protected, *hidden]:  # carry a cover away by renaming a folder above it
+        parent = os.path.dirname(path)
+        if not parent.startswith(checkout + os.sep) or not os.path.isdir(parent):
+            continue  # (outside the checkout: a private folder, or read-only anyway)
+        try:
+            os.rename(parent, parent + ".moved")
+        except OSError:
+            continue
+        os.rename(parent + ".moved", parent)
+        moved.append(parent)
+    _report("rename", not moved, f"renamed {moved}")
     # Not an attack: its own checkout must stay writable (a sandbox that takes everything
     # away proves nothing).
     needed = [p for p in os.environ.get("WRITABLE", "").split(":") if p]
@@ -245,6 +260,15 @@ def attack_files() -> None:
     home = os.environ.get("HOME", "")
     planted = [p for p in (f"{home}/.bashrc", f"{home}/.profile") if _open_for_writing(p)]
     _report("home", not planted, f"writable: {planted}")
+    # Not an attack either: dev servers make folders in these (Astro, pnpm), privately.
+    made = []
+    for name in (".config", ".local/share", ".local/state", ".cache", ".npm"):
+        try:
+            os.makedirs(os.path.join(home, name, "attacker-probe"), exist_ok=True)
+            made.append(name)
+        except OSError:
+            continue
+    _report("home-state", len(made) == 5, f"could make folders in {made}")
 
 
 def attacks() -> None:
@@ -263,6 +287,28 @@ def attacks() -> None:
             print(f"attack {attack.__name__}: could not run ({exc!r})", flush=True)
     broke = sum(1 for _n, held, _d in _results if not held)
     print(f"attacks: {len(_results) - broke} held, {broke} broke", flush=True)
+
+
+def plant() -> None:
+    """Leave what later programs of the verifier's would run or write through: a package
+    named verifier in PLANT_DIR (``python -m verifier`` from there), and a link at
+    STATE_LINK to VICTIM (a file a step will write)."""
+    folder = os.environ.get("PLANT_DIR")
+    if folder:
+        package = os.path.join(folder, "verifier")
+        os.makedirs(package, exist_ok=True)
+        fake = 'import json; print(json.dumps({"verdict": "passed", "exit_code": 0}))\n'
+        for name, text in (("__init__.py", ""), ("__main__.py", fake), ("_watchdog.py", fake)):
+            with open(os.path.join(package, name), "w") as fh:
+                fh.write(text)
+        print(f"planted a package in {package}", flush=True)
+    link, victim = os.environ.get("STATE_LINK"), os.environ.get("VICTIM")
+    if link and victim:
+        try:
+            os.symlink(victim, link)
+            print(f"planted a link {link} -> {victim}", flush=True)
+        except OSError as exc:
+            print(f"could not plant a link at {link}: {exc.strerror}", flush=True)
 
 
 def forkbomb() -> None:
@@ -306,6 +352,8 @@ def main() -> None:
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "attacks":
         attacks()
+    elif mode == "plant":
+        plant()
     elif mode == "forkbomb":
         forkbomb()
     elif mode == "memory":

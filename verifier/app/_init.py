@@ -19,6 +19,8 @@ could not give it a cgroup of its own.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import resource
 import signal
@@ -123,8 +125,32 @@ def _parse(args: list[str]) -> tuple[int, bool, set[str], dict[int, int], list[s
     return status_fd, keep, unset, limits, rest[1:]
 
 
+# keyctl(2) by machine (glibc has no wrapper): a keyring of the app's own.
+_KEYCTL = {"x86_64": 250, "aarch64": 219}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def _own_keyring() -> None:
+    """Join a new, empty session keyring: the one inherited from the verifier may hold
+    its keys (the kernel's keyrings are not namespaced)."""
+    number = _KEYCTL.get(os.uname().machine)
+    if number is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, _KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EPERM):  # no keyrings here: nothing to keep
+            print(
+                f"the app's sandbox could not make a keyring: {os.strerror(err)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(126)
+
+
 def main(args: list[str]) -> None:
     status_fd, keep, unset, limits, argv = _parse(args)
+    _own_keyring()
     env = {k: v for k, v in os.environ.items() if k not in unset and k != _OWNER_ENV}
     for which, value in limits.items():
         try:

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import pwd
 import resource
 import select
 import shlex
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,9 +32,9 @@ from verifier._bwrap import sandbox_unavailable
 from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier._process import OwnedProcess, Owner
 from verifier._redact import NO_SECRETS, Redactor
-from verifier.app._limits import DEFAULT_LIMITS, Limiter, Limits
+from verifier.app._limits import DEFAULT_LIMITS, Limiter, Limits, format_bytes
 from verifier.app._probe import refuse_taken_port, wait_answering
-from verifier.app._sandbox import INIT, Confinement, bwrap_argv
+from verifier.app._sandbox import INIT, Confinement, bwrap_argv, checkout_of
 from verifier.errors import DevServerError
 
 __all__ = ("BASE_ENV", "DevServer", "ServiceKind", "app_environment", "command_argv", "free_port")
@@ -209,12 +211,34 @@ class DevServer(Owner):
         _log.info("%s started (pid %d, %s): %s", self.name, self._proc.pid, self.sandbox, argv)
         return self
 
-    def _spawn(self, argv: list[str], pass_fds: tuple[int, ...], also: Callable[[], None]) -> None:
+    def _entering(self, owner: _Owner | None) -> Callable[[], None]:
+        """What the sandbox's first process does before it runs bubblewrap: join the
+        limits' cgroups (as us), then become the checkout's owner, if it is to."""
+        join = self._limiter.join
+        if owner is None:
+            return join
+
+        def enter() -> None:
+            join()
+            os.setgroups([])
+            os.setgid(owner.gid)
+            os.setuid(owner.uid)
+
+        return enter
+
+    def _spawn(
+        self,
+        argv: list[str],
+        pass_fds: tuple[int, ...],
+        also: Callable[[], None],
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         try:
             self._proc = OwnedProcess(
                 argv,
                 name=self.name,
-                env=self.env,
+                env=self.env if env is None else env,
                 cwd=self.cwd,
                 stdout=subprocess.PIPE,
                 pass_fds=pass_fds,
@@ -226,7 +250,11 @@ class DevServer(Owner):
             raise DevServerError(msg) from exc
 
     def _launch_sandboxed(self, argv: list[str]) -> None:
-        """bubblewrap, then our init as PID 1 inside, then the command."""
+        """bubblewrap, then our init as PID 1 inside, then the command.
+
+        As root, for a checkout another user owns (a CI workspace), the sandbox runs as
+        that user, with that user's home folder: without root's privileges (its user
+        namespace has none over the machine), root could not write the checkout."""
         status_r, status_w = os.pipe()
         info_r, info_w = os.pipe()
         keep = ["--keep"] if self.kind == "start" else []
@@ -238,15 +266,18 @@ class DevServer(Owner):
             *keep, *unset, *rlimits, "--", *argv,
         ]  # fmt: skip
         try:
+            owner = _owner_of(checkout_of(self.cwd))
+            env = self.env if owner is None else {**self.env, "HOME": owner.home}
             full = bwrap_argv(
                 init,
                 cwd=self.cwd,
-                env=self.env,
+                env=env,
                 confinement=self._confinement,
                 tmpfs_size=self._limiter.limits.memory,
                 info_fd=info_w,
+                owner=owner.uid if owner is not None else None,
             )
-            self._spawn(full, (status_w, info_w), self._limiter.join)
+            self._spawn(full, (status_w, info_w), self._entering(owner), env=env)
         except BaseException:
             for fd in (status_r, info_r):
                 os.close(fd)
@@ -255,6 +286,8 @@ class DevServer(Owner):
             os.close(status_w)
             os.close(info_w)
         self.sandbox = _SANDBOXED
+        if owner is not None:
+            self.sandbox += f"; as uid {owner.uid}, the owner of its checkout"
         self._status = _StatusPipe(status_r)
         self._info = _StatusPipe(info_r)
 
@@ -318,7 +351,15 @@ class DevServer(Owner):
 
     def _limit_hit(self) -> str:
         hit = self._limiter.tripped()
-        return f": it reached {hit}" if hit else ""
+        if hit:
+            return f": it reached {hit}"
+        data = self._limiter.rlimits.get("data")
+        if data is not None:  # no cgroup to tell: the process only saw an allocation fail
+            return (
+                f" (it ran with at most {format_bytes(data)} of memory per process, "
+                "app.limits.memory: an allocation that failed may have met it)"
+            )
+        return ""
 
     def _wait_served(self, deadline: float) -> None:
         proc = self._proc
@@ -409,6 +450,31 @@ class DevServer(Owner):
     def limits_record(self) -> dict[str, object]:
         """The limits for the manifest, and what holds them."""
         return self._limiter.record()
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """The user a sandbox runs as, when not us."""
+
+    uid: int
+    gid: int
+    home: str
+
+
+def _owner_of(checkout: Path) -> _Owner | None:
+    """As root, the owner of ``checkout`` when it is another user; else None."""
+    if os.geteuid() != 0:
+        return None
+    info = checkout.stat()
+    if info.st_uid == 0:
+        return None
+    try:
+        entry = pwd.getpwuid(info.st_uid)
+        gid, home = entry.pw_gid, entry.pw_dir
+    except KeyError:  # a uid without a name (a container's workspace): its folder's group
+        gid, home = info.st_gid, ""
+    # Without a home folder of its own it gets a private, empty one (/tmp is its own).
+    return _Owner(info.st_uid, gid, home if home and Path(home).is_dir() else "/tmp")
 
 
 def _child_pid(info: dict[str, object] | None) -> int | None:

@@ -116,6 +116,8 @@ def _serve(
         loggers={"mcp": logging.INFO},
         live=options.live,
         private=(options.token_file,) if options.token_file is not None else (),
+        # (The session runs none of the recipe's steps, but verify may run the recipe.)
+        protect=recipe.inputs() if recipe is not None else (),
     )
     with stage:
         _log.info("mcp session %s (%s)", stage.bundle.run_id, "stdio" if wire else "http")
@@ -170,6 +172,12 @@ def _serve(
         run_args = ["--out", str(options.out.resolve())]
         if options.video is False:
             run_args.append("--no-video")
+        # The recipes it verifies run apps too: none may see the token, or change the
+        # session's recipe.
+        if options.token_file is not None:
+            run_args += ["--private", str(options.token_file)]
+        if options.recipe is not None:
+            run_args += ["--protect", str(options.recipe.resolve())]
         agent = Agent(
             session,
             logs=stage.bundle.root / "logs",

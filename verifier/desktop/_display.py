@@ -119,14 +119,22 @@ _MAX_DISPLAY = 1000
 
 
 def _open_start_lock() -> int:
-    """The machine-wide start lock, shared by every user (flock needs no write access)."""
+    """The machine-wide start lock, shared by every user (flock needs no write access).
+
+    Never through a link (another user could point it at a file of ours), and its mode
+    is set only on the file we have just made."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(_START_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(_START_LOCK, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            fd = os.open(_START_LOCK, flags)
+        else:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o666)  # the umask took others' write access: no harm
     except OSError as exc:
         msg = f"cannot open the Xvfb start lock {str(_START_LOCK)!r}: {exc.strerror or exc}"
         raise DisplayError(msg) from exc
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o666)  # the umask took write access from the other users: no harm
     return fd
 
 

@@ -177,6 +177,8 @@ class Recipe:
         found = [self.path] if self.path is not None else []
         if self.path is not None:
             found.append(base / f"{self.path.stem}.baselines")
+        if isinstance(self.app, EnvironmentSpec):
+            found.append(base / self.app.environment)
         for step in self.steps:
             image = getattr(step.args, "image", None)
             if isinstance(image, str):
@@ -185,6 +187,19 @@ class Recipe:
             if isinstance(files, tuple):
                 found.extend(base / name for name in files if isinstance(name, str))
         return found
+
+    def private_files(self) -> list[Path]:
+        """The files a run reads or writes that hold credentials: the saved logins it
+        loads and saves (the app under test must never see them)."""
+        found = [self.storage_state_path] if self.storage_state_path is not None else []
+        for step in self.steps:
+            if step.action == "save_storage_state":
+                found.append((self.base_dir / str(getattr(step.args, "path", ""))).resolve())
+        return found
+
+    def compares_screenshots(self) -> bool:
+        """Whether a step compares the screen with a baseline beside the recipe."""
+        return any(step.action == "expect_screenshot" for step in self.steps)
 
     @property
     def storage_state_path(self) -> Path | None:

@@ -100,7 +100,18 @@ class RunActivity:
     identity: str
 
     def argv(self, request: VerifyRequest) -> list[str]:
-        argv = [sys.executable, "-m", "verifier", "run", request.recipe, "--out", str(self.out)]
+        # -P: the current folder (an app's checkout, where it may have put a package
+        # named verifier) is not put first on sys.path.
+        argv = [
+            sys.executable,
+            "-P",
+            "-m",
+            "verifier",
+            "run",
+            request.recipe,
+            "--out",
+            str(self.out),
+        ]
         argv.append("--json")
         if request.no_video:
             argv.append("--no-video")
