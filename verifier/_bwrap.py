@@ -1,7 +1,7 @@
 """Debian's bubblewrap: where it is, and whether it can make a sandbox on this machine.
 
 The app's sandbox (``verifier/app/_sandbox.py``) and Chromium's policy namespace
-(``verifier/_chromium.py``) both start through it. Light on purpose (no verifier imports
+(``verifier/browser/_policy.py``) both start through it. Light on purpose (no verifier imports
 beyond errors): the browser imports it.
 """
 

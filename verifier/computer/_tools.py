@@ -8,6 +8,7 @@ call is a tool error with one line saying what to do (never a dropped connection
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -16,6 +17,7 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 
 from verifier import __version__
+from verifier.browser import Unanswered
 from verifier.computer._adapters import computer_tool_schema, describe
 from verifier.computer._agent import Agent, Answer
 from verifier.computer._logs import LOG_SOURCES
@@ -195,6 +197,39 @@ def _answer(answer: Answer) -> types.CallToolResult:
     return types.CallToolResult(content=content, structured_content=answer.structured)
 
 
+# How long a tool may ask the browser (DESIGN: "Every question to the browser has a
+# deadline"); a computer action's own duration (wait, hold_key) comes on top.
+TOOL_S = 10.0
+NAVIGATE_S = 30.0
+
+
+def _bounded(session: Session, name: str, args: dict[str, Any], fn: Callable[[], _T]) -> _T:
+    """``fn()`` (a tool, on the owner) with everything it asks the browser bounded; a
+    page that answers nothing within it is an error the agent reads."""
+    browser = session.computer.browser
+    if browser is None or name in ("verify", "finish"):  # (they bound their own parts)
+        return fn()
+    duration = args.get("duration")
+    extra = float(duration) if isinstance(duration, int | float) and duration > 0 else 0.0
+    budget = (NAVIGATE_S if name == "navigate" else TOOL_S) + extra
+    with browser.deadline(budget, f"the {name} tool") as limit:
+        try:
+            return fn()
+        except asyncio.CancelledError:
+            if not limit.expired:
+                raise
+        except VerifierError as exc:
+            if not limit.expired:
+                raise
+            raise _unanswered(name, budget) from exc
+    raise _unanswered(name, budget)
+
+
+def _unanswered(name: str, budget: float) -> Unanswered:
+    msg = f"{name}: the page answers nothing at all within {budget:g} s (its scripts never yield?)"
+    return Unanswered(msg)
+
+
 def build_server(
     session: Session,
     run: Owner,
@@ -218,7 +253,9 @@ def build_server(
         return types.ListToolsResult(tools=tools)
 
     async def computer(args: dict[str, Any]) -> types.CallToolResult:
-        out = await run(lambda: session.anthropic(args))
+        out = await run(
+            lambda: _bounded(session, "computer", args, lambda: session.anthropic(args))
+        )
         # What it says of the page (the element hit, a dialog's message) is redacted.
         text = types.TextContent(text=agent.clean(describe(str(args.get("action")), out)))
         if out.op.kind == "cursor_position":
@@ -259,7 +296,7 @@ def build_server(
                     assert session.result is not None
                     return _error(f"the session is finished; its bundle is {session.result.bundle}")
                 tool = agent_tools[name]
-                return _answer(await run(lambda: tool(args)))
+                return _answer(await run(lambda: _bounded(session, name, args, lambda: tool(args))))
         except VerifierError as exc:
             return _error(agent.clean(exc.message))
         except Exception as exc:  # a bug of ours: the agent gets a line, the log the rest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from verifier.errors import BrowserError
+from verifier.errors import BrowserError, CheckFailed, StepTimeout, VerifierError
 from verifier.recipe import STEP_SCHEMAS, Step
 from verifier.steps import (  # noqa: F401 - they register their runners
     _actions,
@@ -17,18 +17,55 @@ from verifier.steps import (  # noqa: F401 - they register their runners
 )
 from verifier.steps._context import RUNNERS, SETTLING, StepContext, StepOutcome, no_dialog
 
-__all__ = ("RUNNERS", "SETTLING", "StepContext", "StepOutcome", "run_step")
+__all__ = (
+    "RUNNERS",
+    "SETTLING",
+    "STEP_GRACE_S",
+    "StepContext",
+    "StepOutcome",
+    "run_step",
+    "step_budget",
+)
 
 _missing = set(STEP_SCHEMAS) ^ set(RUNNERS)
 assert not _missing, f"steps without a schema or a runner: {_missing}"
 
 
+# What a step may take past its own timeout before everything it asks is called off.
+STEP_GRACE_S = 5.0
+
+
+def step_budget(step: Step) -> float:
+    """How long ``step`` may ask the browser: its timeout (a wait: its seconds) plus
+    :data:`STEP_GRACE_S`."""
+    seconds = getattr(step.args, "seconds", None)
+    own = max(step.timeout, seconds if isinstance(seconds, int | float) else 0.0)
+    return own + STEP_GRACE_S
+
+
 def run_step(ctx: StepContext, step: Step) -> StepOutcome:
-    """Run one step; raises CheckFailed (the app is wrong) or another VerifierError."""
-    try:
-        return RUNNERS[step.action](ctx, step)
-    except asyncio.CancelledError:
-        # A call to the page was called off: a dialog opened and holds it.
-        no_dialog(ctx, step.action)
-        msg = f"{step.action}: a call to the browser was cancelled"
-        raise BrowserError(msg) from None
+    """Run one step within :func:`step_budget`; raises CheckFailed (the app is wrong) or
+    another VerifierError. A page that answers nothing within it fails the step."""
+    budget = step_budget(step)
+    with ctx.browser.deadline(budget, f"step {step.index + 1} ({step.action})") as limit:
+        try:
+            return RUNNERS[step.action](ctx, step)
+        except asyncio.CancelledError:
+            if not limit.expired:
+                # A call to the page was called off: a dialog opened and holds it.
+                no_dialog(ctx, step.action)
+                msg = f"{step.action}: a call to the browser was cancelled"
+                raise BrowserError(msg) from None
+            raise _unanswered(step, budget) from None
+        except VerifierError as exc:
+            if limit.expired and not isinstance(exc, CheckFailed):
+                raise _unanswered(step, budget) from exc
+            raise
+
+
+def _unanswered(step: Step, budget: float) -> StepTimeout:
+    msg = (
+        f"{step.action}: not within {budget - STEP_GRACE_S:g} s: the page answers nothing "
+        "at all (its scripts never yield?)"
+    )
+    return StepTimeout(msg)

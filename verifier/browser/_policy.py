@@ -9,7 +9,7 @@ nothing of the machine changes, Chromium starts through bubblewrap in a mount na
 of its own where ``/etc/chromium`` is a copy of the machine's with our policy added.
 Everything else is as it is outside: same processes, network, display and files.
 
-Used by ``verifier.browser`` only (its launch).
+Used by ``_launch.py``.
 """
 
 from __future__ import annotations

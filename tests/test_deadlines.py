@@ -1,0 +1,198 @@
+"""Every question to the browser has a deadline: a page that stops answering, at any
+moment a step can meet it, ends the run within its bounds, with a verdict, and nothing
+left running; a Playwright internal we rely on that is gone fails here, by name."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import SITE, read_manifest, server_command
+from verifier.browser import Browser, Unanswered
+from verifier.desktop import Desktop
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+VERIFIER = shutil.which("verifier")
+# Where a page stops answering, and the steps that meet it there.
+MOMENTS: dict[str, list[dict[str, object]]] = {
+    "click": [{"click": "#spin"}, {"expect_text": {"text": "done", "timeout": 3}}],
+    "load": [{"expect_text": {"text": "done", "timeout": 3}}],
+    "timer": [{"wait": 0.2}, {"click": {"selector": "#spin", "timeout": 3}}],
+    "hover": [{"hover": "#hover"}, {"expect_visible": {"selector": "#out", "timeout": 3}}],
+    "key": [{"click": "#key"}, {"press": "a"}, {"expect_text": {"text": "done", "timeout": 3}}],
+    "raf": [{"click": "#spin"}, {"expect_text": {"text": "done", "timeout": 3}}],
+}
+
+
+def spin_recipe(write_recipe: Callable[..., Path], when: str) -> Path:
+    return write_recipe(
+        {
+            "name": f"stops answering: {when}",
+            "timeout": 5,
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [{"goto": {"url": f"/spin.html?when={when}", "timeout": 5}}, *MOMENTS[when]],
+        },
+        f"spin-{when}.yaml",
+    )
+
+
+@pytest.fixture
+def busy_machine() -> Iterator[None]:
+    """Both cores loaded, as on a busy CI machine."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def run(recipe: Path, out: Path) -> tuple[int, float, dict[str, Any]]:
+    assert VERIFIER is not None, "the verifier command is not on PATH (run provision.sh)"
+    start = time.monotonic()
+    done = subprocess.run(
+        [VERIFIER, "run", str(recipe), "--out", str(out), "--json", "--no-video"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    took = time.monotonic() - start
+    record = json.loads(done.stdout.splitlines()[-1]) if done.stdout.strip() else {}
+    assert record.get("bundle"), done.stderr
+    return done.returncode, took, read_manifest(Path(record["bundle"]))
+
+
+@pytest.mark.parametrize("when", sorted(MOMENTS))
+def test_a_page_that_stops_answering_ends_the_run(
+    tmp_path: Path, write_recipe: Callable[..., Path], when: str
+) -> None:
+    recipe = spin_recipe(write_recipe, when)
+    for _ in range(int(os.environ.get("VERIFIER_TEST_REPEAT", "1"))):
+        code, took, manifest = run(recipe, tmp_path / "out")
+        assert code in (1, 2), manifest
+        assert manifest["verdict"] in ("failed", "error") and manifest["finished"]
+        # Each step within its timeout plus 5 s; teardown within 10 s; the start besides.
+        assert took < 60, f"{when}: the run took {took:.0f} s"
+        if when != "raf":  # a busy page still answers, slowly: it fails on its own
+            errors = [s.get("error") or "" for s in manifest["steps"]]  # type: ignore[union-attr]
+            errors.append((manifest.get("error") or {}).get("message", ""))  # type: ignore[union-attr]
+            assert any("answers nothing at all" in e for e in errors), errors
+
+
+def test_on_a_busy_machine_too(
+    tmp_path: Path, write_recipe: Callable[..., Path], busy_machine: None
+) -> None:
+    for when in ("click", "key"):
+        code, took, manifest = run(spin_recipe(write_recipe, when), tmp_path / "out")
+        assert code in (1, 2) and manifest["verdict"] != "passed"
+        assert took < 90, f"{when} on a busy machine: the run took {took:.0f} s"
+
+
+def test_an_agent_session_on_a_page_that_stops_answering(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    recipe = spin_recipe(write_recipe, "click")
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "verifier", "mcp", "--recipe", str(recipe), "--out", str(tmp_path / "out")],
+        env=dict(os.environ),
+    )
+
+    async def session() -> dict[str, float]:
+        took: dict[str, float] = {}
+        async with Client(params) as client:
+            # It stops answering 30 ms after it loads.
+            await client.call_tool("navigate", {"url": "/spin.html?when=timer"})
+            for tool, args in (
+                ("snapshot", {}),
+                ("computer", {"action": "left_click", "coordinate": [400, 400]}),
+                ("navigate", {"url": "/"}),
+                ("tabs", {}),
+            ):
+                start = time.monotonic()
+                await client.call_tool(tool, args)
+                took[tool] = time.monotonic() - start
+            await client.call_tool("finish", {"verdict": "failed", "summary": "it spins"})
+        return took
+
+    took = anyio.run(session)
+    assert took["snapshot"] < 15 and took["computer"] < 15 and took["tabs"] < 15, took
+    assert took["navigate"] < 35, took
+
+
+def test_a_deadline_calls_off_a_question_the_page_never_answers(
+    desktop: Desktop, tmp_path: Path, site_url: str
+) -> None:
+    """What the rest stands on: Playwright's sync API makes its calls as tasks on its loop,
+    from the calling greenlet, through the loop's task factory (``_calls.py``)."""
+    with Browser(
+        display=desktop.display,
+        screen=desktop.size,
+        console_log=tmp_path / "console.jsonl",
+        env=desktop.env,
+    ) as browser:
+        browser.open(f"{site_url}spin.html?when=click")
+        page = browser.page
+        start = time.monotonic()
+        with pytest.raises(asyncio.CancelledError), browser.deadline(1.0, "a test"):
+            page.evaluate("for (;;) {}")  # never answers
+        assert time.monotonic() - start < 3
+        assert not browser.answers(within=0.5)
+        with pytest.raises(Unanswered, match="answers nothing at all"):
+            browser.window()
+
+
+def test_the_playwright_internals_we_use_are_there(
+    desktop: Desktop, tmp_path: Path, site_url: str
+) -> None:
+    """Named, so that an upgrade that removes one fails here first."""
+    import greenlet
+    from playwright.sync_api import Download
+
+    with Browser(
+        display=desktop.display,
+        screen=desktop.size,
+        console_log=tmp_path / "console.jsonl",
+        env=desktop.env,
+    ) as browser:
+        context = browser.page.context
+        assert isinstance(context._loop, asyncio.AbstractEventLoop), "BrowserContext._loop"
+        assert callable(context._sync), "BrowserContext._sync"
+        made: list[object] = []
+        factory = context._loop.get_task_factory()
+        assert factory is not None, "our task factory on Playwright's loop"
+        context._loop.set_task_factory(
+            lambda loop, coro, **kw: made.append(greenlet.getcurrent()) or factory(loop, coro, **kw)
+        )
+        try:
+            browser.page.evaluate("1")
+        finally:
+            context._loop.set_task_factory(factory)
+        assert greenlet.getcurrent() in made, "a sync call's task is made in the caller's greenlet"
+    # _downloads.py awaits the coroutines behind Download.save_as and Download.failure.
+    for name in ("save_as", "failure"):
+        source = inspect.getsource(getattr(Download, name))
+        assert f"self._impl_obj.{name}(" in source, f"Download._impl_obj.{name}"

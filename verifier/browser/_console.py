@@ -1,0 +1,111 @@
+"""What the page says: console messages, uncaught errors, failed requests, as JSON lines
+(``logs/browser-console.jsonl``), redacted; errors kept in memory for the checks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from playwright.sync_api import BrowserContext, ConsoleMessage, Request, Response, WebError
+
+__all__ = ("ConsoleLog",)
+
+
+def _now_iso() -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z"
+    )
+
+
+class ConsoleLog:
+    """Appends page events as JSON lines; thread-safe, flushed per line.
+
+    Errors (console errors, page errors) and failed requests are also kept in memory,
+    for the checks that read them.
+    """
+
+    _KEEP = 10_000  # records kept in memory per kind
+    _LIMIT = 10 * 1024 * 1024  # bytes the file keeps (a page can log without end)
+
+    def __init__(self, path: Path, redact: Callable[[str], str] | None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._redact = redact
+        self._written = 0
+        self._dropped = 0
+        # A page's text may hold lone surrogates ('\ud800'): written as '?' then.
+        self._fh: IO[str] = path.open("a", encoding="utf-8", errors="replace")
+        self._lock = threading.Lock()
+        self.errors: list[dict[str, Any]] = []
+        self.failed_requests: list[dict[str, Any]] = []
+
+    def listen(self, context: BrowserContext) -> None:
+        """Log what every page of ``context`` says (on the context, so that a popup's
+        first console line is not missed)."""
+        context.on("console", self._on_console)
+        context.on("weberror", self._on_web_error)
+        context.on("requestfailed", self._on_request_failed)
+        context.on("response", self._on_response)
+
+    def write(self, kind: str, **fields: Any) -> None:
+        if self._redact is not None:
+            fields = {k: self._redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+        record = {"ts": _now_iso(), "type": kind, **fields}
+        with self._lock:
+            if kind in ("requestfailed", "response"):
+                if len(self.failed_requests) < self._KEEP:
+                    self.failed_requests.append(record)
+            elif fields.get("level") == "error" and len(self.errors) < self._KEEP:
+                self.errors.append(record)
+            if self._fh.closed:
+                return
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            if self._written + len(line) > self._LIMIT:
+                self._dropped += 1
+                return
+            self._written += len(line)
+            self._fh.write(line)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dropped and not self._fh.closed:
+                note = {"ts": _now_iso(), "type": "truncated", "level": "warning"}
+                note["text"] = f"{self._dropped} more records past {self._LIMIT} bytes"
+                self._fh.write(json.dumps(note) + "\n")
+            self._fh.close()
+
+    def _on_web_error(self, error: WebError) -> None:
+        self.write("pageerror", level="error", text=str(error.error))
+
+    def _on_console(self, msg: ConsoleMessage) -> None:
+        loc = msg.location
+        self.write(
+            "console",
+            level=msg.type,
+            text=msg.text,
+            url=loc.get("url", ""),
+            line=loc.get("lineNumber"),
+        )
+
+    def _on_request_failed(self, request: Request) -> None:
+        self.write(
+            "requestfailed",
+            level="error",
+            url=request.url,
+            method=request.method,
+            text=request.failure or "failed",
+        )
+
+    def _on_response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.write(
+                "response",
+                level="error",
+                url=response.url,
+                status=response.status,
+                text=response.status_text,
+            )

@@ -1,0 +1,169 @@
+"""Chromium's launch, headed on our display, and its end: closed within a deadline,
+then killed with every process of its tree.
+
+Debian's Chromium (``/usr/bin/chromium``); never a downloaded one. Its flags keep it
+quiet on a closed network; ``file:`` URLs typed into it are blocked by its own policy
+unless the recipe allows them (``_policy.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from playwright.sync_api import Browser as PWBrowser
+from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from verifier._process import OWNER_ENV, find_tree, kill_tree, new_cookie
+from verifier.browser._policy import BLOCK_FILE_URLS, policy_launcher
+from verifier.errors import BrowserError
+
+__all__ = ("CHROMIUM", "CHROMIUM_FLAGS", "CLOSE_TIMEOUT", "Chromium", "fill_screen")
+
+_log = logging.getLogger(__name__)
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags for Debian's Chromium in a closed network (see DEVELOPERS.md): without the
+# networking ones it floods the network with refused connections.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+_WINDOW_FLAGS = (
+    "--start-maximized",
+    "--window-position=0,0",
+    "--test-type",  # no "unsupported command-line flag" infobar over the page
+    "--force-device-scale-factor=1",  # one CSS pixel is one screen pixel
+    "--no-default-browser-check",
+    "--password-store=basic",  # no keyring prompt
+    "--disable-features=Translate,MediaRouter",
+    "--hide-crash-restore-bubble",
+)
+# How long Chromium may take to close before it is killed (it takes ~0.1 s).
+CLOSE_TIMEOUT = 5.0
+# How long Chromium may take to start and connect.
+_LAUNCH_TIMEOUT_MS = 30_000
+
+
+class Chromium:
+    """One Chromium and its process tree (found by an environment cookie of ours).
+
+    :param file_urls: let it open ``file:`` URLs (else its policy blocks them).
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: str,
+        display: str,
+        env: Mapping[str, str],
+        file_urls: bool,
+    ) -> None:
+        self._executable = executable
+        self._display = display
+        self._env = dict(env)
+        self._file_urls = file_urls
+        self._cookie = new_cookie()
+        self._launcher = contextlib.ExitStack()
+        # How file: URLs fare: "allowed", "blocked by policy", or why they are not.
+        self.file_url_policy = "allowed"
+        self.browser: PWBrowser | None = None
+
+    def launch(self, playwright: Playwright) -> PWBrowser:
+        """Start Chromium through Playwright's driver.
+
+        :raises BrowserError: it is not installed.
+        """
+        if not (Path(self._executable).exists() or shutil.which(self._executable)):
+            msg = f"Chromium not found at {self._executable!r}; run desktop-image/provision.sh"
+            raise BrowserError(msg)
+        env: dict[str, str | float | bool] = {
+            **self._env,
+            "DISPLAY": self._display,
+            OWNER_ENV: self._cookie,
+        }
+        env.pop("WAYLAND_DISPLAY", None)
+        executable = self._executable
+        if not self._file_urls:
+            executable, why = self._launcher.enter_context(
+                policy_launcher(executable, BLOCK_FILE_URLS)
+            )
+            self.file_url_policy = "blocked by policy" if why is None else f"not blocked: {why}"
+            if why is not None:
+                _log.warning("file: URLs typed into the browser are not blocked: %s", why)
+        self.browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=False,
+            args=[*CHROMIUM_FLAGS, *_WINDOW_FLAGS],
+            env=env,
+            timeout=_LAUNCH_TIMEOUT_MS,
+        )
+        return self.browser
+
+    def pids(self) -> set[int]:
+        """Chromium's processes now."""
+        return set(find_tree(None, self._cookie))
+
+    def close(self) -> None:
+        """Close Chromium within :data:`CLOSE_TIMEOUT` seconds, else kill it; then kill
+        anything of its tree still alive (a wedged renderer, a crashpad handler)."""
+        # Snapshot the process tree first: once Chromium's main process is gone its
+        # zygotes and renderers lose their parent link (and carry no cookie).
+        tree = find_tree(None, self._cookie)
+        # Playwright's close waits for Chromium's answer: a wedged (stopped, hung) browser
+        # would hold teardown forever. Past the deadline it is killed, and close returns.
+        cut = threading.Timer(CLOSE_TIMEOUT, self._cut_close, args=(tree,))
+        cut.daemon = True
+        cut.start()
+        try:
+            if self.browser is not None:
+                # (A call cancelled because a dialog holds a page is closing too.)
+                with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+                    self.browser.close()
+        finally:
+            cut.cancel()
+        tree.update(find_tree(None, self._cookie))
+        kill_tree(tree, grace=1.0)
+        self._launcher.close()
+
+    def _cut_close(self, tree: dict[int, int]) -> None:
+        _log.warning("Chromium did not close within %g s: killing it", CLOSE_TIMEOUT)
+        kill_tree(tree, grace=0.5)
+
+
+def fill_screen(context: BrowserContext, page: Page, screen: tuple[int, int]) -> None:
+    """Make the window fill the screen and wait until it does (the WM may be slow).
+
+    Our openbox opens windows maximized. Elsewhere ``--start-maximized`` alone races with
+    the window manager, so ask over CDP.
+    """
+    width, height = screen
+    fills = "([w, h]) => outerWidth >= w && outerHeight >= h && screenX <= 0 && screenY <= 0"
+    if page.evaluate(fills, [width, height]):
+        return  # the window manager opened it maximized
+    cdp = context.new_cdp_session(page)
+    window = cdp.send("Browser.getWindowForTarget")["windowId"]
+    for bounds in (
+        {"windowState": "maximized"},
+        {"windowState": "normal", "left": 0, "top": 0, "width": width, "height": height},
+    ):
+        with contextlib.suppress(PlaywrightError):
+            cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": bounds})
+        try:
+            page.wait_for_function(fills, arg=[width, height], timeout=3000)
+            return
+        except PlaywrightError:
+            continue
+    size = page.evaluate("[screenX, screenY, outerWidth, outerHeight]")
+    _log.warning("the browser window does not fill the screen: %s", size)
+    cdp.detach()
