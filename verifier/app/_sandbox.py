@@ -89,8 +89,17 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _our_installation() -> list[Path]:
     """The verifier's own code and the environment it runs in (a hostile app in our own
-    checkout must not change what we import next)."""
-    return [_PACKAGE, Path(sys.prefix).resolve()]
+    checkout must not change what we import next; the sandbox's init runs from them)."""
+    return [_PACKAGE, Path(sys.prefix).resolve(), Path(sys.executable).resolve()]
+
+
+def _named(command: Sequence[str]) -> list[Path]:
+    """The absolute paths the command line names (its program, a script, a folder)."""
+    return [Path(word) for word in command if word.startswith("/")]
+
+
+def _path_folders_all(path: str) -> list[Path]:
+    return [Path(p) for p in path.split(os.pathsep) if p.startswith("/")]
 
 
 def _private_dirs(tmpdir: Path) -> list[Path]:
@@ -189,6 +198,12 @@ def bwrap_argv(
         argv += _home_mounts(home, size, owner)  # (a home in a private folder is empty)
     for needed in _kept_from_run():
         argv += ["--ro-bind", str(needed), str(needed)]
+    # What runs it must still be there, read-only, when it lies in a private folder (a
+    # checkout of the verifier, or a virtual environment, under /tmp).
+    needs = [*_our_installation(), *_named(command), *_path_folders_all(env.get("PATH", ""))]
+    for path in _existing(needs):
+        if any(path != d and _inside(path, d) for d in private) and not _inside(path, checkout):
+            argv += ["--ro-bind", str(path), str(path)]
     argv += ["--bind", str(checkout), str(checkout)]
     kept = [
         *_git_folders(checkout),
