@@ -94,8 +94,14 @@ def _our_installation() -> list[Path]:
 
 
 def _named(command: Sequence[str]) -> list[Path]:
-    """The absolute paths the command line names (its program, a script, a folder)."""
-    return [Path(word) for word in command if word.startswith("/")]
+    """The absolute paths the command line names (its program, a script, a folder); for a
+    file, its folder (a script reads what lies beside it)."""
+    found = []
+    for word in command:
+        if word.startswith("/"):
+            path = Path(word)
+            found.append(path.parent if path.is_file() else path)
+    return found
 
 
 def _path_folders_all(path: str) -> list[Path]:
