@@ -7,6 +7,7 @@ Real processes: a small JSON API and a static frontend calling it, a fixture rep
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import sys
 import uuid
@@ -131,11 +132,12 @@ def cursor_repo(
     ``terminals``, start leaves the page server running too."""
     web, api = free_port(), free_port()
     (root / ".cursor").mkdir(parents=True)
-    items = str(SITE / "items.html")
+    # The page to build from lies in the repo: the sandbox shows the app its checkout.
+    shutil.copy(SITE / "items.html", root / "items.src.html")
     (root / "build.py").write_text(
         "import pathlib\n"
         "d = pathlib.Path('dist'); d.mkdir(exist_ok=True)\n"
-        f"(d / 'items.html').write_text(pathlib.Path({items!r}).read_text())\n"
+        "(d / 'items.html').write_text(pathlib.Path('items.src.html').read_text())\n"
         f"(d / 'config.js').write_text('window.API_URL = \"http://127.0.0.1:{api}\";')\n"
         "print('built')\n"
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -93,14 +94,18 @@ def _our_installation() -> list[Path]:
     return [_PACKAGE, Path(sys.prefix).resolve(), Path(sys.executable).resolve()]
 
 
+_PATHS = re.compile(r"""(?<![\w.~-])/[^\s'"`;&|<>(){}$*?]+""")
+
+
 def _named(command: Sequence[str]) -> list[Path]:
-    """The absolute paths the command line names (its program, a script, a folder); for a
-    file, its folder (a script reads what lies beside it)."""
+    """The absolute paths the command line names (its program, a script, a folder, in a
+    shell line too); for a file, its folder (a script reads what lies beside it)."""
     found = []
     for word in command:
-        if word.startswith("/"):
-            path = Path(word)
-            found.append(path.parent if path.is_file() else path)
+        for named in _PATHS.findall(word):
+            path = Path(named.rstrip(",:"))
+            with contextlib.suppress(OSError):
+                found.append(path.parent if path.is_file() else path)
     return found
 
 
