@@ -4,7 +4,7 @@ One job a module: Playwright's driver (``_driver``), Chromium's launch and end
 (``_launch``, its policies ``_policy``), the deadlines of every call (``_calls``), the
 tabs (``_tabs``), dialogs (``_dialogs``), the input handshake (``_input``), downloads
 (``_downloads``), the page's console (``_console``) and where the page is on the screen
-(``_geometry``); :class:`Browser` (``_browser``) puts them together.
+(``_geometry``), what a person sees (``_seen``); :class:`Browser` (``_browser``) puts them together.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from verifier.browser._driver import (
 from verifier.browser._geometry import FRAME_INSET_JS, ORIGIN_JS, WINDOW_JS, origin_of
 from verifier.browser._input import InputKind, InputMark
 from verifier.browser._launch import CHROMIUM, CHROMIUM_FLAGS
+from verifier.browser._seen import SEEN_ENGINE, SEEN_JS
 
 __all__ = (
     "ASK_S",
@@ -30,6 +31,8 @@ __all__ = (
     "DIALOG_PAINT_S",
     "FRAME_INSET_JS",
     "ORIGIN_JS",
+    "SEEN_ENGINE",
+    "SEEN_JS",
     "WINDOW_JS",
     "Browser",
     "DialogEvent",

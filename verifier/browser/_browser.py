@@ -33,6 +33,7 @@ from verifier.browser._downloads import DOWNLOAD_TIMEOUT, Downloads
 from verifier.browser._driver import start_playwright, stop_playwright
 from verifier.browser._input import InputKind, InputMark, InputWatch
 from verifier.browser._launch import CHROMIUM, Chromium, fill_screen
+from verifier.browser._seen import register_engines
 from verifier.browser._tabs import Tabs
 from verifier.errors import BrowserError
 
@@ -131,6 +132,7 @@ class Browser(Owner):
         if self._pw is None:
             self._pw = start_playwright()
             self._owns_pw = True
+        register_engines(self._pw)  # before any context is made
         browser = self._chromium.launch(self._pw)
         self.version = browser.version
         browser.on("disconnected", lambda _b: self._mark_dead("Chromium disconnected"))

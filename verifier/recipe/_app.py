@@ -39,6 +39,7 @@ from verifier.errors import RecipeError
 from verifier.recipe.steps import Timeout
 
 __all__ = (
+    "URL_PATTERN",
     "AppBlock",
     "AppLimits",
     "AppSpec",
@@ -48,7 +49,12 @@ __all__ = (
     "services",
 )
 
-_URL_PATTERN = r"^https?://[^\s/]+(/.*)?$"
+# http(s), a host (a name, an IPv4 address or [IPv6]) and a port that is a number or a
+# placeholder ({port}, {ports.NAME}); then a path. "127.0.0.1:@PORT@" is no URL.
+URL_PATTERN = (
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)"
+    r"(:(\d{1,5}|\{port\}|\{ports\.[A-Za-z0-9._-]+\}))?([/?#]\S*)?$"
+)
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _PORTS_REF = re.compile(r"\{ports\.([^{}]*)\}")
 _ENV_NAME = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -120,7 +126,7 @@ class AppSpec(_Common):
     )
     # The readiness probe (and, for the last service, the base URL). In a list, a service
     # without one (a file watcher) is started and not waited for.
-    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)] | None = None
+    url: Annotated[str, Field(pattern=URL_PATTERN, max_length=2000)] | None = None
     cwd: Annotated[str, Field(min_length=1, max_length=4096)] = "."
 
 
@@ -128,7 +134,7 @@ class EnvironmentSpec(_Common):
     """Cursor's ``.cursor/environment.json``, and the URL that says the app is up."""
 
     environment: Annotated[str, Field(min_length=1, max_length=4096)]
-    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)]
+    url: Annotated[str, Field(pattern=URL_PATTERN, max_length=2000)]
     # How long install may take (default: ready_timeout).
     install_timeout: Timeout | None = None
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verifier._types import parse_screen
 from verifier.recipe._app import (
+    URL_PATTERN,
     AppBlock,
     AppSpec,
     EnvironmentSpec,
@@ -21,8 +22,6 @@ from verifier.recipe._app import (
 from verifier.recipe.steps import StepArgs, Timeout
 
 __all__ = ("Recipe", "RecipeHead", "Step", "VideoSpec")
-
-_URL_PATTERN = r"^https?://[^\s/]+(/.*)?$"
 
 
 class _Model(BaseModel):
@@ -42,7 +41,7 @@ class RecipeHead(_Model):
 
     name: Annotated[str, Field(min_length=1, max_length=500)]
     app: AppBlock | None = None
-    url: Annotated[str, Field(pattern=_URL_PATTERN, max_length=2000)] | None = None
+    url: Annotated[str, Field(pattern=URL_PATTERN, max_length=2000)] | None = None
     screen: Annotated[str, Field(max_length=40)] = "1280x800"
     video: bool | VideoSpec = True
     timeout: Timeout = 10.0

@@ -325,13 +325,16 @@ class WaitFor(_InFrame):
 
 
 class ExpectText(_InFrame):
-    """Visible text (open shadow roots included), whitespace-normalized: a part of it
-    (default), some element's whole text (``exact: true``), or a ``pattern``."""
+    """Text a person sees (open shadow roots included), whitespace-normalized: a part of
+    it (default), some element's whole text (``exact: true``), or a ``pattern``. With
+    ``visible: false``, text in the page, shown or not (a live region for screen
+    readers)."""
 
     text: Text | None = None
     pattern: Annotated[str, _AS_TEXT, Field(min_length=1, max_length=10_000)] | None = None
     exact: bool = False
     selector: Selector | None = None  # only the text of what this matches
+    visible: bool = True
 
     @model_validator(mode="after")
     def _text_or_pattern(self) -> ExpectText:
@@ -388,8 +391,12 @@ class ExpectChecked(_InFrame):
 
 
 class ExpectCount(_InFrame):
+    """How many elements the selector matches; with ``visible: true``, how many of them a
+    person sees."""
+
     selector: Selector
     count: Annotated[int, Field(ge=0, le=1_000_000)]
+    visible: bool = False
 
 
 class ExpectTitle(StepArgs):

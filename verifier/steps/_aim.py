@@ -10,6 +10,7 @@ program) is in front of the browser there.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from playwright.sync_api import ElementHandle, Frame
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, WINDOW_JS, origin_of
+from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, SEEN_JS, WINDOW_JS, origin_of
 from verifier.desktop import Window
 from verifier.errors import CheckFailed, VerifierError
 from verifier.steps._context import (
@@ -60,6 +61,7 @@ const deepHit = (x, y) => {
 """
 _HELPERS = (
     DEEP_HIT_JS
+    + SEEN_JS
     + DESCRIBE_EL_JS
     + """
 const up = (n) => n.parentNode || n.host || null;
@@ -88,6 +90,49 @@ const still = async (read, maxFrames) => {
 };
 const outer = () => window === top ? {origin: ORIGIN, window: WINDOW, title: document.title}
                                    : {origin: null, window: null, title: ''};
+// Whether a click at ``hit`` reaches ``el``: it is ``el`` or inside it, or a see-through
+// part of ``el``'s own control over it that takes the click for the control
+// (react-select's input over its placeholder): ``el`` is no control of its own (a
+// button under a veil stays covered), ``hit`` is one (an input, a button, a focusable
+// element, or inside one), it has no paint of its own, and a common ancestor lies close
+// above ``el`` (at most three levels), not the page's body.
+const CONTROL = 'a[href], button, input, select, textarea, summary, [contenteditable], ' +
+  '[tabindex]:not([tabindex="-1"]), [role=button], [role=combobox], [role=textbox], ' +
+  '[role=option], [role=menuitem], [role=checkbox], [role=switch], [role=tab]';
+const control = (n, stop) => {
+  for (; n && n !== stop; n = up(n)) if (n.nodeType === 1 && n.matches(CONTROL)) return true;
+  return false;
+};
+const reaches = (el, hit) => {
+  if (within(el, hit)) return true;
+  if (within(hit, el)) return false;  // it lets the pointer through to what holds it
+  let common = up(el), depth = 1;
+  while (common && !within(common, hit)) { common = up(common); depth++; }
+  if (!common || depth > 3 || common === document.body || common === document.documentElement) {
+    return false;
+  }
+  // (react-select's input grows with its value: the box around it takes the click.)
+  const takes = control(hit, common) || (hit.nodeType === 1 && hit.querySelector(CONTROL));
+  if (control(el, common) || !takes) return false;
+  for (let n = hit; n && n !== common; n = up(n)) {
+    if (n.nodeType !== 1) continue;
+    const cs = getComputedStyle(n);
+    const paints = cs.backgroundImage !== 'none' || seenAlpha(cs.backgroundColor) >= 0.1;
+    if (paints || (n !== hit && n.localName === 'img')) return false;
+  }
+  return true;
+};
+// Where the pointer is turned off for ``el`` ('' when it is not): pointer-events: none on
+// it or what holds it.
+const noPointer = (el) => {
+  if (getComputedStyle(el).pointerEvents !== 'none') return '';
+  let where = el;
+  for (let n = up(el); n && n.nodeType === 1; n = up(n)) {
+    if (getComputedStyle(n).pointerEvents !== 'none') break;
+    where = n;
+  }
+  return describe(where);
+};
 """
 )
 
@@ -106,25 +151,48 @@ async (el, [maxFrames, hitTest]) => {
     return [r.x, r.y, r.width, r.height];
   };
   const [x0, y0, w0, h0] = rect();
-  if (x0 < 0 || y0 < 0 || x0 + w0 > innerWidth || y0 + h0 > innerHeight) {
+  // A box a person cannot scroll (overflow: hidden or clip) keeps what lies outside it
+  // out of reach: no script scrolls it for them.
+  const r0 = el.getBoundingClientRect();
+  for (let n = seenParent(el); n; n = seenParent(n)) {
+    const cs = getComputedStyle(n);
+    if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
+    const b = n.getBoundingClientRect();
+    const px0 = b.left + n.clientLeft, py0 = b.top + n.clientTop;
+    const outX = r0.right <= px0 || r0.left >= px0 + n.clientWidth;
+    const outY = r0.bottom <= py0 || r0.top >= py0 + n.clientHeight;
+    const stuck = (v) => v === 'hidden' || v === 'clip';
+    if ((outX && stuck(cs.overflowX)) || (outY && stuck(cs.overflowY))) {
+      const how = outY ? cs.overflowY : cs.overflowX;
+      return { unreachable: `${seenLabel(n)} (overflow: ${how}), which a person cannot scroll` };
+    }
+  }
+  // Out of the window, or out of the view of a box that scrolls it: brought into view.
+  let shown = [Math.max(0, x0), Math.max(0, y0),
+               Math.min(innerWidth, x0 + w0), Math.min(innerHeight, y0 + h0)];
+  for (const [, clip] of seenClips(el, false)) shown = seenCut(shown, clip);
+  if (seenArea(shown) < w0 * h0 * 0.99 || shown[2] - shown[0] < 1) {
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
   }
   let box = await still(rect, maxFrames);
   const hitAt = (b) => deepHit(b[0] + b[2] / 2, b[1] + b[3] / 2);
-  let covering = '', cleared = '';
+  let covering = '', cleared = '', pointer = '';
   if (box !== null && hitTest) {
     let hit = hitAt(box);
     for (const block of ['center', 'end', 'start']) {
-      if (!hit || within(el, hit) || !pinned(hit)) break;
+      if (!hit || reaches(el, hit) || !pinned(hit)) break;
       cleared = describe(hit);
       el.scrollIntoView({ block, inline: 'center', behavior: 'instant' });
       box = await still(rect, maxFrames);
       if (box === null) break;
       hit = hitAt(box);
     }
-    if (box !== null && (!hit || !within(el, hit))) covering = describe(hit);
+    if (box !== null && (!hit || !reaches(el, hit))) {
+      covering = describe(hit);
+      pointer = noPointer(el);
+    }
   }
-  return { box, view: [innerWidth, innerHeight], covering, cleared, ...outer() };
+  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, ...outer() };
 }
 """.replace("HELPERS", _HELPERS)
     .replace("ORIGIN", ORIGIN_JS)
@@ -220,19 +288,45 @@ def aim(
     ):
         ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms), what)
     handle: ElementHandle | None = None
-    with playwright_errors(
-        ctx, f"{what}: {selector!r} could not be scrolled into view", timeout, selector=selector
-    ):
-        if in_frames(selector, frames):
-            handle = locator.element_handle(timeout=timeout * 1000)
-            frame = handle.owner_frame() or page.main_frame
-            _reveal(frame)
-            found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test])
-        else:
-            found = locator.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test], timeout=timeout * 1000)
-            frame = page.main_frame
+    deadline = time.monotonic() + timeout
+    covered_since: float | None = None
     try:
-        point, top = _through_frames(ctx, found, frame, selector, what, hit_test, timeout)
+        while True:  # as Playwright's actionability: until it takes the pointer, or timeout
+            with playwright_errors(
+                ctx,
+                f"{what}: {selector!r} could not be scrolled into view",
+                timeout,
+                selector=selector,
+            ):
+                if in_frames(selector, frames):
+                    if handle is None:
+                        handle = locator.element_handle(timeout=timeout * 1000)
+                    frame = handle.owner_frame() or page.main_frame
+                    _reveal(frame)
+                    found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test])
+                else:
+                    found = locator.evaluate(
+                        _AIM_JS, [_STILL_FRAMES, hit_test], timeout=timeout * 1000
+                    )
+                    frame = page.main_frame
+            if found.get("unreachable"):
+                msg = (
+                    f"{what}: {selector!r} is out of a person's reach: it lies outside "
+                    f"{found['unreachable']}"
+                )
+                raise CheckFailed(msg)
+            if not found.get("covering"):
+                break
+            now = time.monotonic()
+            covered_since = covered_since if covered_since is not None else now
+            if now >= deadline:
+                break
+            no_dialog(ctx, what)
+            ctx.browser.next_frame(timeout=0.25)  # an animation, a fading overlay: again
+        covered_s = time.monotonic() - covered_since if covered_since is not None else 0.0
+        point, top = _through_frames(
+            ctx, found, frame, selector, what, hit_test, timeout, covered_s=covered_s
+        )
     finally:
         if handle is not None:
             handle.dispose()
@@ -274,8 +368,11 @@ def _through_frames(
     what: str,
     hit_test: bool,
     timeout: float,
+    *,
+    covered_s: float = 0.0,
 ) -> tuple[tuple[float, float], dict[str, Any]]:
-    """The element's centre in the top frame's viewport, checked at every frame."""
+    """The element's centre in the top frame's viewport, checked at every frame
+    (``covered_s``: how long its centre has been covered, for the message)."""
     if found["box"] is None:
         msg = f"{what}: {selector!r} kept moving (not stable for two frames within 1 s)"
         raise CheckFailed(msg)
@@ -288,9 +385,16 @@ def _through_frames(
     if not (0 <= cx < vw and 0 <= cy < vh):
         msg = f"{what}: the centre of {selector!r} ({cx:.0f}, {cy:.0f}) is outside the viewport"
         raise CheckFailed(msg)
-    if found["covering"]:
+    if found.get("pointer"):
         msg = (
-            f"{what}: {selector!r} is covered at its centre by {found['covering']}; "
+            f"{what}: {selector!r} does not take the pointer (pointer-events: none on "
+            f"{found['pointer']}); a person's click would not reach it"
+        )
+        raise CheckFailed(msg)
+    if found["covering"]:
+        held = f" (for {covered_s:.1f} s)" if covered_s >= 0.05 else ""
+        msg = (
+            f"{what}: {selector!r} is covered at its centre by {found['covering']}{held}; "
             "a person could not click it"
         )
         raise CheckFailed(msg)

@@ -11,10 +11,12 @@ import fnmatch
 import re
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
+from verifier.browser import SEEN_ENGINE, SEEN_JS
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
 from verifier.recipe.steps import (
@@ -33,7 +35,7 @@ from verifier.recipe.steps import (
 )
 from verifier.steps import _vision
 from verifier.steps._context import (
-    DESCRIBE_JS,
+    DESCRIBE_EL_JS,
     StepContext,
     StepOutcome,
     first_line,
@@ -45,6 +47,16 @@ from verifier.steps._context import (
 )
 
 __all__ = ()
+
+# Each match: a short description, and why a person does not see it ('' when they do).
+_WHY_JS = (
+    (
+        "(els) => { SEEN DESCRIBE return els.slice(0, 50).map((el) => "
+        "[describe(el), seenWhy(el, seenBoxes(el), false)]); }"
+    )
+    .replace("SEEN", SEEN_JS)
+    .replace("DESCRIBE", DESCRIBE_EL_JS)
+)
 
 # What the elements a selector matches hold, for failure messages (the first five).
 _STATE_JS = """
@@ -99,77 +111,80 @@ def _states(locator: Locator, name: str | None = None) -> list[dict[str, object]
         return []
 
 
+def _seen(selector: str) -> str:
+    """What a person sees of what ``selector`` matches (the browser's seen engine)."""
+    return f"{selector} >> {SEEN_ENGINE}=1"
+
+
 @runs("wait_for", WaitFor)
 def wait_for(ctx: StepContext, step: Step, args: WaitFor) -> StepOutcome:
     if args.image is not None:
         return _vision.wait_for_image(ctx, step, args)
     assert args.selector is not None
+    if args.state in ("visible", "hidden"):
+        return _wait_seen(ctx, step, "wait_for", args.selector, args.frame, args.state)
     no_dialog(ctx, "wait_for")
     page = ctx.browser.page
-    try:
-        with playwright_errors(
-            ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
-        ):
-            first = locate(page, args.selector, args.frame).first
-            ctx.wait(
-                step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms), "wait_for"
-            )
-    except StepTimeout as exc:
-        if args.state != "visible":
-            raise
-        raise StepTimeout(exc.message + _matches(page, args.selector, args.frame)) from None
+    with playwright_errors(
+        ctx, f"wait_for: {args.selector!r} did not become {args.state}", step.timeout
+    ):
+        first = locate(page, args.selector, args.frame).first
+        ctx.wait(step.timeout, lambda ms: first.wait_for(state=args.state, timeout=ms), "wait_for")
     return StepOutcome()
 
 
-def _matches(page: Page, selector: str, frames: tuple[str, ...]) -> str:
-    """What a selector that shows nothing matches: " (none matches)", or how many match
-    though none is visible."""
+def _wait_seen(
+    ctx: StepContext,
+    step: Step,
+    what: str,
+    selector: str,
+    frames: tuple[str, ...],
+    state: str,
+) -> StepOutcome:
+    """Wait until a person sees an element ``selector`` matches (``state`` visible), or
+    sees none (hidden); the failure says why each match is not seen, or which is."""
+    no_dialog(ctx, what)
+    page = ctx.browser.page
+    shown = locate(page, _seen(selector), frames).first
+    target: Literal["attached", "detached"] = "attached" if state == "visible" else "detached"
     try:
-        count = locate(page, selector, frames).count()
+        with playwright_errors(ctx, f"{what}: {selector!r}", step.timeout, selector=selector):
+            ctx.wait(step.timeout, lambda ms: shown.wait_for(state=target, timeout=ms), what)
+    except StepTimeout:
+        if what == "expect_visible":
+            head = f"{what}: no visible element matches {selector!r}"
+        else:
+            head = f"{what}: {selector!r} did not become {state}"
+        head += f": not within {step.timeout:g} s"
+        raise StepTimeout(head + _why_not_seen(page, selector, frames, state)) from None
+    return StepOutcome()
+
+
+def _why_not_seen(page: Page, selector: str, frames: tuple[str, ...], state: str) -> str:
+    """Why the elements ``selector`` matches are not seen (for visible), or what is seen
+    (for hidden): "; it matches 2: #a is covered by div.overlay, #b is outside the window"."""
+    try:
+        found = locate(page, selector, frames).evaluate_all(_WHY_JS)
     except PlaywrightError:
         return ""
-    return f" ({count} match but none is visible)" if count else " (none matches)"
+    if not found:
+        return " (none matches)"
+    count = len(found)
+    if state == "hidden":
+        seen = [str(name) for name, why in found if not why]
+        return f"; {len(seen)} visible: {', '.join(seen[:5])}" if seen else ""
+    detail = _unseen(found)
+    return f" ({count} match but none is visible{detail})" if detail else ""
 
 
 @runs("expect_visible", ExpectVisible)
 def expect_visible(ctx: StepContext, step: Step, args: ExpectVisible) -> StepOutcome:
-    no_dialog(ctx, "expect_visible")
-    page = ctx.browser.page
-    shown = locate(page, f"{args.selector} >> visible=true", args.frame).first
-    try:
-        with playwright_errors(
-            ctx, f"expect_visible: no visible element matches {args.selector!r}", step.timeout
-        ):
-            ctx.wait(
-                step.timeout,
-                lambda ms: shown.wait_for(state="attached", timeout=ms),
-                "expect_visible",
-            )
-    except StepTimeout as exc:
-        raise StepTimeout(exc.message + _matches(page, args.selector, args.frame)) from None
-    return StepOutcome()
+    return _wait_seen(ctx, step, "expect_visible", args.selector, args.frame, "visible")
 
 
 @runs("expect_hidden", ExpectHidden)
 def expect_hidden(ctx: StepContext, step: Step, args: ExpectHidden) -> StepOutcome:
-    shown = f"{args.selector} >> visible=true"
-    failed = _retry(
-        ctx,
-        step,
-        shown,
-        args.frame,
-        lambda loc, ms: expect(loc).to_have_count(0, timeout=ms),
-        one=False,
-    )
-    if failed is None:
-        return StepOutcome()
-    try:
-        count = failed.count()
-        seen = failed.evaluate_all(DESCRIBE_JS)
-    except PlaywrightError as exc:
-        raise _fail(step, f"{args.selector!r} stayed visible", first_line(exc)) from None
-    listed = ", ".join(seen)
-    raise _fail(step, f"{args.selector!r} did not become hidden", f"{count} visible: {listed}")
+    return _wait_seen(ctx, step, "expect_hidden", args.selector, args.frame, "hidden")
 
 
 def _url_matches(actual: str, expected: str) -> bool:
@@ -301,10 +316,11 @@ def expect_disabled(ctx: StepContext, step: Step, args: ExpectDisabled) -> StepO
 
 @runs("expect_count", ExpectCount)
 def expect_count(ctx: StepContext, step: Step, args: ExpectCount) -> StepOutcome:
+    selector = _seen(args.selector) if args.visible else args.selector
     failed = _retry(
         ctx,
         step,
-        args.selector,
+        selector,
         args.frame,
         lambda loc, ms: expect(loc).to_have_count(args.count, timeout=ms),
         one=False,
@@ -315,11 +331,26 @@ def expect_count(ctx: StepContext, step: Step, args: ExpectCount) -> StepOutcome
         count = failed.count()
     except PlaywrightError as exc:
         raise _fail(step, "counting failed", first_line(exc)) from None
+    if not args.visible:
+        raise _fail(
+            step, f"{args.selector!r} did not match {args.count} element(s)", f"it matches {count}"
+        )
+    try:
+        found = locate(ctx.browser.page, args.selector, args.frame).evaluate_all(_WHY_JS)
+    except PlaywrightError:
+        found = []
     raise _fail(
         step,
-        f"{args.selector!r} did not match {args.count} element(s)",
-        f"it matches {count}",
+        f"a person did not see {args.count} element(s) {args.selector!r} matches",
+        f"they see {count} of its {len(found)} match(es)" + _unseen(found).replace(":", ";", 1),
     )
+
+
+def _unseen(found: list[list[str]]) -> str:
+    """``: <li> "x" is covered by div.overlay, ...`` for the matches a person does not see."""
+    told = [f"{name} {why}" for name, why in found if why]
+    more = f" and {len(told) - 3} more" if len(told) > 3 else ""
+    return f": {', '.join(told[:3])}{more}" if told else ""
 
 
 @runs("expect_attribute", ExpectAttribute)

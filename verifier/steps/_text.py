@@ -15,10 +15,12 @@ import re
 import time
 from typing import Any
 
+import numpy as np
 from playwright.sync_api import ElementHandle, Frame
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from verifier.browser import SEEN_JS as _SEEN_JS
 from verifier.errors import RecipeError, StepTimeout
 from verifier.recipe import Step
 from verifier.recipe.steps import ExpectNoText, ExpectText
@@ -34,12 +36,17 @@ from verifier.steps._context import (
 
 __all__ = ()
 
-# The visible text under each root ({text, parts}); with ``keep``, every element's own
-# whole text too (for exact matches and for the closest text in a failure message).
-_TEXT_JS = """
-(roots, keep) => {
-  const parts = keep ? [] : null;
+# Reads the text under roots the way ``innerText`` does (hidden elements left out, unless
+# ``all``; whitespace normalized), through open shadow roots and slots, and keeps where
+# each character came from (its text node and offset), so that what matched can be judged
+# as a person would see it (``verifier/browser/_seen.py``).
+_READ_JS = r"""
+const readText = (roots, all, keepParts) => {
   const skip = new Set(['script', 'style', 'template', 'noscript', 'head', 'title']);
+  const raw = [], rawMap = [], parts = keepParts ? [] : null;
+  const push = (s, node) => {
+    for (let i = 0; i < s.length; i++) { raw.push(s[i]); rawMap.push(node ? [node, i] : null); }
+  };
   const shown = new Map();
   const visible = (el) => {
     let v = shown.get(el);
@@ -56,51 +63,198 @@ _TEXT_JS = """
   const walk = (node) => {
     if (node.nodeType === 3) {
       const parent = node.parentElement || (node.parentNode && node.parentNode.host);
-      return parent && !visible(parent) ? '' : node.data;
+      if (!all && parent && !visible(parent)) return;
+      push(node.data, node);
+      return;
     }
-    if (node.nodeType === 11) return kids(node.childNodes);
-    if (node.nodeType !== 1 || skip.has(node.localName)) return '';
+    if (node.nodeType === 11) { kids(node.childNodes); return; }
+    if (node.nodeType !== 1 || skip.has(node.localName)) return;
     const el = node;
-    if (el.localName === 'br') return '\\n';
-    if (!el.checkVisibility({ contentVisibilityAuto: false }) &&
-        getComputedStyle(el).display !== 'contents') return '';
-    let text;
+    if (el.localName === 'br') { push('\n', null); return; }
+    if (!all && !el.checkVisibility({ contentVisibilityAuto: false }) &&
+        getComputedStyle(el).display !== 'contents') return;
+    const start = raw.length, block = !inline(el);
+    if (block) push(' ', null);
     if (el.localName === 'slot') {
       const assigned = el.assignedNodes({ flatten: true });
-      text = kids(assigned.length ? assigned : el.childNodes);
+      kids(assigned.length ? assigned : el.childNodes);
     } else {
-      text = kids((el.shadowRoot || el).childNodes);
+      kids((el.shadowRoot || el).childNodes);
     }
-    if (parts) {
-      const whole = text.replace(/\\s+/g, ' ').trim();
-      if (whole) parts.push(whole);
-    }
-    return inline(el) ? text : ' ' + text + ' ';
+    if (block) push(' ', null);
+    if (parts) parts.push([el, start, raw.length]);
   };
-  const kids = (list) => { let s = ''; for (const n of list) s += walk(n); return s; };
-  const text = roots.map((r) => walk(r)).join(' ').replace(/\\s+/g, ' ').trim();
-  return { text, parts };
-}
+  const kids = (list) => { for (const n of list) walk(n); };
+  for (const r of roots) { walk(r); push(' ', null); }
+  let text = '';
+  const map = [], norm = new Array(raw.length + 1);
+  for (let i = 0; i < raw.length; i++) {
+    norm[i] = text.length;
+    const ch = raw[i];
+    if (ch === ' ' || ch === '\n' || ch === '\t' || ch === '\r' || ch === '\f' || ch === '\u00a0') {
+      if (text.length && text[text.length - 1] !== ' ') { text += ' '; map.push(rawMap[i]); }
+    } else {
+      text += ch;
+      map.push(rawMap[i]);
+    }
+  }
+  norm[raw.length] = text.length;
+  if (text.endsWith(' ')) { text = text.slice(0, -1); map.pop(); }
+  const whole = parts && parts.map(([el, a, b]) => {
+    const x = norm[a], y = Math.min(norm[b], text.length);
+    const t = text.slice(x, y), lead = t.length - t.trimStart().length;
+    return [el, x + lead, x + lead + t.trim().length];
+  });
+  return { text, map, parts: whole };
+};
+// The occurrences of what is wanted in a read text: [start, end) pairs, at most 20.
+const occurrences = (read, mode, want, flags) => {
+  const found = [];
+  if (mode === 'exact') {
+    for (const [, a, b] of read.parts) {
+      if (b - a === want.length && read.text.slice(a, b) === want) found.push([a, b]);
+      if (found.length >= 20) break;
+    }
+  } else if (mode === 'pattern') {
+    const re = new RegExp(want, flags.includes('g') ? flags : flags + 'g');
+    let m;
+    while ((m = re.exec(read.text)) && found.length < 20) {
+      found.push([m.index, m.index + m[0].length]);
+      if (m[0].length === 0) re.lastIndex++;
+    }
+  } else {
+    let at = read.text.indexOf(want);
+    while (at >= 0 && found.length < 20) {
+      found.push([at, at + want.length]);
+      at = read.text.indexOf(want, at + Math.max(1, want.length));
+    }
+  }
+  return found;
+};
+// Each text node's part of an occurrence: [node, from, to].
+const piecesOf = (read, [a, b]) => {
+  const pieces = new Map();
+  for (let i = a; i < b; i++) {
+    const at = read.map[i];
+    if (!at) continue;
+    const [node, offset] = at;
+    const p = pieces.get(node);
+    if (p) p[1] = Math.max(p[1], offset + 1);
+    else pieces.set(node, [offset, offset + 1]);
+  }
+  return [...pieces.entries()].map(([node, [from, to]]) => [node, from, to]);
+};
+// '' when a person sees the occurrence, else why not; and, when seen, its box and
+// whether the page cannot tell its ink from its background (the screen must say).
+const judge = (read, occurrence) => {
+  let box = null, doubtful = false;
+  for (const [node, from, to] of piecesOf(read, occurrence)) {
+    const el = node.parentElement || (node.parentNode && node.parentNode.host);
+    const range = document.createRange();
+    range.setStart(node, from);
+    range.setEnd(node, to);
+    const rects = range.getClientRects();
+    const why = seenWhy(el, rects, true);
+    if (why) return { why };
+    for (const r of rects) {
+      if (r.width < 1 || r.height < 1) continue;
+      box = box ? [Math.min(box[0], r.left), Math.min(box[1], r.top),
+                   Math.max(box[2], r.right), Math.max(box[3], r.bottom)]
+                : [r.left, r.top, r.right, r.bottom];
+    }
+    doubtful = doubtful || inkInDoubt(el);
+  }
+  return { why: '', box, doubtful };
+};
+// Whether the text's colour is close to the colour of the box behind it (or that box
+// is a picture): only the screen can say then whether it shows.
+const inkInDoubt = (el) => {
+  const ink = seenRgb(getComputedStyle(el).color);
+  for (let n = el; n; n = seenParent(n)) {
+    const cs = getComputedStyle(n);
+    if (cs.backgroundImage !== 'none') return true;
+    if (seenAlpha(cs.backgroundColor) >= 0.5) {
+      const back = seenRgb(cs.backgroundColor);
+      if (!ink || !back) return true;
+      const d = Math.hypot(ink[0] - back[0], ink[1] - back[1], ink[2] - back[2]);
+      return d < 60;
+    }
+  }
+  const ink2 = ink || [0, 0, 0];
+  return Math.hypot(255 - ink2[0], 255 - ink2[1], 255 - ink2[2]) < 60;  // on white
+};
 """
-
-# Whether the visible text under the roots matches: mode sub / exact / pattern.
+_ENGINE = _SEEN_JS + _READ_JS
+# Whether a person sees what is wanted now: the first occurrence seen ({box, doubtful}),
+# or null. With ``all`` (visible: false): whether it is in the page at all.
 _MATCH_JS = """
-([roots, mode, want, flags]) => {
-  const read = TEXT;
-  const all = roots && roots.length ? roots : [document.body || document.documentElement];
-  const { text, parts } = read(all, mode === 'exact');
-  if (mode === 'exact') return parts.includes(want);
-  if (mode === 'pattern') return new RegExp(want, flags).test(text);
-  return text.includes(want);
+([roots, mode, want, flags, all, skipBox]) => {
+  ENGINE
+  const within = roots && roots.length ? roots : [document.body || document.documentElement];
+  const read = readText(within, all, mode === 'exact');
+  const found = occurrences(read, mode, want, flags);
+  if (all) return found.length ? { box: null, doubtful: false } : null;
+  for (const occurrence of found) {
+    const seen = judge(read, occurrence);
+    if (seen.why) continue;
+    if (skipBox && seen.box && seen.box.every((v, i) => Math.abs(v - skipBox[i]) < 1)) continue;
+    return { box: seen.box, doubtful: seen.doubtful };
+  }
+  return null;
 }
-""".replace("TEXT", _TEXT_JS.strip())
+""".replace("ENGINE", _ENGINE)
+# What the page shows, for a failure message: the text a person sees (without what is
+# transparent, clipped or outside the window), each element's whole text for the closest
+# match, why the occurrences of what was wanted are not seen, and whether it is in the
+# page at all, hidden (and why).
 _SHOW_JS = """
-(roots) => {
-  const read = TEXT;
-  const all = roots && roots.length ? roots : [document.body || document.documentElement];
-  return read(all, true);
+([roots, mode, want, flags]) => {
+  ENGINE
+  const within = roots && roots.length ? roots : [document.body || document.documentElement];
+  const read = readText(within, false, true);
+  // Whether a person sees a text node (all of it), judged once per node, for the first
+  // few hundred nodes (a failure message quotes 200 characters).
+  const judged = new Map();
+  const seenNode = (node) => {
+    let v = judged.get(node);
+    if (v === undefined) {
+      if (judged.size >= 400) return false;
+      const el = node.parentElement || (node.parentNode && node.parentNode.host);
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      v = !seenWhy(el, range.getClientRects(), true);
+      judged.set(node, v);
+    }
+    return v;
+  };
+  let text = '';
+  for (let i = 0; i < read.text.length && text.length < 2000; i++) {
+    const at = read.map[i];
+    if (!at || read.text[i] === ' ' || seenNode(at[0])) text += read.text[i];
+  }
+  text = text.replace(/\\s+/g, ' ').trim();
+  const parts = read.parts
+    .filter(([, a, b]) => read.map.slice(a, b).some((at) => at && judged.get(at[0])))
+    .map(([, a, b]) => read.text.slice(a, b));
+  const reasons = [];
+  if (want) {
+    for (const occurrence of occurrences(read, mode, want, flags)) {
+      const { why } = judge(read, occurrence);
+      if (why && !reasons.includes(why)) reasons.push(why);
+    }
+    if (!reasons.length) {
+      const everything = readText(within, true, mode === 'exact');
+      for (const occurrence of occurrences(everything, mode, want, flags).slice(0, 5)) {
+        const [[node]] = piecesOf(everything, occurrence);
+        const el = node.parentElement || (node.parentNode && node.parentNode.host);
+        const why = seenWhy(el, [el.getBoundingClientRect()], true);
+        if (why && !reasons.includes(why)) reasons.push(why);
+      }
+    }
+  }
+  return { text, parts, reasons };
 }
-""".replace("TEXT", _TEXT_JS.strip())
+""".replace("ENGINE", _ENGINE)
 
 _CANDIDATES = 2000  # element texts compared for the closest one
 
@@ -150,13 +304,16 @@ def _text_check(ctx: StepContext, step: Step, args: ExpectText, *, present: bool
         assert args.text is not None
         mode, want, flags = ("exact" if args.exact else "sub"), _normalize(args.text), ""
         shown_want = repr(want)
-    condition = f"({'!' if not present else ''}(TEST)(arg))".replace("TEST", _MATCH_JS.strip())
-    deadline = time.monotonic() + step.timeout
+    everywhere = not args.visible  # visible: false: in the page, shown or not
+    start = time.monotonic()
+    deadline = start + step.timeout
     scope = ""
     if args.selector:
         scope += f" in {args.selector!r}"
     if args.frame:
         scope += f" in the frame {' > '.join(args.frame)!r}"
+    watch = _Watch(want if mode != "pattern" else "", start)
+    no_ink: str | None = None
     while True:
         no_dialog(ctx, what)
         remaining = deadline - time.monotonic()
@@ -171,16 +328,31 @@ def _text_check(ctx: StepContext, step: Step, args: ExpectText, *, present: bool
                     )
             else:
                 frame, roots = found
+                # Short slices: between them the page is looked at, so that a text
+                # that changes during the wait is told (_Watch).
+                slice_ms = max(50.0, min(remaining, _LOOK_EVERY_S) * 1000)
                 try:
-                    frame.wait_for_function(
-                        f"(arg) => {condition}",
-                        arg=[roots, mode, want, flags],
-                        polling=50,
-                        timeout=max(50.0, min(remaining, 1.0) * 1000),
-                    )
-                    return StepOutcome()
+                    if present:
+                        seen = _wait_seen(frame, roots, [mode, want, flags, everywhere], slice_ms)
+                        no_ink = _ink_missing(ctx, frame, seen)
+                        if no_ink is None:
+                            return StepOutcome()
+                    else:
+                        frame.wait_for_function(
+                            f"(arg) => !({_MATCH_JS.strip()})(arg)",
+                            arg=[roots, mode, want, flags, everywhere, None],
+                            polling=50,
+                            timeout=slice_ms,
+                        )
+                        return StepOutcome()
                 except PlaywrightTimeout:
-                    pass
+                    if not present:  # the page says it is seen: does the screen agree?
+                        seen = frame.evaluate(
+                            _MATCH_JS, [roots, mode, want, flags, everywhere, None]
+                        )
+                        if isinstance(seen, dict) and _ink_missing(ctx, frame, seen):
+                            return StepOutcome()
+                    watch.look(frame, roots, [mode, want, flags])
                 except PlaywrightError as exc:
                     if "Invalid regular expression" in str(exc):
                         msg = f"{what}: pattern {args.pattern!r}: {first_line(exc)}"
@@ -196,26 +368,110 @@ def _text_check(ctx: StepContext, step: Step, args: ExpectText, *, present: bool
     if present:
         kind = "as some element's whole text" if mode == "exact" else "in the visible text"
         head = f"{what}: {shown_want} not {kind}{scope} within {step.timeout:g} s"
+        reasons = [no_ink] if no_ink else []
     else:
         head = f"{what}: {shown_want} still in the visible text{scope} after {step.timeout:g} s"
-    raise StepTimeout(head + _found(ctx, args, want if mode != "pattern" else "", present))
+        reasons = []
+    found_text = _found(ctx, args, [mode, want, flags], present, reasons)
+    raise StepTimeout(head + found_text + watch.story())
 
 
-def _found(ctx: StepContext, args: ExpectText, want: str, present: bool) -> str:
-    """What the page shows, for the failure message."""
+def _wait_seen(
+    frame: Frame, roots: list[ElementHandle], query: list[Any], timeout_ms: float
+) -> dict[str, Any]:
+    """Wait (at most ``timeout_ms``) until a person sees what is wanted: its box and
+    whether the screen must confirm its ink."""
+    handle = frame.wait_for_function(
+        f"(arg) => ({_MATCH_JS.strip()})(arg)",
+        arg=[roots, *query, None],
+        polling=50,
+        timeout=timeout_ms,
+    )
+    try:
+        value = handle.json_value()
+    finally:
+        handle.dispose()
+    return value if isinstance(value, dict) else {}
+
+
+# How often a waiting text check looks at what the page shows (for its failure message).
+_LOOK_EVERY_S = 0.3
+# The least spread of a colour channel over a text's box that counts as ink on screen.
+_INK_SPREAD = 24
+
+
+def _ink_missing(ctx: StepContext, frame: Frame, seen: dict[str, Any]) -> str | None:
+    """Why the screen shows no ink where the page says its text is (white on white), or
+    None: it does, or the page could tell by itself (only text whose colour is close to
+    what is behind it is looked at, in the top frame)."""
+    box = seen.get("box")
+    if not seen.get("doubtful") or not box or frame.parent_frame is not None:
+        return None
+    ox, oy = ctx.browser.viewport_origin()
+    x0, y0 = ox + int(box[0]), oy + int(box[1])
+    x1, y1 = ox + int(box[2] + 0.999), oy + int(box[3] + 0.999)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    screen = ctx.desktop.wait_stable(quiet=0.035, timeout=0.5, region=(x0, y0, x1 - x0, y1 - y0))
+    part = screen[max(0, y0) : y1, max(0, x0) : x1].reshape(-1, 3)
+    if part.size == 0 or int(np.ptp(part, axis=0).max()) >= _INK_SPREAD:
+        return None
+    return "is there but shows no ink on screen (its colour is the colour behind it)"
+
+
+class _Watch:
+    """What the page showed while a text check waited: the closest text to the wanted
+    one, each time it changed, for the failure message."""
+
+    def __init__(self, want: str, start: float) -> None:
+        self._want = want
+        self._start = start
+        self._seen: list[tuple[float, str]] = []
+
+    def look(self, frame: Frame, roots: list[ElementHandle], query: list[Any]) -> None:
+        if not self._want:
+            return
+        try:
+            shown: dict[str, Any] = frame.evaluate(_SHOW_JS, [roots, *query])
+        except PlaywrightError:
+            return
+        near = _closest(self._want, [str(p) for p in shown.get("parts", [])])
+        if near is not None and (not self._seen or self._seen[-1][1] != near):
+            self._seen.append((time.monotonic() - self._start, near))
+
+    def story(self) -> str:
+        """``; while it waited the page showed 'a' (at 0.2 s), 'b' (at 1.4 s)`` when the
+        closest text changed during the wait."""
+        if len(self._seen) < 2:
+            return ""
+        told = ", ".join(f"{text[:80]!r} (at {at:.1f} s)" for at, text in self._seen[-4:])
+        return f"; while it waited the page showed {told}"
+
+
+def _found(
+    ctx: StepContext, args: ExpectText, query: list[Any], present: bool, reasons: list[str]
+) -> str:
+    """What the page shows, for the failure message: why the text is not seen where it is
+    in the page, the text a person sees, the closest text."""
+    want = query[1] if query[0] != "pattern" else ""
     try:
         found = _roots(ctx, args, "")
         if found is None:
             return f"; {args.selector or ':root'!r} matches nothing"
         frame, roots = found
-        shown: dict[str, Any] = frame.evaluate(_SHOW_JS, roots)
+        shown: dict[str, Any] = frame.evaluate(_SHOW_JS, [roots, *query])
         for handle in roots:
             handle.dispose()
     except PlaywrightError as exc:
         return f"; the text could not be read: {first_line(exc)}"
+    why = [*reasons, *(str(r) for r in shown.get("reasons", []) if r not in reasons)]
+    detail = ""
+    if present and why:
+        more = f" (and {len(why) - 1} more)" if len(why) > 1 else ""
+        detail += f"; it {why[0]}{more}"
     text = str(shown["text"])
     clipped = text if len(text) <= 200 else text[:197] + "..."
-    detail = f"; the page shows {clipped!r}"
+    detail += f"; the page shows {clipped!r}"
     if present and want:
         near = _closest(want, [str(p) for p in shown["parts"]])
         if near is not None and near != want:

@@ -1,0 +1,172 @@
+"""What a person sees and can reach: checks grounded in the screen, clicks that wait.
+
+Against a real Chromium on a real Xvfb: a fixture page with every way of hiding text
+(tests/apps/site/hidden.html), each failing with its reason, and a counterpart a person
+sees passing; one with what a person can and cannot reach (reach.html).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from verifier.browser import Browser
+from verifier.desktop import Desktop
+from verifier.errors import CheckFailed, VerifierError
+from verifier.recipe import parse_recipe
+from verifier.steps import StepContext, run_step
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+# Text on hidden.html, and the reason a check gives for it.
+GONE = {
+    "gone opacity": "is there but transparent (opacity 0 on #op0)",
+    "gone faint ancestor": "is there but transparent (opacity 0.05 on div.row)",
+    "gone transparent colour": "is there but transparent (the text colour of span",
+    "gone white on white": "shows no ink on screen",
+    "gone font size": "has no size (font-size: 0",
+    "gone scaled": "has no size on screen",
+    "gone collapsed": "is clipped by #accordion",
+    "gone indented": "is outside the window (left of it",
+    "gone left of the window": "is outside the window (left of it",
+    "gone clip path": "(clip-path)",
+    "gone screen reader only": "is clipped by span.sr-only",
+    "gone under the overlay": "is covered by #overlay",
+    "gone until found": 'is hidden until found (hidden="until-found"',
+    "gone in details": "is inside a closed <details>",
+    "gone display none": "is not rendered (display: none on span)",
+    "gone visibility": "is hidden (visibility: hidden on span)",
+    "gone below the window": "is outside the window (below it",
+}
+SEEN = [
+    "seen under a see-through veil",
+    "seen half transparent",
+    "seen plain",
+    "seen without the pointer",
+    "seen faint colour",
+]
+
+
+@pytest.fixture
+def ctx(desktop: Desktop, browser: Browser, site_url: str) -> Iterator[StepContext]:
+    browser.hold_dialogs = False
+    yield StepContext(desktop=desktop, browser=browser, base_url=site_url)
+
+
+def run(ctx: StepContext, step: dict[str, object]) -> None:
+    recipe = parse_recipe({"name": "seen", "url": ctx.base_url, "steps": [step]})
+    run_step(ctx, recipe.steps[0])
+
+
+def open_page(ctx: StepContext, page: str) -> None:
+    ctx.browser.open(f"{ctx.base_url}{page}")
+
+
+@pytest.mark.parametrize("text", sorted(GONE))
+def test_text_nobody_can_see_fails_saying_why(ctx: StepContext, text: str) -> None:
+    open_page(ctx, "hidden.html")
+    with pytest.raises(CheckFailed) as failed:
+        run(ctx, {"expect_text": {"text": text, "timeout": 0.5}})
+    assert GONE[text] in failed.value.message
+    # The page holds it: asked for the text shown or not, it passes.
+    run(ctx, {"expect_text": {"text": text, "visible": False, "timeout": 0.5}})
+    # And expect_no_text passes on what nobody sees.
+    run(ctx, {"expect_no_text": {"text": text, "timeout": 0.5}})
+
+
+def test_text_a_person_sees_passes(ctx: StepContext) -> None:
+    open_page(ctx, "hidden.html")
+    for text in SEEN:
+        run(ctx, {"expect_text": {"text": text, "timeout": 2}})
+        with pytest.raises(CheckFailed, match="still in the visible text"):
+            run(ctx, {"expect_no_text": {"text": text, "timeout": 0.3}})
+    run(ctx, {"expect_text": {"text": "Fixture app: what a person sees", "exact": True}})
+    run(ctx, {"expect_text": {"pattern": "seen (plain|nowhere)"}})
+
+
+def test_the_page_shows_only_what_a_person_sees(ctx: StepContext) -> None:
+    open_page(ctx, "hidden.html")
+    with pytest.raises(CheckFailed) as failed:
+        run(ctx, {"expect_text": {"text": "nowhere at all", "timeout": 0.3}})
+    shows = failed.value.message.split("the page shows", 1)[1]
+    for text in ("gone screen reader only", "gone opacity", "gone indented", "gone collapsed"):
+        assert text not in shows
+
+
+def test_element_checks_judge_what_a_person_sees(ctx: StepContext) -> None:
+    open_page(ctx, "hidden.html")
+    with pytest.raises(
+        CheckFailed, match=r"#op0> .* is there but transparent \(opacity 0 on #op0\)"
+    ):
+        run(ctx, {"expect_visible": {"selector": "#op0", "timeout": 0.5}})
+    run(ctx, {"expect_hidden": {"selector": "#op0", "timeout": 0.5}})
+    run(ctx, {"wait_for": {"selector": "#overlay", "state": "visible", "timeout": 0.5}})
+    with pytest.raises(CheckFailed, match="is outside the window"):
+        run(ctx, {"wait_for": {"selector": "#far", "timeout": 0.5}})
+    run(ctx, {"expect_count": {"selector": "#op0, #overlay, #far", "count": 3}})
+    run(ctx, {"expect_count": {"selector": "#op0, #overlay, #far", "count": 1, "visible": True}})
+
+
+def test_clicks_reach_what_a_person_reaches(ctx: StepContext) -> None:
+    open_page(ctx, "reach.html")
+    with pytest.raises(CheckFailed, match=r"outside #stuck \(overflow: hidden\)"):
+        run(ctx, {"click": {"selector": "#hidden-box", "timeout": 1}})
+    run(ctx, {"click": {"selector": "#scrolled", "timeout": 2}})
+    run(ctx, {"expect_text": {"text": "scrolled clicked", "timeout": 2}})
+    with pytest.raises(
+        CheckFailed, match=r"covered at its centre by <div#blocker> \(for 1\.\d s\)"
+    ):
+        run(ctx, {"click": {"selector": "#under", "timeout": 1}})
+    with pytest.raises(CheckFailed, match=r"pointer-events: none on <div#inert>"):
+        run(ctx, {"click": {"selector": "#deaf", "timeout": 0.5}})
+
+
+def test_a_see_through_part_of_the_same_control_is_no_cover(ctx: StepContext) -> None:
+    """react-select's input container lies over its placeholder: a click there opens it."""
+    open_page(ctx, "reach.html")
+    run(ctx, {"click": {"selector": "#placeholder", "timeout": 2}})
+    run(ctx, {"expect_visible": {"selector": "#menu", "timeout": 2}})
+
+
+def test_a_click_waits_while_the_target_takes_no_pointer(ctx: StepContext) -> None:
+    """react-window turns the pointer off its rows for ~150 ms after a scroll: a click
+    waits for it, 20 runs in 20."""
+    open_page(ctx, "reach.html")
+    for n in range(20):
+        ctx.browser.page.evaluate(
+            "(n) => { document.getElementById('flicker').textContent = 'busy ' + n; busy(150); }",
+            n,
+        )
+        run(ctx, {"click": {"selector": "#flicker", "timeout": 3}})
+        run(ctx, {"expect_text": {"text": "flicker clicked", "timeout": 2}})
+
+
+def test_a_text_that_changes_while_the_check_waits_is_told(ctx: StepContext) -> None:
+    open_page(ctx, "hidden.html")
+    ctx.browser.page.evaluate(
+        """() => { const p = document.createElement('p'); p.id = 'toast';
+             p.textContent = 'Saving...'; document.body.prepend(p);
+             setTimeout(() => { p.textContent = 'Saved with errors'; }, 400); }"""
+    )
+    start = time.monotonic()
+    with pytest.raises(CheckFailed) as failed:
+        run(ctx, {"expect_text": {"text": "Saved", "exact": True, "timeout": 2.2}})
+    assert time.monotonic() - start < 9
+    message = failed.value.message
+    assert "while it waited the page showed 'Saving...'" in message, message
+    assert "'Saved with errors' (at" in message
+
+
+def test_a_url_with_a_port_that_is_no_number_is_refused() -> None:
+    with pytest.raises(VerifierError, match="url"):
+        parse_recipe({"name": "x", "url": "http://127.0.0.1:@PORT@/", "steps": [{"goto": "/"}]})
+    with pytest.raises(VerifierError, match="url"):
+        parse_recipe(
+            {
+                "name": "x",
+                "app": {"command": "x", "url": "http://127.0.0.1:@PORT@/"},
+                "steps": [{"goto": "/"}],
+            }
+        )
