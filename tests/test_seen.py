@@ -123,6 +123,28 @@ def test_clicks_reach_what_a_person_reaches(ctx: StepContext) -> None:
         run(ctx, {"click": {"selector": "#deaf", "timeout": 0.5}})
 
 
+def test_what_lies_out_of_view_is_scrolled_to_by_the_wheel(ctx: StepContext) -> None:
+    """Below the fold, in a box that scrolls, and in such a box below the fold: the wheel
+    over what scrolls it brings each into view (the page counts the wheel's notches)."""
+    open_page(ctx, "reach.html")
+    page = ctx.browser.page
+    for selector, done in [
+        ("#scrolled", "scrolled clicked"),
+        ("#bottom", "bottom clicked"),
+        ("#deep", "deep clicked"),
+    ]:
+        before = page.evaluate("window.wheels")
+        run(ctx, {"click": {"selector": selector, "timeout": 5}})
+        run(ctx, {"expect_text": {"text": done, "timeout": 2}})
+        assert page.evaluate("window.wheels") > before, selector
+    assert page.evaluate("document.getElementById('low').scrollTop") > 0
+    # Back up by the wheel too.
+    before = page.evaluate("window.wheels")
+    run(ctx, {"click": {"selector": "#placeholder", "timeout": 5}})
+    assert page.evaluate("window.wheels") > before
+    assert page.evaluate("scrollY") < 200
+
+
 def test_a_see_through_part_of_the_same_control_is_no_cover(ctx: StepContext) -> None:
     """react-select's input container lies over its placeholder: a click there opens it."""
     open_page(ctx, "reach.html")

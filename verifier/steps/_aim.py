@@ -19,7 +19,7 @@ from playwright.sync_api import ElementHandle, Frame
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, SEEN_JS, WINDOW_JS, origin_of
-from verifier.desktop import Window
+from verifier.desktop import WHEEL_PIXELS, Window
 from verifier.errors import CheckFailed, VerifierError
 from verifier.steps._context import (
     DESCRIBE_EL_JS,
@@ -122,6 +122,77 @@ const reaches = (el, hit) => {
   }
   return true;
 };
+// How a person's wheel brings ``el`` into view (``force``: to the middle of its
+// scroller's view even when it is in view, to clear a pinned bar): {point, dx, dy,
+// scroller} for the innermost scroller whose view shows something (a scroller itself out
+// of sight is brought in first, by what scrolls it), the point over that view where the
+// wheel goes to it (null: nowhere); null when no scroller needs to move.
+const WHEEL_PAGE = document.scrollingElement || document.documentElement;
+const turns = (n, vertical, d) => {
+  if (n === WHEEL_PAGE) return true;
+  const cs = getComputedStyle(n);
+  if (!/(auto|scroll|overlay)/.test(vertical ? cs.overflowY : cs.overflowX)) return false;
+  return vertical
+    ? (d > 0 ? n.scrollTop + n.clientHeight < n.scrollHeight - 1 : n.scrollTop > 0)
+    : (d > 0 ? n.scrollLeft + n.clientWidth < n.scrollWidth - 1 : n.scrollLeft > 0);
+};
+const scrolls = (n) => n === WHEEL_PAGE || ['Y', 'X'].some((a) => {
+  const cs = getComputedStyle(n);
+  const size = a === 'Y' ? n.scrollHeight > n.clientHeight + 1 : n.scrollWidth > n.clientWidth + 1;
+  return size && /(auto|scroll|overlay)/.test(a === 'Y' ? cs.overflowY : cs.overflowX);
+});
+const wheelPlan = (el, force) => {
+  const scrollers = [];
+  for (let n = seenParent(el); n; n = seenParent(n)) {
+    if (n !== WHEEL_PAGE && n !== document.body && scrolls(n)) scrollers.push(n);
+  }
+  scrollers.push(WHEEL_PAGE);
+  let target = el;
+  for (const s of scrollers) {
+    let view = [0, 0, innerWidth, innerHeight];
+    if (s !== WHEEL_PAGE) {
+      const r = s.getBoundingClientRect();
+      const x0 = r.left + s.clientLeft, y0 = r.top + s.clientTop;
+      view = seenCut(view, [x0, y0, x0 + s.clientWidth, y0 + s.clientHeight]);
+      for (const [, clip] of seenClips(s, false)) view = seenCut(view, clip);
+    }
+    if (seenArea(view) < 16) { target = s; continue; }
+    const t = target.getBoundingClientRect();
+    const need = (lo, hi, vlo, vhi) => {
+      if (!(force && target === el) && lo >= vlo - 0.5 && hi <= vhi + 0.5) return 0;
+      if (hi - lo > vhi - vlo) return lo - vlo;  // larger than the view: its start shown
+      return (lo + hi) / 2 - (vlo + vhi) / 2;
+    };
+    const height = s === WHEEL_PAGE ? innerHeight : s.clientHeight;
+    const width = s === WHEEL_PAGE ? innerWidth : s.clientWidth;
+    let dy = need(t.top, t.bottom, view[1], view[3]);
+    let dx = need(t.left, t.right, view[0], view[2]);
+    dy = Math.max(-s.scrollTop, Math.min(dy, s.scrollHeight - height - s.scrollTop));
+    dx = Math.max(-s.scrollLeft, Math.min(dx, s.scrollWidth - width - s.scrollLeft));
+    dy = Math.abs(dy) < 1 ? 0 : dy;
+    dx = Math.abs(dx) < 1 ? 0 : dx;
+    if (!dx && !dy) {
+      if (target !== el) return null;
+      continue;
+    }
+    const scroller = s === WHEEL_PAGE ? 'the page' : seenLabel(s);
+    const vertical = dy !== 0;
+    for (const fy of [0.5, 0.3, 0.7, 0.1, 0.9]) {
+      for (const fx of [0.5, 0.3, 0.7, 0.1, 0.9]) {
+        const x = view[0] + (view[2] - view[0]) * fx, y = view[1] + (view[3] - view[1]) * fy;
+        const hit = deepHit(x, y);
+        if (!hit || ['iframe', 'embed', 'object'].includes(hit.localName)) continue;
+        let taker = WHEEL_PAGE;
+        for (let n = hit; n && n.nodeType === 1; n = up(n)) {
+          if (turns(n, vertical, vertical ? dy : dx)) { taker = n; break; }
+        }
+        if (taker === s) return { point: [x, y], dx, dy, scroller };
+      }
+    }
+    return { point: null, dx, dy, scroller };
+  }
+  return null;
+};
 // Where the pointer is turned off for ``el`` ('' when it is not): pointer-events: none on
 // it or what holds it.
 const noPointer = (el) => {
@@ -144,7 +215,7 @@ const noPointer = (el) => {
 # scroll_into_view_if_needed plus separate calls took ~80 ms a click; this takes ~15.
 _AIM_JS = (
     """
-async (el, [maxFrames, hitTest]) => {
+async (el, [maxFrames, hitTest, wheel, centred]) => {
   HELPERS
   const rect = () => {
     const r = el.getBoundingClientRect();
@@ -172,6 +243,10 @@ async (el, [maxFrames, hitTest]) => {
                Math.min(innerWidth, x0 + w0), Math.min(innerHeight, y0 + h0)];
   for (const [, clip] of seenClips(el, false)) shown = seenCut(shown, clip);
   if (seenArea(shown) < w0 * h0 * 0.99 || shown[2] - shown[0] < 1) {
+    // By the wheel over what scrolls it, as a person does (the caller turns it, and
+    // asks again); by script where no wheel gets it there.
+    const plan = wheel ? wheelPlan(el, false) : null;
+    if (plan) return { wheel: plan, ...outer() };
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
   }
   let box = await still(rect, maxFrames);
@@ -182,6 +257,8 @@ async (el, [maxFrames, hitTest]) => {
     for (const block of ['center', 'end', 'start']) {
       if (!hit || reaches(el, hit) || !pinned(hit)) break;
       cleared = describe(hit);
+      const plan = wheel && !centred && block === 'center' ? wheelPlan(el, true) : null;
+      if (plan) return { wheel: plan, cleared, ...outer() };
       el.scrollIntoView({ block, inline: 'center', behavior: 'instant' });
       box = await still(rect, maxFrames);
       if (box === null) break;
@@ -242,6 +319,9 @@ async (frame, [px, py, maxFrames, hitTest]) => {
 
 # Frames (of 60 Hz) an element may take to hold still.
 _STILL_FRAMES = 60
+# At most this many notches a turn, and turns an aim (beyond: a script scrolls).
+_WHEEL_NOTCHES = 20
+_WHEEL_TURNS = 12
 # On an iframe element: scroll it into view when none of it is (frames are brought into
 # view from the top down before aiming inside them).
 _REVEAL_JS = """
@@ -290,6 +370,8 @@ def aim(
     handle: ElementHandle | None = None
     deadline = time.monotonic() + timeout
     covered_since: float | None = None
+    # In the page's own frame the wheel scrolls; inside iframes, a script still does.
+    wheel = _Wheel(enabled=not in_frames(selector, frames))
     try:
         while True:  # as Playwright's actionability: until it takes the pointer, or timeout
             with playwright_errors(
@@ -303,12 +385,17 @@ def aim(
                         handle = locator.element_handle(timeout=timeout * 1000)
                     frame = handle.owner_frame() or page.main_frame
                     _reveal(frame)
-                    found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test])
+                    found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test, False, False])
                 else:
                     found = locator.evaluate(
-                        _AIM_JS, [_STILL_FRAMES, hit_test], timeout=timeout * 1000
+                        _AIM_JS,
+                        [_STILL_FRAMES, hit_test, wheel.enabled, wheel.centred],
+                        timeout=timeout * 1000,
                     )
                     frame = page.main_frame
+            if found.get("wheel"):
+                wheel.turn(ctx, found, deadline, timeout)
+                continue
             if found.get("unreachable"):
                 msg = (
                     f"{what}: {selector!r} is out of a person's reach: it lies outside "
@@ -334,7 +421,8 @@ def aim(
     screen = (ox + int(point[0]), oy + int(point[1]))
     wx, wy, ww, wh = (int(v) for v in top["window"])
     window = (wx, wy, ww, wh)
-    at = Aim(screen, frame, window, str(top["title"]), cleared=str(found["cleared"]))
+    cleared = str(found["cleared"]) or wheel.cleared
+    at = Aim(screen, frame, window, str(top["title"]), cleared=cleared)
     if hit_test:
         blocker = in_the_way(ctx, at)
         if blocker is not None:
@@ -344,6 +432,55 @@ def aim(
             )
             raise CheckFailed(msg, details={"point": list(screen), "in_the_way": blocker})
     return at
+
+
+@dataclass(slots=True)
+class _Wheel:
+    """Scrolling an element into view as a person does: the wheel, over the view of
+    what scrolls it, whole notches at a time, until it is in view. Where the wheel does
+    not get it there (no point over that view takes the wheel, the page takes the wheel
+    for itself, snapping holds it), a script scrolls it, as before."""
+
+    enabled: bool
+    centred: bool = False  # turned to the middle of the view once, to clear a pinned bar
+    cleared: str = ""  # the pinned element it cleared
+    _last: tuple[str, int, int] | None = None
+    _turns: int = 0
+
+    def turn(
+        self, ctx: StepContext, found: dict[str, Any], deadline: float, timeout: float
+    ) -> None:
+        """Turn the wheel as ``found["wheel"]`` plans, or give up on the wheel."""
+        from verifier.steps._send import wheel_at  # it aims through this module
+
+        plan = found["wheel"]
+        if found.get("cleared"):
+            self.centred, self.cleared = True, str(found["cleared"])
+        again = (str(plan["scroller"]), round(plan["dx"]), round(plan["dy"]))
+        if (
+            plan["point"] is None
+            or again == self._last  # the last turn moved nothing
+            or self._turns >= _WHEEL_TURNS
+            or time.monotonic() >= deadline
+        ):
+            self.enabled = False
+            return
+        self._last, self._turns = again, self._turns + 1
+        ox, oy = origin_of(found["origin"])
+        point = (ox + int(plan["point"][0]), oy + int(plan["point"][1]))
+        notches_x, notches_y = (_notches(plan["dx"]), _notches(plan["dy"]))
+        wheel_at(
+            ctx, point, notches_x, notches_y, timeout=timeout, frame=ctx.browser.page.main_frame
+        )
+        ctx.browser.settle(timeout=min(timeout, 2.0))
+
+
+def _notches(distance: float) -> int:
+    """Whole wheel notches for ``distance`` CSS pixels: at least one, at most a round's."""
+    if not distance:
+        return 0
+    n = round(distance / WHEEL_PIXELS) or (1 if distance > 0 else -1)
+    return max(-_WHEEL_NOTCHES, min(_WHEEL_NOTCHES, n))
 
 
 def _reveal(frame: Frame) -> None:
