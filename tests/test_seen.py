@@ -25,7 +25,16 @@ GONE = {
     "gone opacity": "is there but transparent (opacity 0 on #op0)",
     "gone faint ancestor": "is there but transparent (opacity 0.05 on div.row)",
     "gone transparent colour": "is there but transparent (the text colour of span",
-    "gone white on white": "shows no ink on screen",
+    "gone white on white": "shows nothing on screen",
+    "gone under a pointerless cover": "shows nothing on screen",
+    "gone filtered out": "shows nothing on screen",
+    "gone in the dark": "shows nothing on screen",
+    "gone masked": "shows nothing on screen",
+    "gone under a pseudo element": "shows nothing on screen",
+    "gone text fill": "shows nothing on screen",
+    "gone on a white sibling": "shows nothing on screen",
+    "gone in a white shadow": "shows nothing on screen",
+    "gone in an unfilled svg": "shows nothing on screen",
     "gone font size": "has no size (font-size: 0",
     "gone scaled": "has no size on screen",
     "gone collapsed": "is clipped by #accordion",
@@ -41,6 +50,9 @@ GONE = {
     "gone below the window": "is outside the window (below it",
 }
 SEEN = [
+    "seen as gradient text",
+    "seen outlined",
+    "seen in a fixed toast",
     "seen under a see-through veil",
     "seen half transparent",
     "seen plain",
@@ -143,6 +155,40 @@ def test_what_lies_out_of_view_is_scrolled_to_by_the_wheel(ctx: StepContext) -> 
     run(ctx, {"click": {"selector": "#placeholder", "timeout": 5}})
     assert page.evaluate("window.wheels") > before
     assert page.evaluate("scrollY") < 200
+
+
+def test_a_scroll_lock_on_the_root_clips_nothing(ctx: StepContext) -> None:
+    """Dialog libraries set overflow: hidden on <html> while open: the window still shows
+    what it shows (the root's overflow is the window's)."""
+    open_page(ctx, "hidden.html")
+    ctx.browser.page.evaluate(
+        """() => { document.getElementById('far').scrollIntoView();
+                   document.documentElement.style.overflow = 'hidden'; }"""
+    )
+    run(ctx, {"expect_text": {"text": "gone below the window", "timeout": 2}})
+    run(ctx, {"expect_visible": {"selector": "#far", "timeout": 2}})
+
+
+def test_a_long_page_is_read_in_time(ctx: StepContext) -> None:
+    """A table of 5,000 rows (a string grown a character at a time took 20 s to read)."""
+    open_page(ctx, "hidden.html")
+    ctx.browser.page.evaluate(
+        """() => { const t = document.createElement('table');
+                   for (let i = 0; i < 5000; i++) {
+                     const r = t.insertRow(); r.insertCell().textContent = 'row ' + i;
+                     r.insertCell().textContent = 'some longer cell text ' + i; }
+                   document.body.append(t); }"""
+    )
+    start = time.monotonic()
+    run(ctx, {"expect_text": {"text": "Fixture app: what a person sees", "timeout": 10}})
+    assert time.monotonic() - start < 5
+
+
+def test_a_pulsing_button_is_clicked(ctx: StepContext) -> None:
+    """A call to action that pulses in size (framer-motion): its centre holds."""
+    open_page(ctx, "reach.html")
+    run(ctx, {"click": {"selector": "#pulse", "timeout": 5}})
+    run(ctx, {"expect_text": {"text": "pulse clicked", "timeout": 2}})
 
 
 def test_a_see_through_part_of_the_same_control_is_no_cover(ctx: StepContext) -> None:

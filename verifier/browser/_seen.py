@@ -90,10 +90,49 @@ const seenOpacity = (el) => {
 // The clipping boxes on ``el`` (its own overflow too, for its text: ``own``) and above
 // it: [element, [x0, y0, x1, y1]] (padding boxes of overflow-clipping ancestors, ``clip``
 // rectangles).
-const seenClips = (el, own) => {
+// ``el`` and the ancestors whose overflow can clip it: those in its chain of containing
+// blocks (a fixed element leaves every box that is not transformed, an absolute one every
+// box until a positioned one), without the root and the body whose overflow is the
+// window's (a dialog library's scroll lock sets overflow: hidden on <html>).
+const seenHolders = (el) => {
   const out = [];
+  const root = document.documentElement;
+  const rootShows = (() => {
+    const cs = getComputedStyle(root);
+    return cs.overflowX === 'visible' && cs.overflowY === 'visible';
+  })();
+  let need = null;
   for (let n = el; n; n = seenParent(n)) {
     const cs = getComputedStyle(n);
+    if (n !== el && need) {
+      const contains = cs.transform !== 'none' || cs.perspective !== 'none' ||
+        cs.filter !== 'none' || /paint|layout|strict|content/.test(cs.contain || '') ||
+        (need === 'positioned' && cs.position !== 'static');
+      if (!contains) continue;
+      need = null;
+    }
+    if (n !== root && !(n === document.body && rootShows)) out.push([n, cs]);
+    if (cs.position === 'fixed') need = 'transformed';
+    else if (cs.position === 'absolute') need = 'positioned';
+  }
+  return out;
+};
+// Whether text is painted other than by its colour: an outline (-webkit-text-stroke), or
+// a background clipped to the text (gradient text) on it or what holds it.
+const seenInkOther = (el) => {
+  const cs = getComputedStyle(el);
+  if (parseFloat(cs.webkitTextStrokeWidth) > 0 && seenAlpha(cs.webkitTextStrokeColor) >= 0.1) {
+    return true;
+  }
+  for (let n = el; n; n = seenParent(n)) {
+    const c = getComputedStyle(n);
+    if (c.backgroundClip === 'text' || c.webkitBackgroundClip === 'text') return true;
+  }
+  return false;
+};
+const seenClips = (el, own) => {
+  const out = [];
+  for (const [n, cs] of seenHolders(el)) {
     if ((own || n !== el) && (cs.overflowX !== 'visible' || cs.overflowY !== 'visible')) {
       const r = n.getBoundingClientRect();
       const x0 = r.left + n.clientLeft, y0 = r.top + n.clientTop;
@@ -177,7 +216,7 @@ const seenWhy = (el, rects, text) => {
   if (text) {
     const cs = getComputedStyle(el);
     const fill = cs.webkitTextFillColor;
-    if (seenAlpha(cs.color) < 0.1 && (!fill || seenAlpha(fill) < 0.1)) {
+    if (seenAlpha(cs.color) < 0.1 && (!fill || seenAlpha(fill) < 0.1) && !seenInkOther(el)) {
       return `is there but transparent (the text colour of ${seenLabel(el)} is transparent)`;
     }
     if (parseFloat(cs.fontSize) === 0) return `has no size (font-size: 0 on ${seenLabel(el)})`;

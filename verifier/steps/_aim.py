@@ -143,8 +143,8 @@ const scrolls = (n) => n === WHEEL_PAGE || ['Y', 'X'].some((a) => {
 });
 const wheelPlan = (el, force) => {
   const scrollers = [];
-  for (let n = seenParent(el); n; n = seenParent(n)) {
-    if (n !== WHEEL_PAGE && n !== document.body && scrolls(n)) scrollers.push(n);
+  for (const [n] of seenHolders(el)) {
+    if (n !== el && n !== WHEEL_PAGE && n !== document.body && scrolls(n)) scrollers.push(n);
   }
   scrollers.push(WHEEL_PAGE);
   let target = el;
@@ -221,13 +221,18 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
     const r = el.getBoundingClientRect();
     return [r.x, r.y, r.width, r.height];
   };
+  // Still enough to click: its centre holds (a button that pulses in size is clicked).
+  const centre = () => {
+    const r = el.getBoundingClientRect();
+    return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];
+  };
+  const settled = async () => ((await still(centre, maxFrames)) ? rect() : null);
   const [x0, y0, w0, h0] = rect();
   // A box a person cannot scroll (overflow: hidden or clip) keeps what lies outside it
   // out of reach: no script scrolls it for them.
   const r0 = el.getBoundingClientRect();
-  for (let n = seenParent(el); n; n = seenParent(n)) {
-    const cs = getComputedStyle(n);
-    if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
+  for (const [n, cs] of seenHolders(el)) {
+    if (n === el || (cs.overflowX === 'visible' && cs.overflowY === 'visible')) continue;
     const b = n.getBoundingClientRect();
     const px0 = b.left + n.clientLeft, py0 = b.top + n.clientTop;
     const outX = r0.right <= px0 || r0.left >= px0 + n.clientWidth;
@@ -249,7 +254,7 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
     if (plan) return { wheel: plan, ...outer() };
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
   }
-  let box = await still(rect, maxFrames);
+  let box = await settled();
   const hitAt = (b) => deepHit(b[0] + b[2] / 2, b[1] + b[3] / 2);
   let covering = '', cleared = '', pointer = '';
   if (box !== null && hitTest) {
@@ -260,7 +265,7 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
       const plan = wheel && !centred && block === 'center' ? wheelPlan(el, true) : null;
       if (plan) return { wheel: plan, cleared, ...outer() };
       el.scrollIntoView({ block, inline: 'center', behavior: 'instant' });
-      box = await still(rect, maxFrames);
+      box = await settled();
       if (box === null) break;
       hit = hitAt(box);
     }
@@ -402,6 +407,8 @@ def aim(
                     f"{found['unreachable']}"
                 )
                 raise CheckFailed(msg)
+            if found["box"] is None and time.monotonic() < deadline:
+                continue  # still moving: look again, until the step's timeout
             if not found.get("covering"):
                 break
             now = time.monotonic()
@@ -511,7 +518,7 @@ def _through_frames(
     """The element's centre in the top frame's viewport, checked at every frame
     (``covered_s``: how long its centre has been covered, for the message)."""
     if found["box"] is None:
-        msg = f"{what}: {selector!r} kept moving (not stable for two frames within 1 s)"
+        msg = f"{what}: {selector!r} kept moving (its centre never held still for two frames)"
         raise CheckFailed(msg)
     x, y, w, h = found["box"]
     if w <= 0 or h <= 0:
@@ -545,7 +552,7 @@ def _through_frames(
                 outer.dispose()
         where = f"the frame {level.name!r}" if level.name else f"its frame ({level.url})"
         if found["point"] is None:
-            msg = f"{what}: {where} kept moving (not stable for two frames within 1 s)"
+            msg = f"{what}: {where} kept moving (its centre never held still for two frames)"
             raise CheckFailed(msg)
         cx, cy = found["point"]
         vw, vh = found["view"]
