@@ -32,10 +32,15 @@ _INPUT_PROBE = """
   const say = (kind) => {
     try { (tell || globalThis.BINDING)(s.doc, kind, s[kind] || 0); } catch (e) {}
   };
-  for (const kind of ['mouseup', 'keyup', 'wheel', 'dragend']) {
+  for (const kind of ['keyup', 'wheel', 'dragend']) {
     addEventListener(kind, (e) => { if (e.isTrusted) { s[kind]++; say(kind); } },
                      {capture: true, passive: true});
   }
+  // A button's release is its pointerup: a page that prevents pointerdown's default
+  // (Headless UI's menus) gets no mouseup at all.
+  addEventListener('pointerup', (e) => {
+    if (e.isTrusted && e.pointerType === 'mouse') { s.mouseup++; say('mouseup'); }
+  }, {capture: true, passive: true});
   say('doc');
 })();
 """.replace("BINDING", _BINDING)

@@ -17,27 +17,12 @@ from playwright.sync_api import Frame
 from verifier.browser import FRAME_INSET_JS
 from verifier.steps._context import StepContext
 
-__all__ = ("HIDE_ELEMENT_JS", "shows")
+__all__ = ("shows",)
 
 # A pixel that changes by this much (in a colour channel) when the thing is hidden is its
 # ink; this many such pixels make it seen.
 _INK_SPREAD = 24
 _INK_PIXELS = 3
-# For an element: made fully transparent (``on``) or as it was, and two frames drawn.
-HIDE_ELEMENT_JS = """
-(el, on) => {
-  const key = Symbol.for('verifier.fade');
-  if (on) {
-    el[key] = [el.style.getPropertyValue('opacity'), el.style.getPropertyPriority('opacity')];
-    el.style.setProperty('opacity', '0', 'important');
-  } else if (el[key]) {
-    const [v, priority] = el[key];
-    if (v) el.style.setProperty('opacity', v, priority); else el.style.removeProperty('opacity');
-    delete el[key];
-  }
-  return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-}
-"""
 
 
 def shows(

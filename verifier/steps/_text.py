@@ -384,7 +384,7 @@ def _wait_seen(
 
 
 # For the screen's test of a text the page says is seen: its elements' text made
-# transparent (``on``) or as it was (not ``on``), and two frames drawn.
+# transparent and two frames drawn (``on``), or as it was (not ``on``).
 _INK_JS = """
 (on) => {
   const key = Symbol.for('verifier.ink');
@@ -430,7 +430,7 @@ _INK_JS = """
       delete el[key];
     }
   }
-  if (!on) delete window[key];
+  if (!on) { delete window[key]; return null; }
   return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 }
 """
