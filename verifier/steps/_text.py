@@ -150,7 +150,7 @@ const piecesOf = (read, [a, b]) => {
 // '' when a person sees the occurrence, else why not; and, when seen, its box and the
 // elements whose text it is.
 const judge = (read, occurrence) => {
-  let box = null;
+  let box = null, high = 0, wide = 0;
   const els = [];
   for (const [node, from, to] of piecesOf(read, occurrence)) {
     const el = node.parentElement || (node.parentNode && node.parentNode.host);
@@ -163,10 +163,19 @@ const judge = (read, occurrence) => {
     if (why) return { why };
     for (const r of rects) {
       if (r.width < 1 || r.height < 1) continue;
+      high = Math.max(high, r.height);
+      wide += r.width;
       box = box ? [Math.min(box[0], r.left), Math.min(box[1], r.top),
                    Math.max(box[2], r.right), Math.max(box[3], r.bottom)]
                 : [r.left, r.top, r.right, r.bottom];
     }
+  }
+  // Too small to read: under 5 px high (font-size: 1px, scale(0.05)), or squeezed under
+  // 1.5 px a character (rotateY(88deg)).
+  const chars = occurrence[1] - occurrence[0];
+  if (box && high < 5) return { why: `is too small to read (${high.toFixed(1)} px high)` };
+  if (box && chars > 1 && wide / chars < 1.5) {
+    return { why: `is squeezed too narrow to read (${(wide / chars).toFixed(1)} px a character)` };
   }
   return { why: '', box, els };
 };
