@@ -99,6 +99,35 @@ def test_a_page_that_stops_answering_ends_the_run(
             assert any("answers nothing at all" in e for e in errors), errors
 
 
+def test_a_page_that_floods_its_console_ends_the_run_in_time(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    """6 MB of console lines a tick (a 3 s step took 39 s, a 40 s wait 132 s): past the
+    log's limit the console is not listened to, and that counts as an error."""
+    recipe = write_recipe(
+        {
+            "name": "floods its console",
+            "timeout": 3,
+            "app": {
+                "command": server_command("serve", str(SITE)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [
+                {"goto": "/flood.html"},
+                {"wait": 8},
+                {"expect_text": "The page logs without end"},
+                {"expect_no_console_errors": {}},
+            ],
+        }
+    )
+    code, took, manifest = run(recipe, tmp_path / "out")
+    assert took < 45, f"the run took {took:.0f} s"
+    steps = manifest["steps"]
+    assert [s["status"] for s in steps] == ["passed", "passed", "passed", "failed"], steps  # type: ignore[index]
+    assert "logged more than 10 MiB" in str(steps[3]["error"])  # type: ignore[index]
+    assert code == 1
+
+
 def test_on_a_busy_machine_too(
     tmp_path: Path, write_recipe: Callable[..., Path], busy_machine: None
 ) -> None:

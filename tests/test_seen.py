@@ -53,6 +53,7 @@ GONE = {
     "gone below the window": "is outside the window (below it",
 }
 SEEN = [
+    "seen with slow transitions",
     "seen as gradient text",
     "seen outlined",
     "seen in a fixed toast",
@@ -158,6 +159,35 @@ def test_what_lies_out_of_view_is_scrolled_to_by_the_wheel(ctx: StepContext) -> 
     run(ctx, {"click": {"selector": "#placeholder", "timeout": 5}})
     assert page.evaluate("window.wheels") > before
     assert page.evaluate("scrollY") < 200
+
+
+def test_an_element_the_screen_does_not_show_is_not_visible(ctx: StepContext) -> None:
+    """Under a cover that lets the pointer through, or painted like what is behind it:
+    the page says it is seen, the screen shows nothing of it."""
+    open_page(ctx, "hidden.html")
+    for selector in ("#pointerless", "#white-shadow"):
+        with pytest.raises(CheckFailed, match="is there but shows nothing on screen"):
+            run(ctx, {"expect_visible": {"selector": selector, "timeout": 0.5}})
+        with pytest.raises(CheckFailed, match="shows nothing on screen"):
+            run(ctx, {"wait_for": {"selector": selector, "state": "visible", "timeout": 0.5}})
+    run(ctx, {"expect_visible": {"selector": "text=seen under a see-through veil", "timeout": 2}})
+
+
+def test_the_screens_test_leaves_the_page_as_it_was(ctx: StepContext) -> None:
+    """Its own style attribute back, and nothing fading back in (slow transitions)."""
+    open_page(ctx, "hidden.html")
+    page = ctx.browser.page
+    read = "[document.getElementById('slow').style.cssText]"
+    style = page.evaluate(read)
+    start = time.monotonic()
+    run(ctx, {"expect_text": {"text": "seen with slow transitions", "timeout": 2}})
+    run(ctx, {"expect_visible": {"selector": "#slow", "timeout": 2}})
+    assert time.monotonic() - start < 1.5
+    assert page.evaluate(read) == style
+    assert page.evaluate("document.getAnimations().length") == 0
+    assert page.evaluate("getComputedStyle(document.getElementById('slow')).color") == (
+        "rgb(51, 51, 51)"
+    )
 
 
 def test_a_scroll_lock_on_the_root_clips_nothing(ctx: StepContext) -> None:

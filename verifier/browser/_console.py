@@ -36,6 +36,8 @@ class ConsoleLog:
         self._redact = redact
         self._written = 0
         self._dropped = 0
+        self._contexts: list[BrowserContext] = []
+        self._deaf = False  # the page flooded its console: no longer listened to
         # A page's text may hold lone surrogates ('\ud800'): written as '?' then.
         self._fh: IO[str] = path.open("a", encoding="utf-8", errors="replace")
         self._lock = threading.Lock()
@@ -45,12 +47,17 @@ class ConsoleLog:
     def listen(self, context: BrowserContext) -> None:
         """Log what every page of ``context`` says (on the context, so that a popup's
         first console line is not missed)."""
-        context.on("console", self._on_console)
+        self._contexts.append(context)
+        if not self._deaf:
+            context.on("console", self._on_console)
         context.on("weberror", self._on_web_error)
         context.on("requestfailed", self._on_request_failed)
         context.on("response", self._on_response)
 
     def write(self, kind: str, **fields: Any) -> None:
+        if kind == "console" and self._dropped:
+            self._stop_listening()
+            return
         if self._redact is not None:
             fields = {k: self._redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         record = {"ts": _now_iso(), "type": kind, **fields}
@@ -69,6 +76,27 @@ class ConsoleLog:
             self._written += len(line)
             self._fh.write(line)
             self._fh.flush()
+
+    def _stop_listening(self) -> None:
+        """A page that logs without end floods the driver's pipe, and every question to
+        the page waits behind its lines: past the file's limit the console is no longer
+        listened to (uncaught errors still are), and that counts as an error, since
+        errors it logged after are not known."""
+        if self._deaf:
+            return
+        self._deaf = True
+        for context in self._contexts:
+            context.remove_listener("console", self._on_console)
+        text = (
+            f"the page logged more than {self._LIMIT // (1024 * 1024)} MiB to its console: "
+            "what it logged after that (errors too) was not read"
+        )
+        record = {"ts": _now_iso(), "type": "console", "level": "error", "text": text}
+        with self._lock:
+            self.errors.append(record)
+            if not self._fh.closed:
+                self._fh.write(json.dumps(record) + "\n")
+                self._fh.flush()
 
     def close(self) -> None:
         with self._lock:

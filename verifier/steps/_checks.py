@@ -8,6 +8,7 @@ recipe (exit 2) when its selector matches several.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from verifier.steps._context import (
     runs,
     single,
 )
+from verifier.steps._ink import HIDE_ELEMENT_JS, shows
 
 __all__ = ()
 
@@ -142,22 +144,66 @@ def _wait_seen(
     state: str,
 ) -> StepOutcome:
     """Wait until a person sees an element ``selector`` matches (``state`` visible), or
-    sees none (hidden); the failure says why each match is not seen, or which is."""
+    sees none (hidden); the failure says why each match is not seen, or which is. The
+    page's word that one is seen is taken to the screen (_ink.shows): hidden for two
+    frames, something in its box must change."""
     no_dialog(ctx, what)
     page = ctx.browser.page
     shown = locate(page, _seen(selector), frames).first
     target: Literal["attached", "detached"] = "attached" if state == "visible" else "detached"
+    deadline = time.monotonic() + step.timeout
+    dark = ""  # a match the page says is seen, of which the screen shows nothing
+    while True:
+        remaining = max(0.05, deadline - time.monotonic())
+        try:
+            with playwright_errors(ctx, f"{what}: {selector!r}", step.timeout, selector=selector):
+                ctx.wait(remaining, lambda ms: shown.wait_for(state=target, timeout=ms), what)
+                if state == "hidden":
+                    return StepOutcome()
+                dark = _dark(ctx, page, selector, frames)
+            if not dark:
+                return StepOutcome()
+            if time.monotonic() >= deadline:
+                raise StepTimeout("")
+            ctx.browser.next_frame(timeout=0.25)
+        except StepTimeout:
+            if what == "expect_visible":
+                head = f"{what}: no visible element matches {selector!r}"
+            else:
+                head = f"{what}: {selector!r} did not become {state}"
+            head += f": not within {step.timeout:g} s"
+            if dark:
+                head += (
+                    f" ({dark} is there but shows nothing on screen: made transparent, no "
+                    "pixel of its box changes; something over it, a filter or its colour "
+                    "hides it)"
+                )
+                raise StepTimeout(head) from None
+            raise StepTimeout(head + _why_not_seen(page, selector, frames, state)) from None
+
+
+def _dark(ctx: StepContext, page: Page, selector: str, frames: tuple[str, ...]) -> str:
+    """'' when the screen shows one of the (first five) matches the page says a person
+    sees; else the first of them, described."""
+    handles = locate(page, _seen(selector), frames).element_handles()
     try:
-        with playwright_errors(ctx, f"{what}: {selector!r}", step.timeout, selector=selector):
-            ctx.wait(step.timeout, lambda ms: shown.wait_for(state=target, timeout=ms), what)
-    except StepTimeout:
-        if what == "expect_visible":
-            head = f"{what}: no visible element matches {selector!r}"
-        else:
-            head = f"{what}: {selector!r} did not become {state}"
-        head += f": not within {step.timeout:g} s"
-        raise StepTimeout(head + _why_not_seen(page, selector, frames, state)) from None
-    return StepOutcome()
+        first = ""
+        for handle in handles[:5]:
+            box = handle.bounding_box()  # in the top frame's viewport
+            if box is None:
+                continue
+            corners = (box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"])
+            hide = functools.partial(handle.evaluate, HIDE_ELEMENT_JS)
+            shown = shows(ctx, page.main_frame, corners, hide)
+            if shown:
+                return ""
+            first = first or str(
+                handle.evaluate(f"(el) => {{ {DESCRIBE_EL_JS} return describe(el); }}")
+            )
+        return first
+    finally:
+        for handle in handles:
+            handle.dispose()
 
 
 def _why_not_seen(page: Page, selector: str, frames: tuple[str, ...], state: str) -> str:

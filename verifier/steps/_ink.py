@@ -17,12 +17,49 @@ from playwright.sync_api import Frame
 from verifier.browser import FRAME_INSET_JS
 from verifier.steps._context import StepContext
 
-__all__ = ("shows",)
+__all__ = ("HIDE_ELEMENT_JS", "VEIL_JS", "shows")
 
 # A pixel that changes by this much (in a colour channel) when the thing is hidden is its
 # ink; this many such pixels make it seen.
 _INK_SPREAD = 24
 _INK_PIXELS = 3
+
+
+# A script fragment: ``veil(el, key, {prop: value})`` sets those properties on ``el``
+# (important, transitions off, what was there kept under ``key``); ``unveil(el, key)``
+# puts back what was there, and its transitions only once that is drawn, so that
+# nothing fades back.
+VEIL_JS = """
+const veil = (el, key, values) => {
+  const style = el.style;
+  const props = [...Object.keys(values), 'transition'];
+  el[key] = props.map((p) => [p, style.getPropertyValue(p), style.getPropertyPriority(p)]);
+  style.setProperty('transition', 'none', 'important');
+  for (const [p, v] of Object.entries(values)) style.setProperty(p, v, 'important');
+};
+const unveil = (el, key) => {
+  const saved = el[key];
+  if (!saved) return;
+  delete el[key];
+  const put = ([p, v, priority]) => {
+    if (v) el.style.setProperty(p, v, priority); else el.style.removeProperty(p);
+  };
+  for (const s of saved) if (s[0] !== 'transition') put(s);
+  getComputedStyle(el).opacity;  // the old look applies before its transitions return
+  put(saved.find((s) => s[0] === 'transition'));
+};
+const twoFrames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+"""
+# For an element: made fully transparent and two frames drawn (``on``), or as it was.
+HIDE_ELEMENT_JS = """
+(el, on) => {
+  VEIL
+  const key = Symbol.for('verifier.fade');
+  if (!on) return unveil(el, key);
+  veil(el, key, { opacity: '0' });
+  return twoFrames();
+}
+""".replace("VEIL", VEIL_JS)
 
 
 def shows(

@@ -32,7 +32,7 @@ from verifier.steps._context import (
     playwright_errors,
     runs,
 )
-from verifier.steps._ink import shows
+from verifier.steps._ink import VEIL_JS, shows
 
 __all__ = ()
 
@@ -396,53 +396,37 @@ def _wait_seen(
 # transparent and two frames drawn (``on``), or as it was (not ``on``).
 _INK_JS = """
 (on) => {
-  const key = Symbol.for('verifier.ink');
+  VEIL
+  const key = Symbol.for('verifier.ink'), bgKey = Symbol.for('verifier.inkbg');
+  if (!on) {
+    for (const el of window[key] || []) unveil(el, key);  // in the reverse order
+    for (const n of window[bgKey] || []) unveil(n, bgKey);
+    delete window[bgKey];
+    delete window[key];
+    return null;
+  }
   const els = window[key] || [];
-  const props = ['color', '-webkit-text-fill-color', 'text-shadow', '-webkit-text-stroke-color',
-                 'fill', 'stroke'];
-  const clipped = ['background-image', 'background-color'];
-  const painters = [];  // a background clipped to the text paints it too (gradient text)
-  for (const el of on ? els : []) {
+  // A background clipped to the text paints it too (gradient text).
+  const painters = [];
+  for (const el of els) {
     for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
       const c = getComputedStyle(n);
       if ((c.backgroundClip === 'text' || c.webkitBackgroundClip === 'text') &&
           !painters.includes(n)) painters.push(n);
     }
   }
-  const bgKey = Symbol.for('verifier.inkbg');
-  for (const n of on ? painters : window[bgKey] || []) {
-    const style = n.style;
-    if (on) {
-      n[bgKey] = clipped.map((p) => [p, style.getPropertyValue(p), style.getPropertyPriority(p)]);
-      style.setProperty('background-image', 'none', 'important');
-      style.setProperty('background-color', 'transparent', 'important');
-    } else if (n[bgKey]) {
-      for (const [p, v, priority] of n[bgKey]) {
-        if (v) style.setProperty(p, v, priority); else style.removeProperty(p);
-      }
-      delete n[bgKey];
-    }
+  window[bgKey] = painters;
+  for (const n of painters) {
+    veil(n, bgKey, { 'background-image': 'none', 'background-color': 'transparent' });
   }
-  if (on) window[bgKey] = painters;
-  else delete window[bgKey];
+  const clear = 'transparent';
   for (const el of els) {
-    if (on) {
-      const style = el.style;
-      el[key] = props.map((p) => [p, style.getPropertyValue(p), style.getPropertyPriority(p)]);
-      for (const p of props) {
-        style.setProperty(p, p === 'text-shadow' ? 'none' : 'transparent', 'important');
-      }
-    } else if (el[key]) {
-      for (const [p, v, priority] of el[key]) {
-        if (v) el.style.setProperty(p, v, priority); else el.style.removeProperty(p);
-      }
-      delete el[key];
-    }
+    veil(el, key, { color: clear, '-webkit-text-fill-color': clear, 'text-shadow': 'none',
+                    '-webkit-text-stroke-color': clear, fill: clear, stroke: clear });
   }
-  if (!on) { delete window[key]; return null; }
-  return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return twoFrames();
 }
-"""
+""".replace("VEIL", VEIL_JS)
 # How often a waiting text check looks at what the page shows (for its failure message).
 _LOOK_EVERY_S = 0.3
 
