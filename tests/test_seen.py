@@ -272,6 +272,19 @@ def test_a_text_that_changes_while_the_check_waits_is_told(ctx: StepContext) -> 
     assert "'Saved with errors' (at" in message
 
 
+def test_why_a_text_was_not_seen_is_told_after_it_went(ctx: StepContext) -> None:
+    """A toast shown outside the window, gone before the check gives up."""
+    open_page(ctx, "hidden.html")
+    ctx.browser.page.evaluate(
+        """() => { const p = document.createElement('p'); p.textContent = 'Saved away';
+             p.style.cssText = 'position: fixed; left: -9999px; top: 10px';
+             document.body.append(p); setTimeout(() => p.remove(), 900); }"""
+    )
+    with pytest.raises(CheckFailed) as failed:
+        run(ctx, {"expect_text": {"text": "Saved away", "timeout": 1.8}})
+    assert "it was there but is outside the window (left of it" in failed.value.message
+
+
 def test_a_url_with_a_port_that_is_no_number_is_refused() -> None:
     with pytest.raises(VerifierError, match="url"):
         parse_recipe({"name": "x", "url": "http://127.0.0.1:@PORT@/", "steps": [{"goto": "/"}]})

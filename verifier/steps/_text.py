@@ -371,7 +371,7 @@ def _text_check(ctx: StepContext, step: Step, args: ExpectText, *, present: bool
         head = f"{what}: {shown_want} still in the visible text{scope} after {step.timeout:g} s"
         reasons = []
     found_text = _found(ctx, args, [mode, want, flags], present, reasons)
-    raise StepTimeout(head + found_text + watch.story())
+    raise StepTimeout(head + found_text + watch.story(found_text))
 
 
 def _wait_seen(
@@ -456,6 +456,7 @@ class _Watch:
         self._want = want
         self._start = start
         self._seen: list[tuple[float, str]] = []
+        self._why: list[tuple[float, str]] = []  # why it was not seen, when it was there
 
     def look(self, frame: Frame, roots: list[ElementHandle], query: list[Any]) -> None:
         if not self._want:
@@ -464,17 +465,27 @@ class _Watch:
             shown: dict[str, Any] = frame.evaluate(_SHOW_JS, [roots, *query])
         except PlaywrightError:
             return
+        at = time.monotonic() - self._start
         near = _closest(self._want, [str(p) for p in shown.get("parts", [])])
         if near is not None and (not self._seen or self._seen[-1][1] != near):
-            self._seen.append((time.monotonic() - self._start, near))
+            self._seen.append((at, near))
+        for why in shown.get("reasons", []):
+            if all(told != why for _, told in self._why):
+                self._why.append((at, str(why)))
 
-    def story(self) -> str:
+    def story(self, told: str) -> str:
         """``; while it waited the page showed 'a' (at 0.2 s), 'b' (at 1.4 s)`` when the
-        closest text changed during the wait."""
-        if len(self._seen) < 2:
-            return ""
-        told = ", ".join(f"{text[:80]!r} (at {at:.1f} s)" for at, text in self._seen[-4:])
-        return f"; while it waited the page showed {told}"
+        closest text changed during the wait, and ``; at 0.4 s it was there but is outside
+        the window`` for reasons it was not seen that ``told`` (the message) does not say
+        (a toast that showed off screen, then went)."""
+        story = ""
+        if len(self._seen) >= 2:
+            shown = ", ".join(f"{text[:80]!r} (at {at:.1f} s)" for at, text in self._seen[-4:])
+            story += f"; while it waited the page showed {shown}"
+        for at, why in self._why[:3]:
+            if why not in told:
+                story += f"; at {at:.1f} s it was there but {why}"
+        return story
 
 
 def _found(
