@@ -203,6 +203,16 @@ class Browser(Owner):
         with self._calls.within(seconds, why) as limit:
             yield limit
 
+    def silence(self) -> str:
+        """Why the page answers nothing, as far as we can tell: its console flood holds up
+        every question to it, or (the rest) its scripts never yield."""
+        if self._console.flooded:
+            return (
+                "the page floods its console (more than 10 MiB logged): its lines hold up "
+                "every question to it"
+            )
+        return _NO_ANSWER
+
     def ask(self, question: Callable[[Page], _T], *, within: float = ASK_S) -> _T:
         """``question(page)`` on the page steps act on, answered within ``within`` s.
 
@@ -216,7 +226,7 @@ class Browser(Owner):
                 return question(page)
         except asyncio.CancelledError:
             event = self.dialog
-            why = f"a dialog holds it ({event.describe()})" if event else _NO_ANSWER
+            why = f"a dialog holds it ({event.describe()})" if event else self.silence()
             msg = f"the page did not answer within {within:g} s: {why}"
             raise Unanswered(msg) from None
 
@@ -465,7 +475,7 @@ class Browser(Owner):
             msg = f"the browser could not open {url}: {first}"
             raise BrowserError(msg) from exc
         except asyncio.CancelledError:
-            msg = f"the browser could not open {url}: {_NO_ANSWER}"
+            msg = f"the browser could not open {url}: {self.silence()}"
             raise Unanswered(msg) from None
         if response is not None and response.status >= 400:
             _log.warning("%s answered HTTP %d", url, response.status)

@@ -77,6 +77,11 @@ class ConsoleLog:
             self._fh.write(line)
             self._fh.flush()
 
+    @property
+    def flooded(self) -> bool:
+        """Whether the page logged past the limit (and is no longer listened to)."""
+        return self._deaf
+
     def _stop_listening(self) -> None:
         """A page that logs without end floods the driver's pipe, and every question to
         the page waits behind its lines: past the file's limit the console is no longer

@@ -17,7 +17,7 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 
 from verifier import __version__
-from verifier.browser import Unanswered
+from verifier.browser import Browser, Unanswered
 from verifier.computer._adapters import computer_tool_schema, describe
 from verifier.computer._agent import Agent, Answer
 from verifier.computer._logs import LOG_SOURCES
@@ -221,13 +221,12 @@ def _bounded(session: Session, name: str, args: dict[str, Any], fn: Callable[[],
         except VerifierError as exc:
             if not limit.expired:
                 raise
-            raise _unanswered(name, budget) from exc
-    raise _unanswered(name, budget)
+            raise _unanswered(browser, name, budget) from exc
+    raise _unanswered(browser, name, budget)
 
 
-def _unanswered(name: str, budget: float) -> Unanswered:
-    msg = f"{name}: the page answers nothing at all within {budget:g} s (its scripts never yield?)"
-    return Unanswered(msg)
+def _unanswered(browser: Browser, name: str, budget: float) -> Unanswered:
+    return Unanswered(f"{name}: no answer within {budget:g} s: {browser.silence()}")
 
 
 def build_server(

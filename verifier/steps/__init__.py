@@ -56,16 +56,13 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
                 no_dialog(ctx, step.action)
                 msg = f"{step.action}: a call to the browser was cancelled"
                 raise BrowserError(msg) from None
-            raise _unanswered(step, budget) from None
+            raise _unanswered(ctx, step, budget) from None
         except VerifierError as exc:
             if limit.expired and not isinstance(exc, CheckFailed):
-                raise _unanswered(step, budget) from exc
+                raise _unanswered(ctx, step, budget) from exc
             raise
 
 
-def _unanswered(step: Step, budget: float) -> StepTimeout:
-    msg = (
-        f"{step.action}: not within {budget - STEP_GRACE_S:g} s: the page answers nothing "
-        "at all (its scripts never yield?)"
-    )
+def _unanswered(ctx: StepContext, step: Step, budget: float) -> StepTimeout:
+    msg = f"{step.action}: not within {budget - STEP_GRACE_S:g} s: {ctx.browser.silence()}"
     return StepTimeout(msg)

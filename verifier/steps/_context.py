@@ -226,7 +226,7 @@ def playwright_errors(
         ctx.check_infra()
         msg = f"{what}: not within {timeout:g} s"
         if not ctx.browser.answers():
-            msg += "; the page answers nothing at all (its scripts never yield?)"
+            msg += f"; {ctx.browser.silence()}"
         raise StepTimeout(msg) from exc
     except PlaywrightError as exc:
         # A dead X server or dev server explains a browser error better than the browser.
