@@ -79,7 +79,7 @@ def shows(
     if x1 - x0 < 1 or y1 - y0 < 1:
         return None
     region = (x0, y0, x1 - x0, y1 - y0)
-    for quiet in (0.02, 0.15):
+    for quiet in (0.01, 0.15):
         before = ctx.desktop.wait_stable(quiet=quiet, timeout=0.5, region=region)
         try:
             hide(True)
