@@ -53,6 +53,8 @@ GONE = {
     "gone below the window": "is outside the window (below it",
 }
 SEEN = [
+    "seen under a clear gradient",
+    "seen under a blended white layer",
     "seen with slow transitions",
     "seen as gradient text",
     "seen outlined",
@@ -171,6 +173,9 @@ def test_an_element_the_screen_does_not_show_is_not_visible(ctx: StepContext) ->
         with pytest.raises(CheckFailed, match="shows nothing on screen"):
             run(ctx, {"wait_for": {"selector": selector, "state": "visible", "timeout": 0.5}})
     run(ctx, {"expect_visible": {"selector": "text=seen under a see-through veil", "timeout": 2}})
+    run(ctx, {"expect_visible": {"selector": "#under-clear-gradient", "timeout": 2}})
+    with pytest.raises(CheckFailed, match="did not become hidden"):
+        run(ctx, {"expect_hidden": {"selector": "#under-clear-gradient", "timeout": 0.5}})
 
 
 def test_the_screens_test_leaves_the_page_as_it_was(ctx: StepContext) -> None:

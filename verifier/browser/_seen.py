@@ -47,6 +47,21 @@ const seenAlpha = (color) => {
   const a = parts[parts.length - 1];
   return a.endsWith('%') ? parseFloat(a) / 100 : parseFloat(a);
 };
+// How much of what is under it an element's background hides (0 to 1): none when it is
+// clipped to its text or blended (mix-blend-mode) into what is under it, none for a
+// gradient of transparent colours, all for a picture.
+const seenBackground = (cs) => {
+  if (cs.backgroundClip === 'text' || cs.webkitBackgroundClip === 'text') return 0;
+  if (cs.mixBlendMode && cs.mixBlendMode !== 'normal') return 0;
+  const image = cs.backgroundImage;
+  if (image && image !== 'none') {
+    const colours = image.match(/rgba?\([^)]*\)/g) || [];
+    const clear = /gradient/.test(image) && !/url\(/.test(image) && colours.length > 0 &&
+      colours.every((c) => seenAlpha(c) < 0.1);
+    if (!clear) return 1;
+  }
+  return seenAlpha(cs.backgroundColor);
+};
 const seenRgb = (color) => {
   const m = (color || '').match(/rgba?\(([^)]*)\)/);
   return m ? m[1].split(/[\s,\/]+/).filter(Boolean).slice(0, 3).map(parseFloat) : null;
@@ -180,8 +195,8 @@ const seenCoverAt = (el, x, y) => {
     const cs = getComputedStyle(n);
     const replaced = ['img', 'video', 'canvas', 'iframe', 'svg', 'object', 'embed', 'input',
                       'textarea', 'select'].includes(n.localName);
-    const paint = replaced ? 1 : Math.max(seenAlpha(cs.backgroundColor),
-                                          cs.backgroundImage !== 'none' ? 1 : 0);
+    const blended = cs.mixBlendMode && cs.mixBlendMode !== 'normal';
+    const paint = replaced ? (blended ? 0 : 1) : seenBackground(cs);
     if (paint * product >= 0.6) return { cover: n };
   }
   return null;  // a see-through layer: what is under it shows through

@@ -117,7 +117,7 @@ const reaches = (el, hit) => {
   for (let n = hit; n && n !== common; n = up(n)) {
     if (n.nodeType !== 1) continue;
     const cs = getComputedStyle(n);
-    const paints = cs.backgroundImage !== 'none' || seenAlpha(cs.backgroundColor) >= 0.1;
+    const paints = seenBackground(cs) >= 0.1;
     if (paints || (n !== hit && n.localName === 'img')) return false;
   }
   return true;
