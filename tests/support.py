@@ -82,6 +82,23 @@ def wait_gone(
         time.sleep(0.05)
 
 
+def npm(args: list[str], cwd: Path) -> None:
+    """Run ``npm args`` in ``cwd`` (no prompts, none of our variables), within 10 min;
+    a failure fails the test with npm's last words."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFIER_")}
+    done = subprocess.run(
+        ["npm", *args],
+        cwd=cwd,
+        env={**env, "npm_config_yes": "true", "npm_config_fund": "false"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"npm {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+
+
 def server_command(mode: str, *args: str) -> list[str]:
     """argv of the fixture dev server (tests/apps/server.py) in ``mode``; {port} is filled in."""
     return [sys.executable, str(SERVER), mode, "{port}", *args]

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import read_manifest
+from tests.support import npm, read_manifest
 from verifier.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -22,21 +20,6 @@ pytestmark = pytest.mark.usefixtures("no_leaks")
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
 CREATE_VITE = "vite@9.3.0"  # npm create vite: create-vite 9.3.0; its dependencies float
-
-
-def _npm(args: list[str], cwd: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFIER_")}
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=cwd,
-        env={**env, "npm_config_yes": "true", "npm_config_fund": "false"},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"npm {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +33,7 @@ def lit_app() -> Iterator[Path]:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be making it
         if not (app / "node_modules" / ".bin" / "vite").exists():
             shutil.rmtree(app, ignore_errors=True)
-            _npm(
+            npm(
                 [
                     "create",
                     "-y",
@@ -63,7 +46,7 @@ def lit_app() -> Iterator[Path]:
                 ],
                 CACHE,
             )
-            _npm(["install", "--no-audit", "--no-fund"], app)
+            npm(["install", "--no-audit", "--no-fund"], app)
     yield app
 
 

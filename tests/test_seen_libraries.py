@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import read_manifest
+from tests.support import npm, read_manifest
 from verifier.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -67,21 +65,6 @@ INDEX_HTML = """<!doctype html>
 """
 
 
-def _npm(args: list[str], cwd: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFIER_")}
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=cwd,
-        env={**env, "npm_config_yes": "true", "npm_config_fund": "false"},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"npm {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def components_app() -> Iterator[Path]:
     """A Vite app with react-select and react-window, made and installed on first use."""
@@ -107,7 +90,7 @@ def components_app() -> Iterator[Path]:
             shutil.rmtree(app, ignore_errors=True)
             app.mkdir()
             (app / "package.json").write_text(json.dumps(package, indent=1))
-            _npm(["install", "--no-audit", "--no-fund"], app)
+            npm(["install", "--no-audit", "--no-fund"], app)
         (app / "main.js").write_text(MAIN_JS)
         (app / "index.html").write_text(INDEX_HTML)
     yield app
