@@ -25,7 +25,7 @@ from verifier.recipe.steps import (
     Wait,
 )
 from verifier.steps import _vision
-from verifier.steps._aim import aim
+from verifier.steps._aim import DEEP_HIT_JS, WHEEL_TURNS_JS, aim
 from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
 from verifier.steps._send import click_at, drag_between, frame_at, keys, wheel_at
 
@@ -38,25 +38,13 @@ __all__ = ()
 # would cut it short).
 _SCROLL_PLAN_JS = """
 ([x, y, dx, dy, wheelX, wheelY]) => {
-  let hit = document.elementFromPoint(x, y);
-  while (hit && hit.shadowRoot) {
-    const inner = hit.shadowRoot.elementFromPoint(x, y);
-    if (!inner || inner === hit) break;
-    hit = inner;
-  }
+  DEEP_HIT
+  WHEEL_TURNS
+  const hit = deepHit(x, y);
   const up = (n) => n.parentNode || n.host || null;
-  const page = document.scrollingElement || document.documentElement;
-  const moves = (el, vertical, d) => {
-    if (el === page) return true;
-    const cs = getComputedStyle(el);
-    if (!/(auto|scroll|overlay)/.test(vertical ? cs.overflowY : cs.overflowX)) return false;
-    return vertical
-      ? (d > 0 ? el.scrollTop + el.clientHeight < el.scrollHeight - 1 : el.scrollTop > 0)
-      : (d > 0 ? el.scrollLeft + el.clientWidth < el.scrollWidth - 1 : el.scrollLeft > 0);
-  };
   const scroller = (vertical, d) => {
-    for (let n = hit; n && n.nodeType === 1; n = up(n)) if (moves(n, vertical, d)) return n;
-    return page;
+    for (let n = hit; n && n.nodeType === 1; n = up(n)) if (turns(n, vertical, d)) return n;
+    return WHEEL_PAGE;
   };
   const plan = [];
   if (dy) {
@@ -69,7 +57,7 @@ _SCROLL_PLAN_JS = """
   }
   window[Symbol.for('verifier.scroll')] = plan;
 }
-"""
+""".replace("DEEP_HIT", DEEP_HIT_JS).replace("WHEEL_TURNS", WHEEL_TURNS_JS)
 # The rest of the distance, on the scrollers the wheel moved all the way (one that stopped
 # short reached its end, or the page took the wheel: it gets no more).
 _SCROLL_REST_JS = """

@@ -32,6 +32,7 @@ from verifier.steps._context import (
 
 __all__ = (
     "DEEP_HIT_JS",
+    "WHEEL_TURNS_JS",
     "Aim",
     "aim",
     "in_the_way",
@@ -59,8 +60,24 @@ const deepHit = (x, y) => {
   return hit;
 };
 """
+# A script fragment: ``turns(n, vertical, d)``, whether a wheel turned over ``n`` (by
+# ``d`` pixels, up or down, or sideways) scrolls it: it scrolls that way and is not at
+# that end yet (the page, ``WHEEL_PAGE``, always takes it). The first that turns, from
+# what is under the pointer up, takes the wheel.
+WHEEL_TURNS_JS = """
+const WHEEL_PAGE = document.scrollingElement || document.documentElement;
+const turns = (n, vertical, d) => {
+  if (n === WHEEL_PAGE) return true;
+  const cs = getComputedStyle(n);
+  if (!/(auto|scroll|overlay)/.test(vertical ? cs.overflowY : cs.overflowX)) return false;
+  return vertical
+    ? (d > 0 ? n.scrollTop + n.clientHeight < n.scrollHeight - 1 : n.scrollTop > 0)
+    : (d > 0 ? n.scrollLeft + n.clientWidth < n.scrollWidth - 1 : n.scrollLeft > 0);
+};
+"""
 _HELPERS = (
     DEEP_HIT_JS
+    + WHEEL_TURNS_JS
     + SEEN_JS
     + DESCRIBE_EL_JS
     + """
@@ -127,15 +144,6 @@ const reaches = (el, hit) => {
 // scroller} for the innermost scroller whose view shows something (a scroller itself out
 // of sight is brought in first, by what scrolls it), the point over that view where the
 // wheel goes to it (null: nowhere); null when no scroller needs to move.
-const WHEEL_PAGE = document.scrollingElement || document.documentElement;
-const turns = (n, vertical, d) => {
-  if (n === WHEEL_PAGE) return true;
-  const cs = getComputedStyle(n);
-  if (!/(auto|scroll|overlay)/.test(vertical ? cs.overflowY : cs.overflowX)) return false;
-  return vertical
-    ? (d > 0 ? n.scrollTop + n.clientHeight < n.scrollHeight - 1 : n.scrollTop > 0)
-    : (d > 0 ? n.scrollLeft + n.clientWidth < n.scrollWidth - 1 : n.scrollLeft > 0);
-};
 const scrolls = (n) => n === WHEEL_PAGE || ['Y', 'X'].some((a) => {
   const cs = getComputedStyle(n);
   const size = a === 'Y' ? n.scrollHeight > n.clientHeight + 1 : n.scrollWidth > n.clientWidth + 1;
