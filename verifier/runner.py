@@ -124,6 +124,7 @@ class _Run:
             update_baselines=self.update_baselines,
             infra_check=stage.check_alive,
             allow_file_urls=self.recipe.allow_file_urls,
+            services=stage.services,
         )
         browser = stage.browser
         browser.hold_dialogs = True  # on screen until input or a dialog step answers them
@@ -141,6 +142,7 @@ class _Run:
                 record["tab"] = browser.tab
             dialogs = browser.dialog_count()
             open_before = browser.open_dialogs()
+            closed = len(browser.closed_tabs)
             self.bundle.set_steps(self.records)
             t0 = time.monotonic()
             outcome = StepOutcome()
@@ -150,8 +152,9 @@ class _Run:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if exc.details:
                     record["details"] = exc.details
-                self._page_events(step, record, open_before, dialogs)
-                self._step_ended(step, record, "failed", exc.message, "failed", outcome, t0)
+                self._page_events(step, record, open_before, dialogs, closed)
+                message = "; ".join([exc.message, *(f"note: {n}" for n in stage.notes)])
+                self._step_ended(step, record, "failed", message, "failed", outcome, t0)
                 stage.check_alive()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
                 self.failed_step = step.index
@@ -159,28 +162,41 @@ class _Run:
             except (VerifierError, Interrupted) as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if isinstance(exc, VerifierError):
-                    self._page_events(step, record, open_before, dialogs)
+                    self._page_events(step, record, open_before, dialogs, closed)
                 self._step_ended(step, record, "error", exc.message, "error", outcome, t0)
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
             if outcome.details:
                 record["details"] = outcome.details
-            self._page_events(step, record, open_before, dialogs)
+            self._page_events(step, record, open_before, dialogs, closed)
             self._step_ended(step, record, "passed", None, outcome.label, outcome, t0)
             stage.check_alive()
 
     def _page_events(
-        self, step: Step, record: StepRecord, open_before: list[DialogEvent], dialogs: int
+        self,
+        step: Step,
+        record: StepRecord,
+        open_before: list[DialogEvent],
+        dialogs: int,
+        closed: int,
     ) -> None:
         """What the page did during a step besides drawing: the dialogs it showed (or
-        that were open while the step acted), the tab it switched to, its downloads."""
+        that were open while the step acted), the tabs that closed and the one steps go
+        on with, the tab it switched to, its downloads."""
         browser = self.stage.browser
         if browser is None:
             return
         seen = [*open_before, *browser.dialogs_since(dialogs)]
         if seen:
             record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
+        gone = browser.closed_tabs[closed:]
+        if gone:
+            now: int | None = None
+            with contextlib.suppress(VerifierError):
+                now = browser.tab
+            # The one steps go on with, when they acted on the tab that closed.
+            record["tab_closed"] = [{**g, "next_tab": now} if g["acted_on"] else g for g in gone]
         if step.action == "switch_tab":
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab

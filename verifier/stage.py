@@ -47,7 +47,7 @@ from verifier._redact import Redactor
 from verifier._runlog import capture_logs
 from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
-from verifier._storage import load_state
+from verifier._storage import load_state, read_state
 from verifier.app import AppServices, Confinement, sandbox_unavailable
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop
@@ -169,6 +169,8 @@ class Stage:
         self.shots = ShotWriter(on_written=self._shot_written)
         self.desktop: Desktop | None = None
         self.app: AppServices | None = None
+        # What may explain a failed check (a saved login on another host): said with it.
+        self.notes: list[str] = []
         self.browser: Browser | None = None
         self.recorder: Recorder | None = None
         self.live: LiveView | None = None
@@ -216,7 +218,7 @@ class Stage:
         self._state = _State.STARTED
         state_path = self.recipe.storage_state_path
         if state_path is not None and not state_path.is_file():  # before starting anything
-            load_state(state_path, base_url=None, recipe=self.recipe.path)
+            read_state(state_path, recipe=self.recipe.path)
         stack = self._parts
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
@@ -295,8 +297,15 @@ class Stage:
             self.recorder.launch()
         storage = None
         if state_path is not None:
-            storage = load_state(state_path, base_url=self.base_url, recipe=self.recipe.path)
-            self.bundle.set_setup("storage_state", {"path": str(state_path)})
+            loaded = load_state(state_path, services=self.services, recipe=self.recipe.path)
+            storage = loaded.state
+            self.notes += loaded.notes
+            for note in loaded.notes:
+                _log.warning("%s", note)
+            self.bundle.set_setup(
+                "storage_state",
+                {"path": str(state_path), "origins": loaded.origins, "notes": loaded.notes},
+            )
         t0 = time.monotonic()
         self.browser = stack.enter_context(
             Browser(
@@ -451,6 +460,11 @@ class Stage:
         self._preview = self.shots.submit(self.bundle.preview_job(self.shots.small)).result
 
     # -- while it runs --------------------------------------------------------------------
+
+    @property
+    def services(self) -> dict[str, str]:
+        """Each service of the app that has a URL: its name and origin in this run."""
+        return self.app.origins if self.app is not None else {}
 
     @property
     def base_url(self) -> str | None:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from verifier._process import Owner
 from verifier._redact import NO_SECRETS, Redactor
@@ -87,6 +88,18 @@ class AppServices(Owner):
         url = self._wait_url or self.services[-1].url
         assert url is not None  # the schema requires one
         return url
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """Each service that has a URL: its name and origin in this run (its port
+        filled in), for saved logins (see ``verifier._storage``)."""
+        found = {}
+        for name, service in zip(self._names, self.services, strict=True):
+            if service.url is not None:
+                split = urlsplit(service.url)
+                if split.scheme and split.netloc:
+                    found[name] = f"{split.scheme}://{split.netloc}"
+        return found
 
     @property
     def pids(self) -> list[int]:

@@ -107,6 +107,7 @@ class Browser(Owner):
         self._pids: set[int] = set()
         self._dead: str | None = None
         self._closed = False
+        self.inputs_sent = 0  # how many times input went out (a step that acted)
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -326,8 +327,30 @@ class Browser(Owner):
         ):
             self._context.cookies("about:blank")
 
+    @property
+    def closed_tabs(self) -> list[dict[str, object]]:
+        """The tabs and popups that closed so far, in order: ``{"url", "acted_on"}``
+        (``acted_on``: steps acted on it; they went on with its opener)."""
+        return list(self._tabs.closed) if self._tabs is not None else []
+
+    def lost_tab(self) -> bool:
+        """Whether Chromium lives on after a call on the page failed because its target
+        closed: then the tab closed (itself, or by input), not the browser."""
+        if self._dead is not None or self._closed or self._context is None:
+            return False
+        browser = self._context.browser
+        if browser is None or not browser.is_connected():
+            return False
+        try:  # its death may not have reached us yet: ask it
+            with self.deadline(_ROUND_TRIP_S, "a round trip to the browser"):
+                self._context.cookies("about:blank")
+        except (PlaywrightError, asyncio.CancelledError, Unanswered):
+            return False
+        return self._dead is None
+
     def sent_input(self) -> None:
         """Input is on its way: tabs it opens take the front again (see switch_tab)."""
+        self.inputs_sent += 1
         if self._tabs is not None:
             self._tabs.input_sent()
 
@@ -339,7 +362,13 @@ class Browser(Owner):
         if not self._started or self._tabs is None:
             msg = "the browser is not started"
             raise BrowserError(msg)
-        self._tabs.current()
+        try:
+            self._tabs.current()
+        except BrowserError:  # no tab left: closed by the page, or Chromium is gone
+            if not self.lost_tab():
+                msg = f"browser died: {self._dead or 'Chromium is gone'}"
+                raise BrowserError(msg) from None
+            raise
 
     @property
     def pids(self) -> set[int]:

@@ -1,8 +1,10 @@
 """The tabs and popups: which are open, which one steps act on, and taking in the ones
 the page opens.
 
-The page steps act on is the newest tab or popup, or the one brought to the front since
-(closing it goes back to the one before). Chromium says at once when a tab opens (a
+The page steps act on is the newest tab or popup, or the one brought to the front since.
+When it closes (the user's Control+W, or its own ``window.close()``: an OAuth popup, a
+print view), steps go on with the tab that opened it, else the newest one still open,
+and the closing is kept for the step's record. Chromium says at once when a tab opens (a
 DevTools target); Playwright hands us its Page once it has set it up: a step waits for
 the tabs in between (:meth:`Tabs.sync`). After a tab switch, tabs the page opened before
 it stay behind it until input is sent again.
@@ -49,6 +51,11 @@ class Tabs:
         self._on_gone = on_gone
         self._round_trip = round_trip
         self._pages: list[Page] = []  # the one steps act on last
+        self._openers: dict[Page, Page] = {}
+        self._gone: set[Page] = set()
+        self._refront = False  # the front closed: the next one is to be raised
+        # The tabs that closed, in order: {"url", "acted_on"} (steps acted on it).
+        self.closed: list[dict[str, object]] = []
         self._targets: dict[Page, str] = {}
         self._known: set[Page] = set()
         self._opening: set[str] = set()  # targets Chromium opened, not handed to us yet
@@ -72,6 +79,11 @@ class Tabs:
         if page in self._known:  # told twice: the event, and new_page() at start
             return
         self._known.add(page)
+        # Who opened it: the page itself says (a popup), else the tab steps acted on
+        # (a link with target=_blank opens without an opener).
+        opener = _opener(page) or (self._pages[-1] if self._pages else None)
+        if opener is not None:
+            self._openers[page] = opener
         if self._pinned and self._pages:
             # A tab was switched to since the last input: one the page opened before it
             # (popups keep coming in for a while) does not take the front from it.
@@ -96,10 +108,31 @@ class Tabs:
             self._targets[page] = target
 
     def _on_close(self, page: Page) -> None:
+        self._drop(page)
+        self._on_gone(page)
+
+    def _drop(self, page: Page) -> None:
+        """``page`` closed: when steps acted on it, they go on with its opener, else
+        with the newest tab still open."""
+        front = self.is_front(page)
         self._targets.pop(page, None)
         if page in self._pages:
             self._pages.remove(page)
-        self._on_gone(page)
+        if page in self._gone:
+            return
+        self._gone.add(page)
+        self.closed.append({"url": page.url, "acted_on": front})
+        if not front:
+            return
+        after = self._openers.get(page)
+        if after is None or after.is_closed() or after not in self._pages:
+            open_pages = [p for p in self.all() if p in self._pages]
+            after = open_pages[-1] if open_pages else None
+        if after is not None:
+            self._pages.remove(after)
+            self._pages.append(after)
+            self._refront = True
+            _log.info("a tab closed (%s): steps go on with tab %d", page.url, self.index(after))
 
     def _on_target(self, event: dict[str, Any]) -> None:
         info = event.get("targetInfo") or {}
@@ -132,13 +165,21 @@ class Tabs:
         :raises BrowserError: no page is left.
         """
         while self._pages and self._pages[-1].is_closed():
-            self._pages.pop()
+            self._drop(self._pages[-1])
         if not self._pages:  # pages Playwright knows of that we have not been told of yet
             self._pages = [p for p in self._context.pages if not p.is_closed()]
         if not self._pages:
-            msg = "browser died: its last page was closed"
+            last = f" ({self.closed[-1]['url']})" if self.closed else ""
+            msg = f"the last tab closed{last}: no page is left to act on"
             raise BrowserError(msg)
-        return self._pages[-1]
+        page = self._pages[-1]
+        if self._refront:  # its window raised and its tab selected, as a person sees it
+            self._refront = False
+            try:
+                page.bring_to_front()
+            except PlaywrightError as exc:
+                _log.debug("could not bring the next tab to the front: %s", exc)
+        return page
 
     def bring_to_front(self, page: Page) -> None:
         """Steps act on ``page`` from now on; its window raised, its tab selected."""
@@ -180,3 +221,10 @@ class Tabs:
         except (PlaywrightError, KeyError, asyncio.CancelledError):
             return set()
         return {str(t["targetId"]) for t in infos if t.get("type") == "page"}
+
+
+def _opener(page: Page) -> Page | None:
+    try:
+        return page.opener()
+    except (PlaywrightError, asyncio.CancelledError):
+        return None

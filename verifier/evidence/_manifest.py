@@ -66,6 +66,8 @@ class StepRecord(TypedDict):
     attachments: NotRequired[list[dict[str, str]]]
     tab: NotRequired[int]  # the tab (0 = the first) the step acted on
     dialogs: NotRequired[list[dict[str, object]]]  # dialogs open during the step
+    # Tabs and popups that closed during the step: {"url", "acted_on", "next_tab"}.
+    tab_closed: NotRequired[list[dict[str, object]]]
     downloads: NotRequired[list[str]]  # files the page downloaded, bundle-relative
 
 

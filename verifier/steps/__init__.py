@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 from verifier.errors import BrowserError, CheckFailed, StepTimeout, VerifierError
 from verifier.recipe import STEP_SCHEMAS, Step
@@ -15,7 +17,14 @@ from verifier.steps import (  # noqa: F401 - they register their runners
     _text,
     _vision,
 )
-from verifier.steps._context import RUNNERS, SETTLING, StepContext, StepOutcome, no_dialog
+from verifier.steps._context import (
+    RUNNERS,
+    SETTLING,
+    StepContext,
+    StepOutcome,
+    TabClosed,
+    no_dialog,
+)
 
 __all__ = (
     "RUNNERS",
@@ -49,7 +58,7 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
     budget = step_budget(step)
     with ctx.browser.deadline(budget, f"step {step.index + 1} ({step.action})") as limit:
         try:
-            return RUNNERS[step.action](ctx, step)
+            return _on_open_tab(ctx, step)
         except asyncio.CancelledError:
             if not limit.expired:
                 # A call to the page was called off: a dialog opened and holds it.
@@ -61,6 +70,33 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
             if limit.expired and not isinstance(exc, CheckFailed):
                 raise _unanswered(ctx, step, budget) from exc
             raise
+
+
+def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:
+    """Run ``step``; when the tab it acts on closes meanwhile (an OAuth popup, a print
+    view), an action whose input went out is done, and a check goes on with the tab
+    that opened it, for the rest of its timeout."""
+    began = time.monotonic()
+    closed: list[str] = []  # what happened, for a check that fails on the next tab
+    while True:
+        sent = ctx.browser.inputs_sent
+        try:
+            return RUNNERS[step.action](ctx, step)
+        except TabClosed as exc:
+            if ctx.browser.inputs_sent != sent:
+                return StepOutcome(note="its tab closed after the input")
+            ctx.check_infra()  # no tab left: said so
+            after = time.monotonic() - began
+            left = round(step.timeout - after, 1)
+            closed.append(f"the tab it acted on closed itself after {after:.1f} s")
+            if left <= 0:
+                raise CheckFailed(f"{exc.message}, with no time left to check again") from exc
+            step = dataclasses.replace(step, timeout=left)
+        except CheckFailed as exc:
+            if not closed:
+                raise
+            then = f"; {', then '.join(closed)}, and the step went on with tab {ctx.browser.tab}"
+            raise CheckFailed(exc.message + then, details=exc.details) from exc
 
 
 def _unanswered(ctx: StepContext, step: Step, budget: float) -> StepTimeout:

@@ -26,7 +26,14 @@ from verifier.recipe.steps import (
 )
 from verifier.steps import _vision
 from verifier.steps._aim import DEEP_HIT_JS, WHEEL_TURNS_JS, aim
-from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
+from verifier.steps._context import (
+    StepContext,
+    StepOutcome,
+    TabClosed,
+    no_dialog,
+    playwright_errors,
+    runs,
+)
 from verifier.steps._send import click_at, drag_between, frame_at, keys, wheel_at
 
 __all__ = ()
@@ -150,7 +157,11 @@ def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
     while (left := deadline - time.monotonic()) > 0:
         # A dialog opening meanwhile calls the timer off (see Browser._unstick): time
         # goes on all the same.
-        with playwright_errors(ctx, "wait", args.seconds), contextlib.suppress(CancelledError):
+        # The tab closing itself meanwhile (a print view): the wait goes on with the next.
+        with (
+            contextlib.suppress(CancelledError, TabClosed),
+            playwright_errors(ctx, "wait", args.seconds),
+        ):
             ctx.browser.page.wait_for_timeout(min(left, 1.0) * 1000)
         ctx.check_infra()
     return StepOutcome()

@@ -29,6 +29,7 @@ __all__ = (
     "SETTLING",
     "StepContext",
     "StepOutcome",
+    "TabClosed",
     "ambiguous",
     "first_line",
     "in_frames",
@@ -55,6 +56,11 @@ const describe = (el) => {
 DESCRIBE_JS = f"(els) => {{ {DESCRIBE_EL_JS} return els.slice(0, 5).map(describe); }}"
 
 
+class TabClosed(BrowserError):
+    """The tab a step acted on closed while it did (Chromium lives on): the step goes on
+    with the tab that opened it (see :func:`verifier.steps.run_step`)."""
+
+
 @dataclass(slots=True)
 class StepContext:
     """The live run a step acts on."""
@@ -67,6 +73,8 @@ class StepContext:
     attach_fn: Callable[[str, Image], str] | None = None
     infra_check: Callable[[], None] | None = None
     allow_file_urls: bool = False  # the recipe's allow_file_urls
+    # Each service of the app that has a URL: its name and origin in this run.
+    services: dict[str, str] = field(default_factory=dict)
 
     def attach(self, name: str, image: Image) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.
@@ -237,6 +245,9 @@ def playwright_errors(
             step = what.partition(":")[0]
             raise ambiguous(step, selector or "the selector", items, int(found[1])) from None
         if "Target page, context or browser has been closed" in text:
+            if ctx.browser.lost_tab():
+                msg = f"{what}: the tab it acted on closed"
+                raise TabClosed(msg) from exc
             msg = f"browser died during {what}"
             raise BrowserError(msg) from exc
         msg = f"{what}: {first_line(exc)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verifier._storage import save_state
+from verifier._storage import save_state, tag_services
 from verifier.recipe import Step
 from verifier.recipe.steps import SaveStorageState
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
@@ -18,7 +18,7 @@ def save_storage_state(ctx: StepContext, step: Step, args: SaveStorageState) -> 
     path = (base / args.path).resolve()
     with playwright_errors(ctx, f"save_storage_state {args.path!r}", step.timeout):
         state = ctx.browser.page.context.storage_state()
-    save_state(dict(state), path)
+    save_state(tag_services(state, ctx.services), path)
     # Counts only: the state holds credentials, and the manifest is evidence.
     cookies, origins = state.get("cookies") or [], state.get("origins") or []
     return StepOutcome(
