@@ -159,8 +159,9 @@ def wait(ctx: StepContext, step: Step, args: Wait) -> StepOutcome:
         # goes on all the same.
         # The tab closing itself meanwhile (a print view): the wait goes on with the next.
         with (
-            contextlib.suppress(CancelledError, TabClosed),
+            contextlib.suppress(TabClosed),
             playwright_errors(ctx, "wait", args.seconds),
+            contextlib.suppress(CancelledError),
         ):
             ctx.browser.page.wait_for_timeout(min(left, 1.0) * 1000)
         ctx.check_infra()
