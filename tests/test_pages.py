@@ -385,11 +385,12 @@ def test_tabs_and_popups_take_the_front_and_switch_tab_brings_one_back(steps: St
         {"switch_tab": "Docs"},  # by a text in its title
         {"expect_text": "docs clicked"},
         {"switch_tab": "tab-popup"},  # by a text in its URL
-        {"click": "#done"},  # closes the popup: back to the tab before it
-        {"expect_title": "Docs page"},
+        {"click": "#done"},  # closes the popup: back to the tab that opened it
+        {"expect_title": "Tabs home"},
     )
     assert out[5].details["tab"] == 0 and out[10].details["tab"] == 1
-    assert browser.tab == 1 and len(browser.tabs) == 2
+    assert browser.tab == 0 and len(browser.tabs) == 2
+    assert browser.closed_tabs[-1]["url"].endswith("/tab-popup.html")
     error = steps.fails({"switch_tab": 5}, timeout=0.5)
     assert "no tab 5 within 0.5 s; the tabs: 0: 'Tabs home'" in error.message
 

@@ -71,6 +71,7 @@ class _Run:
         self.bundle.set_steps(self.records)  # one entry per recipe step from the start
         self.verdict: Verdict = "passed"
         self.failed_step: int | None = None
+        self.closed_told = 0  # the closed tabs already on a step's record
 
     def capture(
         self, step: Step, suffix: str, outcome: StepOutcome, started: float, *, ended: bool
@@ -125,6 +126,7 @@ class _Run:
             infra_check=stage.check_alive,
             allow_file_urls=self.recipe.allow_file_urls,
             services=stage.services,
+            downloads_dir=self.bundle.path("downloads"),
         )
         browser = stage.browser
         browser.hold_dialogs = True  # on screen until input or a dialog step answers them
@@ -142,7 +144,7 @@ class _Run:
                 record["tab"] = browser.tab
             dialogs = browser.dialog_count()
             open_before = browser.open_dialogs()
-            closed = len(browser.closed_tabs)
+            downloads = len(browser.downloaded)
             self.bundle.set_steps(self.records)
             t0 = time.monotonic()
             outcome = StepOutcome()
@@ -152,7 +154,7 @@ class _Run:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if exc.details:
                     record["details"] = exc.details
-                self._page_events(step, record, open_before, dialogs, closed)
+                self._page_events(step, record, open_before, (dialogs, downloads))
                 message = "; ".join([exc.message, *(f"note: {n}" for n in stage.notes)])
                 self._step_ended(step, record, "failed", message, "failed", outcome, t0)
                 stage.check_alive()  # a dead app or browser explains the failure: error
@@ -162,14 +164,14 @@ class _Run:
             except (VerifierError, Interrupted) as exc:
                 record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
                 if isinstance(exc, VerifierError):
-                    self._page_events(step, record, open_before, dialogs, closed)
+                    self._page_events(step, record, open_before, (dialogs, downloads))
                 self._step_ended(step, record, "error", exc.message, "error", outcome, t0)
                 raise
             record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
             record["points"] = [list(p) for p in outcome.points]
             if outcome.details:
                 record["details"] = outcome.details
-            self._page_events(step, record, open_before, dialogs, closed)
+            self._page_events(step, record, open_before, (dialogs, downloads))
             self._step_ended(step, record, "passed", None, outcome.label, outcome, t0)
             stage.check_alive()
 
@@ -178,8 +180,7 @@ class _Run:
         step: Step,
         record: StepRecord,
         open_before: list[DialogEvent],
-        dialogs: int,
-        closed: int,
+        counts: tuple[int, int],
     ) -> None:
         """What the page did during a step besides drawing: the dialogs it showed (or
         that were open while the step acted), the tabs that closed and the one steps go
@@ -187,10 +188,13 @@ class _Run:
         browser = self.stage.browser
         if browser is None:
             return
+        dialogs, downloads = counts  # how many there were before the step
         seen = [*open_before, *browser.dialogs_since(dialogs)]
         if seen:
             record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
-        gone = browser.closed_tabs[closed:]
+        # Tabs that closed since the last step's record (after its end, maybe).
+        gone = browser.closed_tabs[self.closed_told :]
+        self.closed_told += len(gone)
         if gone:
             now: int | None = None
             with contextlib.suppress(VerifierError):
@@ -200,8 +204,8 @@ class _Run:
         if step.action == "switch_tab":
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab
-        saved = browser.save_downloads(self.bundle.path("downloads"))
-        for path in saved:
+        browser.save_downloads(self.bundle.path("downloads"))
+        for _name, path in browser.downloaded[downloads:]:  # expect_download saves some
             rel = path.relative_to(self.bundle.root).as_posix()
             self.bundle.add_artifact(rel, "download")
             record.setdefault("downloads", []).append(rel)

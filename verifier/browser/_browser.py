@@ -628,6 +628,12 @@ class Browser(Owner):
         """The downloads the pages started since the last call."""
         return self._downloads.take()
 
+    @property
+    def downloaded(self) -> list[tuple[str, Path]]:
+        """Every file saved so far, oldest first: the page's name for it (made safe), and
+        where it was saved."""
+        return list(self._downloads.saved)
+
     def save_downloads(self, folder: Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> list[Path]:
         """Save the files the pages downloaded since the last call into ``folder``, each
         under the name the page suggested (made safe, and unique); the paths saved (see

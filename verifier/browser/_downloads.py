@@ -67,6 +67,9 @@ class Downloads:
     def __init__(self, run: RunAsync) -> None:
         self._pending: list[Download] = []
         self._run = run
+        # Every file saved so far, in the order they came: the page's name for it (made
+        # safe) and where it is.
+        self.saved: list[tuple[str, Path]] = []
 
     def add(self, download: Download) -> None:
         self._pending.append(download)
@@ -107,6 +110,7 @@ class Downloads:
                 continue
             _log.info("downloaded %s from %s", path.name, download.url)
             saved.append(path)
+            self.saved.append((name, path))
         return saved
 
     def _failure(self, download: Download) -> str | None:

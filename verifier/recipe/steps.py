@@ -26,6 +26,8 @@ __all__ = (
     "ExpectChecked",
     "ExpectCount",
     "ExpectDisabled",
+    "ExpectDownload",
+    "ExpectFocused",
     "ExpectEnabled",
     "ExpectHidden",
     "ExpectImage",
@@ -41,6 +43,7 @@ __all__ = (
     "ExpectVisible",
     "Frames",
     "GoBack",
+    "GoForward",
     "Goto",
     "Hover",
     "ImagePath",
@@ -138,6 +141,10 @@ class Reload(StepArgs):
 
 class GoBack(StepArgs):
     """Go back one page in the tab's history, as the browser's back button does."""
+
+
+class GoForward(StepArgs):
+    """Go forward one page in the tab's history, as the browser's forward button does."""
 
 
 class SwitchTab(StepArgs):
@@ -375,6 +382,14 @@ class ExpectDisabled(ExpectEnabled):
     pass
 
 
+class ExpectFocused(_InFrame):
+    """The element has the keyboard focus (its window too); with ``visible: true`` it
+    also shows it as the keyboard's focus (``:focus-visible``: a focus ring)."""
+
+    selector: Selector
+    visible: bool = False
+
+
 class ExpectValue(_InFrame):
     """The value of an input, textarea or select (its selected option's value)."""
 
@@ -558,6 +573,17 @@ class ExpectNoFailedRequests(ExpectNoConsoleErrors):
     """No request failed or answered 4xx/5xx so far, but those whose URL ``allow`` matches."""
 
 
+class ExpectDownload(StepArgs):
+    """The newest file the pages downloaded (waited for up to the timeout): its name
+    matches the glob ``name``, its UTF-8 text contains ``contains`` and not
+    ``not_contains``, and it has at least ``min_bytes`` bytes."""
+
+    name: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    contains: Annotated[Text, Field(min_length=1)] | None = None
+    not_contains: Annotated[Text, Field(min_length=1)] | None = None
+    min_bytes: Annotated[int, Field(ge=0, le=1 << 40)] | None = None
+
+
 class SaveStorageState(StepArgs):
     """Write the browser's cookies and localStorage to ``path`` (beside the recipe; 0600,
     never in the bundle), for other recipes' ``storage_state:``."""
@@ -582,6 +608,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "switch_tab": (SwitchTab, "tab"),
     "reload": (Reload, None),
     "go_back": (GoBack, None),
+    "go_forward": (GoForward, None),
     "wait": (Wait, "seconds"),
     "wait_for": (WaitFor, "selector"),
     "screenshot": (Screenshot, "name"),
@@ -596,6 +623,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "expect_checked": (ExpectChecked, "selector"),
     "expect_enabled": (ExpectEnabled, "selector"),
     "expect_disabled": (ExpectDisabled, "selector"),
+    "expect_focused": (ExpectFocused, "selector"),
     "expect_count": (ExpectCount, None),
     "expect_attribute": (ExpectAttribute, None),
     "expect_aria": (ExpectAria, None),
@@ -604,6 +632,7 @@ STEP_SCHEMAS: dict[str, tuple[type[StepArgs], str | None]] = {
     "expect_no_image": (ExpectNoImage, "image"),
     "expect_no_console_errors": (ExpectNoConsoleErrors, None),
     "expect_no_failed_requests": (ExpectNoFailedRequests, None),
+    "expect_download": (ExpectDownload, "name"),
 }
 
 # Keys allowed beside the action in a step mapping: `- click: "#a"` + `timeout: 5`.

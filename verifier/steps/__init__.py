@@ -11,6 +11,7 @@ from verifier.recipe import STEP_SCHEMAS, Step
 from verifier.steps import (  # noqa: F401 - they register their runners
     _actions,
     _checks,
+    _downloads,
     _forms,
     _pages,
     _state,

@@ -27,6 +27,7 @@ from verifier.recipe.steps import (
     ExpectCount,
     ExpectDisabled,
     ExpectEnabled,
+    ExpectFocused,
     ExpectHidden,
     ExpectTitle,
     ExpectUrl,
@@ -358,6 +359,61 @@ def expect_enabled(ctx: StepContext, step: Step, args: ExpectEnabled) -> StepOut
 @runs("expect_disabled", ExpectDisabled)
 def expect_disabled(ctx: StepContext, step: Step, args: ExpectDisabled) -> StepOutcome:
     return _enabled_check(ctx, step, args.selector, args.frame, False)
+
+
+# Where the keyboard's focus is: the element (through open shadow roots and same-origin
+# frames), whether it shows it (:focus-visible), and whether the window has it.
+_FOCUS_JS = f"""() => {{
+  {DESCRIBE_EL_JS}
+  let el = document.activeElement;
+  for (;;) {{
+    const inner = el && (el.shadowRoot ? el.shadowRoot.activeElement
+      : el.contentDocument ? el.contentDocument.activeElement : null);
+    if (!inner) break;
+    el = inner;
+  }}
+  const none = !el || el === el.ownerDocument.body || el === el.ownerDocument.documentElement;
+  return {{on: none ? null : describe(el), ring: !none && el.matches(':focus-visible'),
+           window: document.hasFocus()}};
+}}"""
+
+
+@runs("expect_focused", ExpectFocused)
+def expect_focused(ctx: StepContext, step: Step, args: ExpectFocused) -> StepOutcome:
+    deadline = time.monotonic() + step.timeout
+    what = f"expect_focused: {args.selector!r}"
+    while True:
+        no_dialog(ctx, "expect_focused")
+        page = ctx.browser.page
+        locator = locate(page, args.selector, args.frame)
+        remaining = deadline - time.monotonic()
+        with playwright_errors(ctx, what, step.timeout, selector=args.selector):
+            single("expect_focused", args.selector, locator)
+            try:
+                expect(locator).to_be_focused(timeout=max(50.0, min(remaining, 1.0) * 1000))
+                if not args.visible or locator.evaluate("(el) => el.matches(':focus-visible')"):
+                    return StepOutcome()
+                ctx.browser.next_frame(timeout=min(max(remaining, 0.05), 0.25))
+            except AssertionError:
+                ctx.check_infra()
+            if time.monotonic() >= deadline:
+                focus = page.evaluate(_FOCUS_JS)
+                on_it = locator.count() == 1 and locator.evaluate("(el) => el.matches(':focus')")
+                break
+    if not focus["window"]:
+        found = "the browser window does not have the keyboard focus"
+    elif on_it and args.visible:
+        raise _fail(
+            step,
+            f"{args.selector!r} does not show the keyboard focus",
+            "it has the focus, but not :focus-visible (focused by the mouse or a script, "
+            "so the browser draws no focus ring)",
+        )
+    elif focus["on"] is None:
+        found = "nothing has the focus (the page's body)"
+    else:
+        found = f"the focus is on {focus['on']}"
+    raise _fail(step, f"{args.selector!r} does not have the keyboard focus", found)
 
 
 @runs("expect_count", ExpectCount)

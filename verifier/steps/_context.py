@@ -75,6 +75,7 @@ class StepContext:
     allow_file_urls: bool = False  # the recipe's allow_file_urls
     # Each service of the app that has a URL: its name and origin in this run.
     services: dict[str, str] = field(default_factory=dict)
+    downloads_dir: Path | None = None  # where the pages' downloads are saved
 
     def attach(self, name: str, image: Image) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.

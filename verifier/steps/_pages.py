@@ -1,5 +1,5 @@
-"""Where the browser is: going to pages, back, reloading, switching tabs, and answering
-the dialogs pages open."""
+"""Where the browser is: going to pages, back and forward, reloading, switching tabs,
+and answering the dialogs pages open."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier.errors import CheckFailed, RecipeError
 from verifier.recipe import Step, is_file_url
-from verifier.recipe.steps import Dialog, GoBack, Goto, Reload, SwitchTab
+from verifier.recipe.steps import Dialog, GoBack, GoForward, Goto, Reload, SwitchTab
 from verifier.steps._aim import raise_page
 from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
 
@@ -71,18 +71,35 @@ def reload(ctx: StepContext, step: Step, args: Reload) -> StepOutcome:
 
 @runs("go_back", GoBack, settle=True)
 def go_back(ctx: StepContext, step: Step, args: GoBack) -> StepOutcome:
-    no_dialog(ctx, "go_back")
+    return _history(ctx, step, "go_back", Page.go_back, "before")
+
+
+@runs("go_forward", GoForward, settle=True)
+def go_forward(ctx: StepContext, step: Step, args: GoForward) -> StepOutcome:
+    return _history(ctx, step, "go_forward", Page.go_forward, "after")
+
+
+def _history(
+    ctx: StepContext,
+    step: Step,
+    what: str,
+    move: Callable[..., Response | None],
+    where: str,
+) -> StepOutcome:
+    """Back or forward one page in the tab's history (``move``: Page.go_back or
+    go_forward); fails when there is no page ``where`` this one."""
+    no_dialog(ctx, what)
     page = ctx.browser.page
     before = page.url
     answers: list[Response | None] = []
 
-    def back(page: Page, ms: float) -> Response | None:
-        answers.append(page.go_back(timeout=ms))
+    def go(page: Page, ms: float) -> Response | None:
+        answers.append(move(page, timeout=ms))
         return answers[-1]
 
-    outcome = _navigate(ctx, step, "go_back", back)
+    outcome = _navigate(ctx, step, what, go)
     if answers == [None] and page.url == before:
-        msg = f"go_back: there is no page before {before!r} in this tab's history"
+        msg = f"{what}: there is no page {where} {before!r} in this tab's history"
         raise CheckFailed(msg)
     return outcome
 
