@@ -86,8 +86,7 @@ def test_a_login_across_two_services_is_reused_on_new_ports_and_not_across_hosts
             "steps": [
                 {"goto": "/account"},
                 {"expect_text": "Signed in as Ada"},  # the shop's localStorage and cookie
-                {"goto": "/"},
-                {"click": "#provider"},
+                {"goto": "http://127.0.0.1:{ports.idp}/profile"},
                 {"expect_text": "Provider session: Ada"},  # the provider's, on its own port
             ],
         },
@@ -241,3 +240,19 @@ def test_saved_origins_move_service_by_service_and_never_collapse(tmp_path: Path
     ]
     # No app started by the run: everything loads as saved.
     assert load(tagged, {}) == [str(o["origin"]) for o in tagged]
+
+
+def test_a_step_url_names_a_service_of_the_app(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    assert VERIFIER is not None
+    recipe = write_recipe(
+        {"app": shop(), "steps": [{"goto": "http://127.0.0.1:{ports.auth}/profile"}]}
+    )
+    proc = subprocess.run(
+        [VERIFIER, "validate", str(recipe)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert (
+        "steps[0] (goto): {ports.auth} names no service of the app (its services: idp, shop)"
+    ) in proc.stderr

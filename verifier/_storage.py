@@ -27,7 +27,7 @@ import yaml
 from verifier._files import write_atomic
 from verifier.errors import BrowserError, RecipeError
 
-__all__ = ("LoadedState", "load_state", "save_state", "tag_services")
+__all__ = ("LoadedState", "load_state", "read_state", "save_state", "tag_services")
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 

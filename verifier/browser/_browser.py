@@ -107,7 +107,6 @@ class Browser(Owner):
         self._pids: set[int] = set()
         self._dead: str | None = None
         self._closed = False
-        self.inputs_sent = 0  # how many times input went out (a step that acted)
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -350,7 +349,6 @@ class Browser(Owner):
 
     def sent_input(self) -> None:
         """Input is on its way: tabs it opens take the front again (see switch_tab)."""
-        self.inputs_sent += 1
         if self._tabs is not None:
             self._tabs.input_sent()
 

@@ -254,6 +254,12 @@ class Desktop(Owner):
             msg = f"point ({x}, {y}) is outside the {width}x{height} screen"
             raise DisplayError(msg)
 
+    @property
+    def presses(self) -> int:
+        """How many keys and mouse buttons were pressed so far (not the pointer's moves,
+        nor the wheel): whether a step acted, when its tab closed under it."""
+        return self._input.presses if self._input is not None else 0
+
     def move(self, x: int, y: int) -> None:
         self._check_point(x, y)
         self._in().move(x, y)

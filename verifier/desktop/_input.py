@@ -78,10 +78,15 @@ class Input:
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
         self._held: set[int] = set()
         self._closed = False
+        # Keys and mouse buttons pressed so far (not the pointer's moves, nor the wheel):
+        # whether a step acted.
+        self.presses = 0
 
     # -- low level ---------------------------------------------------------------------
 
     def _fake(self, event: int, detail: int = 0, *, x: int = 0, y: int = 0) -> None:
+        if event == X.KeyPress or (event == X.ButtonPress and detail in (1, 2, 3)):
+            self.presses += 1
         try:
             xtest.fake_input(self._conn, event, detail, x=x, y=y)
         except (XError, OSError, ConnectionClosedError) as exc:

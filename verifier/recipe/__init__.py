@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from verifier.recipe._app import AppSpec, EnvironmentSpec, ServiceSpec
+from verifier.recipe._app import PORTS_REF, AppSpec, EnvironmentSpec, ServiceSpec
 from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe, upload_file
 from verifier.recipe._schema import Recipe, Step, VideoSpec
 from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
 __all__ = (
+    "PORTS_REF",
     "STEP_SCHEMAS",
     "AppSpec",
     "EnvironmentSpec",

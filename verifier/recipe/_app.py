@@ -39,6 +39,7 @@ from verifier.errors import RecipeError
 from verifier.recipe.steps import Timeout
 
 __all__ = (
+    "PORTS_REF",
     "URL_PATTERN",
     "AppBlock",
     "AppLimits",
@@ -56,7 +57,7 @@ URL_PATTERN = (
     r"(:(\d{1,5}|\{port\}|\{ports\.[A-Za-z0-9._-]+\}))?([/?#]\S*)?$"
 )
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-_PORTS_REF = re.compile(r"\{ports\.([^{}]*)\}")
+PORTS_REF = re.compile(r"\{ports\.([^{}]*)\}")
 _ENV_NAME = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 DEFAULT_LOG_LIMIT = 10 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -169,7 +170,7 @@ def _check_services(value: list[AppSpec]) -> list[AppSpec]:
         texts = [spec.url or "", *spec.env.values()]
         texts += [spec.command] if isinstance(spec.command, str) else spec.command
         for text in texts:
-            for ref in _PORTS_REF.findall(text):
+            for ref in PORTS_REF.findall(text):
                 if ref not in names:
                     msg = f"[{n}] ({spec.name}): {{ports.{ref}}} names no service of the app"
                     raise ValueError(msg)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from verifier._git import work_tree_of
 from verifier.errors import RecipeError
-from verifier.recipe._app import app_base_url
+from verifier.recipe._app import PORTS_REF, AppBlock, app_base_url, services
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
@@ -318,6 +318,7 @@ def parse_recipe(data: object, *, path: Path | None = None, sha256: str = "") ->
             )
             raise RecipeError(msg)
     video = head.video if isinstance(head.video, VideoSpec) else VideoSpec(enabled=head.video)
+    _check_port_refs(steps, head.app, base_dir)
     recipe = Recipe(
         name=head.name,
         steps=steps,
@@ -383,3 +384,22 @@ def load_recipe(path: str | Path) -> Recipe:
     except RecursionError:
         msg = f"{p}: nested too deeply"
         raise RecipeError(msg) from None
+
+
+def _check_port_refs(steps: tuple[Step, ...], app: AppBlock | None, base_dir: Path) -> None:
+    """``{ports.NAME}`` in a step's URL names a service of the app (filled in as it runs:
+    how a step reaches a service other than the base URL's)."""
+    for step in steps:
+        url = getattr(step.args, "url", None)
+        refs = PORTS_REF.findall(url) if isinstance(url, str) else []
+        if not refs:
+            continue
+        names = [s.name for s in services(app, base_dir)] if app is not None else []
+        for ref in refs:
+            if ref not in names:
+                known = f" (its services: {', '.join(names)})" if names else " (it starts none)"
+                msg = (
+                    f"steps[{step.index}] ({step.action}): {{ports.{ref}}} names no service "
+                    f"of the app{known}"
+                )
+                raise RecipeError(msg)

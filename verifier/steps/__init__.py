@@ -80,11 +80,11 @@ def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:
     began = time.monotonic()
     closed: list[str] = []  # what happened, for a check that fails on the next tab
     while True:
-        sent = ctx.browser.inputs_sent
+        pressed = ctx.desktop.presses
         try:
             return RUNNERS[step.action](ctx, step)
         except TabClosed as exc:
-            if ctx.browser.inputs_sent != sent:
+            if ctx.desktop.presses != pressed:  # a key or button of its went out: it acted
                 return StepOutcome(note="its tab closed after the input")
             ctx.check_infra()  # no tab left: said so
             after = time.monotonic() - began

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FrameLocator, Locator, Page
@@ -20,7 +20,7 @@ from verifier._types import Image
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 from verifier.errors import BrowserError, CheckFailed, RecipeError, StepTimeout
-from verifier.recipe import Step, StepArgs
+from verifier.recipe import PORTS_REF, Step, StepArgs
 
 __all__ = (
     "DESCRIBE_EL_JS",
@@ -112,6 +112,20 @@ class StepContext:
                     raise
 
     def resolve_url(self, url: str) -> str:
+        """``url`` with ``{ports.NAME}`` filled in (a service's port in this run), joined
+        to the base URL.
+
+        :raises RecipeError: it names a service this run has no URL of.
+        """
+
+        def port(ref: re.Match[str]) -> str:
+            number = urlsplit(self.services.get(ref[1], "")).port
+            if number is None:
+                msg = f"{url!r}: {{ports.{ref[1]}}}: no service {ref[1]!r} with a port in this run"
+                raise RecipeError(msg)
+            return str(number)
+
+        url = PORTS_REF.sub(port, url)
         return urljoin(self.base_url, url) if self.base_url else url
 
 
