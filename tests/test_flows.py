@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import APPS, read_manifest
-from verifier._storage import load_state
+from verifier._storage import load_state, save_state
+from verifier.errors import BrowserError
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -132,20 +134,27 @@ def test_windows_that_close_themselves_hand_the_run_back_to_their_opener(
                     {"expect_text": "Signed in as Ada"},
                     {"click": "#print-window"},  # the same, in a popup window
                     {"expect_text": {"text": "Signed in as Ada", "timeout": 6}},
+                    {"click": "#print-window"},
+                    # Its target went with the window: not clicked on the opener instead.
+                    {"click": {"selector": "#approve", "timeout": 5}},
                 ],
             },
             f"popup-{bug or 'ok'}.yaml",
         )
 
     code, record, err = verify(flow(), tmp_path / "out")
-    assert code == 0, err
+    assert code == 1, err
+    assert record["failed_step"] == 12
+    assert "click: the tab it acted on (http://127.0.0.1:" in str(record["error"])
+    assert "/print?after=1500) closed before its input went out" in str(record["error"])
     steps = steps_of(record)
     closed = {s["index"]: s["tab_closed"] for s in steps if "tab_closed" in s}
     # The popup closes once its code is fetched: during the click, or just after it.
     popup = 3 if 3 in closed else 4
-    assert sorted(closed) == [popup, 7, 10], closed
+    assert sorted(closed) == [popup, 7, 10, 12], closed
     assert "/authorize?popup=1" in closed[popup][0]["url"]  # type: ignore[index]
     assert all(c[0]["acted_on"] and c[0]["next_tab"] == 0 for c in closed.values())  # type: ignore[index]
+    assert [s["status"] for s in steps[:12]] == ["passed"] * 12
     # The check that began on the print window went on with its opener once it closed.
     assert steps[10]["tab"] == 1 and steps[10]["status"] == "passed"
     # The seeded bug: the popup closes without telling its opener. A failed check (exit
@@ -175,6 +184,10 @@ def test_an_export_is_checked_by_its_contents_and_focus_and_history_by_their_ste
                     {"go_forward": {}},
                     {"expect_url": "/account"},
                     {"goto": "/"},
+                    {"click": "#modal"},  # an entry of the same URL (pushState)
+                    {"expect_text": "modal open"},
+                    {"go_back": {}},  # closes the modal, though the URL stays
+                    {"expect_text": "modal closed"},
                     {"click": "#export"},  # by the mouse: focused, no focus ring
                     {"expect_focused": {"selector": "#export", "visible": True, "timeout": 1}},
                 ],
@@ -184,12 +197,32 @@ def test_an_export_is_checked_by_its_contents_and_focus_and_history_by_their_ste
 
     code, record, err = verify(export(), tmp_path / "out")
     assert code == 1, err
-    assert record["failed_step"] == 11
+    assert record["failed_step"] == 15
     assert "'#export' does not show the keyboard focus" in str(record["error"])
     steps = steps_of(record)
     assert steps[2]["details"] == {"download": "orders-2026-12.csv", "bytes": 31}
-    assert steps[2]["downloads"] == ["downloads/orders-2026-12.csv"]
-    assert [s["status"] for s in steps[:11]] == ["passed"] * 11
+    # On the step during which it finished: the click's, or the check's that waited.
+    listed = [d for s in steps for d in s.get("downloads", [])]  # type: ignore[attr-defined]
+    assert listed == ["downloads/orders-2026-12.csv", "downloads/orders-2026-12 (2).csv"]
+    assert [s["status"] for s in steps[:15]] == ["passed"] * 15
+    # A download checked once does not vouch for a later one that never came.
+    again = write_recipe(
+        {
+            "name": "export twice",
+            "app": shop(),
+            "steps": [
+                {"goto": "/"},
+                {"click": "#export"},
+                {"expect_download": "orders*.csv"},
+                {"click": "#modal"},  # meant to be the export again
+                {"expect_download": {"name": "orders*.csv", "timeout": 1}},
+            ],
+        }
+    )
+    code, record, err = verify(again, tmp_path / "out")
+    assert code == 1, err
+    assert record["failed_step"] == 4
+    assert "no file was downloaded since the last expect_download" in str(record["error"])
     code, record, err = verify(export("export"), tmp_path / "out")
     assert code == 1, err
     assert record["failed_step"] == 2
@@ -242,12 +275,30 @@ def test_saved_origins_move_service_by_service_and_never_collapse(tmp_path: Path
     assert load(tagged, {}) == [str(o["origin"]) for o in tagged]
 
 
+def test_a_saved_login_is_never_written_through_a_link_the_app_made(tmp_path: Path) -> None:
+    recipes, evidence = tmp_path / "checkout", tmp_path / "artifacts"
+    recipes.mkdir()
+    evidence.mkdir()
+    (recipes / "state").symlink_to(evidence)  # the app's doing: its checkout is writable
+    with pytest.raises(BrowserError, match="a folder on the way is a symbolic link"):
+        save_state({"cookies": []}, recipes, "state/auth.json")
+    assert not list(evidence.iterdir())
+    (recipes / "state").unlink()
+    (recipes / "auth.json").symlink_to(evidence / "auth.json")  # the file itself: replaced
+    written = save_state({"cookies": []}, recipes, "auth.json")
+    assert written == recipes / "auth.json" and not written.is_symlink()
+    assert not list(evidence.iterdir())
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    nested = save_state({"cookies": []}, recipes, "a/b/../c/auth.json")
+    assert nested == recipes / "a" / "c" / "auth.json"
+
+
 def test_a_step_url_names_a_service_of_the_app(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
     assert VERIFIER is not None
     recipe = write_recipe(
-        {"app": shop(), "steps": [{"goto": "http://127.0.0.1:{ports.auth}/profile"}]}
+        {"name": "a typo", "app": shop(), "steps": [{"goto": "http://127.0.0.1:{ports.auth}/"}]}
     )
     proc = subprocess.run(
         [VERIFIER, "validate", str(recipe)], capture_output=True, text=True, timeout=60

@@ -144,7 +144,7 @@ class _Run:
                 record["tab"] = browser.tab
             dialogs = browser.dialog_count()
             open_before = browser.open_dialogs()
-            downloads = len(browser.downloaded)
+            downloads = len(browser.downloads)
             self.bundle.set_steps(self.records)
             t0 = time.monotonic()
             outcome = StepOutcome()
@@ -205,7 +205,9 @@ class _Run:
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab
         browser.save_downloads(self.bundle.path("downloads"))
-        for _name, path in browser.downloaded[downloads:]:  # expect_download saves some
+        for _name, path, _why in browser.downloads[downloads:]:  # expect_download saves some
+            if path is None:
+                continue
             rel = path.relative_to(self.bundle.root).as_posix()
             self.bundle.add_artifact(rel, "download")
             record.setdefault("downloads", []).append(rel)

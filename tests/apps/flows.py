@@ -108,8 +108,10 @@ _SHOP_HOME = """<h1>Shop</h1>
 <p><button id="popup-signin">Sign in with a popup</button>
 <button id="export">Export orders</button>
 <a id="print" href="/print?after=1500" target="_blank">Print invoice</a>
-<button id="print-window">Print in a window</button></p>
+<button id="print-window">Print in a window</button>
+<button id="modal">Details</button></p>
 <p id="status">Not signed in</p>
+<p id="modal-state"></p>
 {script}
 <script>
   document.getElementById('provider').href = IDP + '/profile';
@@ -124,6 +126,14 @@ _SHOP_HOME = """<h1>Shop</h1>
     if (event.origin !== IDP || !event.data.code) return;
     const name = await signedIn(await exchange(event.data.code));
     document.getElementById('status').textContent = 'Signed in as ' + name;
+  }});
+  // A modal with a history entry of the same URL: the back button closes it.
+  document.getElementById('modal').addEventListener('click', () => {{
+    history.pushState({{modal: true}}, '', location.href);
+    document.getElementById('modal-state').textContent = 'modal open';
+  }});
+  window.addEventListener('popstate', () => {{
+    document.getElementById('modal-state').textContent = 'modal closed';
   }});
   document.getElementById('print-window').addEventListener('click', () => {{
     window.open('/print?after=1500', 'print', 'popup,width=600,height=500');

@@ -627,15 +627,15 @@ class Browser(Owner):
         return self._downloads.take()
 
     @property
-    def downloaded(self) -> list[tuple[str, Path]]:
-        """Every file saved so far, oldest first: the page's name for it (made safe), and
-        where it was saved."""
-        return list(self._downloads.saved)
+    def downloads(self) -> list[tuple[str, Path | None, str]]:
+        """Every download that ended so far, oldest first: the page's name for it (made
+        safe), where it was saved (None: it was not), and why not."""
+        return list(self._downloads.ended)
 
     def save_downloads(self, folder: Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> list[Path]:
         """Save the files the pages downloaded since the last call into ``folder``, each
-        under the name the page suggested (made safe, and unique); the paths saved (see
-        ``_downloads.py``)."""
+        under the name the page suggested (made safe, and unique), waiting at most
+        ``timeout`` for them all; the paths saved (see ``_downloads.py``)."""
         return self._downloads.save(folder, timeout=timeout)
 
     @property

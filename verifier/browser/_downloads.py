@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,9 +36,13 @@ def _safe_file_name(name: str) -> str:
     characters, no leading dots, at most 120 characters (the extension kept)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch if ch.isprintable() else "_" for ch in base).strip().lstrip(".")
-    if len(base) > 120:
+    if len(base.encode()) > 120:  # bytes: a file name holds 255 of them, not characters
         stem, dot, ext = base.rpartition(".")
-        base = (stem[: 110 - len(ext)] + dot + ext) if dot and len(ext) <= 10 else base[:120]
+        if not dot or len(ext.encode()) > 10:
+            stem, dot, ext = base, "", ""
+        while stem and len((stem + dot + ext).encode()) > 120:
+            stem = stem[:-1]
+        base = stem + dot + ext
     return base or "download"
 
 
@@ -67,9 +72,10 @@ class Downloads:
     def __init__(self, run: RunAsync) -> None:
         self._pending: list[Download] = []
         self._run = run
-        # Every file saved so far, in the order they came: the page's name for it (made
-        # safe) and where it is.
-        self.saved: list[tuple[str, Path]] = []
+        # Every download that ended so far, in the order they were taken: the page's
+        # name for it (made safe), where it was saved, or why it was not (failed in the
+        # browser, not finished in time).
+        self.ended: list[tuple[str, Path | None, str]] = []
 
     def add(self, download: Download) -> None:
         self._pending.append(download)
@@ -80,13 +86,15 @@ class Downloads:
         return taken
 
     def save(self, folder: Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> list[Path]:
-        """Save the downloads since the last call into ``folder`` (see the module);
-        the paths saved.
+        """Save the downloads since the last call into ``folder`` (see the module),
+        waiting at most ``timeout`` for them all; the paths saved.
 
         :raises BundleError: a download the browser finished could not be saved.
         """
         saved = []
+        deadline = time.monotonic() + timeout
         for download in self.take():
+            timeout = max(0.5, deadline - time.monotonic())
             try:
                 name = _safe_file_name(download.suggested_filename)
             except PlaywrightError:
@@ -96,9 +104,10 @@ class Downloads:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._run(asyncio.wait_for(download._impl_obj.save_as(path), timeout))
             except TimeoutError:
-                _log.warning("download %s took over %g s: cancelled", download.url, timeout)
+                _log.warning("download %s was not done in time: cancelled", download.url)
                 with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
                     download.cancel()
+                self.ended.append((name, None, "it did not finish in time (cancelled)"))
                 continue
             except (PlaywrightError, OSError, asyncio.CancelledError) as exc:
                 failure = self._failure(download)
@@ -107,10 +116,11 @@ class Downloads:
                     msg = f"the download {name!r} could not be saved in the bundle: {reason}"
                     raise BundleError(msg) from exc
                 _log.warning("download %s failed in the browser: %s", download.url, failure)
+                self.ended.append((name, None, f"it failed in the browser: {failure}"))
                 continue
             _log.info("downloaded %s from %s", path.name, download.url)
             saved.append(path)
-            self.saved.append((name, path))
+            self.ended.append((name, path, ""))
         return saved
 
     def _failure(self, download: Download) -> str | None:

@@ -75,8 +75,9 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
 
 def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:
     """Run ``step``; when the tab it acts on closes meanwhile (an OAuth popup, a print
-    view), an action whose input went out is done, and a check goes on with the tab
-    that opened it, for the rest of its timeout."""
+    view): an action whose key or button went out is done; one whose input never went
+    out fails (its target went with the tab: it is not tried on another); a check goes
+    on with the tab that opened it, for the rest of its timeout."""
     began = time.monotonic()
     closed: list[str] = []  # what happened, for a check that fails on the next tab
     while True:
@@ -84,9 +85,14 @@ def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:
         try:
             return RUNNERS[step.action](ctx, step)
         except TabClosed as exc:
-            if ctx.desktop.presses != pressed:  # a key or button of its went out: it acted
-                return StepOutcome(note="its tab closed after the input")
             ctx.check_infra()  # no tab left: said so
+            if ctx.desktop.presses != pressed:  # a key or button of its went out: it acted
+                return StepOutcome(note="its tab closed after its input")
+            if not _looks(step):
+                gone = ctx.browser.closed_tabs
+                where = f" ({gone[-1]['url']})" if gone else ""
+                msg = f"{step.action}: the tab it acted on{where} closed before its input went out"
+                raise CheckFailed(msg) from exc
             after = time.monotonic() - began
             left = round(step.timeout - after, 1)
             closed.append(f"the tab it acted on closed itself after {after:.1f} s")
@@ -98,6 +104,11 @@ def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:
                 raise
             then = f"; {', then '.join(closed)}, and the step went on with tab {ctx.browser.tab}"
             raise CheckFailed(exc.message + then, details=exc.details) from exc
+
+
+def _looks(step: Step) -> bool:
+    """Whether ``step`` only looks at the page (a check, or a wait for something)."""
+    return step.action.startswith("expect_") or step.action == "wait_for"
 
 
 def _unanswered(ctx: StepContext, step: Step, budget: float) -> StepTimeout:

@@ -391,7 +391,10 @@ def expect_focused(ctx: StepContext, step: Step, args: ExpectFocused) -> StepOut
             single("expect_focused", args.selector, locator)
             try:
                 expect(locator).to_be_focused(timeout=max(50.0, min(remaining, 1.0) * 1000))
-                if not args.visible or locator.evaluate("(el) => el.matches(':focus-visible')"):
+                if not args.visible or (
+                    locator.evaluate("(el) => el.matches(':focus-visible')")
+                    and locate(page, _seen(args.selector), args.frame).count()
+                ):
                     return StepOutcome()
                 ctx.browser.next_frame(timeout=min(max(remaining, 0.05), 0.25))
             except AssertionError:
@@ -402,12 +405,19 @@ def expect_focused(ctx: StepContext, step: Step, args: ExpectFocused) -> StepOut
                 break
     if not focus["window"]:
         found = "the browser window does not have the keyboard focus"
-    elif on_it and args.visible:
+    elif on_it and args.visible and not focus["ring"]:
         raise _fail(
             step,
             f"{args.selector!r} does not show the keyboard focus",
             "it has the focus, but not :focus-visible (focused by the mouse or a script, "
             "so the browser draws no focus ring)",
+        )
+    elif on_it and args.visible:
+        why = _why_not_seen(page, args.selector, args.frame, "visible")
+        raise _fail(
+            step,
+            f"{args.selector!r} does not show the keyboard focus",
+            f"it has the focus, but a person does not see it{why}",
         )
     elif focus["on"] is None:
         found = "nothing has the focus (the page's body)"

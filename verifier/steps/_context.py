@@ -76,6 +76,7 @@ class StepContext:
     # Each service of the app that has a URL: its name and origin in this run.
     services: dict[str, str] = field(default_factory=dict)
     downloads_dir: Path | None = None  # where the pages' downloads are saved
+    downloads_checked: int = 0  # the downloads an expect_download passed on, and those before
 
     def attach(self, name: str, image: Image) -> str | None:
         """Save an extra evidence image (RGB) for the current step, e.g. a visual diff.

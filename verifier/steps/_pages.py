@@ -7,6 +7,7 @@ import time
 from asyncio import CancelledError
 from collections.abc import Callable
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -91,6 +92,12 @@ def _history(
     no_dialog(ctx, what)
     page = ctx.browser.page
     before = page.url
+    history = _history_of(page)
+    if history is not None:
+        current, count = history
+        if current + (1 if where == "after" else -1) not in range(count):
+            msg = f"{what}: there is no page {where} {before!r} in this tab's history"
+            raise CheckFailed(msg)
     answers: list[Response | None] = []
 
     def go(page: Page, ms: float) -> Response | None:
@@ -98,10 +105,25 @@ def _history(
         return answers[-1]
 
     outcome = _navigate(ctx, step, what, go)
-    if answers == [None] and page.url == before:
+    # Unknown history: a move that went nowhere says there was no page there (an entry
+    # of the same URL, pushState's, moves without changing it).
+    if history is None and answers == [None] and page.url == before:
         msg = f"{what}: there is no page {where} {before!r} in this tab's history"
         raise CheckFailed(msg)
     return outcome
+
+
+def _history_of(page: Page) -> tuple[int, int] | None:
+    """Where the tab is in its history, and how many entries it has (None: not told)."""
+    try:
+        cdp = page.context.new_cdp_session(page)
+        try:
+            history = cdp.send("Page.getNavigationHistory")
+        finally:
+            cdp.detach()
+        return int(history["currentIndex"]), len(history["entries"])
+    except (PlaywrightError, KeyError, TypeError, ValueError, CancelledError):
+        return None
 
 
 def _describe_tabs(ctx: StepContext, tabs: list[Page]) -> str:

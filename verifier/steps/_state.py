@@ -15,10 +15,9 @@ __all__ = ()
 @runs("save_storage_state", SaveStorageState)
 def save_storage_state(ctx: StepContext, step: Step, args: SaveStorageState) -> StepOutcome:
     base = ctx.recipe_path.parent if ctx.recipe_path is not None else Path.cwd()
-    path = (base / args.path).resolve()
     with playwright_errors(ctx, f"save_storage_state {args.path!r}", step.timeout):
         state = ctx.browser.page.context.storage_state()
-    save_state(tag_services(state, ctx.services), path)
+    path = save_state(tag_services(state, ctx.services), base, args.path)
     # Counts only: the state holds credentials, and the manifest is evidence.
     cookies, origins = state.get("cookies") or [], state.get("origins") or []
     return StepOutcome(
