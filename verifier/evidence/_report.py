@@ -223,7 +223,8 @@ def _setup_table(setup: Mapping[str, object]) -> str:
 
 def page_events(step: Mapping[str, object], *, downloads: bool = True) -> list[str]:
     """What the page did during the step besides drawing, one line each: the tab it acted
-    on (when not the first), the dialogs it showed, the files it downloaded."""
+    on (when not the first), the dialogs it showed, the tabs that closed, the files it
+    downloaded."""
     lines = []
     tab = step.get("tab")
     if isinstance(tab, int) and tab > 0:
@@ -234,6 +235,14 @@ def page_events(step: Mapping[str, object], *, downloads: bool = True) -> list[s
             message = message if len(message) <= 300 else message[:299] + "…"
             answer = dialog.get("answer", "open")
             lines.append(f"{dialog.get('type', 'dialog')} dialog: “{message}” ({answer})")
+    for closed in step.get("tab_closed") or []:  # type: ignore[attr-defined]
+        if isinstance(closed, Mapping):
+            url = one_line(str(closed.get("url", "")))[:300]
+            then = closed.get("next_tab")
+            lines.append(
+                f"a tab closed: {url}"
+                + (f" (steps went on with tab {then})" if isinstance(then, int) else "")
+            )
     if downloads:
         for path in step.get("downloads") or []:  # type: ignore[attr-defined]
             lines.append(f"downloaded {path}")

@@ -574,9 +574,10 @@ class ExpectNoFailedRequests(ExpectNoConsoleErrors):
 
 
 class ExpectDownload(StepArgs):
-    """The newest file the pages downloaded (waited for up to the timeout): its name
-    matches the glob ``name``, its UTF-8 text contains ``contains`` and not
-    ``not_contains``, and it has at least ``min_bytes`` bytes."""
+    """The newest file the pages downloaded since the last ``expect_download`` passed
+    (waited for up to the timeout): its name matches the glob ``name``, its UTF-8 text
+    contains ``contains`` and not ``not_contains``, and it has at least ``min_bytes``
+    bytes."""
 
     name: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
     contains: Annotated[Text, Field(min_length=1)] | None = None
