@@ -406,3 +406,4 @@ def test_an_endless_download_does_not_hold_the_run(tmp_path: Path, desktop: Desk
         t0 = time.monotonic()
         saved = browser.save_downloads(tmp_path / "downloads", timeout=2)
         assert saved == [] and time.monotonic() - t0 < 10
+        assert browser.downloads == [("endless.bin", None, "it did not finish in time (cancelled)")]

@@ -22,8 +22,10 @@ __all__ = ("DOWNLOAD_TIMEOUT", "Downloads")
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# How long a download may take to finish before it is cancelled (an endless stream).
-DOWNLOAD_TIMEOUT = 60.0
+# How long the downloads a step started may take to finish before they are cancelled
+# (an endless stream): less than a browser call's own limit (DEFAULT_CALL_S), which
+# would call the wait off first and leave the stream running.
+DOWNLOAD_TIMEOUT = 45.0
 # How long the browser may take to say whether a finished download failed.
 _FAILURE_S = 5.0
 
@@ -103,13 +105,13 @@ class Downloads:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._run(asyncio.wait_for(download._impl_obj.save_as(path), timeout))
-            except TimeoutError:
+            except (TimeoutError, asyncio.CancelledError):  # ours, or the call's deadline
                 _log.warning("download %s was not done in time: cancelled", download.url)
                 with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
                     download.cancel()
                 self.ended.append((name, None, "it did not finish in time (cancelled)"))
                 continue
-            except (PlaywrightError, OSError, asyncio.CancelledError) as exc:
+            except (PlaywrightError, OSError) as exc:
                 failure = self._failure(download)
                 if failure is None:  # the browser has it; we could not keep it
                     reason = exc.strerror if isinstance(exc, OSError) else _first_line(exc)
@@ -129,7 +131,7 @@ class Downloads:
         try:
             failure = self._run(asyncio.wait_for(download._impl_obj.failure(), _FAILURE_S))
         except TimeoutError:
-            return "it did not finish"
+            return f"its end was not told within {_FAILURE_S:g} s"
         except (PlaywrightError, asyncio.CancelledError) as exc:
             return _first_line(exc)
         return str(failure) if failure is not None else None
