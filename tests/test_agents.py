@@ -5,6 +5,7 @@ HTTP against real pages and a real dev server, and `verifier mcp --live`."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import random
@@ -38,7 +39,7 @@ VERIFIER = shutil.which("verifier")
 SECRET = "agent-s3cret-value-4711"
 REDACTED = "[secret:AGENT_SECRET]"
 MAGENTA = (220, 40, 200)
-TOOLS = {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
+TOOLS = {"computer", "finish", "verify", "snapshot", "expect", "logs", "navigate", "tabs"}
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -128,7 +129,7 @@ def images_of(result: Any) -> list[np.ndarray]:
 
 def element(snapshot: dict[str, Any], role: str, name: str) -> dict[str, Any]:
     found = [e for e in snapshot["elements"] if e["role"] == role and e["name"] == name]
-    assert len(found) == 1, (role, name, snapshot["snapshot"])
+    assert len(found) == 1, (role, name, snapshot["elements"])
     return found[0]
 
 
@@ -154,6 +155,8 @@ def test_snapshot_boxes_are_where_computer_clicks(tmp_path: Path, scale: str) ->
             snap = await client.call_tool("snapshot", {})
             assert not snap.is_error, text_of(snap)
             structured = dict(snap.structured_content or {})
+            nonlocal snapshot_text
+            snapshot_text = text_of(snap)
             hits = []
             for role, name in [
                 ("button", "Go"),
@@ -171,16 +174,18 @@ def test_snapshot_boxes_are_where_computer_clicks(tmp_path: Path, scale: str) ->
                     "computer", {"action": "left_click", "coordinate": centre(twin)}
                 )
                 hits.append(text_of(clicked))
-            refused = await client.call_tool("snapshot", {"depth": 2})
-            assert refused.is_error and "snapshot: unknown argument 'depth'" in text_of(refused)
+            refused = await client.call_tool("snapshot", {"depth": 0})
+            assert refused.is_error and "snapshot: 'depth' is a whole number" in text_of(refused)
             await client.call_tool("finish", {})
             return structured, hits
 
+    snapshot_text = ""
     structured, hits = anyio.run(session)
     width, height = (1280, 800) if scale == "none" else (1000, 625)
     assert structured["screenshot_size"] == [width, height]
     assert structured["url"] == lab and structured["title"] == "Computer lab"
-    text = structured["snapshot"]
+    assert "snapshot" not in structured  # the text is in the answer once
+    text = snapshot_text
     assert '- button "Go" [ref=e' in text and "[box=" in text
     go = element(structured, "button", "Go")["box"]
     if scale == "none":
@@ -236,7 +241,7 @@ def test_snapshot_boxes_inside_bordered_frames_are_where_computer_clicks(
             titles = []
             for name in ("Outer two", "Deep one", "Deep two"):
                 box = element(structured, "button", name)["box"]
-                assert box is not None, structured["snapshot"]
+                assert box is not None, structured["elements"]
                 point = centre(element(structured, "button", name))
                 await client.call_tool("computer", {"action": "left_click", "coordinate": point})
                 snap = await client.call_tool("snapshot", {})
@@ -378,8 +383,10 @@ def test_a_page_whose_scripts_never_yield_does_not_hold_the_session(tmp_path: Pa
             return said
 
     said = anyio.run(session)
-    assert said[0] == 'left_click on <button#spin> "Spin"'
-    assert said[1] == "left_click" and said[2] == "key: a"  # no element: the page said nothing
+    unchanged = "; the URL, title and tabs did not change"  # the browser process says so
+    assert said[0] == 'left_click on <button#spin> "Spin"' + unchanged
+    # No element: the page said nothing.
+    assert said[1] == "left_click" + unchanged and said[2] == "key: a" + unchanged
     assert "1 tab(s)" in said[3] and "bundle: " in said[4]
 
 
@@ -488,6 +495,160 @@ def test_logs_navigate_and_verify_over_stdio(tmp_path: Path) -> None:
     replay = (bundle / "session.yaml").read_text(encoding="utf-8")
     assert "- goto: /second.html" in replay
     assert SECRET not in (bundle / "logs" / "app.log").read_text()
+
+
+def test_expect_checks_the_page_and_the_session_replay_proves_it_again(tmp_path: Path) -> None:
+    session_recipe = recipe(tmp_path, "session", [{"goto": "/"}])
+    out = tmp_path / "out"
+
+    async def session() -> dict[str, Any]:
+        args = ("--recipe", str(session_recipe), "--out", str(out), "--no-video")
+        async with Client(stdio_params(*args)) as client:
+            snap = await client.call_tool("snapshot", {})
+            pad = centre(element(dict(snap.structured_content or {}), "button", "Pad"))
+            await client.call_tool("computer", {"action": "left_click", "coordinate": pad})
+            passed = await client.call_tool("expect", {"step": {"expect_text": "Clicked 1"}})
+            assert not passed.is_error and text_of(passed) == "passed: expect_text Clicked 1"
+            assert passed.structured_content == {"passed": True, "message": ""}
+            failed = await client.call_tool(
+                "expect", {"step": {"expect_text": {"text": "Clicked 9", "timeout": 1}}}
+            )
+            assert not failed.is_error, text_of(failed)
+            assert text_of(failed).startswith("failed: expect_text: 'Clicked 9' not in")
+            assert failed.structured_content["passed"] is False  # type: ignore[index]
+            for bad, says in [
+                ({"step": {"click": "#pad"}}, "expect: 'click' is not a check; send one of"),
+                ({"step": {"expect_txt": "x"}}, "did you mean 'expect_text'?"),
+                ({}, "expect: 'step' is required: one recipe check"),
+                ({"step": {"expect_text": "x"}, "timeout": 1}, "expect: unknown argument"),
+            ]:
+                refused = await client.call_tool("expect", bad)
+                assert refused.is_error and says in text_of(refused), (bad, text_of(refused))
+            # A click names its point: where the pointer happens to be is no target.
+            for args_ in ({"action": "left_click"}, {"action": "left_click", "coordinate": None}):
+                refused = await client.call_tool("computer", args_)
+                assert refused.is_error, text_of(refused)
+                assert "'coordinate' is required, as [x, y]" in text_of(refused)
+            done = await client.call_tool("finish", {})
+            return dict(done.structured_content or {})
+
+    finished = anyio.run(session)
+    bundle = Path(finished["bundle"])
+    steps = read_manifest(bundle)["steps"]
+    checks = [s for s in steps if s["action"] == "expect"]  # type: ignore[index]
+    assert [s["status"] for s in checks] == ["passed", "failed"]
+    replay = bundle / "session.yaml"
+    text = replay.read_text(encoding="utf-8")
+    assert "- expect_text: Clicked 1" in text
+    assert "failed in the session: expect_text: 'Clicked 9'" in text
+    assert VERIFIER is not None
+    run = [VERIFIER, "run", str(replay), "--out", str(tmp_path / "replays"), "--no-video"]
+    green = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
+    assert green.returncode == 0, green.stderr
+    # The app gets it wrong (a click counts twice): the replay of the session says so.
+    index = tmp_path / "site" / "index.html"
+    index.write_text(index.read_text().replace("clicks += 1", "clicks += 2"))
+    red = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
+    assert red.returncode == 1 and "'Clicked 1' not in the visible text" in red.stderr
+
+
+ROWS = """<!doctype html><html><head><meta charset="utf-8"><title>Rows</title></head>
+<body style="font-family:'DejaVu Sans',sans-serif"><h1>300 rows</h1>
+<form><label>Name <input id="name"></label> <button type="button" id="save"
+ onclick="document.getElementById('saved').textContent = 'Saved ' +
+ document.getElementById('name').value">Save</button> <span id="saved"></span></form>
+<table>@ROWS@</table><p id="opened">none opened</p>
+<script>
+  document.querySelectorAll('a.open').forEach((a) => a.addEventListener('click', () => {
+    document.getElementById('opened').textContent = 'opened ' + a.dataset.row;
+  }));
+</script></body></html>"""
+
+
+def test_an_agent_acts_by_ref_with_screenshots_on_request(tmp_path: Path) -> None:
+    """Refs from a (scoped) snapshot aim as recipe steps do, below the fold too; the
+    answers carry no image unless asked, and say what was hit and what changed; the
+    session replays by selectors, not points."""
+    session_recipe = recipe(tmp_path, "session", [{"goto": "/rows.html"}])
+    rows = "".join(
+        f'<tr id="row-{n}"><td>Row {n}</td><td><a class="open" data-row="{n}" '
+        f'href="#r{n}">Open row {n}</a></td></tr>'
+        for n in range(1, 301)
+    )
+    (tmp_path / "site" / "rows.html").write_text(ROWS.replace("@ROWS@", rows))
+    out = tmp_path / "out"
+
+    async def session() -> tuple[dict[str, Any], list[int]]:
+        args = ("--recipe", str(session_recipe), "--out", str(out), "--no-video")
+        sizes = []
+        async with Client(stdio_params(*args, "--screenshots", "on-request")) as client:
+            went = await client.call_tool("navigate", {"url": "/rows.html"})
+            assert not went.is_error, text_of(went)
+            whole = await client.call_tool("snapshot", {})
+            assert not whole.is_error, text_of(whole)
+            assert len(text_of(whole)) <= 20_600
+            assert "[cut at 20,000 characters" in text_of(whole)
+            assert "snapshot" not in (whole.structured_content or {})
+            seen = await client.call_tool("snapshot", {"viewport_only": True})
+            assert "Open row 300" not in text_of(seen) and "Open row 1" in text_of(seen)
+            # The link in row 300, below the fold: a scoped snapshot, then a click by ref.
+            row = await client.call_tool("snapshot", {"selector": "#row-300"})
+            link = element(dict(row.structured_content or {}), "link", "Open row 300")
+            clicked = await client.call_tool(
+                "computer", {"action": "left_click", "ref": link["ref"]}
+            )
+            assert not clicked.is_error, text_of(clicked)
+            assert images_of(clicked) == []
+            assert 'left_click on link "Open row 300"' in text_of(clicked)
+            assert "now at http://127.0.0.1:" in text_of(clicked)
+            assert "/rows.html#r300 ('Rows')" in text_of(clicked)
+            sizes.append(sum(len(c.model_dump_json()) for c in clicked.content))
+            opened = await client.call_tool("expect", {"step": {"expect_text": "opened 300"}})
+            assert text_of(opened) == "passed: expect_text opened 300", text_of(opened)
+            # Typing into a field by ref, at the top again.
+            form = await client.call_tool("snapshot", {"selector": "form"})
+            name = element(dict(form.structured_content or {}), "textbox", "Name")
+            save = element(dict(form.structured_content or {}), "button", "Save")
+            typed = await client.call_tool(
+                "computer", {"action": "type", "ref": name["ref"], "text": "Ada"}
+            )
+            assert not typed.is_error, text_of(typed)
+            saved = await client.call_tool(
+                "computer", {"action": "left_click", "ref": save["ref"], "screenshot": True}
+            )
+            assert len(images_of(saved)) == 1
+            assert "the URL, title and tabs did not change" in text_of(saved)
+            checked = await client.call_tool("expect", {"step": {"expect_text": "Saved Ada"}})
+            assert checked.structured_content == {"passed": True, "message": ""}
+            for bad, says in [
+                ({"action": "left_click", "ref": "e99999"}, "is not a ref of the latest snapshot"),
+                (
+                    {"action": "left_click", "ref": save["ref"], "coordinate": [1, 1]},
+                    "give 'ref' or 'coordinate', not both",
+                ),
+                ({"action": "key", "ref": save["ref"], "text": "a"}, "key: takes no 'ref'"),
+            ]:
+                refused = await client.call_tool("computer", bad)
+                assert refused.is_error and says in text_of(refused), (bad, text_of(refused))
+            missing = await client.call_tool("snapshot", {"selector": "#nope"})
+            assert missing.is_error and "'#nope' matches 0 elements" in text_of(missing)
+            shot = await client.call_tool("computer", {"action": "screenshot"})
+            assert len(images_of(shot)) == 1  # asked for by its name
+            done = await client.call_tool("finish", {})
+            return dict(done.structured_content or {}), sizes
+
+    finished, sizes = anyio.run(session)
+    assert sizes[0] < 1000  # a click by ref, without its picture, is a line or two
+    replay = Path(finished["bundle"]) / "session.yaml"
+    text = replay.read_text(encoding="utf-8")
+    assert 'click: role=link[name="Open row 300"s]' in text, text
+    assert """type: {selector: 'role=textbox[name="Name"s]', text: Ada}""" in text, text
+    assert "- expect_text: opened 300" in text and "- expect_text: Saved Ada" in text
+    assert "x:" not in text and " at (" not in text, text  # no points where refs were given
+    assert VERIFIER is not None
+    run = [VERIFIER, "run", str(replay), "--out", str(tmp_path / "replays"), "--no-video"]
+    green = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
+    assert green.returncode == 0, green.stderr
 
 
 async def wait_for_line(client: Client, source: str, needle: str) -> Any:
@@ -671,6 +832,71 @@ def test_http_with_a_token_file_and_a_view_only_live_view(tmp_path: Path) -> Non
     while {p for p in live_processes({"x11vnc", "websockify"}) if p not in before}:
         assert time.monotonic() < deadline, "the live view outlived the session"
         time.sleep(0.05)
+
+
+def test_the_todo_task_by_refs_over_http_costs_few_characters_and_no_image(
+    tmp_path: Path,
+) -> None:
+    """Add two todos, tick one, check the count: by refs, screenshots on request, over
+    streamable HTTP; every answer together stays small, and the session replays green."""
+    token = "todo-task-" + "y" * 30
+    proc = subprocess.Popen(
+        [
+            *(VERIFIER or "verifier", "mcp", "--http", "127.0.0.1:0"),
+            *("--screenshots", "on-request", "--recipe", str(ROOT / "recipes" / "todo.yaml")),
+            *("--out", str(tmp_path / "out"), "--no-video"),
+        ],
+        env={**os.environ, "VERIFIER_MCP_TOKEN": token},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with proc:
+        (serving,) = read_lines(proc, [r"serving (http://\S+); send Authorization"])
+        stop = contextlib.ExitStack()
+        stop.callback(lambda: proc.poll() is None and proc.kill())  # a failing test too
+
+        async def session() -> tuple[dict[str, Any], list[Any]]:
+            headers = {"Authorization": f"Bearer {token}"}
+            answers = []
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=120) as http,
+                Client(streamable_http_client(serving[1], http_client=http)) as client,
+            ):
+
+                async def call(name: str, args: dict[str, Any]) -> Any:
+                    result = await client.call_tool(name, args)
+                    assert not result.is_error, (name, args, text_of(result))
+                    answers.append(result)
+                    return result
+
+                snap = await call("snapshot", {})
+                new = element(dict(snap.structured_content or {}), "textbox", "New todo")
+                await call("computer", {"action": "type", "ref": new["ref"], "text": "Buy milk\n"})
+                await call("computer", {"action": "type", "ref": new["ref"], "text": "Walk\n"})
+                listed = await call("snapshot", {"selector": "#todo-list"})
+                found = dict(listed.structured_content or {})["elements"]
+                boxes = [e for e in found if e["name"] == "Done: Buy milk"]
+                assert len(boxes) == 1, text_of(listed)
+                (box,) = boxes
+                await call("computer", {"action": "left_click", "ref": box["ref"]})
+                checked = await call("expect", {"step": {"expect_text": "1 item left"}})
+                assert text_of(checked) == "passed: expect_text 1 item left"
+                done = await client.call_tool("finish", {})
+                return dict(done.structured_content or {}), answers
+
+        with stop:
+            finished, answers = anyio.run(session)
+            assert proc.wait(timeout=60) == 0
+    assert not [a for a in answers if images_of(a)]
+    spent = sum(len(text_of(a)) for a in answers)
+    assert spent <= 6000, spent
+    replay = Path(finished["bundle"]) / "session.yaml"
+    text = replay.read_text(encoding="utf-8")
+    assert "x:" not in text and "- expect_text: 1 item left" in text, text
+    run = [VERIFIER or "verifier", "run", str(replay), "--out", str(tmp_path / "replays")]
+    green = subprocess.run([*run, "--no-video"], capture_output=True, text=True, timeout=120)
+    assert green.returncode == 0, green.stderr
 
 
 def test_a_token_on_the_command_line_is_refused(

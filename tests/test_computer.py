@@ -286,11 +286,19 @@ def test_click_with_a_modifier_held(computer: Computer, lab: Browser) -> None:
     assert click["shift"] and not click["ctrl"]
 
 
-def test_click_where_the_pointer_is(computer: Computer, lab: Browser) -> None:
+def test_a_click_names_its_point_and_the_pointer_says_where_it_is(
+    computer: Computer, lab: Browser
+) -> None:
     anthropic_action(computer, {"action": "mouse_move", "coordinate": at(lab, 300, 200)})
     assert events(lab, "mousemove")[-1]["x"] == 300
-    anthropic_action(computer, {"action": "left_click"})
-    assert (events(lab, "click")[-1]["x"], events(lab, "click")[-1]["y"]) == (300, 200)
+    clicks = len(events(lab, "click"))
+    # Where the pointer happens to be is no target: refused, and nothing is clicked.
+    for args in ({"action": "left_click"}, {"action": "double_click", "coordinate": None}):
+        with pytest.raises(InputError, match=r"'coordinate' is required, as \[x, y\]"):
+            anthropic_action(computer, args)
+    with pytest.raises(InputError, match=r"scroll: 'coordinate' is required, .*\(missing\)"):
+        anthropic_action(computer, {"action": "scroll", "scroll_direction": "down"})
+    assert len(events(lab, "click")) == clicks
     out = anthropic_action(computer, {"action": "cursor_position"})
     assert describe("cursor_position", out) == "X={},Y={}".format(*at(lab, 300, 200))
 

@@ -83,7 +83,16 @@ def stdio_params(*args: str) -> StdioServerParameters:
 async def agent_session(client: Client) -> dict[str, Any]:
     """What a model does: look, click the green button, fill the field, zoom, finish."""
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs"}
+    assert set(tools) == {
+        "computer",
+        "finish",
+        "verify",
+        "snapshot",
+        "expect",
+        "logs",
+        "navigate",
+        "tabs",
+    }
     assert "zoom" in tools["computer"].input_schema["properties"]["action"]["enum"]
     shot = await client.call_tool("computer", {"action": "screenshot"})
     screen = image_of(shot)
@@ -97,7 +106,7 @@ async def agent_session(client: Client) -> dict[str, Any]:
     field = await client.call_tool("computer", {"action": "left_click", "coordinate": [fx, fy]})
     assert "<input#name>" in text_of(field)
     typed = await client.call_tool("computer", {"action": "type", "text": "Ada"})
-    assert text_of(typed) == "typed 3 characters"
+    assert text_of(typed) == "typed 3 characters; the URL, title and tabs did not change"
     zoom = await client.call_tool(
         "computer", {"action": "zoom", "region": [bx - 100, by - 40, bx + 400, by + 300]}
     )

@@ -477,6 +477,17 @@ class Browser(Owner):
             return False
         return True
 
+    def browser_title(self, page: Page) -> str | None:
+        """``page``'s title as Chromium's browser process has it (no call into the page,
+        so a busy page answers too); None when it cannot say."""
+        if self._tabs is None or self._dead is not None:
+            return None
+        try:
+            with self.deadline(_ROUND_TRIP_S, "the tabs' titles"):
+                return self._tabs.titles().get(page)
+        except (PlaywrightError, asyncio.CancelledError, Unanswered):
+            return None
+
     def title_of(self, page: Page) -> str:
         """``page``'s title; "" when it cannot say: a dialog holds it, it is closing, or
         its scripts do not yield within a moment."""

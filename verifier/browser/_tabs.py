@@ -213,6 +213,18 @@ class Tabs:
             _log.debug("tabs never handed over by Playwright: %s", sorted(self._opening))
             self._opening.clear()
 
+    def titles(self) -> dict[Page, str]:
+        """Each open page's title as the browser process knows it (a page whose scripts
+        never yield does not hold this up)."""
+        if self._watch is None:
+            return {}
+        try:
+            infos = self._watch.send("Target.getTargets")["targetInfos"]
+        except (PlaywrightError, KeyError, asyncio.CancelledError):
+            return {}
+        by_id = {str(t.get("targetId")): str(t.get("title", "")) for t in infos}
+        return {page: by_id[t] for page, t in self._targets.items() if t in by_id}
+
     def _live_targets(self) -> set[str]:
         if self._watch is None:
             return set()

@@ -96,13 +96,25 @@ def computer_tool_schema(size: tuple[int, int]) -> dict[str, Any]:
             "action": {"type": "string", "enum": list(ANTHROPIC_ACTIONS)},
             "coordinate": {
                 **point,
-                "description": f"[x, y] in screenshot pixels, 0 <= x < {width}, 0 <= y < {height}",
+                "description": (
+                    f"[x, y] in screenshot pixels, 0 <= x < {width}, 0 <= y < {height}; "
+                    "required by clicks, mouse_move and scroll"
+                ),
+            },
+            "ref": {
+                "type": "string",
+                "description": (
+                    "instead of coordinate, for clicks, mouse_move, scroll and type: an "
+                    "element's ref from the latest snapshot (like 'e5'): it is scrolled into "
+                    "view and hit at its centre, as a recipe step aims"
+                ),
             },
             "start_coordinate": {**point, "description": "left_click_drag: where to press"},
             "text": {
                 "type": "string",
                 "description": (
-                    "type: the text; key/hold_key: xdotool keys like 'ctrl+s' or 'Return'; "
+                    "type: the text (a newline presses Enter); key/hold_key: xdotool keys "
+                    "like 'ctrl+s' or 'Return'; "
                     "clicks and scroll: modifier keys to hold, like 'shift'"
                 ),
             },
@@ -179,7 +191,11 @@ def anthropic_action(computer: Computer, args: Mapping[str, Any]) -> Outcome:
     def needed(key: str) -> tuple[int, int]:
         found = point(key)
         if found is None:
-            msg = f"{action}: '{key}' is required, as [x, y]"
+            got = "null" if key in args else "missing"
+            msg = (
+                f"{action}: '{key}' is required, as [x, y] in screenshot pixels ({got}); "
+                "nothing was done"
+            )
             raise InputError(msg)
         return found
 
@@ -204,8 +220,9 @@ def anthropic_action(computer: Computer, args: Mapping[str, Any]) -> Outcome:
             "right" if action == "right_click" else "middle" if action == "middle_click" else "left"
         )
         count = {"double_click": 2, "triple_click": 3}.get(action, 1)
+        # Where the pointer happens to be is no target: a click names its point.
         return computer.click(
-            point("coordinate"), button=button, count=count, modifiers=modifiers()
+            needed("coordinate"), button=button, count=count, modifiers=modifiers()
         )
     if action == "mouse_move":
         return computer.move(needed("coordinate"))
@@ -221,7 +238,7 @@ def anthropic_action(computer: Computer, args: Mapping[str, Any]) -> Outcome:
         return computer.scroll(
             _scroll_direction(args.get("scroll_direction")),
             _int(amount, "scroll: 'scroll_amount'"),
-            coordinate=point("coordinate"),
+            coordinate=needed("coordinate"),
             modifiers=modifiers(),
         )
     if action == "type":

@@ -1,4 +1,5 @@
-"""The tools beyond the mouse: ``verify``, ``snapshot``, ``logs``, ``navigate``, ``tabs``.
+"""The tools beyond the mouse: ``verify``, ``snapshot``, ``expect``, ``logs``, ``navigate``,
+``tabs``.
 
 Each method checks its arguments (an :class:`~verifier.errors.InputError` says what to
 send instead), does the work on the thread that owns the desktop and browser (the MCP
@@ -14,13 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from verifier.computer._computer import Op, Outcome
 from verifier.computer._image import EncodedImage, decode, encode, fit_within
 from verifier.computer._logs import LOG_SOURCES, LogReader
 from verifier.computer._replay import replay_start
 from verifier.computer._session import Session
 from verifier.computer._snapshot import take_snapshot
 from verifier.computer._verify import check_recipes, run_recipes
-from verifier.errors import InputError
+from verifier.errors import CheckFailed, InputError, RecipeError
+from verifier.recipe import STEP_SCHEMAS, parse_step
+from verifier.steps import StepContext, run_step
 
 if TYPE_CHECKING:
     from verifier.browser import Browser
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ("Agent", "Answer")
 
 DEFAULT_LINES = 200
+EXPECT_TIMEOUT = 5.0  # an expect's own timeout, unless its step gives one
 MAX_LINES = 2000
 _SCHEMES = ("http", "https", "about")
 
@@ -101,12 +106,88 @@ class Agent:
     # -- snapshot ------------------------------------------------------------------------
 
     def snapshot(self, args: Mapping[str, Any]) -> Answer:
-        _only(args, "snapshot", set())
+        _only(args, "snapshot", {"ref", "selector", "depth", "viewport_only"})
         computer = self.session.computer
         browser = computer.require_browser("take a snapshot")
         self._no_dialog(browser, "snapshot")
-        snap = take_snapshot(browser, computer.scale, redact=self._redact)
+        ref, selector = args.get("ref"), args.get("selector")
+        depth, viewport_only = args.get("depth"), args.get("viewport_only", False)
+        if ref is not None and selector is not None:
+            raise InputError("snapshot: give 'ref' or 'selector', not both")
+        for key, value in (("ref", ref), ("selector", selector)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InputError(f"snapshot: '{key}' is a non-empty string")
+        if depth is not None and (
+            isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 100
+        ):
+            raise InputError(
+                f"snapshot: 'depth' is a whole number of levels, 1 to 100 (got {depth!r})"
+            )
+        if not isinstance(viewport_only, bool):
+            raise InputError(f"snapshot: 'viewport_only' is true or false (got {viewport_only!r})")
+        page = browser.page
+        if isinstance(ref, str) and not self.session.refs.known(page, ref):
+            raise InputError(
+                f"snapshot: {ref!r} is not a ref of the latest snapshot of the tab in front; "
+                "take a whole snapshot first"
+            )
+        scope = f"aria-ref={ref}" if isinstance(ref, str) else selector
+        snap = take_snapshot(browser, computer.scale, redact=self._redact, scope=scope, depth=depth)
+        self.session.refs.note(page, snap, scoped=scope is not None)
+        snap = snap.trimmed(viewport_only=viewport_only)
         return Answer(snap.render(), structured=snap.to_json())
+
+    # -- expect ----------------------------------------------------------------------------
+
+    def expect(self, args: Mapping[str, Any]) -> Answer:
+        """Run one recipe check on the page now, as a recipe's step runs it (waiting up to
+        its timeout); recorded, and kept in session.yaml when it passed."""
+        _only(args, "expect", {"step"})
+        raw = args.get("step")
+        if raw is None:
+            msg = """expect: 'step' is required: one recipe check, like {"expect_text": "Saved"}"""
+            raise InputError(msg)
+        try:
+            step = parse_step(raw, timeout=EXPECT_TIMEOUT)
+        except RecipeError as exc:
+            raise InputError(
+                f"expect: {exc.message.removeprefix('steps[0]').lstrip(': ')}"
+            ) from None
+        if not (step.action.startswith("expect_") or step.action == "wait_for"):
+            checks = ", ".join(a for a in STEP_SCHEMAS if a.startswith("expect_"))
+            msg = f"expect: {step.action!r} is not a check; send one of {checks} or wait_for"
+            raise InputError(msg)
+        computer = self.session.computer
+        browser = computer.require_browser("check the page")
+        ctx = StepContext(
+            desktop=computer.desktop,
+            browser=browser,
+            base_url=self.base_url,
+            downloads_dir=self.session.bundle.path("downloads"),
+        )
+        assert isinstance(raw, Mapping | str)
+
+        def check() -> Outcome:
+            failed = None
+            try:
+                run_step(ctx, step)
+            except CheckFailed as exc:
+                failed = exc.message
+            out = computer.screenshot()
+            out.op = Op(
+                "expect", check=raw if isinstance(raw, Mapping) else {raw: None}, failed=failed
+            )
+            return out
+
+        out = self.session.record("expect", {"step": raw}, check)
+        failed = out.op.failed
+        text = (
+            f"passed: {step.action} {step.target}".rstrip()
+            if failed is None
+            else (f"failed: {self.clean(failed)}")
+        )
+        structured = {"passed": failed is None, "message": self.clean(failed or "")}
+        return Answer(text, structured=structured)
 
     # -- logs ------------------------------------------------------------------------------
 

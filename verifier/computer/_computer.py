@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -72,6 +72,8 @@ class Op:
     duration: float | None = None
     box: tuple[int, int, int, int] | None = None
     target: Target | None = None
+    check: Mapping[str, Any] | None = None  # an ``expect``: the recipe step it ran
+    failed: str | None = None  # ... and why it failed (None: it passed)
 
 
 @dataclass(slots=True)

@@ -186,7 +186,8 @@ def _serve(
             run_args=run_args,
             redact=stage.redactor.text if stage.redactor else None,
         )
-        return _run_session(session, agent, stage, wire, listen, token, announce)
+        screenshots = options.screenshots == "always"
+        return _run_session(session, agent, stage, wire, listen, token, announce, screenshots)
 
 
 def _start_url(url: str | None, base: str | None) -> str | None:
@@ -204,6 +205,7 @@ def _run_session(
     listen: socket.socket | None,
     token: _Token,
     announce: Callable[[str], None],
+    screenshots: bool,
 ) -> SessionResult:
     jobs = OwnerQueue()
 
@@ -217,7 +219,13 @@ def _run_session(
         if wire is None and thread is not None:
             thread.stop(delay=0.5)  # over HTTP the session is the server's life
 
-    server = build_server(session, on_owner, agent=agent, on_finished=finished)
+    server = build_server(
+        session,
+        on_owner,
+        agent=agent,
+        on_finished=finished,
+        screenshots=screenshots,
+    )
     if wire is not None:
         thread = ServerThread(lambda stop: serve_stdio(server, wire, stop))
         where = "stdio"

@@ -32,6 +32,9 @@ class McpOptions:
     screen: str | None = None
     scale: tuple[int, int] | None = None
     image_format: ImageFormat = "auto"
+    # "always": every computer action answers with a screenshot (the computer-use
+    # convention); "on-request": only those that ask (screenshot: true).
+    screenshots: str = "always"
     video: bool | None = None
     display: str | None = None
     live: LiveOptions | None = None  # serve a live view of the desktop

@@ -87,6 +87,7 @@ class Target:
 
     description: str
     selector: str | None = None  # unique, for a recipe; None when coordinates are safer
+    by_ref: bool = False  # the agent named it by a snapshot's ref, not a point
 
 
 @dataclass(frozen=True, slots=True)

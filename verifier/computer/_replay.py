@@ -31,7 +31,8 @@ def _xy(point: tuple[int, int]) -> dict[str, int]:
 def _click_steps(op: Op) -> list[Step]:
     point = op.points[0]
     selector = op.target.selector if op.target is not None else None
-    comment = f"at ({point[0]}, {point[1]})" if selector else None
+    by_ref = op.target is not None and op.target.by_ref
+    comment = f"at ({point[0]}, {point[1]})" if selector and not by_ref else None
     if selector is None and op.target is not None:
         comment = op.target.description
     if op.modifiers:
@@ -75,20 +76,24 @@ def replay_steps(ops: Sequence[Op]) -> list[Step]:
                 steps.append(({"drag": drag}, "mouse_down, move, mouse_up"))
             pressed = None
         elif kind == "scroll":
-            args: dict[str, int] = {}
+            args: dict[str, int | str] = {}
             if op.delta[0]:
                 args["dx"] = op.delta[0]
             if op.delta[1] or not op.delta[0]:
                 args["dy"] = op.delta[1]
-            args.update(_xy(op.points[0]))
+            selector = op.target.selector if op.target is not None else None
+            args.update({"selector": selector} if selector else _xy(op.points[0]))
             held = f"with {op.modifiers} held (not replayed)" if op.modifiers else None
             steps.append(({"scroll": args}, held))
         elif kind == "type":
-            steps.append(({"type": op.text}, None))
+            selector = op.target.selector if op.target is not None else None
+            typed = {"selector": selector, "text": op.text} if selector else op.text
+            steps.append(({"type": typed}, None))
         elif kind == "key":
             steps += [({"press": combo}, None) for combo in op.keys]
         elif kind == "move":
-            steps.append(({"hover": _xy(op.points[0])}, None))
+            selector = op.target.selector if op.target is not None else None
+            steps.append(({"hover": selector or _xy(op.points[0])}, None))
         elif kind == "hold_key":
             steps.append(
                 (None, f"hold_key {' '.join(op.keys)} for {op.duration:g} s (not replayed)")
@@ -99,6 +104,13 @@ def replay_steps(ops: Sequence[Op]) -> list[Step]:
             steps.append(({"goto": op.text}, None))
         elif kind == "switch_tab":
             steps.append(({"switch_tab": op.count}, None))
+        elif kind == "expect" and op.check is not None:
+            if op.failed is None:
+                steps.append((dict(op.check), None))
+            else:  # the app or the agent's guess was wrong then: not a check to replay
+                one = " ".join(_dump(dict(op.check)).split())
+                why = " ".join(op.failed.split())[:300]
+                steps.append((None, f"{one} failed in the session: {why}"))
         elif kind == "zoom" and op.box is not None:
             steps.append((None, f"zoomed into screen box {list(op.box)}"))
     if pressed is not None:

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,9 @@ from verifier._types import Image
 from verifier.computer._adapters import anthropic_action, openai_action
 from verifier.computer._computer import Computer, Op, Outcome
 from verifier.computer._image import mark_region
+from verifier.computer._refs import REF_ACTIONS, Refs
 from verifier.computer._replay import render_recipe
-from verifier.errors import VerifierError
+from verifier.errors import InputError, VerifierError
 from verifier.evidence import (
     BundleWriter,
     ErrorInfo,
@@ -88,7 +89,7 @@ def _target_text(args: Mapping[str, Any]) -> str:
             parts.append(f"{key}={_short(args[key])}")
     if "path" in args:
         parts.append(f"path of {len(args['path']) if isinstance(args['path'], list) else '?'}")
-    for key in ("url", "select"):
+    for key in ("ref", "url", "select"):
         if args.get(key) is not None:
             parts.append(_short(args[key]))
     for key in ("text", "keys", "scroll_direction", "scroll_amount", "scroll_x", "scroll_y"):
@@ -127,15 +128,40 @@ class Session:
         self._ops: list[Op] = []
         self._last: tuple[Image, str] | None = None  # the last unmarked screenshot written
         self.result: SessionResult | None = None
+        self.refs = Refs()  # the latest snapshot's, for actions by ref
 
     @property
     def finished(self) -> bool:
         return self.result is not None
 
     def anthropic(self, args: Mapping[str, Any]) -> Outcome:
-        """One ``computer`` tool call with Anthropic's arguments, recorded."""
+        """One ``computer`` tool call with Anthropic's arguments, recorded; ``ref`` (an
+        element of the latest snapshot) stands for ``coordinate`` (see ``_refs``)."""
         name = str(args.get("action", "?"))
-        return self.record(name, dict(args), lambda: anthropic_action(self.computer, args))
+        if args.get("ref") is None:
+            plain = {k: v for k, v in args.items() if k != "ref"}
+            return self.record(name, dict(args), lambda: anthropic_action(self.computer, plain))
+        return self.record(name, dict(args), lambda: self._by_ref(name, args))
+
+    def _by_ref(self, name: str, args: Mapping[str, Any]) -> Outcome:
+        if name not in REF_ACTIONS:
+            msg = f"{name}: takes no 'ref'; these do: {', '.join(REF_ACTIONS)}"
+            raise InputError(msg)
+        if args.get("coordinate") is not None:
+            msg = f"{name}: give 'ref' or 'coordinate', not both"
+            raise InputError(msg)
+        point, target = self.refs.aim(self.computer, args["ref"], name)
+        plain = {k: v for k, v in args.items() if k != "ref"}
+        probed = None
+        if name == "type":  # into the element: click it first, as a recipe's type does
+            probed = self.computer.click(point).op.target
+        else:
+            plain["coordinate"] = list(point)
+        out = anthropic_action(self.computer, plain)
+        if target.selector is None:  # what the point's probe found names it, if anything
+            target = probed or out.op.target or target
+        out.op = replace(out.op, target=target)
+        return out
 
     def openai(self, action: Mapping[str, Any]) -> Outcome:
         """One OpenAI computer-use action, recorded."""
@@ -186,7 +212,9 @@ class Session:
             self._health()
             raise
         record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        record["status"] = "passed"
+        record["status"] = "passed" if out.op.failed is None else "failed"
+        if out.op.failed is not None:  # a check the agent ran, which failed
+            record["error"] = out.op.failed
         if browser is not None:
             self._dialogs(browser, record, out, open_before, dialogs)
         if self._health() is not None:

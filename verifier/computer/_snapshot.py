@@ -19,13 +19,13 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, origin_of
-from verifier.errors import BrowserError
+from verifier.errors import BrowserError, InputError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -33,15 +33,19 @@ if TYPE_CHECKING:
     from verifier.browser import Browser
     from verifier.computer._image import ScreenScale
 
-__all__ = ("Element", "Snapshot", "model_span", "take_snapshot")
+__all__ = ("MAX_CHARS", "Element", "Snapshot", "model_span", "take_snapshot")
 
 Box = tuple[int, int, int, int]  # x, y, width, height
 Box4 = tuple[float, float, float, float]
 
 _BOX = re.compile(r" \[box=(-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)\]")
-_LINE = re.compile(r"^(?P<indent> *)- (?P<role>[\w-]+)(?: (?P<name>\"(?:[^\"\\]|\\.)*\"))?")
+# A line of the snapshot: YAML quotes it whole ('...') when its name holds ": ".
+_LINE = re.compile(
+    r"^(?P<indent> *)- (?P<quoted>')?(?P<role>[\w-]+)(?: (?P<name>\"(?:[^\"\\]|\\.)*\"))?"
+)
 _REF = re.compile(r" \[ref=([\w-]+)\]")
 _TIMEOUT_MS = 10_000
+MAX_CHARS = 20_000  # the most of a snapshot's text an answer carries
 _FRAME_MS = 2_000
 # On an iframe: its content box (where its document is drawn) within its border box.
 _CONTENT_JS = f"(e) => {{ {FRAME_INSET_JS} return frameInset(e); }}"
@@ -89,18 +93,48 @@ class Snapshot:
         return (
             f"page: {self.url}\ntitle: {self.title}\n"
             f"[box=x,y,width,height] is in the {width}x{height} screenshot's pixels (the "
-            "computer tool's coordinates): click its centre to hit the element; "
-            "[offscreen]: scroll to it first; [no box]: it has no size.\n" + self.text
+            "computer tool's coordinates): click its centre to hit the element, or pass "
+            "its ref to computer; [offscreen]: a ref scrolls to it; [no box]: it has no "
+            "size.\n" + self.text
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The facts beside the text (which the answer carries once): refs and boxes."""
         return {
             "url": self.url,
             "title": self.title,
             "screenshot_size": list(self.size),
-            "snapshot": self.text,
             "elements": [e.to_json() for e in self.elements],
         }
+
+    def trimmed(self, *, viewport_only: bool = False, limit: int = MAX_CHARS) -> Snapshot:
+        """Without what is off screen (``viewport_only``: offscreen elements and what
+        they hold), and cut at ``limit`` characters with a line saying how to scope."""
+        lines = self.text.splitlines()
+        if viewport_only:
+            kept, skip = [], None
+            for line in lines:
+                indent = len(line) - len(line.lstrip(" "))
+                if skip is not None and indent > skip:
+                    continue
+                skip = indent if " [offscreen]" in line else None
+                if skip is None:
+                    kept.append(line)
+            lines = kept
+        out, size = [], 0
+        for n, line in enumerate(lines):
+            if size + len(line) + 1 > limit:
+                out.append(
+                    f"[cut at {limit:,} characters: {len(lines) - n} more lines; scope the "
+                    "snapshot with ref or selector (one element), depth, or viewport_only]"
+                )
+                break
+            out.append(line)
+            size += len(line) + 1
+        text = "\n".join(out)
+        refs = set(_REF.findall(text))
+        kept_elements = tuple(e for e in self.elements if e.ref in refs)
+        return replace(self, text=text, elements=kept_elements)
 
 
 def model_span(lo: int, hi: int, screen: int, model: int) -> tuple[int, int] | None:
@@ -120,15 +154,30 @@ def _pixels(start: float, end: float, lo: int, hi: int) -> tuple[int, int] | Non
 
 
 def take_snapshot(
-    browser: Browser, scale: ScreenScale, *, redact: Callable[[str], str] | None = None
+    browser: Browser,
+    scale: ScreenScale,
+    *,
+    redact: Callable[[str], str] | None = None,
+    scope: str | None = None,
+    depth: int | None = None,
 ) -> Snapshot:
-    """The active page's aria snapshot with refs and screen boxes.
+    """The active page's aria snapshot with refs and screen boxes: of the element the
+    selector ``scope`` matches (one), and ``depth`` levels deep, when given.
 
     :raises BrowserError: the page is gone or did not answer.
+    :raises InputError: ``scope`` matches no element, or several.
     """
     page = browser.page
     try:
-        raw = page.aria_snapshot(mode="ai", boxes=True, timeout=_TIMEOUT_MS)
+        if scope is None:
+            raw = page.aria_snapshot(mode="ai", boxes=True, depth=depth, timeout=_TIMEOUT_MS)
+        else:
+            target = page.locator(scope)
+            count = target.count()
+            if count != 1:
+                msg = f"snapshot: {scope!r} matches {count} elements; scope it to one"
+                raise InputError(msg)
+            raw = target.aria_snapshot(mode="ai", boxes=True, depth=depth, timeout=_TIMEOUT_MS)
         with browser.answer_within(_TIMEOUT_MS / 1000):
             values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
         url = page.url
@@ -187,7 +236,10 @@ def take_snapshot(
                 frames.append((indent, left, top, inner))
         ref = _REF.search(line)
         if ref is not None and head is not None:
-            elements.append(Element(ref[1], head["role"], _name(head["name"], redact), box))
+            quoted = head["name"]
+            if quoted and head["quoted"]:  # inside a single-quoted scalar: '' is one '
+                quoted = quoted.replace("''", "'")
+            elements.append(Element(ref[1], head["role"], _name(quoted, redact), box))
         lines.append(redact(line) if redact else line)
     title = str(values[6])
     return Snapshot(

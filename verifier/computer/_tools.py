@@ -1,9 +1,10 @@
 """The MCP tools an agent sees, and how each call is answered.
 
-``computer`` and ``finish`` drive and end the session; ``verify``, ``snapshot``, ``logs``,
-``navigate`` and ``tabs`` (``_agent.py``) let the agent check its own work. Every call that
-touches the desktop or the browser runs on the owner's thread. Whatever goes wrong in a
-call is a tool error with one line saying what to do (never a dropped connection).
+``computer`` and ``finish`` drive and end the session; ``verify``, ``snapshot``, ``expect``,
+``logs``, ``navigate`` and ``tabs`` (``_agent.py``) let the agent check its own work.
+Every call that touches the desktop or the browser runs on the owner's thread. Whatever
+goes wrong in a call is a tool error with one line saying what to do (never a dropped
+connection).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from verifier import __version__
 from verifier.browser import Browser, Unanswered
 from verifier.computer._adapters import computer_tool_schema, describe
 from verifier.computer._agent import Agent, Answer
+from verifier.computer._computer import Outcome
 from verifier.computer._logs import LOG_SOURCES
 from verifier.computer._session import Session
 from verifier.computer._verify import MAX_RECIPES
@@ -30,7 +32,9 @@ __all__ = ("Owner", "build_server")
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-TOOL_NAMES = ("computer", "finish", "verify", "snapshot", "logs", "navigate", "tabs")
+# Actions that only look at the screen: nothing of the page to compare.
+_LOOKS = frozenset({"screenshot", "zoom", "cursor_position"})
+TOOL_NAMES = ("computer", "finish", "verify", "snapshot", "expect", "logs", "navigate", "tabs")
 
 
 def _error(message: str) -> types.CallToolResult:
@@ -66,7 +70,27 @@ _VERIFY_SCHEMA: dict[str, Any] = {
 }
 _SNAPSHOT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {},
+    "properties": {
+        "ref": {"type": "string", "description": "only this element (a ref of the last one)"},
+        "selector": {"type": "string", "description": "only the element this selector matches"},
+        "depth": {"type": "integer", "minimum": 1, "maximum": 100, "description": "levels"},
+        "viewport_only": {"type": "boolean", "description": "leave out what is off screen"},
+    },
+    "additionalProperties": False,
+}
+_EXPECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "step": {
+            "type": ["object", "string"],
+            "description": (
+                'one recipe check, as a recipe writes it: {"expect_text": "1 item left"}, '
+                '{"expect_visible": "#list li"}, {"expect_url": "/done"}, '
+                '{"expect_count": {"selector": "li", "count": 2}, "timeout": 3}'
+            ),
+        }
+    },
+    "required": ["step"],
     "additionalProperties": False,
 }
 _LOGS_SCHEMA: dict[str, Any] = {
@@ -123,17 +147,31 @@ class Owner(Protocol):
     def __call__(self, fn: Callable[[], _T], /) -> Awaitable[_T]: ...
 
 
-def _tools(session: Session) -> list[types.Tool]:
+def _tools(session: Session, *, screenshots: bool) -> list[types.Tool]:
     width, height = session.computer.size
+    schema = computer_tool_schema(session.computer.size)
+    schema["properties"]["screenshot"] = {
+        "type": "boolean",
+        "description": "answer with a screenshot this time (default: "
+        + ("true" if screenshots else "false, except for screenshot and zoom")
+        + ")",
+    }
+    answers = (
+        "Every action answers with a screenshot taken once the screen has settled"
+        if screenshots
+        else "An action answers with a screenshot only when it asks (screenshot: true)"
+    )
     return [
         types.Tool(
             name="computer",
             description=(
                 f"Use the mouse and keyboard on a {width}x{height} desktop showing a web "
-                "browser, and take screenshots. Coordinates are screenshot pixels. Every "
-                "action answers with a screenshot taken once the screen has settled."
+                "browser, and take screenshots. Coordinates are screenshot pixels; clicks, "
+                "mouse_move, scroll and type also take a snapshot's ref instead. "
+                f"{answers}, and its text says what it hit and what changed (URL, title, "
+                "tabs, dialogs)."
             ),
-            input_schema=computer_tool_schema(session.computer.size),
+            input_schema=schema,
         ),
         types.Tool(
             name="finish",
@@ -156,10 +194,22 @@ def _tools(session: Session) -> list[types.Tool]:
             name="snapshot",
             description=(
                 "The active page's accessibility tree as text: each element's role, name, a "
-                "ref, and its box [x,y,width,height] in screenshot pixels: click a box's "
-                "centre with `computer` to hit that element. Cheaper than a screenshot."
+                "ref, and its box [x,y,width,height] in screenshot pixels: pass the ref to "
+                "`computer` (or click the box's centre) to hit that element. Cheaper than a "
+                "screenshot; cut at 20,000 characters: scope it with ref, selector, depth or "
+                "viewport_only."
             ),
             input_schema=_SNAPSHOT_SCHEMA,
+        ),
+        types.Tool(
+            name="expect",
+            description=(
+                "Check the page now with any recipe check (expect_text, expect_visible, "
+                "expect_url, expect_count, ...), waiting up to its timeout (default 5 s) as "
+                "`verifier run` does; answers passed or failed with the check's message. A "
+                "passed check is kept in session.yaml, so its replay proves it again."
+            ),
+            input_schema=_EXPECT_SCHEMA,
         ),
         types.Tool(
             name="logs",
@@ -207,7 +257,7 @@ def _bounded(session: Session, name: str, args: dict[str, Any], fn: Callable[[],
     """``fn()`` (a tool, on the owner) with everything it asks the browser bounded; a
     page that answers nothing within it is an error the agent reads."""
     browser = session.computer.browser
-    if browser is None or name in ("verify", "finish"):  # (they bound their own parts)
+    if browser is None or name in ("verify", "finish", "expect"):  # (they bound their own)
         return fn()
     duration = args.get("duration")
     extra = float(duration) if isinstance(duration, int | float) and duration > 0 else 0.0
@@ -229,18 +279,57 @@ def _unanswered(browser: Browser, name: str, budget: float) -> Unanswered:
     return Unanswered(f"{name}: no answer within {budget:g} s: {browser.silence()}")
 
 
+def _page_state(browser: Browser | None) -> tuple[str, str | None, int] | None:
+    """The tab in front's URL and title (None: not known), and how many tabs are open;
+    asked of the browser process, not the page (None: no browser, or it did not say)."""
+    if browser is None:
+        return None
+    try:
+        page = browser.page
+        return page.url, browser.browser_title(page), len(browser.tabs)
+    except VerifierError:
+        return None
+
+
+def _changes(
+    before: tuple[str, str | None, int] | None,
+    after: tuple[str, str | None, int] | None,
+    clean: Callable[[str], str],
+) -> str:
+    """What an action changed of the page: "; now at URL ('title'); a tab opened"."""
+    if before is None or after is None:
+        return ""
+    said = []
+    title = f" ({clean(after[1])!r})" if after[1] else ""
+    if after[0] != before[0]:
+        said.append(f"now at {clean(after[0])}{title}")
+    elif after[1] is not None and before[1] is not None and after[1] != before[1]:
+        said.append(f"the title is now {clean(after[1])!r}")
+    if after[2] > before[2]:
+        said.append(f"{after[2] - before[2]} tab(s) opened: {after[2]} open")
+    elif after[2] < before[2]:
+        said.append(f"{before[2] - after[2]} tab(s) closed: {after[2]} open")
+    return "; " + "; ".join(said) if said else "; the URL, title and tabs did not change"
+
+
 def build_server(
     session: Session,
     run: Owner,
     *,
     agent: Agent,
     on_finished: Callable[[], None],
+    screenshots: bool = True,
 ) -> Server[Any]:
-    """The MCP server: the tools of :data:`TOOL_NAMES`; ``run`` hands work to the owner."""
-    tools = _tools(session)
+    """The MCP server: the tools of :data:`TOOL_NAMES`; ``run`` hands work to the owner.
+
+    :param screenshots: every ``computer`` action answers with a screenshot; else only
+        one that asks (``screenshot: true``).
+    """
+    tools = _tools(session, screenshots=screenshots)
     agent_tools: dict[str, Callable[[dict[str, Any]], Answer]] = {
         "verify": agent.verify,
         "snapshot": agent.snapshot,
+        "expect": agent.expect,
         "logs": agent.read_logs,
         "navigate": agent.navigate,
         "tabs": agent.tabs,
@@ -252,12 +341,24 @@ def build_server(
         return types.ListToolsResult(tools=tools)
 
     async def computer(args: dict[str, Any]) -> types.CallToolResult:
-        out = await run(
-            lambda: _bounded(session, "computer", args, lambda: session.anthropic(args))
-        )
+        want = args.pop("screenshot", None)
+        if want is not None and not isinstance(want, bool):
+            return _error(f"computer: 'screenshot' is true or false (got {want!r})")
+        action = str(args.get("action"))
+        show = (want if want is not None else screenshots) or action in ("screenshot", "zoom")
+
+        def act() -> tuple[Outcome, str]:
+            browser = session.computer.browser
+            before = _page_state(browser) if action not in _LOOKS else None
+            out = session.anthropic(args)
+            after = _page_state(browser) if before is not None else None
+            return out, _changes(before, after, agent.clean)
+
+        out, changed = await run(lambda: _bounded(session, "computer", args, act))
         # What it says of the page (the element hit, a dialog's message) is redacted.
-        text = types.TextContent(text=agent.clean(describe(str(args.get("action")), out)))
-        if out.op.kind == "cursor_position":
+        said = agent.clean(describe(action, out)) + changed
+        text = types.TextContent(text=said)
+        if out.op.kind == "cursor_position" or not show:
             return types.CallToolResult(content=[text])
         image = out.image()
         picture = types.ImageContent(data=image.base64(), mime_type=image.mime)
@@ -307,7 +408,8 @@ def build_server(
         "verifier",
         version=__version__,
         instructions=(
-            "Drive the desktop with `computer`; read the page with `snapshot`, open URLs with "
+            "Drive the desktop with `computer`; read the page with `snapshot`, check it with "
+            "`expect`, open URLs with "
             "`navigate`, switch tabs with `tabs`, read the app's and the page's logs with "
             "`logs`, run the project's recipes with `verify`; call `finish` when you are done."
         ),

@@ -69,6 +69,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="screenshot encoding (default: auto, fast PNG or JPEG when much smaller)",
     )
+    parser.add_argument(
+        "--screenshots",
+        choices=("always", "on-request"),
+        default="always",
+        help="does every computer action answer with a screenshot (default: always), or "
+        "only one that asks with screenshot: true (its text still says what it hit and "
+        "what changed)",
+    )
     parser.add_argument("--no-video", action="store_true", help="do not record the screen")
     parser.add_argument(
         "--display", metavar=":N", help="attach to this X display instead of starting Xvfb"
@@ -116,6 +124,7 @@ def options(args: argparse.Namespace) -> McpOptions:
         screen=args.screen,
         scale=scale,
         image_format=fmt,
+        screenshots=args.screenshots,
         video=False if args.no_video else None,
         display=args.display,
         live=live_options(args, "verifier mcp"),

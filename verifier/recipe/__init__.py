@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from verifier.recipe._app import PORTS_REF, AppSpec, EnvironmentSpec, ServiceSpec
-from verifier.recipe._loader import is_file_url, load_recipe, parse_recipe, upload_file
+from verifier.recipe._loader import (
+    is_file_url,
+    load_recipe,
+    parse_recipe,
+    parse_step,
+    upload_file,
+)
 from verifier.recipe._schema import Recipe, Step, VideoSpec
 from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
 
@@ -20,5 +26,6 @@ __all__ = (
     "is_file_url",
     "load_recipe",
     "parse_recipe",
+    "parse_step",
     "upload_file",
 )

@@ -20,7 +20,7 @@ from verifier.recipe._app import PORTS_REF, AppBlock, app_base_url, services
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
-__all__ = ("is_file_url", "load_recipe", "parse_recipe", "upload_file")
+__all__ = ("is_file_url", "load_recipe", "parse_recipe", "parse_step", "upload_file")
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_STEPS = 10_000
@@ -213,6 +213,15 @@ def _explain(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     got = f" (got {_short(err['input'])})" if kind != "value_error" else ""
     return f"{where or 'recipe'}: {msg}{got}"
+
+
+def parse_step(raw: object, *, index: int = 0, timeout: float = 10.0) -> Step:
+    """One step as a recipe writes it (``{"expect_text": "Saved"}``), checked as the
+    loader checks a recipe's (``timeout``: its default timeout).
+
+    :raises RecipeError: naming the step, the key and a fix.
+    """
+    return _parse_step(index, raw, timeout)
 
 
 def _parse_step(index: int, raw: object, default_timeout: float) -> Step:

@@ -18,6 +18,7 @@ from verifier.steps import (  # noqa: F401 - they register their runners
     _text,
     _vision,
 )
+from verifier.steps._aim import Aim, aim
 from verifier.steps._context import (
     RUNNERS,
     SETTLING,
@@ -29,10 +30,12 @@ from verifier.steps._context import (
 
 __all__ = (
     "RUNNERS",
+    "Aim",
     "SETTLING",
     "STEP_GRACE_S",
     "StepContext",
     "StepOutcome",
+    "aim",
     "run_step",
     "step_budget",
 )
