@@ -42,10 +42,10 @@ if TYPE_CHECKING:
     from verifier.browser import Browser, DialogEvent
     from verifier.stage import Stage
 
-__all__ = ("ReplaySpec", "SESSION_RECIPE", "Session", "SessionResult")
+__all__ = ("LOOKS", "SESSION_RECIPE", "ReplaySpec", "Session", "SessionResult")
 
 # Actions that only look at the screen: nothing to ask the browser first.
-_LOOKS = frozenset({"screenshot", "zoom", "cursor_position"})
+LOOKS = frozenset({"screenshot", "zoom", "cursor_position"})
 
 _log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Session:
         browser = self.computer.browser
         dialogs, open_before = 0, []
         if browser is not None:
-            if name not in _LOOKS:
+            if name not in LOOKS:
                 browser.sync()  # a tab or dialog that opened since the last action is known
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab  # the tab it acts on, as a run's steps say

@@ -23,7 +23,7 @@ from verifier.computer._adapters import computer_tool_schema, describe
 from verifier.computer._agent import Agent, Answer
 from verifier.computer._computer import Outcome
 from verifier.computer._logs import LOG_SOURCES
-from verifier.computer._session import Session
+from verifier.computer._session import LOOKS, Session
 from verifier.computer._verify import MAX_RECIPES
 from verifier.errors import VerifierError
 
@@ -32,8 +32,6 @@ __all__ = ("Owner", "build_server")
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# Actions that only look at the screen: nothing of the page to compare.
-_LOOKS = frozenset({"screenshot", "zoom", "cursor_position"})
 TOOL_NAMES = ("computer", "finish", "verify", "snapshot", "expect", "logs", "navigate", "tabs")
 
 
@@ -349,7 +347,7 @@ def build_server(
 
         def act() -> tuple[Outcome, str]:
             browser = session.computer.browser
-            before = _page_state(browser) if action not in _LOOKS else None
+            before = _page_state(browser) if action not in LOOKS else None
             out = session.anthropic(args)
             after = _page_state(browser) if before is not None else None
             return out, _changes(before, after, agent.clean)
