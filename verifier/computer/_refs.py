@@ -100,11 +100,10 @@ class Refs:
 
 def _recipe_selector(page: Page, ref: str, element: Element) -> str | None:
     """A selector a recipe aims with that matches the element: its role and exact name
-    (``>> nth=K`` among several of them); None when it has no name or is not in the top
-    frame (then the replay keeps what the point's probe found)."""
-    if not element.name:
-        return None
-    selector = f"role={element.role}[name={json.dumps(element.name)}s]"
+    (``>> nth=K`` among several of them; its role alone when it has no name); None when
+    it is not in the top frame (then the replay keeps what the point's probe found)."""
+    name = json.dumps(element.name, ensure_ascii=False)
+    selector = f"role={element.role}[name={name}s]" if element.name else f"role={element.role}"
     try:
         matches = page.locator(selector)
         count = matches.count()

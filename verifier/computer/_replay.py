@@ -9,6 +9,7 @@ human who adds the expectations sees the whole session.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,8 @@ def render_recipe(
     steps += replay_steps(ops)
     if not any(step is not None for step, _ in steps):
         steps.append(({"screenshot": "end-of-session"}, "the session did nothing a recipe replays"))
-    for step, comment in steps:
+    for step, told in steps:
+        comment = _one_line(told) if told else None
         if step is None:
             lines.append(f"  # {comment}")
             continue
@@ -168,6 +170,16 @@ def render_recipe(
             body[-1] += f"  # {comment}"
         lines += [f"  - {body[0]}", *(f"    {line}" for line in body[1:])]
     return "\n".join(lines) + "\n"
+
+
+# Whatever ends a line for YAML or for a reader: a comment holding one (an element's id,
+# its name: the page's words) would start a line of its own, a step the page wrote.
+_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one comment line: line breaks of every kind become spaces."""
+    return _BREAKS.sub(" ", text)
 
 
 def replay_start(start: str | None, base: str | None) -> str | None:

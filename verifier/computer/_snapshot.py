@@ -44,6 +44,9 @@ _LINE = re.compile(
     r"^(?P<indent> *)- (?P<quoted>')?(?P<role>[\w-]+)(?: (?P<name>\"(?:[^\"\\]|\\.)*\"))?"
 )
 _REF = re.compile(r" \[ref=([\w-]+)\]")
+# The attributes after a role and name (" [ref=e5] [cursor=pointer] [box=...]"), before
+# the element's text: the page's words come after them, and are never taken for them.
+_ATTRS = re.compile(r"(?: \[[\w-]+(?:=[^\]\n]*)?\])*")
 _TIMEOUT_MS = 10_000
 MAX_CHARS = 20_000  # the most of a snapshot's text an answer carries
 _FRAME_MS = 2_000
@@ -207,7 +210,14 @@ def take_snapshot(
         dx, dy, clip = (
             (frames[-1][1], frames[-1][2], frames[-1][3]) if frames else (ox, oy, viewport)
         )
-        found = _BOX.search(line)
+        # The ref and box follow the role and name: a name of the page's own that holds
+        # " [ref=...]" or " [box=...]" is never taken for them.
+        after = head.end() if head else 0
+        attrs = _ATTRS.match(line, after)
+        end = attrs.end() if attrs else after
+        found = _BOX.search(line, after, end)
+        ref_found = _REF.search(line, after, end)
+        ref_id = ref_found[1] if ref_found else None
         box: Box | None = None
         if found is not None:
             x, y, w, h = (float(v) for v in found.groups())
@@ -224,8 +234,7 @@ def take_snapshot(
             line = line[: found.start()] + shown + line[found.end() :]
             if head is not None and head["role"] == "iframe":
                 # The frame's document starts inside its border and padding.
-                ref = _REF.search(line)
-                il, it, iw, ih = _content_box(page, ref[1], w, h) if ref else (0, 0, w, h)
+                il, it, iw, ih = _content_box(page, ref_id, w, h) if ref_id else (0, 0, w, h)
                 left, top = left + il, top + it
                 inner = (
                     max(left, clip[0]),
@@ -234,12 +243,11 @@ def take_snapshot(
                     min(top + ih, clip[3]),
                 )
                 frames.append((indent, left, top, inner))
-        ref = _REF.search(line)
-        if ref is not None and head is not None:
+        if ref_id is not None and head is not None:
             quoted = head["name"]
             if quoted and head["quoted"]:  # inside a single-quoted scalar: '' is one '
                 quoted = quoted.replace("''", "'")
-            elements.append(Element(ref[1], head["role"], _name(quoted, redact), box))
+            elements.append(Element(ref_id, head["role"], _name(quoted, redact), box))
         lines.append(redact(line) if redact else line)
     title = str(values[6])
     return Snapshot(

@@ -348,6 +348,9 @@ class ExpectText(_InFrame):
         if (self.text is None) == (self.pattern is None):
             msg = "give either text or pattern"
             raise ValueError(msg)
+        if self.text is not None and not self.text.strip():
+            msg = "text is empty: every page holds it; give the text to look for"
+            raise ValueError(msg)
         if self.pattern is not None:
             if self.exact:
                 msg = "exact applies to text, not to a pattern (anchor it: ^...$)"
