@@ -95,10 +95,8 @@ class Snapshot:
         width, height = self.size
         return (
             f"page: {self.url}\ntitle: {self.title}\n"
-            f"[box=x,y,width,height] is in the {width}x{height} screenshot's pixels (the "
-            "computer tool's coordinates): click its centre to hit the element, or pass "
-            "its ref to computer; [offscreen]: a ref scrolls to it; [no box]: it has no "
-            "size.\n" + self.text
+            f"(pass a ref to computer, or click a [box=x,y,width,height]'s centre: "
+            f"{width}x{height} screenshot pixels; [offscreen]: a ref scrolls to it)\n" + self.text
         )
 
     def to_json(self) -> dict[str, Any]:
