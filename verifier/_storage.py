@@ -82,6 +82,7 @@ def load_state(path: Path, *, services: Mapping[str, str], recipe: Path | None) 
     loaded = LoadedState({**data, "origins": []})
     entries = [e for e in data.get("origins") or [] if isinstance(e, dict)]
     saved_names = {e.get("service") for e in entries} - {None}
+    saved_origins = {e.get("origin") for e in entries}
     only = next(iter(services)) if len(services) == 1 else None
     taken: set[str] = set()
     moves: list[tuple[dict[str, Any], str]] = []
@@ -92,7 +93,7 @@ def load_state(path: Path, *, services: Mapping[str, str], recipe: Path | None) 
             name = only  # the app's only service (renamed, or a file without names)
         target = services.get(name) if isinstance(name, str) else None
         moved = _moved(origin, target) if target is not None else None
-        if moved is None or moved in taken or moved in {e.get("origin") for e in entries}:
+        if moved is None or moved in taken or moved in saved_origins:
             moved = origin  # loads as saved: no service of ours served it, or it would
             # land on an origin another saved one holds
         taken.add(moved)
