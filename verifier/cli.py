@@ -23,7 +23,7 @@ from verifier.errors import CheckFailed, Interrupted, VerifierError, exhausted
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
-from verifier.recipe import load_recipe
+from verifier.recipe import load_recipe, recipe_json_schema
 from verifier.runner import RunResult, recipe_files, run_recipe
 from verifier.stage import secrets_of
 from verifier.temporal import cli as temporal_cli
@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
+
+    sub.add_parser(
+        "schema", help="print the recipe JSON Schema (draft 2020-12) for editors and linters"
+    )
 
     bench = sub.add_parser("bench", help="measure this desktop against the peers' ways")
     bench.add_argument("--json", action="store_true", help="print the records as JSON")
@@ -229,6 +233,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    say(sys.stdout, json.dumps(recipe_json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from verifier.bench import report, run_bench  # only this command needs it
 
@@ -273,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "run": _cmd_run,
         "validate": _cmd_validate,
+        "schema": _cmd_schema,
         "runs": _cmd_runs,
         "bench": _cmd_bench,
         "publish": publish_cli.run,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from verifier.recipe._app import PORTS_REF, AppSpec, EnvironmentSpec, ServiceSpec
+from verifier.recipe._jsonschema import recipe_json_schema
 from verifier.recipe._loader import (
     is_file_url,
     load_recipe,
@@ -27,5 +28,6 @@ __all__ = (
     "load_recipe",
     "parse_recipe",
     "parse_step",
+    "recipe_json_schema",
     "upload_file",
 )
