@@ -20,7 +20,7 @@ from verifier.recipe._app import PORTS_REF, AppBlock, app_base_url, services
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
 from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
 
-__all__ = ("is_file_url", "load_recipe", "parse_recipe", "parse_step", "upload_file")
+__all__ = ("MAX_STEPS", "is_file_url", "load_recipe", "parse_recipe", "parse_step", "upload_file")
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_STEPS = 10_000
