@@ -19,16 +19,18 @@ from verifier._jobs import run_jobs
 from verifier._signals import SignalGuard
 from verifier._term import one_line, say, show_error
 from verifier.computer import cli as mcp_cli
-from verifier.errors import CheckFailed, Interrupted, VerifierError, exhausted
+from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError, exhausted
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe, recipe_json_schema
-from verifier.runner import RunResult, recipe_files, run_recipe
+from verifier.runner import RunResult, recipe_files, run_attempts
 from verifier.stage import secrets_of
 from verifier.temporal import cli as temporal_cli
 
 __all__ = ("main",)
+
+_MAX_TRIES = 100  # --retries and --repeat
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +69,25 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run up to N recipes at once, each on its own display (default 1)",
+    )
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a failed or errored recipe again, up to N times; a later pass is FLAKY",
+    )
+    run.add_argument(
+        "--fail-on-flaky",
+        action="store_true",
+        help="exit 1 when a recipe passed only on a retry (default: 0)",
+    )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each recipe N times, a bundle each, and say how many passed",
     )
     run.add_argument(
         "--update-baselines",
@@ -117,103 +138,137 @@ def _parser() -> argparse.ArgumentParser:
 
 def _describe(result: RunResult) -> str:
     where = f" -> {result.bundle}" if result.bundle else ""
+    tries = len(result.attempts)
     if result.verdict == "passed":
         return f"PASSED {result.recipe}{where}"
+    if result.verdict == "flaky":
+        failed = f"{tries - 1} failed attempt" + "s" * (tries > 2)
+        return f"FLAKY {result.recipe}: passed on attempt {tries}, after {failed}{where}"
     # People count steps from 1, like the screenshot names and video chapters.
     step = f" at step {result.failed_step + 1}" if result.failed_step is not None else ""
-    return f"{result.verdict.upper()} {result.recipe}{step}: {one_line(str(result.error))}{where}"
+    every = f" (on all {tries} attempts)" if tries > 1 else ""
+    message = one_line(str(result.error))
+    return f"{result.verdict.upper()} {result.recipe}{step}{every}: {message}{where}"
+
+
+class _Tally:
+    """What ``verifier run`` prints and returns over its runs: each run's line (and JSON
+    record), each recipe's "K of N passed" with --repeat, and the worst exit code."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json: bool = args.json
+        self.repeat: int = args.repeat
+        self.fail_on_flaky: bool = args.fail_on_flaky
+        self.worst = 0
+        self._runs: dict[str, list[RunResult]] = {}
+
+    def add(self, result: RunResult, *, shown: bool = False) -> None:
+        """One run ended (``shown``: its error was already printed)."""
+        code = result.exit_code if result.exit_code in (0, 1, 2) else 2
+        if result.verdict == "flaky" and self.fail_on_flaky:
+            code = 1
+        self.worst = max(self.worst, code)
+        if self.json:
+            say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
+        if not shown:
+            quiet = result.verdict in ("passed", "flaky") and code == 0 and not self.json
+            say(sys.stdout if quiet else sys.stderr, _describe(result))
+        runs = self._runs.setdefault(result.recipe, [])
+        runs.append(result)
+        if self.repeat > 1 and len(runs) == self.repeat:
+            passed = sum(r.verdict in ("passed", "flaky") for r in runs)
+            flaky = sum(r.verdict == "flaky" for r in runs)
+            also = f" ({flaky} flaky)" if flaky else ""
+            stream = sys.stdout if passed == len(runs) and not self.json else sys.stderr
+            say(stream, f"{passed} of {len(runs)} passed{also}: {result.recipe}")
 
 
 def _cmd_run_jobs(args: argparse.Namespace) -> int:
     if args.display:
         msg = "--display and --jobs > 1 cannot be combined: runs need a display each"
         raise VerifierError(msg)
-    run_args = ["--out", args.out]
+    run_args = ["--out", args.out, "--retries", str(args.retries)]
     run_args += ["--no-video"] if args.no_video else []
     run_args += ["--update-baselines"] if args.update_baselines else []
     run_args += ["--network", args.network] if args.network else []
     run_args += [a for path in args.recipes for a in ("--protect", path)]
     run_args += [a for path in args.private for a in ("--private", path)]
-    worst = 0
+    tally = _Tally(args)
+    recipes = [path for path in args.recipes for _ in range(args.repeat)]
     with SignalGuard():
         try:
-            for job in run_jobs(args.recipes, jobs=args.jobs, run_args=run_args):
-                record = job.record or {
-                    "recipe": str(Path(job.recipe).resolve()),
-                    "verdict": "error",
-                    "bundle": None,
-                    "exit_code": job.exit_code,
-                    "failed_step": None,
-                    "error": job.stderr_tail or f"exited with code {job.exit_code}",
-                }
-                if args.json:
-                    say(sys.stdout, json.dumps(record, ensure_ascii=False))
-                code = job.exit_code if job.exit_code in (0, 1, 2) else 2
-                result = RunResult(
-                    recipe=str(record.get("recipe", job.recipe)),
-                    verdict=record.get("verdict", "error"),  # type: ignore[arg-type]
-                    bundle=Path(str(record["bundle"])) if record.get("bundle") else None,
-                    exit_code=code,
-                    failed_step=record.get("failed_step"),  # type: ignore[arg-type]
-                    error=str(record["error"]) if record.get("error") else None,
-                )
-                passed = result.verdict == "passed" and not args.json
-                say(sys.stdout if passed else sys.stderr, _describe(result))
-                worst = max(worst, code)
+            for job in run_jobs(recipes, jobs=args.jobs, run_args=run_args):
+                try:
+                    result = RunResult.from_json(job.record)
+                except ValueError:
+                    result = RunResult(
+                        recipe=str(Path(job.recipe).resolve()),
+                        verdict="error",
+                        bundle=None,
+                        exit_code=job.exit_code if job.exit_code in (0, 1, 2) else 2,
+                        error=job.stderr_tail or f"exited with code {job.exit_code}",
+                    )
+                tally.add(result)
         except Interrupted as exc:
             exc.message += "; the running recipes were stopped"
             raise
-    return worst
+    return tally.worst
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        msg = f"--jobs must be at least 1 (got {args.jobs})"
+    for flag, value, least in (("jobs", args.jobs, 1), ("repeat", args.repeat, 1)):
+        if value < least:
+            msg = f"--{flag} must be at least {least} (got {value})"
+            raise VerifierError(msg)
+    if not 0 <= args.retries <= _MAX_TRIES:
+        msg = f"--retries must be from 0 to {_MAX_TRIES} (got {args.retries})"
+        raise VerifierError(msg)
+    if args.repeat > _MAX_TRIES:
+        msg = f"--repeat must be at most {_MAX_TRIES} (got {args.repeat})"
         raise VerifierError(msg)
     live = live_options(args, "verifier run")
-    if live is not None and args.jobs > 1 and len(args.recipes) > 1:
+    several = len(args.recipes) * args.repeat > 1
+    if live is not None and args.jobs > 1 and several:
         msg = "--live shows one desktop at a time: drop --jobs, or run the recipe to watch alone"
         raise VerifierError(msg)
-    if args.jobs > 1 and len(args.recipes) > 1:
+    if args.jobs > 1 and several:
         return _cmd_run_jobs(args)
-    worst = 0
+    tally = _Tally(args)
     protect, private = recipe_files([*args.recipes, *args.protect])
     private += [Path(p) for p in args.private]
     for path in args.recipes:
-        try:
-            result = run_recipe(
-                path,
-                out=args.out,
-                display=args.display,
-                video=False if args.no_video else None,
-                update_baselines=args.update_baselines,
-                network=args.network,
-                live=live,
-                protect=protect,
-                private=private,
-            )
-        except Interrupted as exc:
-            return show_error(exc, subject=path)
-        except VerifierError as exc:
-            worst = max(worst, show_error(exc))
-            if args.json:
+        for _ in range(args.repeat):
+            try:
+                result = run_attempts(
+                    path,
+                    retries=args.retries,
+                    out=args.out,
+                    display=args.display,
+                    video=False if args.no_video else None,
+                    update_baselines=args.update_baselines,
+                    network=args.network,
+                    live=live,
+                    protect=protect,
+                    private=private,
+                )
+            except Interrupted as exc:
+                return show_error(exc, subject=path)
+            except VerifierError as exc:
+                show_error(exc)
                 bundle = exc.details.get("bundle")
                 record = RunResult(
                     recipe=str(Path(path).resolve()),
                     verdict="error",
                     bundle=Path(str(bundle)) if bundle else None,
                     exit_code=exc.exit_code,
-                    failed_step=None,
                     error=exc.message,
                 )
-                say(sys.stdout, json.dumps(record.to_json(), ensure_ascii=False))
-            continue
-        if args.json:
-            say(sys.stdout, json.dumps(result.to_json(), ensure_ascii=False))
-        stream = sys.stdout if result.verdict == "passed" and not args.json else sys.stderr
-        say(stream, _describe(result))
-        worst = max(worst, result.exit_code)
-    return worst
+                tally.add(record, shown=True)
+                if isinstance(exc, RecipeError):
+                    break  # an invalid recipe is invalid every time
+                continue
+            tally.add(result)
+    return tally.worst
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

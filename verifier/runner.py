@@ -16,35 +16,50 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from verifier._types import Image
 from verifier.browser import DIALOG_PAINT_S, DialogEvent
 from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError
-from verifier.evidence import StepRecord, Verdict, mark_points, new_step_record, utc_now
+from verifier.evidence import (
+    AttemptRecord,
+    StepRecord,
+    Verdict,
+    mark_points,
+    new_step_record,
+    utc_now,
+)
 from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
 
-__all__ = ("RunResult", "recipe_files", "run_recipe")
+__all__ = ("RunResult", "RunVerdict", "recipe_files", "run_attempts", "run_recipe")
 
 _log = logging.getLogger(__name__)
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
+# A run's verdict, and a recipe's over its attempts: "flaky" failed (or could not verify)
+# and then passed on a retry.
+RunVerdict = Literal["passed", "failed", "error", "flaky"]
+_RUN_VERDICTS: tuple[RunVerdict, ...] = ("passed", "failed", "error", "flaky")
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """How a run ended, and where its evidence is."""
+    """How a run ended, and where its evidence is (the last attempt's bundle; with
+    retries, ``attempts`` lists every attempt's, oldest first)."""
 
     recipe: str
-    verdict: Verdict
+    verdict: RunVerdict
     bundle: Path | None
     exit_code: int
     failed_step: int | None = None
     error: str | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
 
     def to_json(self) -> dict[str, object]:
+        """The record ``verifier run --json`` prints (one object per recipe)."""
         return {
             "recipe": self.recipe,
             "verdict": self.verdict,
@@ -52,7 +67,35 @@ class RunResult:
             "exit_code": self.exit_code,
             "failed_step": self.failed_step,
             "error": self.error,
+            "attempts": [dict(a) for a in self.attempts],
         }
+
+    @classmethod
+    def from_json(cls, data: object) -> RunResult:
+        """A record :meth:`to_json` wrote (read back from ``verifier run --json``).
+
+        :raises ValueError: ``data`` is not such a record.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("recipe"), str):
+            msg = "not a run record: an object with 'recipe' and 'verdict'"
+            raise ValueError(msg)
+        verdict = data.get("verdict")
+        if verdict not in _RUN_VERDICTS:
+            msg = f"not a run record: verdict {verdict!r}"
+            raise ValueError(msg)
+        code, step = data.get("exit_code"), data.get("failed_step")
+        attempts = data.get("attempts")
+        return cls(
+            recipe=data["recipe"],
+            verdict=verdict,
+            bundle=Path(data["bundle"]) if isinstance(data.get("bundle"), str) else None,
+            exit_code=code if isinstance(code, int) else _EXIT.get(verdict, 0),
+            failed_step=step if isinstance(step, int) else None,
+            error=str(data["error"]) if data.get("error") else None,
+            attempts=tuple(a for a in attempts if isinstance(a, dict))  # type: ignore[misc]
+            if isinstance(attempts, list)
+            else (),
+        )
 
 
 def _pending(step: Step) -> StepRecord:
@@ -281,6 +324,7 @@ def run_recipe(
     live: LiveOptions | None = None,
     protect: Sequence[Path] = (),
     private: Sequence[Path] = (),
+    previous: Sequence[AttemptRecord] = (),
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -294,6 +338,8 @@ def run_recipe(
     :param live: serve a live view of the desktop while it runs (see ``verifier.live``).
     :param protect: more files the app may read but not change (see :func:`recipe_files`).
     :param private: more files the app must not see.
+    :param previous: the earlier attempts of this recipe, when this run is a retry (see
+        :func:`run_attempts`): listed in the manifest's ``attempts``, this one last.
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -311,6 +357,17 @@ def run_recipe(
     )
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)
+    this = AttemptRecord(
+        attempt=len(previous) + 1,
+        run_id=bundle.run_id,
+        bundle=str(bundle.root),
+        verdict=None,
+        exit_code=None,
+        failed_step=None,
+        error=None,
+    )
+    if previous:
+        bundle.manifest["attempts"] = [*previous, this]
     interrupted: Interrupted | None = None
     crash: Exception | None = None
     error = None
@@ -336,18 +393,44 @@ def run_recipe(
         if interrupted is not None:
             run.verdict, error = "error", error_info(interrupted, run.running_step())
         _log.info("run %s: %s", bundle.run_id, run.verdict)
+        failed_msg = run.records[run.failed_step]["error"] if run.failed_step is not None else None
+        this["verdict"], this["exit_code"] = run.verdict, _EXIT[run.verdict]
+        this["failed_step"] = run.failed_step if run.verdict == "failed" else run.running_step()
+        this["error"] = stage.redactor.text(error["message"] if error else failed_msg or "") or None
+        if previous:
+            bundle.manifest["flaky"] = run.verdict == "passed"
         stage.finish(run.verdict, error)
     if crash is not None:
         raise crash
     if interrupted is not None:
         interrupted.details["bundle"] = str(bundle.root)
         raise interrupted
-    failed_msg = run.records[run.failed_step]["error"] if run.failed_step is not None else None
     return RunResult(
         recipe=str(loaded.path or loaded.name),
-        verdict=run.verdict,
+        verdict="flaky" if previous and run.verdict == "passed" else run.verdict,
         bundle=bundle.root,
         exit_code=_EXIT[run.verdict],
-        failed_step=run.failed_step if run.verdict == "failed" else run.running_step(),
-        error=stage.redactor.text(error["message"] if error else failed_msg or "") or None,
+        failed_step=this["failed_step"],
+        error=this["error"],
+        attempts=(*previous, this),
     )
+
+
+def run_attempts(
+    recipe: str | os.PathLike[str] | Recipe, *, retries: int = 0, **options: Any
+) -> RunResult:
+    """:func:`run_recipe`, and again while it fails or cannot verify, up to ``retries``
+    more times. A pass after a failure is ``flaky`` (exit 0); otherwise the last attempt's
+    verdict stands. Every attempt keeps its bundle; the last lists them all.
+
+    ``options`` are :func:`run_recipe`'s. An invalid recipe or an interruption is not
+    retried (it raises as :func:`run_recipe` does).
+    """
+    loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
+    previous: list[AttemptRecord] = []
+    while True:
+        result = run_recipe(loaded, previous=previous, **options)
+        if result.verdict in ("passed", "flaky") or len(previous) >= retries:
+            return result
+        previous = list(result.attempts)
+        _log.info("%s: attempt %d %s; retrying", loaded.name, len(previous), result.verdict)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from verifier.evidence._manifest import (
         SCHEMA_VERSION,
         ArtifactRecord,
+        AttemptRecord,
         ErrorInfo,
         Manifest,
         StepRecord,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = (
     "SCHEMA_VERSION",
     "ArtifactRecord",
+    "AttemptRecord",
     "BundleWriter",
     "ErrorInfo",
     "Manifest",
@@ -58,6 +60,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "SCHEMA_VERSION": "verifier.evidence._manifest",
         "ArtifactRecord": "verifier.evidence._manifest",
+        "AttemptRecord": "verifier.evidence._manifest",
         "BundleWriter": "verifier.evidence._bundle",
         "ErrorInfo": "verifier.evidence._manifest",
         "Manifest": "verifier.evidence._manifest",

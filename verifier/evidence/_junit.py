@@ -65,6 +65,22 @@ def _message(text: str) -> str:
     return line if len(line) <= _MESSAGE_CHARS else line[: _MESSAGE_CHARS - 1] + "…"
 
 
+def _earlier_attempts(case: ET.Element, manifest: Manifest) -> None:
+    """The attempts before this one, as Maven Surefire writes reruns (which Jenkins,
+    GitLab and the JUnit report actions read): ``flakyFailure``/``flakyError`` in a case
+    that passed in the end, ``rerunFailure``/``rerunError`` in one that did not."""
+    entries = manifest.get("attempts") or []
+    prefix = "flaky" if manifest.get("verdict") == "passed" else "rerun"
+    for entry in entries:
+        if entry.get("run_id") == manifest.get("run_id") or entry.get("verdict") == "passed":
+            continue
+        kind = "Failure" if entry.get("verdict") == "failed" else "Error"
+        text = f"attempt {entry.get('attempt')}: {entry.get('error') or entry.get('verdict')}"
+        node = ET.SubElement(case, prefix + kind, {"message": xml_text(_message(text))})
+        node.set("type", "CheckFailed" if kind == "Failure" else "Error")
+        ET.SubElement(node, "system-out").text = xml_text(f"bundle: {entry.get('bundle')}")
+
+
 def render_junit(manifest: Manifest) -> str:
     """The run as a JUnit XML document (a string, with its XML declaration)."""
     recipe = manifest.get("recipe") or {"name": "", "path": None, "sha256": ""}
@@ -116,6 +132,7 @@ def render_junit(manifest: Manifest) -> str:
         node.set("type", xml_text(kind))
         node.text = xml_text(text)
 
+    _earlier_attempts(case, manifest)
     lines = [_step_line(s) for s in manifest.get("steps") or []]
     lines.append("report: report.html")
     ET.SubElement(case, "system-out").text = xml_text("\n".join(lines))

@@ -7,6 +7,7 @@ from typing import Literal, NotRequired, TypedDict
 __all__ = (
     "ArtifactKind",
     "ArtifactRecord",
+    "AttemptRecord",
     "Environment",
     "ErrorInfo",
     "Manifest",
@@ -71,6 +72,18 @@ class StepRecord(TypedDict):
     downloads: NotRequired[list[str]]  # files the page downloaded, bundle-relative
 
 
+class AttemptRecord(TypedDict):
+    """One attempt of a recipe run with retries: its bundle and how it ended."""
+
+    attempt: int  # from 1
+    run_id: str  # its bundle's folder name, beside this one
+    bundle: str  # its bundle's path
+    verdict: Verdict | None  # None while it runs
+    exit_code: int | None
+    failed_step: int | None  # from 0, as the steps' index
+    error: str | None
+
+
 class ArtifactRecord(TypedDict):
     path: str
     kind: ArtifactKind
@@ -104,6 +117,9 @@ class Manifest(TypedDict):
     video: VideoRecord | None
     preview: NotRequired[str | None]
     error: ErrorInfo | None
+    # With retries: every attempt so far, this one last; flaky: it passed after one failed.
+    attempts: NotRequired[list[AttemptRecord]]
+    flaky: NotRequired[bool]
 
 
 def new_step_record(index: int, action: str, target: str, status: StepStatus) -> StepRecord:

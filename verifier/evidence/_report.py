@@ -23,14 +23,17 @@ from verifier.evidence._manifest import Manifest, StepRecord
 from verifier.evidence._verify import bundle_file, bundle_rel
 from verifier.evidence.text import (
     STATUS_ICON,
+    VERDICT_ICON,
     VERDICT_TITLE,
     attachments,
+    attempts,
     details_text,
     failing_step,
     format_ms,
     format_s,
     one_line,
     optional_field,
+    shown_verdict,
     step_label,
     step_number,
     write_text,
@@ -53,7 +56,7 @@ main{padding:0 24px 48px;max-width:1400px}
 .banner{padding:18px 24px;color:#fff}
 .banner h1{margin:0;font-size:22px;overflow-wrap:anywhere}
 .banner p{margin:4px 0 0}
-.v-passed{background:var(--ok)}.v-failed{background:var(--bad)}.v-error{background:var(--err)}
+.v-passed{background:var(--ok)}.v-flaky{background:#9a6700}.v-failed{background:var(--bad)}.v-error{background:var(--err)}
 h2{margin:28px 0 8px;font-size:17px;border-bottom:1px solid var(--line);padding-bottom:4px}
 table{border-collapse:collapse;width:100%}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
@@ -324,6 +327,17 @@ def _problems(root: Path, manifest: Manifest) -> str:
     return "".join(out)
 
 
+def _attempts(manifest: Manifest) -> str:
+    headline, tries = attempts(manifest)
+    if not headline:
+        return ""
+    items = "".join(
+        f'<li><a href="{_href(rel)}">{_e(text)}</a></li>' if rel else f"<li>{_e(text)}</li>"
+        for text, rel in tries
+    )
+    return f'<section id="attempts"><h2>Attempts: {_e(headline)}</h2><ul>{items}</ul></section>'
+
+
 def _video(root: Path, manifest: Manifest) -> tuple[str, bool]:
     video = optional_field(manifest, "video")
     if not isinstance(video, Mapping):
@@ -346,7 +360,7 @@ def _video(root: Path, manifest: Manifest) -> tuple[str, bool]:
 
 def render_report(root: Path, manifest: Manifest) -> str:
     """The report's HTML; ``root`` is read for logs and to leave out missing files."""
-    verdict = str(manifest.get("verdict", "error"))
+    verdict = shown_verdict(manifest)
     recipe = manifest.get("recipe") or {"name": "", "path": None, "sha256": ""}
     steps = manifest.get("steps") or []
     counts = ", ".join(
@@ -375,10 +389,10 @@ def render_report(root: Path, manifest: Manifest) -> str:
 <title>{_e(title)}: {_e(recipe.get("name"))}</title>
 <style>{_STYLE}</style></head><body>
 <header class="banner v-{_e(verdict if verdict in VERDICT_TITLE else "error")}">
-<h1>{STATUS_ICON.get(verdict, "💥")} {_e(title)}: {_e(recipe.get("name"))}</h1>
+<h1>{VERDICT_ICON.get(verdict, "💥")} {_e(title)}: {_e(recipe.get("name"))}</h1>
 <p>{len(steps)} steps ({_e(counts or "none ran")}) in {format_s(manifest.get("duration_s"))}
 · started {_e(manifest.get("started_at"))} · run {_e(manifest.get("run_id"))}</p></header><main>
-{unfinished}
+{unfinished}{_attempts(manifest)}
 <section id="recipe"><h2>Recipe</h2><table class="meta">
 <tr><th>name</th><td>{_e(recipe.get("name"))}</td></tr>
 <tr><th>path</th><td>{_e(recipe.get("path") or "—")}</td></tr>

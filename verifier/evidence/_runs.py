@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ class RunRecord:
     run_id: str
     path: Path
     recipe: str
-    status: str  # passed | failed | error | running | error: interrupted | unreadable
+    # passed | flaky | failed | error | running | error: interrupted | unreadable; an
+    # attempt that a later one retried ends in " (retried)".
+    status: str
     started_at: str
     duration_s: float | None
     error: str | None
@@ -38,7 +41,8 @@ class RunRecord:
 
 def _status(data: dict[str, object]) -> str:
     if data.get("finished"):
-        return str(data.get("verdict", "error"))
+        verdict = str(data.get("verdict", "error"))
+        return "flaky" if verdict == "passed" and data.get("flaky") is True else verdict
     runner = data.get("runner")
     if isinstance(runner, dict) and runner.get("host") == socket.gethostname():
         pid, start = runner.get("pid"), runner.get("starttime")
@@ -51,6 +55,7 @@ def _status(data: dict[str, object]) -> str:
 def list_runs(out: Path) -> list[RunRecord]:
     """Every bundle directly under ``out``, oldest first."""
     records = []
+    retried: set[str] = set()
     for manifest in sorted(out.glob("*/manifest.json")):
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -69,6 +74,9 @@ def list_runs(out: Path) -> list[RunRecord]:
                 )
             )
             continue
+        tries = data.get("attempts")
+        if isinstance(tries, list):  # the attempts before the last were retried
+            retried |= {str(a.get("run_id")) for a in tries[:-1] if isinstance(a, dict)}
         recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
         error = data.get("error") if isinstance(data.get("error"), dict) else None
         duration = data.get("duration_s")
@@ -83,4 +91,8 @@ def list_runs(out: Path) -> list[RunRecord]:
                 error=str(error.get("message")) if error else None,
             )
         )
+    records = [
+        dataclasses.replace(r, status=f"{r.status} (retried)") if r.run_id in retried else r
+        for r in records
+    ]
     return sorted(records, key=lambda r: (r.started_at, r.run_id))

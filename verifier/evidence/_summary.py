@@ -17,8 +17,10 @@ from verifier.evidence._report import page_events
 from verifier.evidence._verify import bundle_rel
 from verifier.evidence.text import (
     STATUS_ICON,
+    VERDICT_ICON,
     VERDICT_TITLE,
     attachments,
+    attempts,
     clip_middle,
     details_text,
     failing_step,
@@ -28,6 +30,7 @@ from verifier.evidence.text import (
     md_text,
     one_line,
     optional_field,
+    shown_verdict,
     step_label,
     step_number,
     write_text,
@@ -108,14 +111,14 @@ def render_summary(manifest: Manifest, *, link_base: str = "") -> str:
         served from, ending in ``/``); the default keeps links relative.
     :returns: Markdown, always shorter than ``SUMMARY_LIMIT`` characters.
     """
-    verdict = str(manifest.get("verdict", "error"))
+    verdict = shown_verdict(manifest)
     recipe = manifest.get("recipe") or {"name": "", "path": None, "sha256": ""}
     steps = manifest.get("steps") or []
     counts = {s: sum(1 for st in steps if st.get("status") == s) for s in STATUS_ICON}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     name = md_text(str(recipe.get("name", ""))[:300])
     head = [
-        f"## {STATUS_ICON.get(verdict, '💥')} {VERDICT_TITLE.get(verdict, 'Error')}: {name}",
+        f"## {VERDICT_ICON.get(verdict, '💥')} {VERDICT_TITLE.get(verdict, 'Error')}: {name}",
         "",
         f"**{len(steps)} steps** ({tally or 'none ran'})"
         f" in **{format_s(manifest.get('duration_s'))}**"
@@ -124,6 +127,13 @@ def render_summary(manifest: Manifest, *, link_base: str = "") -> str:
     ]
     if not manifest.get("finished", True):
         head += ["⚠️ The run did not finish; this is what it captured.", ""]
+    headline, tries = attempts(manifest)
+    if headline:
+        head += [f"**{md_text(headline[:1].upper() + headline[1:])}:**", ""]
+        for text, rel in tries:
+            line = md_text(text)
+            head.append(f"- [{line}]({link_base}{quote(rel, safe='/.')})" if rel else f"- {line}")
+        head.append("")
     video = optional_field(manifest, "video")
     links = [
         _link("Full report", link_base, "report.html"),

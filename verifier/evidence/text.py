@@ -17,8 +17,10 @@ from verifier.evidence._verify import bundle_rel
 
 __all__ = (
     "STATUS_ICON",
+    "VERDICT_ICON",
     "VERDICT_TITLE",
     "attachments",
+    "attempts",
     "clip_middle",
     "details_text",
     "failing_step",
@@ -28,6 +30,7 @@ __all__ = (
     "md_text",
     "one_line",
     "optional_field",
+    "shown_verdict",
     "step_label",
     "step_number",
     "write_file",
@@ -36,7 +39,9 @@ __all__ = (
 
 _ERROR_HEAD, _ERROR_TAIL = 2_500, 1_000
 STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️"}
-VERDICT_TITLE = {"passed": "Passed", "failed": "Failed", "error": "Error"}
+VERDICT_TITLE = {"passed": "Passed", "failed": "Failed", "error": "Error", "flaky": "Flaky"}
+VERDICT_ICON = {**STATUS_ICON, "flaky": "🔁"}
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What can start Markdown mid-line: escapes, code, emphasis, links, HTML, entities, table
 # cells, strikethrough, math ($), autolinks (: . @), mentions (@), issue refs (#), emoji (:).
@@ -46,6 +51,43 @@ _BACKTICKS = re.compile(r"`+")
 _ATTACHMENT_TITLES = {"expected": "Expected", "actual": "Actual", "diff": "Diff"}
 _MAX_ATTACHMENTS = 6
 _DETAIL_ITEMS, _DETAIL_CHARS = 10, 120
+
+
+def shown_verdict(manifest: Manifest) -> str:
+    """The verdict as people read it: ``flaky`` for a pass that followed a failed attempt."""
+    verdict = str(manifest.get("verdict", "error"))
+    return "flaky" if verdict == "passed" and manifest.get("flaky") is True else verdict
+
+
+def attempts(manifest: Manifest) -> tuple[str, list[tuple[str, str | None]]]:
+    """With retries: a headline ("passed on attempt 2, after 1 failed attempt") and a
+    line per attempt with the link to its report (none for this run's own); ``("", [])``
+    for a single run."""
+    listed = manifest.get("attempts")
+    entries = [a for a in listed if isinstance(a, Mapping)] if isinstance(listed, list) else []
+    if len(entries) < 2:
+        return "", []
+    lines: list[tuple[str, str | None]] = []
+    for entry in entries:
+        verdict = str(entry.get("verdict") or "running")
+        text = f"attempt {entry.get('attempt')}: {verdict}"
+        step = entry.get("failed_step")
+        if verdict != "passed" and isinstance(step, int):
+            text += f" at step {step + 1}"
+        if verdict != "passed" and entry.get("error"):
+            error = one_line(str(entry.get("error")))
+            text += f": {error if len(error) <= 300 else error[:299] + '…'}"
+        run_id = str(entry.get("run_id", ""))
+        own = run_id == manifest.get("run_id")
+        link = f"../{run_id}/report.html" if _RUN_ID.fullmatch(run_id) and not own else None
+        lines.append((text + (" (this run)" if own else ""), link))
+    verdict = shown_verdict(manifest)
+    if verdict == "flaky":
+        tried = len(entries) - 1
+        head = f"passed on attempt {len(entries)}, after {tried} failed attempt" + "s" * (tried > 1)
+    else:
+        head = f"{verdict} on all {len(entries)} attempts"
+    return head, lines
 
 
 def failing_step(manifest: Manifest) -> StepRecord | None:
