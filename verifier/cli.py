@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         "schema", help="print the recipe JSON Schema (draft 2020-12) for editors and linters"
     )
 
+    init = sub.add_parser(
+        "init", help="write a first recipe (verify_smoke.yaml) for the app in a folder"
+    )
+    init.add_argument("folder", nargs="?", default=".", metavar="DIR")
+
     bench = sub.add_parser("bench", help="measure this desktop against the peers' ways")
     bench.add_argument("--json", action="store_true", help="print the records as JSON")
     bench.add_argument("--screen", default="1280x800", metavar="WxH")
@@ -293,6 +298,18 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from verifier._scaffold import init_recipe  # starts a desktop: only this command
+
+    made = init_recipe(args.folder)
+    say(sys.stdout, str(made.path))
+    say(sys.stderr, f"from {made.source}; checks: {', '.join(made.checks)}")
+    for note in made.notes:
+        say(sys.stderr, f"note: {note}")
+    say(sys.stderr, f"next: verifier run {made.path}, then add the steps that prove your change")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from verifier.bench import report, run_bench  # only this command needs it
 
@@ -338,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run,
         "validate": _cmd_validate,
         "schema": _cmd_schema,
+        "init": _cmd_init,
         "runs": _cmd_runs,
         "bench": _cmd_bench,
         "publish": publish_cli.run,
