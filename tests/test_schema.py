@@ -76,6 +76,8 @@ def test_the_readmes_examples_pass(validator: jsonschema.Draft202012Validator) -
     blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL)
     checked = 0
     for block in blocks:
+        if block.startswith("# .github/workflows/"):  # a workflow using the action
+            continue
         try:
             data = yaml.safe_load(block)
         except yaml.YAMLError:  # two files side by side, say

@@ -8,79 +8,15 @@ package; skipped otherwise.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.publish.conftest import SIMULATED, state
 from tests.publish.helpers import PR, REPO, SHA, cli, leaks, make_bundle
 
-SIMULATOR = os.environ.get(
-    "GITHUB_API_SIMULATOR", str(Path(__file__).parents[2] / ".cache" / "github-api-simulator")
-)
-PACKAGE = Path(SIMULATOR, "node_modules", "@simulacrum", "github-api-simulator")
-SCRIPT = Path(__file__).parent / "github_simulator.mjs"
-
-pytestmark = pytest.mark.skipif(
-    not SIMULATOR or not PACKAGE.is_dir() or shutil.which("node") is None,
-    reason="set GITHUB_API_SIMULATOR to a folder with @simulacrum/github-api-simulator installed",
-)
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def simulator(token: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "GITHUB_API_SIMULATOR": SIMULATOR,
-        "FAKE_TOKEN": token,
-        "PORT": str(port),
-    }
-    log = (tmp_path / "simulator.log").open("w")
-    proc = subprocess.Popen(
-        ["node", str(SCRIPT)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "simulator.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the simulator did not start in 30 s"
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def state(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{url}/_state", timeout=5) as answer:
-        data: dict[str, Any] = json.load(answer)
-    return data
+pytestmark = SIMULATED
 
 
 def test_publish_against_githubs_openapi_description(

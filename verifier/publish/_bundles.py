@@ -53,6 +53,11 @@ class Bundle:
         return self.manifest["verdict"]
 
     @property
+    def flaky(self) -> bool:
+        """It passed on a retry, after an attempt that did not."""
+        return self.verdict == "passed" and self.manifest.get("flaky") is True
+
+    @property
     def name(self) -> str:
         return str(self.manifest["recipe"].get("name") or self.root.name)
 
@@ -185,7 +190,15 @@ def load_bundles(paths: Sequence[str]) -> list[Bundle]:
         bundles.append(Bundle(root=key, manifest=manifest, folder=_folder(manifest, key, taken)))
     if not bundles:
         raise PublishError("no bundle to publish; pass one or more bundle folders")
-    return bundles
+    # An attempt that a later one retried (--retries) is not a verdict of its own: the
+    # last attempt's bundle stands for the recipe, and links the others.
+    retried = {
+        str(entry.get("run_id"))
+        for b in bundles
+        for entry in (b.manifest.get("attempts") or [])[:-1]
+        if isinstance(entry, dict)
+    }
+    return [b for b in bundles if b.manifest["run_id"] not in retried] or bundles
 
 
 def overall_state(bundles: Sequence[Bundle]) -> State:
@@ -201,5 +214,8 @@ def tally(bundles: Sequence[Bundle]) -> str:
     counts = {v: sum(1 for b in bundles if b.verdict == v) for v in ("error", "failed", "passed")}
     words = {"error": "could not verify", "failed": "failed", "passed": "passed"}
     parts = [f"{n} {words[v]}" for v, n in counts.items() if n]
+    flaky = sum(1 for b in bundles if b.flaky)
+    if flaky:
+        parts[-1] += f" ({flaky} flaky: on a retry)"
     noun = "recipe" if len(bundles) == 1 else "recipes"
     return f"{len(bundles)} {noun}: " + ", ".join(parts)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from verifier.errors import PublishError
 from verifier.evidence.text import (
     STATUS_ICON,
+    VERDICT_ICON,
     clip_middle,
     format_s,
     md_fence,
@@ -178,8 +179,10 @@ def _links(bundle: Bundle, links: Links) -> str:
 
 
 def _row(bundle: Bundle, links: Links) -> str:
-    icon = STATUS_ICON.get(bundle.verdict, "💥")
-    name = md_text(_clip(bundle.name, 150))
+    icon = VERDICT_ICON["flaky"] if bundle.flaky else STATUS_ICON.get(bundle.verdict, "💥")
+    name = md_text(_clip(bundle.name, 150)) + (
+        " (flaky: passed on a retry)" if bundle.flaky else ""
+    )
     problem = _problem(bundle)
     failing = ""
     if problem is not None:
