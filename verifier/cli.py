@@ -136,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     mcp_cli.add_parser(sub)
     temporal_cli.add_parsers(sub)
 
+    show = sub.add_parser(
+        "show", help="open a bundle's report in the desktop's browser (or print its path)"
+    )
+    show.add_argument("bundle", metavar="BUNDLE", help="a bundle, or an --out folder (its newest)")
+    show.add_argument("--step", type=int, metavar="N", help="open on step N")
+
     verify = sub.add_parser("verify-bundle", help="re-check a bundle's files against its manifest")
     verify.add_argument("bundles", nargs="+", metavar="DIR")
     return parser
@@ -333,6 +339,16 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_show(args: argparse.Namespace) -> int:
+    from verifier._show import show_report  # only this command opens a browser
+
+    report, opened = show_report(Path(args.bundle), step=args.step)
+    say(sys.stdout, report)
+    if not opened:
+        say(sys.stderr, "no display (DISPLAY is not set): open the file above in a browser")
+    return 0
+
+
 def _cmd_verify_bundle(args: argparse.Namespace) -> int:
     worst = 0
     for folder in args.bundles:
@@ -361,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "publish": publish_cli.run,
         "mcp": mcp_cli.run,
         "verify-bundle": _cmd_verify_bundle,
+        "show": _cmd_show,
     }
     try:
         return commands[args.command](args)

@@ -14,6 +14,7 @@ Installed with the package, pytest loads it by itself (``-p no:verifier`` turns 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -54,6 +55,25 @@ def _is_recipe(path: Path) -> bool:
     if path.suffix not in _SUFFIXES:
         return False
     return name.startswith("verify_") or name.removesuffix(path.suffix).endswith(".verify")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run's own log is its bundle's verifier.log: pytest's report shows the failure
+    # and the bundle, not pages of the run's debug lines.
+    logging.getLogger("verifier").propagate = False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect inside the bundles folder or a bundle: a page under test chooses the
+    names of its downloads (``downloads/verify_x.yaml``), and what it wrote must not run
+    as a recipe of the project's."""
+    out = _out(config).resolve()
+    path = collection_path.resolve()
+    if path == out or path.is_relative_to(out):
+        return True
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return True
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -116,9 +136,30 @@ def pytest_runtest_makereport(
     report = yield
     runs = item.stash.get(_RUNS, [])
     if report.failed and runs and not isinstance(item, RecipeItem):
-        lines = [f"{r.verdict.upper()} {r.recipe} -> {r.bundle}" for r in runs]
+        lines = []
+        for r in runs:
+            lines.append(f"{r.verdict.upper()} {r.recipe} -> {r.bundle}")
+            if len(r.attempts) > 1:  # every attempt's bundle, not only the last
+                lines += [
+                    f"  attempt {a['attempt']}: {a['verdict']} -> {a['bundle']}" for a in r.attempts
+                ]
         report.sections.append(("verifier bundles", "\n".join(lines)))
+    if report.when == "call" and report.passed and any(r.verdict == "flaky" for r in runs):
+        report.user_properties.append(("verifier_flaky", True))
     return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """A recipe that passed only on a retry is counted as flaky ("1 flaky"), not passed."""
+    if (
+        report.when == "call"
+        and report.passed
+        and ("verifier_flaky", True) in report.user_properties
+    ):
+        return "flaky", "R", ("FLAKY", {"yellow": True})
+    return None
 
 
 class RecipeFile(pytest.File):

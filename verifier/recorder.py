@@ -107,6 +107,26 @@ def _ffmeta_escape(text: str) -> str:
     return out[:200]
 
 
+def _srt_time(seconds: float) -> str:
+    ms = max(0, int(round(seconds * 1000)))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def _srt_text(text: str) -> str:
+    """A cue's text on one line: no line breaks or controls (a blank line ends a cue)."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text).replace("-->", "→")
+    return " ".join(flat.split())[:200] or "-"
+
+
+def subtitles(marks: list[tuple[float, str]], duration: float) -> str:
+    """SubRip cues, one per chapter: its title from its start to the next one's."""
+    cues = []
+    for i, (start, title) in enumerate(marks):
+        stop = marks[i + 1][0] if i + 1 < len(marks) else max(duration, start + 0.001)
+        cues.append(f"{i + 1}\n{_srt_time(start)} --> {_srt_time(stop)}\n{_srt_text(title)}\n")
+    return "\n".join(cues)
+
+
 class Recorder(Owner):
     """Records ``display`` into ``path`` while open.
 
@@ -350,6 +370,9 @@ class Recorder(Owner):
                 f"title={_ffmeta_escape(title)}",
             ]
         meta.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # The same titles as a subtitle track (mov_text): any player shows the step.
+        cues = self.path.with_name(".chapters.srt")
+        cues.write_text(subtitles(marks, duration), encoding="utf-8")
         tmp = self.path.with_name(".video.final.mp4")
         argv = [
             _require("ffmpeg"),
@@ -361,14 +384,24 @@ class Recorder(Owner):
             str(self.path),
             "-i",
             str(meta),
+            "-i",
+            str(cues),
             "-map",
-            "0",
+            "0:v",
+            "-map",
+            "2",
             "-map_metadata",
             "1",
             "-map_chapters",
             "1",
             "-c",
             "copy",
+            "-c:s",
+            "mov_text",
+            "-metadata:s:s:0",
+            "handler_name=Steps",
+            "-metadata:s:s:0",
+            "title=Steps",
             "-movflags",
             "+faststart",
             str(tmp),
@@ -377,6 +410,7 @@ class Recorder(Owner):
             done = _run_tool(argv, "remuxing the video", timeout=120)
         finally:
             meta.unlink(missing_ok=True)
+            cues.unlink(missing_ok=True)
         if done.returncode != 0:
             tmp.unlink(missing_ok=True)
             msg = f"remuxing the video failed: {done.stderr.strip()[-300:]!r}"

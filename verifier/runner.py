@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from playwright.sync_api import Error as PlaywrightError
+
 from verifier._types import Image
 from verifier.browser import DIALOG_PAINT_S, DialogEvent
 from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError
@@ -39,6 +41,8 @@ __all__ = ("RunResult", "RunVerdict", "recipe_files", "run_attempts", "run_recip
 _log = logging.getLogger(__name__)
 
 _EXIT = {"passed": 0, "failed": 1, "error": 2}
+_SNAPSHOT_S = 2.0  # how long a page may take to give its aria snapshot
+_SNAPSHOT_BYTES = 1_000_000
 # A run's verdict, and a recipe's over its attempts: "flaky" failed (or could not verify)
 # and then passed on a retry.
 RunVerdict = Literal["passed", "failed", "error", "flaky"]
@@ -115,6 +119,8 @@ class _Run:
         self.verdict: Verdict = "passed"
         self.failed_step: int | None = None
         self.closed_told = 0  # the closed tabs already on a step's record
+        # Where the console and network logs were read up to (by the last step's record).
+        self.marks = (0, 0)
 
     def capture(
         self, step: Step, suffix: str, outcome: StepOutcome, started: float, *, ended: bool
@@ -156,6 +162,48 @@ class _Run:
             self.stage.shots.write(self.bundle.path(marked), draw)
             paths.insert(0, marked)
         return paths
+
+    def _said_and_asked(self, record: StepRecord) -> None:
+        """What the pages logged and the requests they started since the last step's
+        screenshot (what comes while a screenshot settles is the step's own doing)."""
+        browser = self.stage.browser
+        if browser is None:
+            return
+        said, more_said, said_at = browser.console.since(self.marks[0])
+        asked, more_asked, asked_at = browser.network.since(self.marks[1])
+        self.marks = (said_at, asked_at)
+        record["console"], record["requests"] = said, asked
+        if more_said:
+            record["console_more"] = more_said
+        if more_asked:
+            record["requests_more"] = more_asked
+
+    def snapshot(self, step: Step) -> str | None:
+        """The page's aria snapshot after ``step`` (the tab in front; redacted, cut at
+        ``_SNAPSHOT_BYTES``), written to the bundle; its path, or None when the page did
+        not give one in time (a dialog holds it, its scripts do not yield)."""
+        browser = self.stage.browser
+        if browser is None or browser.dead is not None or browser.dialog is not None:
+            return None
+        try:
+            text = browser.ask(
+                lambda page: page.locator("body").aria_snapshot(timeout=_SNAPSHOT_S * 1000),
+                within=_SNAPSHOT_S + 1,
+            )
+        except (VerifierError, PlaywrightError) as exc:
+            _log.info("no aria snapshot after step %d: %s", step.index + 1, exc)
+            return None
+        text = self.stage.redactor.text(text)
+        data = text.encode("utf-8", "replace")
+        if len(data) > _SNAPSHOT_BYTES:
+            cut = data[:_SNAPSHOT_BYTES].decode("utf-8", "ignore")
+            data = f"{cut}\n# ... cut: {len(data):,} bytes in all\n".encode()
+        rel = self.bundle.snapshot_rel(step.index, step.action)
+        path = self.bundle.path(rel)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        self.bundle.add_artifact(rel, "snapshot")
+        return rel
 
     def run_steps(self) -> None:
         stage = self.stage
@@ -278,6 +326,9 @@ class _Run:
             record["screenshot"] = shots[0]
             record["raw_screenshot"] = shots[-1]
             record["screenshots"].extend(shots)
+        if status != "error":  # after an error the page may not answer at all
+            record["snapshot"] = self.snapshot(step)
+        self._said_and_asked(record)
         self.bundle.set_steps(self.records)
         _log.info(
             "step %d %s %r: %s%s",

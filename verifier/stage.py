@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import json
 import logging
 import os
 import platform
@@ -51,8 +52,16 @@ from verifier._storage import load_state, read_state
 from verifier.app import AppServices, Confinement, sandbox_unavailable
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop
-from verifier.errors import BrowserError, NetworkError, RecipeError, VerifierError, message_of
+from verifier.errors import (
+    BrowserError,
+    BundleError,
+    NetworkError,
+    RecipeError,
+    VerifierError,
+    message_of,
+)
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
+from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe
 from verifier.recorder import Recorder
@@ -451,8 +460,23 @@ class Stage:
         self.close()
         self._state = _State.FINISHED
         self.shots.close()
+        self._write_har()
         self._logs.close()  # verifier.log is complete before it is listed
         self.bundle.finish(verdict, error, preview=self._preview)
+
+    def _write_har(self) -> None:
+        """network.har: every request the pages made (HAR 1.2, no bodies, redacted)."""
+        if self.browser is None:
+            return
+        har = self.browser.network.har(
+            creator="verifier", version=__version__, browser=self.browser.version
+        )
+        try:
+            write_text(self.bundle.path("network.har"), json.dumps(har, ensure_ascii=False))
+        except BundleError as exc:
+            _log.warning("network.har not written: %s", exc)
+            return
+        self.bundle.add_artifact("network.har", "har")
 
     def start_preview(self) -> None:
         """Render preview.gif on the writer thread while teardown goes on (about 0.25 s

@@ -33,6 +33,7 @@ from verifier.browser._downloads import DOWNLOAD_TIMEOUT, Downloads
 from verifier.browser._driver import start_playwright, stop_playwright
 from verifier.browser._input import InputKind, InputMark, InputWatch
 from verifier.browser._launch import CHROMIUM, Chromium, fill_screen
+from verifier.browser._network import NetworkLog
 from verifier.browser._seen import register_engines
 from verifier.browser._tabs import Tabs
 from verifier.errors import BrowserError
@@ -92,6 +93,7 @@ class Browser(Owner):
             file_urls=file_urls,
         )
         self._console = ConsoleLog(console_log, redact)
+        self.network = NetworkLog(redact)  # every request, for the steps and network.har
         self._pw = playwright
         self._storage_state = dict(storage_state) if storage_state is not None else None
         self._owns_pw = False  # a Playwright handed in is stopped by whoever started it
@@ -157,6 +159,7 @@ class Browser(Owner):
         self._dialogs.hold = self._hold_dialogs
         self._input.install(context)
         self._console.listen(context)
+        self.network.listen(context)
         context.on("dialog", self._dialogs.on_dialog)
         tabs.listen()
         page = context.new_page()
@@ -648,6 +651,11 @@ class Browser(Owner):
         under the name the page suggested (made safe, and unique), waiting at most
         ``timeout`` for them all; the paths saved (see ``_downloads.py``)."""
         return self._downloads.save(folder, timeout=timeout)
+
+    @property
+    def console(self) -> ConsoleLog:
+        """What the pages said (all of it in logs/browser-console.jsonl)."""
+        return self._console
 
     @property
     def console_errors(self) -> list[dict[str, Any]]:

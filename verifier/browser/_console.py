@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ class ConsoleLog:
 
     _KEEP = 10_000  # records kept in memory per kind
     _LIMIT = 10 * 1024 * 1024  # bytes the file keeps (a page can log without end)
+    _RECENT = 2_000  # messages kept for the steps' records
 
     def __init__(self, path: Path, redact: Callable[[str], str] | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,9 @@ class ConsoleLog:
         self._lock = threading.Lock()
         self.errors: list[dict[str, Any]] = []
         self.failed_requests: list[dict[str, Any]] = []
+        # The latest messages and uncaught errors, numbered, for each step's record.
+        self._recent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=self._RECENT)
+        self._seq = 0
 
     def listen(self, context: BrowserContext) -> None:
         """Log what every page of ``context`` says (on the context, so that a popup's
@@ -62,6 +67,9 @@ class ConsoleLog:
             fields = {k: self._redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         record = {"ts": _now_iso(), "type": kind, **fields}
         with self._lock:
+            if kind in ("console", "pageerror"):
+                self._seq += 1
+                self._recent.append((self._seq, record))
             if kind in ("requestfailed", "response"):
                 if len(self.failed_requests) < self._KEEP:
                     self.failed_requests.append(record)
@@ -76,6 +84,32 @@ class ConsoleLog:
             self._written += len(line)
             self._fh.write(line)
             self._fh.flush()
+
+    def mark(self) -> int:
+        """A point in the log: :meth:`since` gives what was said after it."""
+        return self._seq
+
+    def since(self, mark: int, *, limit: int = 50) -> tuple[list[dict[str, object]], int, int]:
+        """Console messages and uncaught errors after ``mark`` (level, text, where; the
+        first ``limit``, redacted; DevTools' hidden "verbose" level left out), how many
+        more there were, and the mark to read on from."""
+        with self._lock:
+            now = self._seq
+            found = [
+                record
+                for seq, record in self._recent
+                if seq > mark and record.get("level") not in ("verbose", "debug")
+            ]
+        rows: list[dict[str, object]] = [
+            {
+                "level": r.get("level") or r.get("type"),
+                "text": str(r.get("text", ""))[:2_000],
+                "url": r.get("url") or None,
+                "line": r.get("line"),
+            }
+            for r in found[:limit]
+        ]
+        return rows, max(0, len(found) - limit), now
 
     @property
     def flooded(self) -> bool:

@@ -134,6 +134,10 @@ class BundleWriter:
             n += 1
         return rel
 
+    def snapshot_rel(self, index: int, action: str) -> str:
+        """Where step ``index``'s aria snapshot goes: ``snapshots/NN-<action>.aria.yml``."""
+        return f"snapshots/{index + 1:02d}-{slug(action, limit=24)}.aria.yml"
+
     # -- records --------------------------------------------------------------------------
 
     def set_environment(self, env: Environment) -> None:

@@ -23,7 +23,17 @@ SCHEMA_VERSION = 1
 Verdict = Literal["passed", "failed", "error"]
 StepStatus = Literal["passed", "failed", "error", "skipped"]
 ArtifactKind = Literal[
-    "screenshot", "log", "video", "preview", "report", "summary", "junit", "download", "other"
+    "screenshot",
+    "snapshot",
+    "log",
+    "har",
+    "video",
+    "preview",
+    "report",
+    "summary",
+    "junit",
+    "download",
+    "other",
 ]
 
 
@@ -70,6 +80,14 @@ class StepRecord(TypedDict):
     # Tabs and popups that closed during the step: {"url", "acted_on", "next_tab"}.
     tab_closed: NotRequired[list[dict[str, object]]]
     downloads: NotRequired[list[str]]  # files the page downloaded, bundle-relative
+    # The page after the step: its aria snapshot (snapshots/NN-<action>.aria.yml).
+    snapshot: NotRequired[str | None]
+    # What the pages said during the step ({level, text, url, line}) and the requests
+    # they started ({method, url, status, ms}); *_more: how many more were left out.
+    console: NotRequired[list[dict[str, object]]]
+    console_more: NotRequired[int]
+    requests: NotRequired[list[dict[str, object]]]
+    requests_more: NotRequired[int]
 
 
 class AttemptRecord(TypedDict):

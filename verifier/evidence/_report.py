@@ -42,6 +42,7 @@ from verifier.evidence.text import (
 __all__ = ("LOG_CAP", "page_events", "render_report", "write_report")
 
 LOG_CAP = 200_000
+_SNAPSHOT_CHARS = 6_000  # of a step's aria snapshot in the report (the file has it all)
 _LOGS = (
     ("logs/app.log", "App (dev server) log", True),
     ("logs/browser-console.jsonl", "Browser console", True),
@@ -80,10 +81,79 @@ video{max-width:100%;max-height:70vh;background:#000}
 .sbs figcaption{font-weight:600;margin-bottom:4px}
 .sbs img.full{width:100%;max-width:100%}
 .meta th{width:180px}
+.viewer{display:grid;grid-template-columns:minmax(220px,320px) 1fr;gap:16px;align-items:start}
+.viewer ol{list-style:none;margin:0;padding:0;max-height:80vh;overflow:auto;
+border:1px solid var(--line)}
+.viewer li{padding:4px 8px;cursor:pointer;border-bottom:1px solid var(--line);
+overflow-wrap:anywhere}
+.viewer li[aria-selected="true"]{background:#ddf4ff;outline:2px solid #0969da;outline-offset:-2px}
+.viewer li .n{display:inline-block;min-width:2.5em;color:var(--skip)}
+.detail{min-width:0}
+.detail h3{margin:0 0 8px;font-size:16px;overflow-wrap:anywhere}
+.detail h4{margin:12px 0 4px;font-size:14px}
+.detail img[data-shot]{max-width:100%;height:auto;border:1px solid var(--line)}
+.detail ul{margin:0;padding-left:18px}
 """
 
 _SCRIPT = """
 "use strict";
+(function () {
+  var list = document.querySelector("[data-steps]");
+  var detail = document.querySelector("[data-detail]");
+  if (!list || !detail) { return; }
+  var items = Array.prototype.slice.call(list.querySelectorAll("li[data-step]"));
+  var video = document.getElementById("video");
+  function seek(item) {
+    var offset = Number(item.getAttribute("data-offset"));
+    if (!video || !item.hasAttribute("data-offset") || !isFinite(offset)) { return; }
+    if (video.readyState >= 1) { video.currentTime = offset; return; }
+    video.addEventListener("loadedmetadata", function () { video.currentTime = offset; },
+      {once: true});
+  }
+  function select(n, fromHash) {
+    var item = null;
+    items.forEach(function (each) {
+      var chosen = each.getAttribute("data-step") === String(n);
+      each.setAttribute("aria-selected", chosen ? "true" : "false");
+      each.tabIndex = chosen ? 0 : -1;
+      if (chosen) { item = each; }
+    });
+    var template = document.getElementById("detail-" + n);
+    if (!item || !template) { return false; }
+    detail.replaceChildren(template.content.cloneNode(true));
+    detail.setAttribute("data-showing", String(n));
+    item.scrollIntoView({block: "nearest"});
+    seek(item);
+    if (!fromHash) { history.replaceState(null, "", "#step-" + n); }
+    return true;
+  }
+  function fromHash() {
+    var match = /^#step-([0-9]+)$/.exec(location.hash);
+    return match ? select(Number(match[1]), true) : false;
+  }
+  list.addEventListener("click", function (event) {
+    var item = event.target instanceof Element ? event.target.closest("li[data-step]") : null;
+    if (item) { select(item.getAttribute("data-step"), false); item.focus(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") { return; }
+    if (event.target instanceof Element && event.target.closest("video, input, textarea")) {
+      return;
+    }
+    var shown = Number(detail.getAttribute("data-showing"));
+    var at = items.findIndex(function (each) {
+      return Number(each.getAttribute("data-step")) === shown;
+    });
+    var next = items[at + (event.key === "ArrowDown" ? 1 : -1)];
+    if (next) {
+      event.preventDefault();
+      select(next.getAttribute("data-step"), false);
+      next.focus();
+    }
+  });
+  window.addEventListener("hashchange", fromHash);
+  if (!fromHash()) { select(list.getAttribute("data-open"), true); }
+})();
 document.addEventListener("click", function (event) {
   var link = event.target instanceof Element ? event.target.closest("a[data-seek]") : null;
   var video = document.getElementById("video");
@@ -307,6 +377,120 @@ def _figures(root: Path, step: StepRecord) -> str:
     )
 
 
+def _clip_text(text: str, limit: int) -> str:
+    return (
+        text if len(text) <= limit else text[:limit] + f"\n… {len(text) - limit:,} more characters"
+    )
+
+
+def _snapshot_text(root: Path, step: StepRecord) -> str | None:
+    """The step's aria snapshot (its file in the bundle), cut to ``_SNAPSHOT_CHARS``."""
+    path = bundle_file(root, optional_field(step, "snapshot"))
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_SNAPSHOT_CHARS * 4 + 4)
+    except OSError:
+        return None
+    return _clip_text(data.decode("utf-8", "replace"), _SNAPSHOT_CHARS)
+
+
+def _console_items(step: StepRecord) -> str:
+    entries = optional_field(step, "console")
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping):
+            level = one_line(str(entry.get("level") or entry.get("type") or ""))[:20]
+            text = one_line(str(entry.get("text", "")))
+            rows.append(f"<li><b>{_e(level)}</b> {_e(_clip_text(text, 1_000))}</li>")
+    return (
+        f"<ul data-console>{''.join(rows)}</ul>"
+        if rows
+        else '<p data-console class="note">none</p>'
+    )
+
+
+def _network_rows(step: StepRecord) -> str:
+    entries = optional_field(step, "requests")
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        ms = entry.get("ms")
+        took = f"{ms:,.0f} ms" if isinstance(ms, int | float) else "—"
+        rows.append(
+            f"<tr><td>{_e(entry.get('method', ''))}</td>"
+            f'<td class="target">{_e(_clip_text(one_line(str(entry.get("url", ""))), 500))}</td>'
+            f"<td>{_e(entry.get('status', ''))}</td><td class='num'>{_e(took)}</td></tr>"
+        )
+    if not rows:
+        return '<p data-network class="note">none</p>'
+    head = "<thead><tr><th>method</th><th>URL</th><th>status</th><th>time</th></tr></thead>"
+    return f"<table data-network>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def _detail(root: Path, step: StepRecord) -> str:
+    """One step's pane (a template the script shows when the step is selected)."""
+    n = step_number(step)
+    status = str(step.get("status", ""))
+    parts = [
+        f"<h3>{STATUS_ICON.get(status, '')} {_e(step_label(step, limit=300))}: {_e(status)}"
+        f" <span class='note'>{format_ms(step.get('duration_ms'))}</span></h3>"
+    ]
+    if step.get("error"):
+        parts.append(f"<pre data-error>{_e(_clip_text(str(step.get('error')), 20_000))}</pre>")
+    parts.append(_figures(root, step))
+    parts += [f'<p class="note">{_e(line)}</p>' for line in page_events(step)]
+    rel = bundle_rel(step.get("screenshot"))
+    if rel is not None and bundle_file(root, rel) is not None:
+        parts.append(
+            f'<a href="{_href(rel)}"><img data-shot src="{_href(rel)}" '
+            f'alt="screenshot after step {_e(n)}"></a>'
+        )
+    else:
+        parts.append('<p class="note">no screenshot</p>')
+    snapshot = _snapshot_text(root, step)
+    parts.append("<h4>The page (aria snapshot after the step)</h4>")
+    if snapshot is None:
+        parts.append('<p data-aria class="note">not captured</p>')
+    else:
+        parts.append(f"<pre data-aria>{_e(snapshot)}</pre>")
+    parts += ["<h4>Console</h4>", _console_items(step)]
+    parts += ["<h4>Network (requests started during the step)</h4>", _network_rows(step)]
+    return f'<template id="detail-{_e(n)}">{"".join(parts)}</template>'
+
+
+def _viewer(root: Path, manifest: Manifest, video: str) -> str:
+    """The step-through viewer: the steps beside the selected one's pane, and the video."""
+    steps = manifest.get("steps") or []
+    if not steps:
+        return video
+    failed = failing_step(manifest)
+    opening = step_number(failed) if failed is not None else step_number(steps[-1])
+    items = []
+    for step in steps:
+        status = str(step.get("status", ""))
+        offset = _offset(step)
+        at = f' data-offset="{offset:.3f}"' if offset is not None and video else ""
+        target = one_line(str(step.get("target", "")))
+        target = target if len(target) <= 80 else target[:79] + "…"
+        items.append(
+            f'<li role="option" data-step="{_e(step_number(step))}" aria-selected="false" '
+            f'tabindex="-1" class="s-{_e(status)}"{at}><span class="n">'
+            f"{_e(step_number(step))}</span>{STATUS_ICON.get(status, '')} "
+            f"{_e(step.get('action'))} <span class='note'>{_e(target)}</span></li>"
+        )
+    details = "".join(_detail(root, step) for step in steps)
+    return (
+        '<section id="viewer"><h2>Step through <span class="note">(↑/↓, or #step-N)</span></h2>'
+        f'<div class="viewer"><ol role="listbox" aria-label="steps" data-steps '
+        f'data-open="{_e(opening)}">{"".join(items)}</ol>'
+        f'<div class="detail" data-detail aria-live="polite"></div></div>{video}{details}'
+        "</section>"
+    )
+
+
 def _problems(root: Path, manifest: Manifest) -> str:
     out = []
     step = failing_step(manifest)
@@ -398,7 +582,7 @@ def render_report(root: Path, manifest: Manifest) -> str:
 <tr><th>path</th><td>{_e(recipe.get("path") or "—")}</td></tr>
 <tr><th>sha256</th><td><code>{_e(recipe.get("sha256"))}</code></td></tr></table></section>
 {_problems(root, manifest)}
-{video}
+{_viewer(root, manifest, video)}
 <section id="steps"><h2>Steps</h2><table><thead><tr><th>#</th><th>action</th><th>target</th>
 <th>status</th><th>duration</th><th>screenshot</th><th>video</th></tr></thead>
 <tbody>{rows}</tbody></table></section>

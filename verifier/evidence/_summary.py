@@ -93,7 +93,10 @@ def _failure(manifest: Manifest, link_base: str) -> list[str]:
         out += [f"- {md_text(line)}" for line in page_events(step)[:10]]
         out += [""] if page_events(step) else []
         shot = _link(f"Screenshot of step {step_number(step)}", link_base, step.get("screenshot"))
-        out += [shot, ""] if shot else []
+        report = _link(f"Step {step_number(step)} in the report", link_base, "report.html")
+        if report is not None:  # the report opens on that step
+            report = report[:-1] + f"#step-{step_number(step)})"
+        out += [" · ".join(x for x in (report, shot) if x), ""] if shot or report else []
         out += _figures(step, link_base)
     error = manifest.get("error")
     same = step is not None and error and step.get("error") == error.get("message")
