@@ -67,6 +67,9 @@ def test_a_pass_on_a_retry_is_flaky_and_every_attempt_is_kept(tmp_path: Path) ->
     first, last = (Path(a["bundle"]) for a in attempts)
     assert last == Path(str(record["bundle"])) and first.parent == last.parent == out
     assert read_manifest(first)["verdict"] == "failed"  # kept as it was
+    # ... and marked: CI reading every junit.xml finds one test case, the last attempt's.
+    assert read_manifest(first)["retried"] is True and not (first / "junit.xml").exists()
+    assert "and the recipe was run again \\(--retries\\)" in (first / "summary.md").read_text()
     manifest = read_manifest(last)
     assert manifest["verdict"] == "passed" and manifest["flaky"] is True
     assert [a["run_id"] for a in manifest["attempts"]] == [first.name, last.name]  # type: ignore[attr-defined]

@@ -111,3 +111,24 @@ def test_a_secret_split_across_chunks_is_still_redacted(chunk: int) -> None:
     out += stream.flush()
     assert out == redactor.text(text)
     assert "tok-123456 " not in out and "[secret:U]" in out
+
+
+def test_github_tokens_are_redacted_with_no_secret_declared() -> None:
+    """An app that finds the CI's token (in a checkout's git config, say) and shows it
+    gets "[secret:github-token]" into the evidence, whatever the recipe declared."""
+    from verifier._redact import NO_SECRETS
+
+    token = "ghs_" + "A1b2" * 9
+    pat = "github_pat_" + "x" * 30
+    text = f"x-access-token:{token} and {pat}."
+    assert NO_SECRETS.text(text) == (
+        "x-access-token:[secret:github-token] and [secret:github-token]."
+    )
+    assert NO_SECRETS.obj({"error": token, "run_id": "r"}) == {
+        "error": "[secret:github-token]",
+        "run_id": "r",
+    }
+    stream = NO_SECRETS.stream()  # a token split across two chunks of a log
+    out = stream.feed(f"log {token[:10]}") + stream.feed(f"{token[10:]} done\n") + stream.flush()
+    assert out == "log [secret:github-token] done\n"
+    assert NO_SECRETS.text("ghs_short and my_var_name") == "ghs_short and my_var_name"

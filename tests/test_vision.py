@@ -323,10 +323,31 @@ def test_mark_match_draws_on_a_copy() -> None:
 
 def test_images_round_trip_through_png(tmp_path: Path) -> None:
     image = ui(seed=12, width=400, height=300)
-    path = write_image(tmp_path / "deep" / "x.png", image)
+    path = write_image(tmp_path, "deep/x.png", image)
     assert path.read_bytes().startswith(b"\x89PNG")
     assert np.array_equal(read_image(path), image)
     assert list(tmp_path.joinpath("deep").iterdir()) == [path]  # no temporary left behind
     (tmp_path / "junk.png").write_bytes(b"not a picture")
     with pytest.raises(ValueError, match="is not a readable image"):
         read_image(tmp_path / "junk.png")
+
+
+def test_a_baseline_is_never_written_through_a_link_the_app_made(tmp_path: Path) -> None:
+    """The app may write in its checkout, where the recipe and its baselines live: a
+    ``<stem>.baselines`` link it plants must not send a new baseline elsewhere."""
+    import errno
+
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    checkout.mkdir()
+    elsewhere.mkdir()
+    image = np.zeros((4, 6, 3), dtype=np.uint8)
+    (checkout / "shop.baselines").symlink_to(elsewhere)
+    with pytest.raises(OSError) as caught:
+        write_image(checkout, "shop.baselines/home.png", image)
+    assert caught.value.errno == errno.ELOOP and not list(elsewhere.iterdir())
+    (checkout / "shop.baselines").unlink()
+    (checkout / "shop.baselines").mkdir()
+    (checkout / "shop.baselines" / "home.png").symlink_to(elsewhere / "home.png")
+    written = write_image(checkout, "shop.baselines/home.png", image)  # link replaced
+    assert not written.is_symlink() and not list(elsewhere.iterdir())
+    assert read_image(written).shape == (4, 6, 3)

@@ -129,7 +129,7 @@ def test_baseline_lifecycle(run: Runner) -> None:
 
 
 def test_a_baseline_of_another_size_fails_clearly(run: Runner) -> None:
-    write_image(run.baselines / "home.png", np.full((400, 640, 3), 200, np.uint8))
+    write_image(run.baselines, "home.png", np.full((400, 640, 3), 200, np.uint8))
     code, manifest, err = run([{"goto": "/visual.html"}, {"expect_screenshot": "home.png"}])
     assert code == 1
     width, height = manifest["steps"][1]["details"]["size"]
@@ -224,9 +224,9 @@ def cut_launch_button(run: Runner) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(np.all(shot == LAUNCH_BLUE, axis=2))
     x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     button = shot[y0:y1, x0:x1]
-    write_image(run.path.parent / "launch.png", button)
+    write_image(run.path.parent, "launch.png", button)
     small = cv2.resize(button, None, fx=0.85, fy=0.85, interpolation=cv2.INTER_AREA)
-    write_image(run.path.parent / "launch-small.png", np.asarray(small, np.uint8))
+    write_image(run.path.parent, "launch-small.png", np.asarray(small, np.uint8))
     return x0, y0, x1 - x0, y1 - y0
 
 

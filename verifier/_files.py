@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
 
-__all__ = ("write_atomic",)
+__all__ = ("write_atomic", "write_beneath")
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = False) -> None:
@@ -33,3 +34,47 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+
+
+def write_beneath(base: Path, name: str, data: bytes, *, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``name`` (relative to the folder ``base``; its folders made),
+    atomically, following no symbolic link on the way: the app under test may write in
+    the folders below ``base`` (its checkout), and a link it leaves there must not send
+    the file elsewhere. Returns the path written.
+
+    :raises OSError: it cannot be written; ``ELOOP`` when a folder on the way is a link.
+    """
+    root = base.resolve()  # every folder of a resolved path is a real one
+    path = Path(os.path.normpath(root / name))
+    start = Path(os.path.commonpath([root, path]))
+    fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in path.parent.relative_to(start).parts:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                inner = os.open(
+                    part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                )
+            except NotADirectoryError as exc:  # a link to a file, or a file
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), part) from exc
+            os.close(fd)
+            fd = inner
+        temp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        out = os.open(temp, flags, mode, dir_fd=fd)
+        try:
+            try:
+                os.write(out, data)
+                os.fsync(out)
+                os.fchmod(out, mode)
+            finally:
+                os.close(out)
+            os.replace(temp, path.name, src_dir_fd=fd, dst_dir_fd=fd)  # a link there goes
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=fd)
+            raise
+    finally:
+        os.close(fd)
+    return path

@@ -32,6 +32,12 @@ _SECRET_NAME = re.compile(
 # A variable found only by its name must hold a value this long: short values such as
 # "true" or "1" would otherwise be blanked all over the logs.
 _MIN_GUESSED = 8
+# Credentials of well-known formats, whoever's they are and however they were found:
+# GitHub's tokens (an app that reads the CI's token somewhere must not get it into a
+# report or a pull-request comment).
+_KNOWN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b")
+_KNOWN_LONGEST = 255
+_KNOWN_NAME = "[secret:github-token]"
 # Manifest fields whose values are structure (ids, checksums, bundle paths): kept as is.
 _STRUCTURAL = frozenset(
     {"run_id", "sha256", "path", "screenshot", "raw_screenshot", "screenshots", "preview"}
@@ -57,7 +63,7 @@ class Redactor:
                 self._names.setdefault(value[:end], name)
         values = sorted(self._names, key=len, reverse=True)  # longest first
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
-        self.longest = len(values[0]) if values else 0
+        self.longest = max(len(values[0]) if values else 0, _KNOWN_LONGEST)
 
     @classmethod
     def collect(
@@ -91,22 +97,20 @@ class Redactor:
         return cls(secrets, typed=typed)
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return True  # well-known credentials are redacted even with no secret declared
 
     @property
     def names(self) -> list[str]:
         return sorted(set(self._names.values()))
 
     def text(self, text: str) -> str:
-        if self._pattern is None:
-            return text
-        return self._pattern.sub(lambda m: f"[secret:{self._names[m.group()]}]", text)
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda m: f"[secret:{self._names[m.group()]}]", text)
+        return _KNOWN.sub(_KNOWN_NAME, text) if "_" in text else text
 
     def obj(self, value: Any) -> Any:
         """A copy of a JSON-like value with every string value redacted; keys and the
         structural fields (run id, checksums, bundle paths) are kept as they are."""
-        if self._pattern is None:
-            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
@@ -135,18 +139,15 @@ class StreamRedactor:
     def feed(self, text: str) -> str:
         """The redacted text that is final now (possibly empty)."""
         buf = self._pending + text
-        pattern = self._redactor._pattern
-        if pattern is None:
-            self._pending = ""
-            return buf
         cut = len(buf) - self._hold
         if cut <= 0:
             self._pending = buf
             return ""
-        for match in pattern.finditer(buf):
-            if match.start() >= cut:
-                break
-            cut = max(cut, match.end())  # a secret that starts before the cut goes whole
+        for pattern in (self._redactor._pattern, _KNOWN):
+            for match in pattern.finditer(buf) if pattern is not None else ():
+                if match.start() >= cut:
+                    break
+                cut = max(cut, match.end())  # a secret that starts before the cut goes whole
         self._pending = buf[cut:]
         return self._redactor.text(buf[:cut])
 

@@ -15,7 +15,6 @@ port, and load as saved.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from verifier._files import write_beneath
 from verifier.errors import BrowserError, RecipeError
 
 __all__ = ("LoadedState", "load_state", "read_state", "save_state", "tag_services")
@@ -163,37 +163,16 @@ def save_state(state: Mapping[str, Any], base: Path, name: str) -> Path:
 
     :raises BrowserError: it cannot be written, or a link is on the way.
     """
-    root = base.resolve()  # every folder of a resolved path is a real one
-    path = Path(os.path.normpath(root / name))
-    start = Path(os.path.commonpath([root, path]))
     data = json.dumps(state, indent=1).encode("utf-8")
-    fd = -1
+    path = Path(os.path.normpath(base.resolve() / name))
     try:
-        fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY)
-        for part in path.parent.relative_to(start).parts:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        temp = f".{path.name}.{os.getpid()}.tmp"
-        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
-        try:
-            os.write(out, data)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.replace(temp, path.name, src_dir_fd=fd, dst_dir_fd=fd)  # a link there goes
+        return write_beneath(base, name, data, mode=0o600)
     except OSError as exc:
         why = exc.strerror or str(exc)
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             why = "a folder on the way is a symbolic link (or not a folder); refused"
         msg = f"cannot write the storage state {str(path)!r}: {why}"
         raise BrowserError(msg) from exc
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    return path
 
 
 def _writers(path: Path, folder: Path) -> list[Path]:

@@ -376,6 +376,7 @@ def run_recipe(
     protect: Sequence[Path] = (),
     private: Sequence[Path] = (),
     previous: Sequence[AttemptRecord] = (),
+    will_retry: bool = False,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -391,6 +392,8 @@ def run_recipe(
     :param private: more files the app must not see.
     :param previous: the earlier attempts of this recipe, when this run is a retry (see
         :func:`run_attempts`): listed in the manifest's ``attempts``, this one last.
+    :param will_retry: a run that does not pass will be run again: its bundle says so
+        (``retried``) and writes no junit.xml (the last attempt's reports the test).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -450,6 +453,8 @@ def run_recipe(
         this["error"] = stage.redactor.text(error["message"] if error else failed_msg or "") or None
         if previous:
             bundle.manifest["flaky"] = run.verdict == "passed"
+        if will_retry and run.verdict != "passed":
+            bundle.manifest["retried"] = True
         stage.finish(run.verdict, error)
     if crash is not None:
         raise crash
@@ -480,7 +485,9 @@ def run_attempts(
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     previous: list[AttemptRecord] = []
     while True:
-        result = run_recipe(loaded, previous=previous, **options)
+        result = run_recipe(
+            loaded, previous=previous, will_retry=len(previous) < retries, **options
+        )
         if result.verdict in ("passed", "flaky") or len(previous) >= retries:
             return result
         previous = list(result.attempts)

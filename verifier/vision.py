@@ -23,7 +23,6 @@ perfect match.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from verifier._files import write_beneath
 from verifier._types import Box, Image
 
 __all__ = (
@@ -573,19 +573,16 @@ def read_image(path: Path) -> Image:
     return rgb
 
 
-def write_image(path: Path, image: Image) -> Path:
-    """Write an RGB image as PNG, atomically (a temporary file, then a rename).
+def write_image(base: Path, name: str, image: Image) -> Path:
+    """Write an RGB image as PNG to ``name`` below the folder ``base``, atomically and
+    following no symbolic link on the way (the app under test may write below ``base``).
 
-    :raises OSError: when it cannot be written.
+    :raises OSError: when it cannot be written (``ELOOP``: a folder on the way is a link).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    try:
-        if not cv2.imwrite(str(tmp), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6]):
-            msg = f"could not encode {str(path)!r} as PNG"
-            raise OSError(msg)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6]
+    )
+    if not ok:
+        msg = f"could not encode {name!r} as PNG"
+        raise OSError(msg)
+    return write_beneath(base, name, data.tobytes())

@@ -46,6 +46,8 @@ class Job:
             return self.inputs.get(parts[1], self.value_of(str(spec.get("default", ""))))
         if expr == "github.token":
             return self.token
+        if expr == "github.repository":
+            return REPO
         if parts[:2] == ["github", "event"]:
             found: Any = self.event
             for part in parts[2:]:
@@ -146,7 +148,7 @@ def _project(folder: Path) -> Path:
 
 def _job(tmp_path: Path, token: str, api: str, **inputs: str) -> Job:
     workspace = _project(tmp_path / "workspace")
-    pull = {"number": PR, "head": {"sha": SHA}}
+    pull = {"number": PR, "head": {"sha": SHA, "repo": {"full_name": REPO}}}
     return Job(workspace, token, api, inputs, {"pull_request": pull})
 
 
@@ -207,7 +209,42 @@ def test_the_readmes_workflow_uses_the_actions_inputs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("# .github/workflows/verify.yml") :]
     workflow = yaml.safe_load(block[: block.index("```")])
-    (step,) = [s for s in workflow["jobs"]["verify"]["steps"] if "verifier@" in s["uses"]]
+    (step,) = [s for s in workflow["jobs"]["verify"]["steps"] if "verifier@" in s.get("uses", "")]
     assert set(step["with"]) <= set(ACTION["inputs"])
+    (checkout,) = [
+        s for s in workflow["jobs"]["verify"]["steps"] if "checkout@" in s.get("uses", "")
+    ]
+    assert checkout["with"]["persist-credentials"] is False
     assert {"recipes", "out", "retries", "publish"} <= set(ACTION["inputs"])
     assert ACTION["runs"]["using"] == "composite"
+
+
+@SIMULATED
+@pytest.mark.slow
+def test_a_checkout_that_kept_the_token_is_refused(
+    tmp_path: Path, token: str, simulator: str
+) -> None:
+    """actions/checkout's default leaves the job's token in .git/config, which the app
+    under test can read: the action refuses to run it there."""
+    job = _job(tmp_path, token, simulator, recipes="checks/**/*.yaml")
+    subprocess.run(["git", "init", "-q", str(job.workspace)], check=True, timeout=30)
+    header = "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX0ZBS0U="
+    config = ["git", "-C", str(job.workspace), "config", "--local"]
+    subprocess.run([*config, "http.https://github.com/.extraheader", header], check=True)
+    assert job.run() == 2
+    logs = "\n".join(job.logs)
+    assert "check out with 'persist-credentials: false'" in logs
+    assert not (job.workspace / "artifacts").exists()  # nothing ran
+
+
+@SIMULATED
+@pytest.mark.slow
+def test_a_pull_request_from_a_fork_gets_the_job_summary_only(
+    tmp_path: Path, token: str, simulator: str
+) -> None:
+    job = _job(tmp_path, token, simulator, recipes="checks/**/*.yaml", retries="1")
+    job.event["pull_request"]["head"]["repo"]["full_name"] = "someone/fork"
+    assert job.run() == 0, "\n".join(job.logs)
+    assert state(simulator)["comments"] == [] and state(simulator)["statuses"] == []
+    assert "a pull request from a fork" in "\n".join(job.logs)
+    assert "The flaky app saves" in (tmp_path / "summary.md").read_text(encoding="utf-8")

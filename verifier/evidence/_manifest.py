@@ -138,6 +138,7 @@ class Manifest(TypedDict):
     # With retries: every attempt so far, this one last; flaky: it passed after one failed.
     attempts: NotRequired[list[AttemptRecord]]
     flaky: NotRequired[bool]
+    retried: NotRequired[bool]  # it did not pass, and was run again (no junit.xml)
 
 
 def new_step_record(index: int, action: str, target: str, status: StepStatus) -> StepRecord:

@@ -77,6 +77,8 @@ def list_runs(out: Path) -> list[RunRecord]:
         tries = data.get("attempts")
         if isinstance(tries, list):  # the attempts before the last were retried
             retried |= {str(a.get("run_id")) for a in tries[:-1] if isinstance(a, dict)}
+        if data.get("retried") is True:
+            retried.add(str(data.get("run_id", manifest.parent.name)))
         recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
         error = data.get("error") if isinstance(data.get("error"), dict) else None
         duration = data.get("duration_s")

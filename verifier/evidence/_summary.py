@@ -132,7 +132,8 @@ def render_summary(manifest: Manifest, *, link_base: str = "") -> str:
         head += ["⚠️ The run did not finish; this is what it captured.", ""]
     headline, tries = attempts(manifest)
     if headline:
-        head += [f"**{md_text(headline[:1].upper() + headline[1:])}:**", ""]
+        end = ":" if tries else "."
+        head += [f"**{md_text(headline[:1].upper() + headline[1:] + end)}**", ""]
         for text, rel in tries:
             line = md_text(text)
             head.append(f"- [{line}]({link_base}{quote(rel, safe='/.')})" if rel else f"- {line}")

@@ -65,22 +65,17 @@ def attempts(manifest: Manifest) -> tuple[str, list[tuple[str, str | None]]]:
     for a single run."""
     listed = manifest.get("attempts")
     entries = [a for a in listed if isinstance(a, Mapping)] if isinstance(listed, list) else []
+    if manifest.get("retried") is True:
+        n = len(entries) or 1
+        head = (
+            f"attempt {n} {manifest.get('verdict')}, and the recipe was run again "
+            "(--retries): the last attempt's bundle says how it ended"
+        )
+        earlier = [e for e in entries if e.get("run_id") != manifest.get("run_id")]
+        return head, [_attempt_line(manifest, e) for e in earlier]
     if len(entries) < 2:
         return "", []
-    lines: list[tuple[str, str | None]] = []
-    for entry in entries:
-        verdict = str(entry.get("verdict") or "running")
-        text = f"attempt {entry.get('attempt')}: {verdict}"
-        step = entry.get("failed_step")
-        if verdict != "passed" and isinstance(step, int):
-            text += f" at step {step + 1}"
-        if verdict != "passed" and entry.get("error"):
-            error = one_line(str(entry.get("error")))
-            text += f": {error if len(error) <= 300 else error[:299] + '…'}"
-        run_id = str(entry.get("run_id", ""))
-        own = run_id == manifest.get("run_id")
-        link = f"../{run_id}/report.html" if _RUN_ID.fullmatch(run_id) and not own else None
-        lines.append((text + (" (this run)" if own else ""), link))
+    lines = [_attempt_line(manifest, entry) for entry in entries]
     verdict = shown_verdict(manifest)
     if verdict == "flaky":
         tried = len(entries) - 1
@@ -88,6 +83,21 @@ def attempts(manifest: Manifest) -> tuple[str, list[tuple[str, str | None]]]:
     else:
         head = f"{verdict} on all {len(entries)} attempts"
     return head, lines
+
+
+def _attempt_line(manifest: Manifest, entry: Mapping[str, object]) -> tuple[str, str | None]:
+    verdict = str(entry.get("verdict") or "running")
+    text = f"attempt {entry.get('attempt')}: {verdict}"
+    step = entry.get("failed_step")
+    if verdict != "passed" and isinstance(step, int):
+        text += f" at step {step + 1}"
+    if verdict != "passed" and entry.get("error"):
+        error = one_line(str(entry.get("error")))
+        text += f": {error if len(error) <= 300 else error[:299] + '…'}"
+    run_id = str(entry.get("run_id", ""))
+    own = run_id == manifest.get("run_id")
+    link = f"../{run_id}/report.html" if _RUN_ID.fullmatch(run_id) and not own else None
+    return text + (" (this run)" if own else ""), link
 
 
 def failing_step(manifest: Manifest) -> StepRecord | None:

@@ -198,7 +198,12 @@ def load_bundles(paths: Sequence[str]) -> list[Bundle]:
         for entry in (b.manifest.get("attempts") or [])[:-1]
         if isinstance(entry, dict)
     }
-    return [b for b in bundles if b.manifest["run_id"] not in retried] or bundles
+    kept = [
+        b
+        for b in bundles
+        if b.manifest["run_id"] not in retried and b.manifest.get("retried") is not True
+    ]
+    return kept or bundles
 
 
 def overall_state(bundles: Sequence[Bundle]) -> State:

@@ -9,6 +9,7 @@ recipe; ``click``/``double_click``/``wait_for`` with ``image:``, ``expect_image`
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import itertools
 import logging
@@ -386,10 +387,15 @@ def _size(image: vision.Image) -> str:
 
 
 def _write(path: Path, image: vision.Image, what: str) -> None:
+    """Write a baseline beside the recipe: never through a link the app left on the way."""
+    base = path.parent.parent  # the recipe's folder
     try:
-        vision.write_image(path, image)
+        vision.write_image(base, f"{path.parent.name}/{path.name}", image)
     except OSError as exc:
-        msg = f"{what}: cannot write the baseline {str(path)!r}: {exc.strerror or exc}"
+        why = exc.strerror or str(exc)
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            why = "a folder on the way is a symbolic link (or not a folder); refused"
+        msg = f"{what}: cannot write the baseline {str(path)!r}: {why}"
         raise RecipeError(msg) from exc
 
 
