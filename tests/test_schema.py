@@ -117,6 +117,7 @@ ACCEPTED: list[dict[str, Any]] = [
         "steps": ["reload"],
     },
     {"video": {"fps": 10}, "network": "loopback", "secrets": ["TOKEN"], "steps": ["reload"]},
+    {"screen": " 1024 X 768 ", "steps": [{"reload": None}, {"expect_no_console_errors": None}]},
 ]
 
 # Mistakes: unknown keys anywhere, a misspelt action, two actions, a wrong type.
@@ -134,6 +135,8 @@ REFUSED: list[dict[str, Any]] = [
     {"app": {"command": "x", "url": "http://127.0.0.1:1/", "colour": 1}, "steps": ["reload"]},
     {"video": {"fps": 0}, "steps": ["reload"]},
     {"network": "internet", "steps": ["reload"]},
+    {"steps": [{"goto": None}]},  # a step whose value is required, left empty
+    {"screen": "1280*800", "steps": ["reload"]},
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ("Box", "Button", "Image", "parse_screen", "parse_size")
+__all__ = ("SCREEN_PATTERN", "Box", "Button", "Image", "parse_screen", "parse_size")
 
 # A picture in memory: HxWx3 RGB (a screenshot, a template), or HxW grey.
 Image = npt.NDArray[np.uint8]
@@ -16,7 +16,9 @@ Image = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
 Button = Literal["left", "middle", "right"]
 
-_SIZE = re.compile(r"\s*(\d{1,5})\s*x\s*(\d{1,5})\s*(?:x\s*(\d{1,2})\s*)?", re.IGNORECASE)
+# WIDTHxHEIGHT[x24]; also the recipe schema's pattern (an ECMAScript regex too).
+SCREEN_PATTERN = r"\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*(?:[xX]\s*(\d{1,2})\s*)?"
+_SIZE = re.compile(SCREEN_PATTERN)
 SCREEN_WIDTHS = (320, 7680)
 SCREEN_HEIGHTS = (240, 4320)
 

@@ -63,16 +63,19 @@ class RunResult:
     attempts: tuple[AttemptRecord, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """The record ``verifier run --json`` prints (one object per recipe)."""
-        return {
+        """The record ``verifier run --json`` prints (one object per recipe); with
+        ``attempts`` when the recipe ran more than once (--retries)."""
+        record: dict[str, object] = {
             "recipe": self.recipe,
             "verdict": self.verdict,
             "bundle": str(self.bundle) if self.bundle else None,
             "exit_code": self.exit_code,
             "failed_step": self.failed_step,
             "error": self.error,
-            "attempts": [dict(a) for a in self.attempts],
         }
+        if len(self.attempts) > 1:
+            record["attempts"] = [dict(a) for a in self.attempts]
+        return record
 
     @classmethod
     def from_json(cls, data: object) -> RunResult:

@@ -52,6 +52,15 @@ def _status(data: dict[str, object]) -> str:
     return "error: interrupted"
 
 
+def _failure(data: dict[str, object]) -> str | None:
+    """The failed step's message (a failed run has no run error)."""
+    steps = data.get("steps")
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and step.get("status") == "failed" and step.get("error"):
+            return str(step["error"])
+    return None
+
+
 def list_runs(out: Path) -> list[RunRecord]:
     """Every bundle directly under ``out``, oldest first."""
     records = []
@@ -90,7 +99,7 @@ def list_runs(out: Path) -> list[RunRecord]:
                 status=_status(data),
                 started_at=str(data.get("started_at", "")),
                 duration_s=float(duration) if isinstance(duration, int | float) else None,
-                error=str(error.get("message")) if error else None,
+                error=str(error.get("message")) if error else _failure(data),
             )
         )
     records = [

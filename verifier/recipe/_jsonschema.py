@@ -75,7 +75,9 @@ def _step_forms(defs: dict[str, Any], names: dict[str, str]) -> list[JsonSchemaV
     forms: list[JsonSchemaValue] = [{"enum": list(STEP_SCHEMAS)}]
     for action, (model, short) in STEP_SCHEMAS.items():
         options = {"$ref": f"#/$defs/{names[model.__name__]}"}
-        values: list[JsonSchemaValue] = [options, {"type": "null"}]
+        values: list[JsonSchemaValue] = [options]
+        if not defs[names[model.__name__]].get("required"):  # `- reload:` is `- reload: {}`
+            values.append({"type": "null"})
         if short is not None:
             field = defs[names[model.__name__]]["properties"][short]
             values.insert(1, {"not": {"type": ["array", "object", "null"]}, **field})

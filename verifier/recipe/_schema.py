@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from verifier._types import parse_screen
+from verifier._types import SCREEN_PATTERN, parse_screen
 from verifier.recipe._app import (
     URL_PATTERN,
     AppBlock,
@@ -42,7 +42,9 @@ class RecipeHead(_Model):
     name: Annotated[str, Field(min_length=1, max_length=500)]
     app: AppBlock | None = None
     url: Annotated[str, Field(pattern=URL_PATTERN, max_length=2000)] | None = None
-    screen: Annotated[str, Field(max_length=40)] = "1280x800"
+    screen: Annotated[
+        str, Field(max_length=40, json_schema_extra={"pattern": f"^{SCREEN_PATTERN}$"})
+    ] = "1280x800"
     video: bool | VideoSpec = True
     timeout: Timeout = 10.0
     # loopback: the app and the browser reach only 127.0.0.1/::1 (see verifier/_netns.py).
