@@ -75,7 +75,7 @@ def test_redactor_collects_declared_and_guessed_secrets() -> None:
     assert redactor.names == ["DB_PASSWORD", "MY_SECRET"]
     text = "abcdef-1 hunter2hunter2 true /root dev"
     assert redactor.text(text) == "[secret:MY_SECRET] [secret:DB_PASSWORD] true /root dev"
-    assert not Redactor.collect(declared=[], environ={"HOME": "/x"}, app_env={})
+    assert Redactor.collect(declared=[], environ={"HOME": "/x"}, app_env={}).names == []
 
 
 def test_short_secrets_are_refused_and_structure_is_never_rewritten() -> None:
@@ -100,6 +100,27 @@ def test_typed_secrets_prefixes_are_secret_too() -> None:
     shown = [redactor.text(line) for line in logged]
     assert shown[:5] == ["value=c", "value=co", "value=cor", "value=corr", "value=corre"]
     assert all(line == "value=[secret:PW]" for line in shown[5:])
+    # Any part of 6 or more characters, in any case: a page can echo a slice of it.
+    assert redactor.text("x=ct-horse y=RECT-HO") == "x=[secret:PW] y=[secret:PW]"
+
+
+def test_a_secret_as_serializers_and_urls_write_it_is_redacted() -> None:
+    """An aria snapshot writes a value in YAML's double quotes, a URL percent-encodes it,
+    an accessible name squeezes its blanks: each form is the secret."""
+    value = 'Pa"ss: w\\ord  99é'
+    redactor = Redactor({"PW": value})
+    forms = [
+        'textbox "Pass": "Pa\\"ss: w\\\\ord  99é"',  # YAML / JSON escapes
+        "name: Pa\\u0022",  # not the secret: too short a piece
+        "/login?pw=Pa%22ss%3A%20w%5Cord%20%2099%C3%A9",
+        "/login?pw=pa%22ss%3a%20w%5cord%20%2099%c3%a9",
+        "/login?pw=Pa%22ss%3A+w%5Cord++99%C3%A9",
+        'button "Pa"ss: w\\ord 99é"',
+    ]
+    shown = [redactor.text(form) for form in forms]
+    assert "ss: w" not in " ".join(shown[:1] + shown[2:]) and "%5C" not in " ".join(shown)
+    assert shown[1] == forms[1]
+    assert all("[secret:PW]" in line for line in shown[:1] + shown[2:]), shown
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])

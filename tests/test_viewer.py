@@ -240,6 +240,22 @@ def test_the_report_steps_through_the_run(bundle: Path, chromium: Browser) -> No
     page.close()
 
 
+def test_a_download_the_report_would_run_is_not_linked(tmp_path: Path) -> None:
+    """The page names its downloads: a report.html or page.svg it saved is listed, never
+    a link a reviewer could open (it would run its script without our policy)."""
+    root = tmp_path / "bundle"
+    (root / "downloads").mkdir(parents=True)
+    for name in ("report.html", "page.svg", "export.csv"):
+        (root / "downloads" / name).write_text("<script>alert(1)</script>", encoding="utf-8")
+    step = make_step(
+        0, downloads=["downloads/report.html", "downloads/page.svg", "downloads/export.csv"]
+    )
+    html = write_report(root, make_manifest(steps=[step])).read_text(encoding="utf-8")
+    assert 'href="downloads/export.csv"' in html
+    assert 'href="downloads/report.html"' not in html and 'href="downloads/page.svg"' not in html
+    assert "<code>downloads/report.html</code> (not linked)" in html
+
+
 def test_the_summary_links_the_failed_step_in_the_report(bundle: Path) -> None:
     summary = (bundle / "summary.md").read_text(encoding="utf-8")
     assert "[Step 5 in the report](report.html#step-5)" in summary
@@ -320,3 +336,21 @@ def test_show_opens_the_report_in_the_desktops_browser(bundle: Path, desktop: An
         [VERIFIER, "show", str(bundle / "nope")], capture_output=True, text=True, timeout=30
     )
     assert missing.returncode == 2 and "no such folder" in missing.stderr
+    beyond = subprocess.run(
+        [VERIFIER, "show", str(bundle), "--step", "6"], capture_output=True, text=True, timeout=30
+    )
+    assert beyond.returncode == 2 and "--step 6: the run has steps 1 to 5" in beyond.stderr
+
+
+def test_show_opens_only_a_bundles_own_report(tmp_path: Path) -> None:
+    """A report.html that is a link out of the bundle (to any file) is not opened."""
+    assert VERIFIER is not None
+    fake = tmp_path / "bundle"
+    fake.mkdir()
+    (fake / "manifest.json").write_text('{"steps": []}', encoding="utf-8")
+    (fake / "report.html").symlink_to("/etc/passwd")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    done = subprocess.run(
+        [VERIFIER, "show", str(fake)], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "no report.html of its own" in done.stderr

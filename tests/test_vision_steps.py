@@ -117,7 +117,8 @@ def test_baseline_lifecycle(run: Runner) -> None:
     diff = read_image(bundle / files["diff"])
     assert np.all(diff == (230, 20, 40), axis=2).sum() >= details["diff_pixels"]
     report = (bundle / "report.html").read_text(encoding="utf-8")
-    assert report.count("<figure><figcaption>") == 3 and 'class="sbs"' in report
+    # In the failure's section, and in the failed step's pane of the viewer.
+    assert report.count("<figure><figcaption>") == 6 and 'class="sbs"' in report
     summary = (bundle / "summary.md").read_text(encoding="utf-8")
     assert "| Expected | Actual | Diff |" in summary
     assert f"![Diff]({files['diff']})" in summary
@@ -129,7 +130,11 @@ def test_baseline_lifecycle(run: Runner) -> None:
 
 
 def test_a_baseline_of_another_size_fails_clearly(run: Runner) -> None:
-    write_image(run.baselines, "home.png", np.full((400, 640, 3), 200, np.uint8))
+    write_image(
+        run.baselines.parent,
+        f"{run.baselines.name}/home.png",
+        np.full((400, 640, 3), 200, np.uint8),
+    )
     code, manifest, err = run([{"goto": "/visual.html"}, {"expect_screenshot": "home.png"}])
     assert code == 1
     width, height = manifest["steps"][1]["details"]["size"]

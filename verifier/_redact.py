@@ -16,15 +16,18 @@ bundle's structure, not text a secret could have reached.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from verifier.errors import RecipeError
 
 __all__ = ("MIN_SECRET", "NO_SECRETS", "Redactor", "StreamRedactor", "looks_secret")
 
 MIN_SECRET = 6
+_MAX_PIECES_OF = 128  # a typed secret this long or shorter: every part of it is secret
 _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL",
     re.IGNORECASE,
@@ -35,8 +38,13 @@ _MIN_GUESSED = 8
 # Credentials of well-known formats, whoever's they are and however they were found:
 # GitHub's tokens (an app that reads the CI's token somewhere must not get it into a
 # report or a pull-request comment).
-_KNOWN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b")
+_KNOWN = re.compile(r"gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244}")
 _KNOWN_LONGEST = 255
+# The start of such a token, cut off at the end of a chunk of a stream.
+_KNOWN_START = re.compile(
+    r"g(?:h(?:[pousr](?:_[A-Za-z0-9]*)?)?)?$"
+    r"|gi(?:t(?:h(?:u(?:b(?:_(?:p(?:a(?:t(?:_[A-Za-z0-9_]*)?)?)?)?)?)?)?)?)?$"
+)
 _KNOWN_NAME = "[secret:github-token]"
 # Manifest fields whose values are structure (ids, checksums, bundle paths): kept as is.
 _STRUCTURAL = frozenset(
@@ -48,22 +56,52 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+def _forms(value: str) -> set[str]:
+    """How a secret reads once a serializer, a URL or an accessibility tree has had it:
+    as it is, escaped as JSON and YAML's double quotes write it, its blanks squeezed (as
+    in accessible names), percent-encoded (either case of hex digits)."""
+    forms = {value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
+    forms.add(" ".join(value.split()))
+    for encoded in (quote(value, safe=""), quote_plus(value, safe="")):
+        forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
+    return {form for form in forms if len(form) >= MIN_SECRET}
+
+
+def _pieces(value: str) -> set[str]:
+    """The parts of a typed secret a page can echo: every run of ``MIN_SECRET`` or more
+    of its characters (only prefixes and suffixes of a very long one)."""
+    if len(value) <= _MAX_PIECES_OF:
+        return {
+            value[start:end]
+            for start in range(len(value))
+            for end in range(start + MIN_SECRET, len(value) + 1)
+        }
+    return {value[:end] for end in range(MIN_SECRET, len(value))} | {
+        value[start:] for start in range(len(value) - MIN_SECRET + 1)
+    }
+
+
 class Redactor:
-    """Replaces each secret value (and each prefix of a typed one) with ``[secret:NAME]``.
+    """Replaces each secret value (in the forms serializers and URLs give it, and every
+    part of a typed one) with ``[secret:NAME]``, in any case.
 
     :param secrets: name -> value.
-    :param typed: names of secrets typed into pages, whose prefixes are secret too.
+    :param typed: names of secrets typed into pages, whose parts are secret too.
     """
 
     def __init__(self, secrets: Mapping[str, str], *, typed: Collection[str] = ()) -> None:
-        self._names = {value: name for name, value in secrets.items() if value}
+        self._names: dict[str, str] = {}
+        for name, value in secrets.items():
+            for form in _forms(value) if value else ():
+                self._names.setdefault(form.lower(), name)
         for name in typed:
-            value = secrets.get(name, "")
-            for end in range(MIN_SECRET, len(value)):
-                self._names.setdefault(value[:end], name)
+            for piece in _pieces(secrets.get(name, "")):
+                self._names.setdefault(piece.lower(), name)
         values = sorted(self._names, key=len, reverse=True)  # longest first
-        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
-        self.longest = max(len(values[0]) if values else 0, _KNOWN_LONGEST)
+        self._pattern = (
+            re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+        )
+        self.longest = len(values[0]) if values else 0
 
     @classmethod
     def collect(
@@ -105,7 +143,9 @@ class Redactor:
 
     def text(self, text: str) -> str:
         if self._pattern is not None:
-            text = self._pattern.sub(lambda m: f"[secret:{self._names[m.group()]}]", text)
+            text = self._pattern.sub(
+                lambda m: f"[secret:{self._names.get(m.group().lower(), 'value')}]", text
+            )
         return _KNOWN.sub(_KNOWN_NAME, text) if "_" in text else text
 
     def obj(self, value: Any) -> Any:
@@ -124,6 +164,18 @@ class Redactor:
         return StreamRedactor(self)
 
 
+def _token_start(text: str) -> int:
+    """Where a well-known token may be starting at the end of ``text`` (held back until
+    the next chunk says), or ``len(text)``."""
+    start = max(0, len(text) - _KNOWN_LONGEST)
+    at = text.find("g", start)
+    while at != -1:
+        if _KNOWN_START.match(text, at):
+            return at
+        at = text.find("g", at + 1)
+    return len(text)
+
+
 class StreamRedactor:
     """Redacts a stream of text given in chunks of any size, in bounded memory.
 
@@ -139,7 +191,7 @@ class StreamRedactor:
     def feed(self, text: str) -> str:
         """The redacted text that is final now (possibly empty)."""
         buf = self._pending + text
-        cut = len(buf) - self._hold
+        cut = min(len(buf) - self._hold, _token_start(buf))
         if cut <= 0:
             self._pending = buf
             return ""

@@ -68,10 +68,7 @@ class Scaffold:
     notes: list[str] = field(default_factory=list)
 
 
-def _package(folder: Path) -> dict[str, Any] | None:
-    path = folder / "package.json"
-    if not path.is_file():
-        return None
+def _json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -81,6 +78,11 @@ def _package(folder: Path) -> dict[str, Any] | None:
         msg = f"{path}: not a JSON object"
         raise RecipeError(msg)
     return data
+
+
+def _package(folder: Path) -> dict[str, Any] | None:
+    path = folder / "package.json"
+    return _json_object(path) if path.is_file() else None
 
 
 def _framework(package: dict[str, Any]) -> str | None:
@@ -153,14 +155,7 @@ def _app_block(folder: Path) -> tuple[dict[str, Any], str, list[str]]:
     notes: list[str] = []
     env_file = folder / ".cursor" / "environment.json"
     if env_file.is_file():
-        try:
-            environment = json.loads(env_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            msg = f"{env_file}: not readable JSON ({exc})"
-            raise RecipeError(msg) from None
-        if not isinstance(environment, dict):
-            msg = f"{env_file}: not a JSON object"
-            raise RecipeError(msg)
+        environment = _json_object(env_file)
         url, note = _cursor_url(folder, environment)
         notes += [note] if note else []
         return (

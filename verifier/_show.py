@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 from verifier.errors import VerifierError
-from verifier.evidence import list_runs
+from verifier.evidence import bundle_file, list_runs
 
 __all__ = ("show_report",)
 
@@ -24,14 +25,26 @@ def _report_of(path: Path, step: int | None) -> str:
             msg = f"{path}: neither a bundle nor a folder of bundles with a report"
             raise VerifierError(msg)
         root = runs[-1].path  # the newest
-    report = root.resolve() / "report.html"
-    if not report.is_file():
-        msg = f"{root}: the bundle has no report.html (did the run finish?)"
+    # The bundle's own file: not a link to elsewhere (a bundle is data from a run).
+    report = bundle_file(root.resolve(), "report.html")
+    if report is None:
+        msg = f"{root}: the bundle has no report.html of its own (did the run finish?)"
         raise VerifierError(msg)
-    if step is not None and step < 1:
-        msg = f"--step counts from 1 (got {step})"
-        raise VerifierError(msg)
+    if step is not None:
+        steps = _step_count(root)
+        if not 1 <= step <= max(steps, 1):
+            msg = f"--step {step}: the run has steps 1 to {steps}"
+            raise VerifierError(msg)
     return report.as_uri() + (f"#step-{step}" if step is not None else "")
+
+
+def _step_count(root: Path) -> int:
+    try:
+        data = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    steps = data.get("steps") if isinstance(data, dict) else None
+    return len(steps) if isinstance(steps, list) else 0
 
 
 def show_report(path: Path, *, step: int | None = None) -> tuple[str, bool]:
@@ -44,7 +57,10 @@ def show_report(path: Path, *, step: int | None = None) -> tuple[str, bool]:
         return url, False
     # Chromium refuses to run as root without --no-sandbox; a user's keeps its sandbox.
     flags = [f for f in CHROMIUM_FLAGS if f != "--no-sandbox" or os.geteuid() == 0]
-    argv = [CHROMIUM, *flags, "--new-window", url]
+    # A profile of its own: reports are not opened in the user's browsing profile.
+    profile = Path.home() / ".cache" / "verifier" / "show-profile"
+    profile.mkdir(parents=True, exist_ok=True, mode=0o700)
+    argv = [CHROMIUM, *flags, f"--user-data-dir={profile}", "--new-window", "--", url]
     try:
         subprocess.Popen(  # the user's browser: it outlives this command, as with xdg-open
             argv,

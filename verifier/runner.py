@@ -190,7 +190,7 @@ class _Run:
             return None
         try:
             text = browser.ask(
-                lambda page: page.locator("body").aria_snapshot(timeout=_SNAPSHOT_S * 1000),
+                lambda page: page.locator(":root").aria_snapshot(timeout=_SNAPSHOT_S * 1000),
                 within=_SNAPSHOT_S + 1,
             )
         except (VerifierError, PlaywrightError) as exc:

@@ -15,6 +15,8 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Request, Respons
 
 __all__ = ("ConsoleLog",)
 
+_QUIET = ("verbose", "debug")
+
 
 def _now_iso() -> str:
     return (
@@ -67,7 +69,8 @@ class ConsoleLog:
             fields = {k: self._redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         record = {"ts": _now_iso(), "type": kind, **fields}
         with self._lock:
-            if kind in ("console", "pageerror"):
+            # DevTools' hidden levels are no step's news (and must not push errors out).
+            if kind in ("console", "pageerror") and fields.get("level") not in _QUIET:
                 self._seq += 1
                 self._recent.append((self._seq, record))
             if kind in ("requestfailed", "response"):
@@ -95,11 +98,12 @@ class ConsoleLog:
         more there were, and the mark to read on from."""
         with self._lock:
             now = self._seq
-            found = [
-                record
-                for seq, record in self._recent
-                if seq > mark and record.get("level") not in ("verbose", "debug")
-            ]
+            found = [record for seq, record in self._recent if seq > mark]
+        if len(found) > limit:  # errors first to be kept, then the rest, in their order
+            errors = [r for r in found if r.get("level") == "error"][:limit]
+            rest = [r for r in found if r.get("level") != "error"][: limit - len(errors)]
+            kept = {id(r) for r in errors + rest}
+            found = [r for r in found if id(r) in kept]
         rows: list[dict[str, object]] = [
             {
                 "level": r.get("level") or r.get("type"),
@@ -107,9 +111,10 @@ class ConsoleLog:
                 "url": r.get("url") or None,
                 "line": r.get("line"),
             }
-            for r in found[:limit]
+            for r in found
         ]
-        return rows, max(0, len(found) - limit), now
+        # What did not fit, and what left the window before it was read, counts too.
+        return rows, max(0, now - mark - len(rows)), now
 
     @property
     def flooded(self) -> bool:

@@ -18,6 +18,9 @@ __all__ = ("NetworkLog",)
 _HIDDEN_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 _HIDDEN = "(not recorded)"
 _URL_CHARS = 8_000
+_VALUE_CHARS = 8_000  # of one header's value
+_ENTRY_CHARS = 64_000  # of one request's and its response's headers together
+_BUDGET_CHARS = 64_000_000  # of all the kept requests: a page can make many, and big
 
 
 def _iso(epoch_s: float) -> str:
@@ -29,16 +32,33 @@ def _span(start: float, end: float) -> float:
     return round(end - start, 3) if start >= 0 and end >= start else -1
 
 
-class _Entry:
-    __slots__ = ("failure", "headers", "method", "reply", "seq", "started", "t0", "timing", "url")
+def _capped(headers: Mapping[str, str], redact: Callable[[str], str]) -> tuple[dict[str, str], int]:
+    """Headers redacted and cut to the limits; and how many characters they hold."""
+    kept: dict[str, str] = {}
+    size = 0
+    for name, value in headers.items():
+        name, value = redact(name)[:200], redact(value)
+        if len(value) > _VALUE_CHARS:
+            value = value[:_VALUE_CHARS] + f"… ({len(value):,} characters)"
+        if size + len(name) + len(value) > _ENTRY_CHARS:
+            kept["x-verifier-cut"] = f"{len(headers) - len(kept)} more headers not kept"
+            break
+        kept[name] = value
+        size += len(name) + len(value)
+    return kept, size
 
-    def __init__(self, seq: int, request: Request) -> None:
+
+class _Entry:
+    __slots__ = ("failure", "headers", "method", "reply", "seq", "size", "started", "timing", "url")
+
+    def __init__(self, seq: int, request: Request, redact: Callable[[str], str]) -> None:
         self.seq = seq
         self.started = time.time()
-        self.t0 = time.monotonic()
-        self.method = request.method
-        self.url = request.url[:_URL_CHARS]
-        self.headers: dict[str, str] = dict(request.headers)
+        # Redacted as it comes, before anything is cut: a secret across a cut is whole.
+        self.method = redact(request.method)[:100]
+        self.url = redact(request.url)[:_URL_CHARS]
+        self.headers, size = _capped(request.headers, redact)
+        self.size = size + len(self.url)
         self.reply: dict[str, Any] | None = None
         self.timing: dict[str, float] | None = None
         self.failure: str | None = None
@@ -62,6 +82,7 @@ class NetworkLog:
         self._lock = threading.Lock()
         self._entries: dict[Request, _Entry] = {}
         self._seq = 0
+        self._size = 0
         self.dropped = 0
 
     def listen(self, context: BrowserContext) -> None:
@@ -86,14 +107,10 @@ class NetworkLog:
             if entry.failure is not None:
                 status = f"failed: {entry.failure}"
             rows.append(
-                {
-                    "method": entry.method,
-                    "url": self._redact(entry.url),
-                    "status": self._redact(str(status)) if isinstance(status, str) else status,
-                    "ms": entry.ms,
-                }
+                {"method": entry.method, "url": entry.url, "status": status, "ms": entry.ms}
             )
-        return rows, max(0, len(found) - limit), now
+        # Requests past the limit, and those not kept at all (past the budget), count too.
+        return rows, max(0, now - mark - len(rows)), now
 
     def har(self, *, creator: str, version: str, browser: str) -> dict[str, Any]:
         """The log as HAR 1.2: no bodies, cookie and authorization headers left out, every
@@ -115,20 +132,28 @@ class NetworkLog:
     def _on_request(self, request: Request) -> None:
         with self._lock:
             self._seq += 1
-            if len(self._entries) >= self._KEEP:
+            seq = self._seq
+            full = len(self._entries) >= self._KEEP or self._size > _BUDGET_CHARS
+            if full:
                 self.dropped += 1
                 return
-            self._entries[request] = _Entry(self._seq, request)
+        entry = _Entry(seq, request, self._redact)
+        with self._lock:
+            self._entries[request] = entry
+            self._size += entry.size
 
     def _on_response(self, response: Response) -> None:
         with self._lock:
             entry = self._entries.get(response.request)
         if entry is not None:
+            headers, size = _capped(response.headers, self._redact)
             entry.reply = {
                 "status": response.status,
-                "status_text": response.status_text,
-                "headers": dict(response.headers),
+                "status_text": self._redact(response.status_text)[:1_000],
+                "headers": headers,
             }
+            with self._lock:
+                self._size += size
 
     def _on_finished(self, request: Request) -> None:
         with self._lock:
@@ -141,7 +166,7 @@ class NetworkLog:
             entry = self._entries.get(request)
         if entry is not None:
             entry.timing = dict(request.timing)  # type: ignore[arg-type]
-            entry.failure = request.failure or "failed"
+            entry.failure = self._redact(request.failure or "failed")[:1_000]
 
     # -- HAR ---------------------------------------------------------------------------------
 

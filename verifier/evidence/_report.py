@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote
@@ -93,6 +94,7 @@ overflow-wrap:anywhere}
 .detail h4{margin:12px 0 4px;font-size:14px}
 .detail img[data-shot]{max-width:100%;height:auto;border:1px solid var(--line)}
 .detail ul{margin:0;padding-left:18px}
+.detail .bad,.detail tr.bad td{color:var(--bad)}
 """
 
 _SCRIPT = """
@@ -122,15 +124,23 @@ _SCRIPT = """
     if (!item || !template) { return false; }
     detail.replaceChildren(template.content.cloneNode(true));
     detail.setAttribute("data-showing", String(n));
-    item.scrollIntoView({block: "nearest"});
+    // Keep the item in the list's view without scrolling the page.
+    if (item.offsetTop < list.scrollTop) {
+      list.scrollTop = item.offsetTop;
+    } else if (item.offsetTop + item.offsetHeight > list.scrollTop + list.clientHeight) {
+      list.scrollTop = item.offsetTop + item.offsetHeight - list.clientHeight;
+    }
     seek(item);
     if (!fromHash) { history.replaceState(null, "", "#step-" + n); }
     return true;
   }
   function fromHash() {
     var match = /^#step-([0-9]+)$/.exec(location.hash);
-    return match ? select(Number(match[1]), true) : false;
+    if (!match || !select(Number(match[1]), true)) { return false; }
+    document.getElementById("viewer").scrollIntoView({block: "start"});
+    return true;
   }
+
   list.addEventListener("click", function (event) {
     var item = event.target instanceof Element ? event.target.closest("li[data-step]") : null;
     if (item) { select(item.getAttribute("data-step"), false); item.focus(); }
@@ -140,6 +150,9 @@ _SCRIPT = """
     if (event.target instanceof Element && event.target.closest("video, input, textarea")) {
       return;
     }
+    // Below the steps (reading the logs, say) the arrows scroll the page.
+    var inList = event.target instanceof Element && list.contains(event.target);
+    if (!inList && list.getBoundingClientRect().bottom < 0) { return; }
     var shown = Number(detail.getAttribute("data-showing"));
     var at = items.findIndex(function (each) {
       return Number(each.getAttribute("data-step")) === shown;
@@ -190,8 +203,18 @@ _CSP = "; ".join(
 )
 
 
+_BAD = ' class="bad"'
+# Bidirectional overrides reorder what a reviewer reads: shown as what they are.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Downloads the report links: kinds a browser shows, never runs (a page names its files).
+_SHOWN_DOWNLOADS = frozenset(
+    {".csv", ".txt", ".json", ".log", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz"}
+)
+
+
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    text = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+    return html.escape(text, quote=True)
 
 
 def _href(path: str) -> str:
@@ -340,7 +363,9 @@ def _step_row(root: Path, step: StepRecord, *, has_video: bool) -> str:
         target += f'<div class="note">{_e(line)}</div>'
     for path in optional_field(step, "downloads") or []:  # type: ignore[attr-defined]
         name = str(path).rsplit("/", 1)[-1]
-        target += f'<div class="note">downloaded {_file_link(root, path, name)}</div>'
+        shown = Path(name).suffix.lower() in _SHOWN_DOWNLOADS
+        link = _file_link(root, path, name) if shown else f"<code>{_e(path)}</code> (not linked)"
+        target += f'<div class="note">downloaded {link}</div>'
     raw = optional_field(step, "raw_screenshot")
     more = [p for p in step.get("screenshots") or [] if p not in (step.get("screenshot"), raw)]
     extra = [_file_link(root, p, f"#{n + 2}") for n, p in enumerate(more)]
@@ -403,7 +428,11 @@ def _console_items(step: StepRecord) -> str:
         if isinstance(entry, Mapping):
             level = one_line(str(entry.get("level") or entry.get("type") or ""))[:20]
             text = one_line(str(entry.get("text", "")))
-            rows.append(f"<li><b>{_e(level)}</b> {_e(_clip_text(text, 1_000))}</li>")
+            url = one_line(str(entry.get("url") or ""))[:300]
+            line = entry.get("line")
+            where = f" <span class='note'>{_e(url)}:{_e(line)}</span>" if url else ""
+            bad = ' class="bad"' if level == "error" else ""
+            rows.append(f"<li{bad}><b>{_e(level)}</b> {_e(_clip_text(text, 1_000))}{where}</li>")
     return (
         f"<ul data-console>{''.join(rows)}</ul>"
         if rows
@@ -419,8 +448,10 @@ def _network_rows(step: StepRecord) -> str:
             continue
         ms = entry.get("ms")
         took = f"{ms:,.0f} ms" if isinstance(ms, int | float) else "—"
+        status = entry.get("status")
+        bad = not isinstance(status, int) or status >= 400
         rows.append(
-            f"<tr><td>{_e(entry.get('method', ''))}</td>"
+            f"<tr{_BAD if bad else ''}><td>{_e(entry.get('method', ''))}</td>"
             f'<td class="target">{_e(_clip_text(one_line(str(entry.get("url", ""))), 500))}</td>'
             f"<td>{_e(entry.get('status', ''))}</td><td class='num'>{_e(took)}</td></tr>"
         )
@@ -461,6 +492,21 @@ def _detail(root: Path, step: StepRecord) -> str:
     return f'<template id="detail-{_e(n)}">{"".join(parts)}</template>'
 
 
+def _troubled(step: StepRecord) -> bool:
+    """Whether the page logged an error or a request failed (or got 4xx/5xx) in the step."""
+    said = optional_field(step, "console")
+    asked = optional_field(step, "requests")
+    errors = any(
+        isinstance(e, Mapping) and e.get("level") == "error"
+        for e in (said if isinstance(said, list) else [])
+    )
+    failed = any(
+        isinstance(r, Mapping) and (not isinstance(r.get("status"), int) or r["status"] >= 400)
+        for r in (asked if isinstance(asked, list) else [])
+    )
+    return errors or failed
+
+
 def _viewer(root: Path, manifest: Manifest, video: str) -> str:
     """The step-through viewer: the steps beside the selected one's pane, and the video."""
     steps = manifest.get("steps") or []
@@ -475,11 +521,12 @@ def _viewer(root: Path, manifest: Manifest, video: str) -> str:
         at = f' data-offset="{offset:.3f}"' if offset is not None and video else ""
         target = one_line(str(step.get("target", "")))
         target = target if len(target) <= 80 else target[:79] + "…"
+        warn = " ⚠" if _troubled(step) else ""
         items.append(
             f'<li role="option" data-step="{_e(step_number(step))}" aria-selected="false" '
             f'tabindex="-1" class="s-{_e(status)}"{at}><span class="n">'
             f"{_e(step_number(step))}</span>{STATUS_ICON.get(status, '')} "
-            f"{_e(step.get('action'))} <span class='note'>{_e(target)}</span></li>"
+            f"{_e(step.get('action'))} <span class='note'>{_e(target)}</span>{warn}</li>"
         )
     details = "".join(_detail(root, step) for step in steps)
     return (

@@ -42,7 +42,8 @@ STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "�
 VERDICT_TITLE = {"passed": "Passed", "failed": "Failed", "error": "Error", "flaky": "Flaky"}
 VERDICT_ICON = {**STATUS_ICON, "flaky": "🔁"}
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and the bidirectional overrides that reorder what a reader sees.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # What can start Markdown mid-line: escapes, code, emphasis, links, HTML, entities, table
 # cells, strikethrough, math ($), autolinks (: . @), mentions (@), issue refs (#), emoji (:).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>&|~$:@.!#+])")
