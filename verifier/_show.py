@@ -14,7 +14,7 @@ from verifier.evidence import bundle_file, list_runs
 __all__ = ("show_report",)
 
 
-def _report_of(path: Path, step: int | None) -> str:
+def _report_of(path: Path, step: int | None) -> Path:
     if not path.is_dir():
         msg = f"{path}: no such folder (give a bundle, or the --out folder of runs)"
         raise VerifierError(msg)
@@ -35,7 +35,7 @@ def _report_of(path: Path, step: int | None) -> str:
         if not 1 <= step <= max(steps, 1):
             msg = f"--step {step}: the run has steps 1 to {steps}"
             raise VerifierError(msg)
-    return report.as_uri() + (f"#step-{step}" if step is not None else "")
+    return report
 
 
 def _step_count(root: Path) -> int:
@@ -47,14 +47,15 @@ def _step_count(root: Path) -> int:
     return len(steps) if isinstance(steps, list) else 0
 
 
-def show_report(path: Path, *, step: int | None = None) -> tuple[str, bool]:
+def show_report(path: Path, *, step: int | None = None) -> tuple[Path, str, bool]:
     """Open the report of the bundle at ``path`` (or of the newest bundle in it) in the
     desktop's Chromium, a new window left running for the user (a Chromium already
-    running with the same profile takes it as a tab). Returns the report's URL and
-    whether a browser was started (not without ``DISPLAY``)."""
-    url = _report_of(path, step)
+    running with the same profile takes it as a tab). Returns the report's path, its URL
+    (on ``step``) and whether a browser was started (not without ``DISPLAY``)."""
+    report = _report_of(path, step)
+    url = report.as_uri() + (f"#step-{step}" if step is not None else "")
     if not os.environ.get("DISPLAY"):
-        return url, False
+        return report, url, False
     # Chromium refuses to run as root without --no-sandbox; a user's keeps its sandbox.
     flags = [f for f in CHROMIUM_FLAGS if f != "--no-sandbox" or os.geteuid() == 0]
     # A profile of its own: reports are not opened in the user's browsing profile.
@@ -72,4 +73,4 @@ def show_report(path: Path, *, step: int | None = None) -> tuple[str, bool]:
     except OSError as exc:
         msg = f"cannot start {argv[0]}: {exc.strerror or exc}"
         raise VerifierError(msg) from None
-    return url, True
+    return report, url, True

@@ -342,10 +342,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from verifier._show import show_report  # only this command opens a browser
 
-    report, opened = show_report(Path(args.bundle), step=args.step)
-    say(sys.stdout, report)
+    report, url, opened = show_report(Path(args.bundle), step=args.step)
+    say(sys.stdout, str(report))
     if not opened:
-        say(sys.stderr, "no display (DISPLAY is not set): open the file above in a browser")
+        at = f" ({url} opens it on step {args.step})" if args.step is not None else ""
+        say(sys.stderr, f"no display (DISPLAY is not set): open the file above in a browser{at}")
     return 0
 
 
