@@ -468,10 +468,8 @@ class Stage:
         """network.har: every request the pages made (HAR 1.2, no bodies, redacted)."""
         if self.browser is None:
             return
-        har = self.redactor.obj(
-            self.browser.network.har(
-                creator="verifier", version=__version__, browser=self.browser.version
-            )
+        har = self.browser.network.har(
+            creator="verifier", version=__version__, browser=self.browser.version
         )
         try:
             write_text(self.bundle.path("network.har"), json.dumps(har, ensure_ascii=False))

@@ -98,9 +98,14 @@ class NetworkLog:
     def since(self, mark: int, *, limit: int = 100) -> tuple[list[dict[str, object]], int, int]:
         """The requests started after ``mark`` (method, URL, status, ms; the first
         ``limit``), redacted, how many more there were, and the mark to read on from."""
+        found: list[_Entry] = []
         with self._lock:
             now = self._seq
-            found = [e for e in self._entries.values() if e.seq > mark]
+            for entry in reversed(self._entries.values()):  # kept in the order they came
+                if entry.seq <= mark:
+                    break
+                found.append(entry)
+        found.reverse()
         rows: list[dict[str, object]] = []
         for entry in found[:limit]:
             status: object = entry.reply["status"] if entry.reply else None
@@ -114,7 +119,7 @@ class NetworkLog:
 
     def har(self, *, creator: str, version: str, browser: str) -> dict[str, Any]:
         """The log as HAR 1.2: no bodies, cookie and authorization headers left out, every
-        other text redacted."""
+        text redacted (as it was recorded; the query strings it decodes here)."""
         with self._lock:
             entries = list(self._entries.values())
         return {
@@ -173,8 +178,8 @@ class NetworkLog:
     def _headers(self, headers: Mapping[str, str]) -> list[dict[str, str]]:
         return [
             {
-                "name": self._redact(name),
-                "value": _HIDDEN if name.lower() in _HIDDEN_HEADERS else self._redact(value),
+                "name": name,
+                "value": _HIDDEN if name.lower() in _HIDDEN_HEADERS else value,
             }
             for name, value in headers.items()
         ]
@@ -196,7 +201,7 @@ class NetworkLog:
             "receive": max(receive, 0),
         }
         total = sum(v for k, v in timings.items() if k != "ssl" and v > 0)
-        url = self._redact(entry.url)
+        url = entry.url
         query = [
             {"name": self._redact(k), "value": self._redact(v)}
             for k, v in parse_qsl(urlsplit(entry.url).query, keep_blank_values=True)
@@ -220,12 +225,12 @@ class NetworkLog:
             },
             "response": {
                 "status": reply["status"],
-                "statusText": self._redact(reply["status_text"]),
+                "statusText": reply["status_text"],
                 "httpVersion": "HTTP/1.1",
                 "cookies": [],
                 "headers": self._headers(headers),
-                "content": {"size": -1, "mimeType": self._redact(mime) or "x-unknown"},
-                "redirectURL": self._redact(location),
+                "content": {"size": -1, "mimeType": mime or "x-unknown"},
+                "redirectURL": location,
                 "headersSize": -1,
                 "bodySize": -1,
             },
@@ -233,5 +238,5 @@ class NetworkLog:
             "timings": timings,
         }
         if entry.failure is not None:
-            har["_failure"] = self._redact(entry.failure)
+            har["_failure"] = entry.failure
         return har
