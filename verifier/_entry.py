@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sys
 import threading
 
@@ -15,11 +16,13 @@ __all__ = ("console",)
 
 
 def _single_run(args: list[str]) -> bool:
-    """``verifier run`` in this process (not a help text, not jobs in subprocesses)."""
+    """``verifier run`` in this process (not a help text, not jobs in subprocesses, not
+    on a pool's warm desktop, whose driver is started already)."""
     return (
         bool(args)
         and args[0] == "run"
-        and not any(a in ("-h", "--help") or a.startswith("--jobs") for a in args[1:])
+        and not os.environ.get("VERIFIER_POOL")
+        and not any(a in ("-h", "--help") or a.startswith(("--jobs", "--pool")) for a in args[1:])
     )
 
 

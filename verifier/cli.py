@@ -22,6 +22,7 @@ from verifier.computer import cli as mcp_cli
 from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError, exhausted
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
+from verifier.pool import POOL_ENV, PoolUnavailable, default_socket, run_in_pool, serve
 from verifier.publish import cli as publish_cli
 from verifier.recipe import load_recipe, recipe_json_schema
 from verifier.runner import RunResult, recipe_files, run_attempts
@@ -94,11 +95,31 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="(re)write expect_screenshot baselines instead of comparing against them",
     )
+    run.add_argument(
+        "--pool",
+        metavar="PATH",
+        help=f"run on a warm desktop of 'verifier serve' listening at PATH (also: ${POOL_ENV}); "
+        "without one, or when none fits, the run starts its own",
+    )
     add_live_arguments(run)
     # The other recipes of a --jobs command, whose files this run's app must not change.
     run.add_argument("--protect", action="append", default=[], help=argparse.SUPPRESS)
     # Files of the caller's that this run's app must not see (an MCP session's token).
     run.add_argument("--private", action="append", default=[], help=argparse.SUPPRESS)
+
+    serve = sub.add_parser("serve", help="keep warm desktops ready for runs (until SIGINT/SIGTERM)")
+    serve.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="where to listen (default: $XDG_RUNTIME_DIR/verifier/pool.sock, else "
+        "~/.cache/verifier/pool.sock)",
+    )
+    serve.add_argument(
+        "--pool", type=int, default=1, metavar="N", help="desktops kept ready (default 1)"
+    )
+    serve.add_argument(
+        "--screen", default="1280x800", metavar="WxH", help="their screen (default 1280x800)"
+    )
 
     validate = sub.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE")
@@ -202,6 +223,7 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
     run_args += ["--no-video"] if args.no_video else []
     run_args += ["--update-baselines"] if args.update_baselines else []
     run_args += ["--network", args.network] if args.network else []
+    run_args += ["--pool", args.pool] if args.pool else []
     run_args += [a for path in args.recipes for a in ("--protect", path)]
     run_args += [a for path in args.private for a in ("--private", path)]
     tally = _Tally(args)
@@ -245,23 +267,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs > 1 and several:
         return _cmd_run_jobs(args)
     tally = _Tally(args)
-    protect, private = recipe_files([*args.recipes, *args.protect])
-    private += [Path(p) for p in args.private]
+    pool = _Pool(args, live=live is not None)
+    files: tuple[list[Path], list[Path]] | None = None
     for path in args.recipes:
         for _ in range(args.repeat):
             try:
-                result = run_attempts(
-                    path,
-                    retries=args.retries,
-                    out=args.out,
-                    display=args.display,
-                    video=False if args.no_video else None,
-                    update_baselines=args.update_baselines,
-                    network=args.network,
-                    live=live,
-                    protect=protect,
-                    private=private,
-                )
+                result = pool.run(path)
+                if result is None:
+                    if files is None:
+                        files = recipe_files([*args.recipes, *args.protect])
+                        files[1].extend(Path(p) for p in args.private)
+                    protect, private = files
+                    result = run_attempts(
+                        path,
+                        retries=args.retries,
+                        out=args.out,
+                        display=args.display,
+                        video=False if args.no_video else None,
+                        update_baselines=args.update_baselines,
+                        network=args.network,
+                        live=live,
+                        protect=protect,
+                        private=private,
+                    )
             except Interrupted as exc:
                 return show_error(exc, subject=path)
             except VerifierError as exc:
@@ -280,6 +308,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 continue
             tally.add(result)
     return tally.worst
+
+
+class _Pool:
+    """Where ``verifier run`` finds warm desktops (``--pool``, else $VERIFIER_POOL), and
+    the note it leaves when it starts cold instead (once)."""
+
+    def __init__(self, args: argparse.Namespace, *, live: bool) -> None:
+        named = args.pool or os.environ.get(POOL_ENV)
+        self.path = Path(named) if named and not args.display and not live else None
+        self._told = False
+        self._options = {
+            "out": args.out,
+            "no_video": args.no_video,
+            "update_baselines": args.update_baselines,
+            "network": args.network,
+            "retries": args.retries,
+            "protect": [*args.recipes, *args.protect],
+            "private": list(args.private),
+        }
+
+    def run(self, recipe: str) -> RunResult | None:
+        """The run on a warm desktop; None when it must start cold (said on stderr)."""
+        if self.path is None:
+            return None
+        try:
+            return run_in_pool(self.path, recipe, options=self._options)
+        except PoolUnavailable as exc:
+            say(sys.stderr, f"note: starting cold, not on the pool: {one_line(str(exc))}")
+            return None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.pool <= 16:
+        msg = f"--pool must be from 1 to 16 desktops (got {args.pool})"
+        raise VerifierError(msg)
+    path = Path(args.socket) if args.socket else default_socket()
+    try:
+        serve(path, size=args.pool, screen=args.screen, say=sys.stdout)
+    except Interrupted as exc:
+        say(sys.stderr, f"verifier serve: {exc.message}: every desktop stopped")
+        return exc.exit_code
+    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -370,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return temporal_cli.run(args)
     commands = {
         "run": _cmd_run,
+        "serve": _cmd_serve,
         "validate": _cmd_validate,
         "schema": _cmd_schema,
         "init": _cmd_init,

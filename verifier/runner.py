@@ -33,6 +33,7 @@ from verifier.evidence import (
 )
 from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
+from verifier.rig import Rig
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
 
@@ -380,6 +381,7 @@ def run_recipe(
     private: Sequence[Path] = (),
     previous: Sequence[AttemptRecord] = (),
     will_retry: bool = False,
+    rig: Rig | None = None,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -397,6 +399,7 @@ def run_recipe(
         :func:`run_attempts`): listed in the manifest's ``attempts``, this one last.
     :param will_retry: a run that does not pass will be run again: its bundle says so
         (``retried``) and writes no junit.xml (the last attempt's reports the test).
+    :param rig: a warm desktop to run on (see ``verifier.rig``), instead of starting one.
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -411,6 +414,7 @@ def run_recipe(
         live=live,
         protect=protect,
         private=private,
+        rig=rig,
     )
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)
@@ -476,20 +480,29 @@ def run_recipe(
 
 
 def run_attempts(
-    recipe: str | os.PathLike[str] | Recipe, *, retries: int = 0, **options: Any
+    recipe: str | os.PathLike[str] | Recipe,
+    *,
+    retries: int = 0,
+    rig: Rig | None = None,
+    **options: Any,
 ) -> RunResult:
     """:func:`run_recipe`, and again while it fails or cannot verify, up to ``retries``
     more times. A pass after a failure is ``flaky`` (exit 0); otherwise the last attempt's
     verdict stands. Every attempt keeps its bundle; the last lists them all.
 
     ``options`` are :func:`run_recipe`'s. An invalid recipe or an interruption is not
-    retried (it raises as :func:`run_recipe` does).
+    retried (it raises as :func:`run_recipe` does). A ``rig`` serves the first attempt;
+    a retry starts a desktop of its own.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     previous: list[AttemptRecord] = []
     while True:
         result = run_recipe(
-            loaded, previous=previous, will_retry=len(previous) < retries, **options
+            loaded,
+            previous=previous,
+            will_retry=len(previous) < retries,
+            rig=None if previous else rig,
+            **options,
         )
         if result.verdict in ("passed", "flaky") or len(previous) >= retries:
             return result

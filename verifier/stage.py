@@ -65,6 +65,7 @@ from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe
 from verifier.recorder import Recorder
+from verifier.rig import Rig
 
 __all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
 
@@ -136,6 +137,8 @@ class Stage:
     :param protect: more files the app may read but never change (the other recipes of
         the same command, and what they read).
     :param private: more files the app must not see (an MCP token file).
+    :param rig: a warm desktop (``verifier.rig``) to take over instead of starting a
+        display, a driver and a browser; its :meth:`~verifier.rig.Rig.refuses` said yes.
     :raises BundleError: the bundle folder cannot be created.
     """
 
@@ -152,8 +155,10 @@ class Stage:
         live: LiveOptions | None = None,
         protect: Sequence[Path] = (),
         private: Sequence[Path] = (),
+        rig: Rig | None = None,
     ) -> None:
         self.recipe = recipe
+        self._rig = rig
         self._protect = tuple(protect)
         self._private = tuple(private)
         self.display = display
@@ -232,6 +237,9 @@ class Stage:
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
         if self.network == "loopback":
+            if self._rig is not None:  # the rig's browser runs outside any namespace of ours
+                msg = "a warm desktop cannot serve a network: loopback run"
+                raise VerifierError(msg)
             self._require_sandbox()
             # A driver started before the namespace existed (verifier run starts one
             # during its imports) lives outside it, and so would the browser it starts.
@@ -245,8 +253,15 @@ class Stage:
         # Registered first, so it runs last: the video's chapters and its check go on
         # while the browser, dev server and display close.
         stack.callback(self._stop_recorder)
-        desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
-        stack.callback(desktop.close)  # after the dev server (registered later) stops
+        warm = self._rig.take() if self._rig is not None else None
+        if warm is not None:  # its parts are ours to stop from here on
+            desktop = warm.desktop
+            stack.callback(desktop.close)
+            stack.callback(stop_playwright, warm.playwright)
+            stack.callback(warm.chromium.close)  # the browser closes it first, if it came
+        else:
+            desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
+            stack.callback(desktop.close)  # after the dev server (registered later) stops
         services = self.recipe.services()
         if services:
             environment = self.recipe.app if isinstance(self.recipe.app, EnvironmentSpec) else None
@@ -264,9 +279,12 @@ class Stage:
             self.app.launch()
         t0 = time.monotonic()
         # Playwright's driver needs no display: it starts while Xvfb comes up.
-        desktop.launch()
-        playwright = start_playwright()
-        stack.callback(stop_playwright, playwright)
+        if warm is not None:
+            playwright = warm.playwright
+        else:
+            desktop.launch()
+            playwright = start_playwright()
+            stack.callback(stop_playwright, playwright)
         driver_s = time.monotonic() - t0
         self.desktop = desktop.start()
         self.desktop.prepare_typing(self.recipe.typed_text())
@@ -279,6 +297,7 @@ class Stage:
                 "display": self.desktop.display,
                 "own_xvfb": self.display is None,
                 "ready_s": _since(t0),
+                **({"warm": True, "warmed_s": warm.ready_s} if warm is not None else {}),
             },
         )
         self.bundle.set_environment(
@@ -326,6 +345,7 @@ class Stage:
                 playwright=playwright,
                 storage_state=storage,
                 file_urls=self.recipe.allow_file_urls,
+                chromium=warm.chromium if warm is not None else None,
             )
         )
         if self.recorder is not None:
@@ -338,6 +358,7 @@ class Stage:
                 "ready_s": _since(t0),
                 "driver_s": round(driver_s, 3),
                 "file_urls": self.browser.file_url_policy,
+                **({"warm": True} if warm is not None else {}),
             },
         )
         self.bundle.set_environment({"chromium": self.browser.version})
@@ -442,6 +463,8 @@ class Stage:
             self._parts.close()
         finally:
             self.signals.quiet = True
+            if self._rig is not None:
+                self._rig.copy_logs(self.bundle.root / "logs")
             for path in self.shots.drain():
                 self._shot_written(path, *self.shots.digests[path])
             self._list_video()

@@ -19,7 +19,7 @@ from verifier.browser._driver import (
 )
 from verifier.browser._geometry import FRAME_INSET_JS, ORIGIN_JS, WINDOW_JS, origin_of
 from verifier.browser._input import InputKind, InputMark
-from verifier.browser._launch import CHROMIUM, CHROMIUM_FLAGS
+from verifier.browser._launch import CHROMIUM, CHROMIUM_FLAGS, Chromium
 from verifier.browser._seen import SEEN_ENGINE, SEEN_JS
 
 __all__ = (
@@ -35,6 +35,7 @@ __all__ = (
     "SEEN_JS",
     "WINDOW_JS",
     "Browser",
+    "Chromium",
     "DialogEvent",
     "InputKind",
     "InputMark",

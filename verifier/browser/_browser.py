@@ -69,6 +69,9 @@ class Browser(Owner):
     :param storage_state: cookies and localStorage to load first (Playwright's format).
     :param file_urls: let the browser open ``file:`` URLs (else Chromium's policy refuses
         them, where a mount namespace can be made: see ``_policy.py``).
+    :param chromium: a Chromium launched already on ``display`` (a warm desktop's, see
+        ``verifier.rig``), with no context yet: the browser takes it over (and closes it)
+        instead of launching one; ``executable`` and ``file_urls`` are then its own.
     """
 
     def __init__(
@@ -83,10 +86,11 @@ class Browser(Owner):
         playwright: Playwright | None = None,
         storage_state: Mapping[str, Any] | None = None,
         file_urls: bool = True,
+        chromium: Chromium | None = None,
     ) -> None:
         self._display = display
         self._screen = screen
-        self._chromium = Chromium(
+        self._chromium = chromium or Chromium(
             executable=executable,
             display=display,
             env=env if env is not None else display_env(display),
@@ -135,7 +139,7 @@ class Browser(Owner):
             self._pw = start_playwright()
             self._owns_pw = True
         register_engines(self._pw)  # before any context is made
-        browser = self._chromium.launch(self._pw)
+        browser = self._chromium.browser or self._chromium.launch(self._pw)
         self.version = browser.version
         browser.on("disconnected", lambda _b: self._mark_dead("Chromium disconnected"))
         context = browser.new_context(

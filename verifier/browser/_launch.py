@@ -78,6 +78,7 @@ class Chromium:
         # How file: URLs fare: "allowed", "blocked by policy", or why they are not.
         self.file_url_policy = "allowed"
         self.browser: PWBrowser | None = None
+        self._closed = False
 
     def launch(self, playwright: Playwright) -> PWBrowser:
         """Start Chromium through Playwright's driver.
@@ -116,7 +117,11 @@ class Chromium:
 
     def close(self) -> None:
         """Close Chromium within :data:`CLOSE_TIMEOUT` seconds, else kill it; then kill
-        anything of its tree still alive (a wedged renderer, a crashpad handler)."""
+        anything of its tree still alive (a wedged renderer, a crashpad handler).
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         # Snapshot the process tree first: once Chromium's main process is gone its
         # zygotes and renderers lose their parent link (and carry no cookie).
         tree = find_tree(None, self._cookie)

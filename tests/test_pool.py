@@ -1,0 +1,296 @@
+"""`verifier serve`: warm desktops, each serving one run of `verifier run --pool`, replaced
+after it; cold starts when none fits; a killed desktop replaced; nothing left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import SITE, read_manifest, server_command, wait_for_step
+from verifier._process import find_tree
+
+VERIFIER = shutil.which("verifier")
+pytestmark = [
+    pytest.mark.skipif(VERIFIER is None, reason="verifier is not installed"),
+    pytest.mark.usefixtures("no_leaks"),
+]
+
+
+class _Serving:
+    """A `verifier serve` process, its stdout read line by line."""
+
+    def __init__(self, sock: Path, *args: str) -> None:
+        assert VERIFIER is not None
+        self.sock = sock
+        self.proc = subprocess.Popen(
+            [VERIFIER, "serve", "--socket", str(sock), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._stopped: tuple[int, str] | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_line(self, start: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line.startswith(start):
+                return line
+        pytest.fail(f"verifier serve said no {start!r} within {timeout} s")
+
+    def workers(self) -> list[int]:
+        """The desktop processes the server has now."""
+        found = []
+        for pid in find_tree(self.proc.pid, None):
+            with contextlib.suppress(OSError):
+                if b"verifier.pool" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+        return sorted(found)
+
+    def wait_ready(self, other_than: set[int], timeout: float = 60.0) -> int:
+        """A desktop process not in ``other_than`` that is up (its Chromium started)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in set(self.workers()) - other_than:
+                names = set()
+                for child in find_tree(pid, None):
+                    with contextlib.suppress(OSError):
+                        names.add(Path(f"/proc/{child}/comm").read_text().strip())
+                if {"Xvfb", "chromium"} <= names:
+                    time.sleep(0.3)  # its "ready" is said just after the launch returns
+                    return pid
+            time.sleep(0.05)
+        pytest.fail("no new warm desktop came up")
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, then its exit code and what it said on stderr (the same every call)."""
+        if self._stopped is not None:
+            return self._stopped
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("verifier serve did not stop on SIGTERM within 60 s")
+        assert self.proc.stderr is not None and self.proc.stdout is not None
+        self._stopped = (code, self.proc.stderr.read())
+        self._reader.join(timeout=5)
+        self.proc.stderr.close()
+        self.proc.stdout.close()
+        return self._stopped
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, *args: str) -> Iterator[_Serving]:
+    server = _Serving(tmp_path / "pool" / "pool.sock", *args)
+    try:
+        server.wait_line("ready:")
+        yield server
+    finally:
+        server.stop()
+
+
+_REMEMBERS = """<!doctype html><title>remembers</title><body><p id=found></p><script>
+found.textContent = 'found:' + document.cookie + ':' + (localStorage.left || 'none');
+document.cookie = 'left=1; max-age=3600'; localStorage.left = '1';
+</script>"""
+
+
+def _site_recipe(
+    write_recipe: Callable[..., Path], *steps: object, site: Path = SITE, **more: object
+) -> Path:
+    return write_recipe(
+        {
+            "name": "the fixture site",
+            "app": {
+                "command": server_command("serve", str(site)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [{"goto": "/"}, *steps],
+            **more,
+        }
+    )
+
+
+def _run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    assert VERIFIER is not None
+    return subprocess.run(
+        [VERIFIER, "run", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_runs_take_warm_desktops_each_fresh_and_serve_stops_clean(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    # The page finds nothing, then leaves a cookie and local storage; run again on the
+    # next desktop, it must find nothing again (a fresh Chromium: nothing of one run
+    # reaches the next).
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(_REMEMBERS)
+    leave = find = _site_recipe(write_recipe, {"expect_text": "found::none"}, site=site)
+    out = tmp_path / "out"
+    with _serving(tmp_path) as server:
+        assert server.sock.stat().st_mode & 0o777 == 0o600
+        first_desktop = server.workers()
+        done = _run(str(leave), "--pool", str(server.sock), "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert "starting cold" not in done.stderr
+        bundle = Path(json.loads(done.stdout)["bundle"])
+        manifest = read_manifest(bundle)
+        assert manifest["setup"]["desktop"]["warm"] is True  # type: ignore[index]
+        assert manifest["setup"]["browser"]["warm"] is True  # type: ignore[index]
+        assert {"xvfb.log", "video.mp4"} <= {
+            Path(a["path"]).name
+            for a in manifest["artifacts"]  # type: ignore[union-attr]
+        } | {p.name for p in (bundle / "logs").iterdir()}
+        # Its desktop is gone and another is warm in its place.
+        second = server.wait_ready(set(first_desktop))
+        assert not set(first_desktop) & set(server.workers())
+        env = {**os.environ, "VERIFIER_POOL": str(server.sock)}
+        done = _run(str(find), "--out", str(out), env=env)
+        assert done.returncode == 0, done.stderr
+        assert read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]["desktop"]["warm"]  # type: ignore[index]
+        server.wait_ready({second})  # its desktop, too, replaced by another
+        assert second not in server.workers()
+        processes = set(find_tree(server.proc.pid, None))
+    code, stderr = server.stop()
+    assert code == 128 + signal.SIGTERM
+    assert "every desktop stopped" in stderr
+    assert not server.sock.exists()
+    left = {}
+    for pid in processes:
+        with contextlib.suppress(OSError):
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+            if state != "Z":  # (an exited child of a subreaper in this test process)
+                left[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()[:200]
+    assert not left
+
+
+def test_a_run_the_pool_cannot_serve_starts_cold_and_says_why(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    recipe = _site_recipe(write_recipe, {"expect_text": "Fixture app"}, screen="1024x768")
+    out = tmp_path / "out"
+    with _serving(tmp_path) as server:
+        done = _run(str(recipe), "--pool", str(server.sock), "--out", str(out), "--no-video")
+        assert done.returncode == 0, done.stderr
+        assert "note: starting cold, not on the pool: the recipe's screen 1024x768" in done.stderr
+        setup = read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]
+        assert "warm" not in setup["desktop"]  # type: ignore[index]
+    # No pool there, or a socket others may open (it would get our environment): cold.
+    done = _run(str(recipe), "--pool", str(tmp_path / "none.sock"), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "starting cold, not on the pool: no pool at" in done.stderr
+    open_to_all = tmp_path / "open.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with listener:
+        listener.bind(str(open_to_all))
+        listener.listen(1)
+        open_to_all.chmod(0o666)
+        done = _run(str(recipe), "--pool", str(open_to_all), "--out", str(out), "--no-video")
+    assert done.returncode == 0, done.stderr
+    assert "is not ours alone" in done.stderr
+
+
+def test_a_killed_desktop_is_replaced_and_its_run_reports_exit_2(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    recipe = _site_recipe(write_recipe, {"expect_text": "Fixture app"})
+    slow = _site_recipe(write_recipe, {"wait": 60})
+    out = tmp_path / "out"
+    with _serving(tmp_path) as server:
+        # An idle desktop whose display dies is replaced, and the pool serves on.
+        idle = server.workers()
+        xvfb = [
+            p
+            for w in idle
+            for p in find_tree(w, None)
+            if Path(f"/proc/{p}/comm").read_text().strip() == "Xvfb"
+        ]
+        assert xvfb
+        os.kill(xvfb[0], signal.SIGKILL)
+        server.wait_ready(set(idle))
+        done = _run(str(recipe), "--pool", str(server.sock), "--out", str(out), "--no-video")
+        assert done.returncode == 0, done.stderr
+        assert "starting cold" not in done.stderr
+        # A desktop killed under its run: the run says so, exit 2; a new one comes up.
+        busy = server.wait_ready(set())
+        assert VERIFIER is not None
+        client = subprocess.Popen(
+            [VERIFIER, "run", str(slow), "--pool", str(server.sock), "--out", str(out / "slow")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for_step(out / "slow", 1)
+            os.killpg(busy, signal.SIGKILL)
+            _stdout, stderr = client.communicate(timeout=60)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.communicate()
+        assert client.returncode == 2, stderr
+        assert "ended before its run did" in stderr
+        server.wait_ready({busy})
+
+
+def test_ctrl_c_reaches_the_run_on_the_warm_desktop(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    slow = _site_recipe(write_recipe, {"wait": 60})
+    out = tmp_path / "out"
+    with _serving(tmp_path) as server:
+        assert VERIFIER is not None
+        client = subprocess.Popen(
+            [VERIFIER, "run", str(slow), "--pool", str(server.sock), "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            manifest = wait_for_step(out, 1)
+            client.send_signal(signal.SIGINT)
+            _stdout, stderr = client.communicate(timeout=60)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.communicate()
+        assert client.returncode == 130, stderr
+        assert "interrupted by SIGINT" in stderr
+        finished = json.loads(manifest.read_text())
+        assert finished["verdict"] == "error"
+        assert "SIGINT" in finished["error"]["message"]
+        assert finished["setup"]["desktop"]["warm"] is True

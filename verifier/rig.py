@@ -1,0 +1,160 @@
+"""A warm desktop: what a run stands on before it knows its recipe, started ahead of it.
+
+A :class:`Rig` is Xvfb, openbox, Playwright's driver and a headed Chromium with no
+window, no context and nothing of any app. ``verifier serve`` keeps rigs ready (see
+``verifier.pool``); a :class:`~verifier.stage.Stage` given one takes its parts over
+instead of starting its own, and then owns them: they serve that one run and are stopped
+with it. A rig is never handed to a second run.
+
+::
+
+    rig = Rig("1280x800").start()        # ~1 s: display, driver and browser
+    why = rig.refuses(recipe, network="host", display=None, live=False)
+    stage = Stage(recipe, out=..., rig=rig)   # takes the rig's parts at start()
+    ...
+    rig.close()                          # stops whatever no stage took
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Playwright
+
+from verifier._types import parse_screen
+from verifier.browser import CHROMIUM, Chromium, start_playwright, stop_playwright
+from verifier.desktop import Desktop
+from verifier.errors import BrowserError, VerifierError
+from verifier.recipe import Recipe
+
+__all__ = ("Rig", "RigParts")
+
+_log = logging.getLogger(__name__)
+_LOGS = ("xvfb.log", "openbox.log")
+
+
+@dataclass(frozen=True, slots=True)
+class RigParts:
+    """What a stage takes from a rig, and then owns."""
+
+    desktop: Desktop
+    playwright: Playwright
+    chromium: Chromium
+    ready_s: float  # how long the rig took to start
+
+
+class Rig:
+    """A desktop started before its run (see the module).
+
+    :param screen: the display's ``WIDTHxHEIGHT``: recipes of another screen start cold.
+    :param file_urls: whether the browser may open ``file:`` URLs (recipes that say
+        otherwise start cold).
+    """
+
+    def __init__(self, screen: str = "1280x800", *, file_urls: bool = False) -> None:
+        try:
+            self.screen = parse_screen(screen, what="--screen")[:2]
+        except ValueError as exc:
+            raise VerifierError(str(exc)) from None
+        self._screen = screen
+        self.file_urls = file_urls
+        self._logs = Path(tempfile.mkdtemp(prefix="verifier-rig-"))
+        self._stack = contextlib.ExitStack()
+        self._stack.callback(shutil.rmtree, self._logs, ignore_errors=True)
+        self._parts: RigParts | None = None
+        self._taken = False
+
+    def start(self) -> Rig:
+        """Start the display, the driver and Chromium; stops what started when one fails.
+
+        :raises VerifierError: a part did not start (DisplayError, BrowserError).
+        """
+        t0 = time.monotonic()
+        try:
+            desktop = Desktop(self._screen, log_dir=self._logs)
+            self._stack.callback(desktop.close)
+            desktop.launch()
+            playwright = start_playwright()
+            self._stack.callback(stop_playwright, playwright)
+            desktop.start()
+            chromium = Chromium(
+                executable=CHROMIUM,
+                display=desktop.display,
+                env=desktop.env,
+                file_urls=self.file_urls,
+            )
+            self._stack.callback(chromium.close)
+            try:
+                chromium.launch(playwright)
+            except Exception as exc:  # Playwright's own errors: one line, ours
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                msg = f"Chromium did not start on {desktop.display}: {first}"
+                raise BrowserError(msg) from exc
+        except BaseException:
+            self.close()
+            raise
+        self._parts = RigParts(desktop, playwright, chromium, round(time.monotonic() - t0, 3))
+        _log.info("warm desktop on %s in %.2f s", desktop.display, self._parts.ready_s)
+        return self
+
+    def refuses(
+        self, recipe: Recipe, *, network: str | None, display: str | None, live: bool
+    ) -> str | None:
+        """Why a run of ``recipe`` with these options cannot use this rig (then it
+        starts cold), or None when it can."""
+        if display is not None:
+            return "--display attaches to another display"
+        if live:
+            return "--live serves a view of a desktop of its own"
+        if (network or recipe.network) != "host":
+            return "network: loopback puts the browser in a namespace made for the run"
+        screen = parse_screen(recipe.screen, what="screen")[:2]
+        if screen != self.screen:
+            return f"the recipe's screen {recipe.screen} is not the pool's {self._screen}"
+        if recipe.allow_file_urls != self.file_urls:
+            return "the recipe allows file: URLs, which the pool's browsers block"
+        return None
+
+    @property
+    def display(self) -> str:
+        """The rig's X display (``":3"``); "" before it started."""
+        return self._parts.desktop.display if self._parts is not None else ""
+
+    def check_alive(self) -> None:
+        """Raise if the display or the browser has died while the rig waited."""
+        if self._parts is None:
+            msg = "the warm desktop is not started"
+            raise VerifierError(msg)
+        self._parts.desktop.check_alive()
+        browser = self._parts.chromium.browser
+        if browser is None or not browser.is_connected():
+            msg = "the warm desktop's Chromium is gone"
+            raise BrowserError(msg)
+
+    def take(self) -> RigParts:
+        """Hand the parts over, once: the taker stops them from now on."""
+        if self._parts is None or self._taken:
+            msg = "a warm desktop serves one run: this one is not ready or already taken"
+            raise VerifierError(msg)
+        self._taken = True
+        self._stack.pop_all()  # the parts are the taker's; only the log folder stays ours
+        self._stack.callback(shutil.rmtree, self._logs, ignore_errors=True)
+        return self._parts
+
+    def copy_logs(self, folder: Path) -> None:
+        """Copy the display's and window manager's logs into ``folder`` (a bundle's)."""
+        for name in _LOGS:
+            src = self._logs / name
+            if src.is_file():
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(src, folder / name)
+
+    def close(self) -> None:
+        """Stop whatever no stage took (LIFO), and remove the log folder. Idempotent."""
+        self._stack.close()
