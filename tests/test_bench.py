@@ -26,6 +26,11 @@ def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) 
     # compare is the bench's finding, not a test's).
     plain = next(r for r in records if r["name"].startswith("plain headless Playwright"))
     assert plain.get("median_ms", 0) > 500 and plain["ratio_to_ours"] > 0, plain
+    warm = next(r for r in records if "on a warm desktop" in r["name"])
+    assert warm.get("median_ms", 0) > 500 and not warm.get("note"), warm
+    # Every peer reaches the display (its cookie too): none is skipped for want of it.
+    grab = next(r for r in records if r["name"] == "PIL ImageGrab.grab")
+    assert grab.get("median_ms", 0) > 0, grab
     floor = next(r for r in records if r["name"].startswith("memcpy"))
     assert floor["median_ms"] > 0
     cold = next(r for r in records if r["name"].startswith("cold:"))

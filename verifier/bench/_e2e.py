@@ -1,24 +1,35 @@
 """`verifier bench`'s end-to-end group: the demo recipe against the same check written as
 a plain headless Playwright script with video.
 
-Both are whole processes timed from spawn to exit, each starting the demo app's server
+Each is a whole process timed from spawn to exit, each starting the demo app's server
 and waiting for it: ``verifier run recipes/todo.yaml`` (Xvfb, openbox, headed Chromium,
-XTest input, screen video, bundle and report) and the script below (headless Chromium,
-Playwright's ``record_video_dir`` through Debian's ffmpeg, one screenshot at the end).
+XTest input, screen video, bundle and report), the same on a warm desktop of a
+``verifier serve`` started for the group (``--pool``), and the script below (headless
+Chromium, Playwright's ``record_video_dir`` through Debian's ffmpeg, one screenshot at
+the end). Every round pauses before each contender, untimed, so that the pool has put
+a new desktop in place of the last one and nothing else is busy.
 The demo recipe is the command's ``--demo`` (``recipes/todo.yaml`` of a checkout); without
 it the group is skipped and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import select
+import signal
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from verifier.bench._script import playwright_video_env, run_script
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 
-__all__ = ("e2e_contenders",)
+__all__ = ("PAUSE_S", "e2e_contenders")
+
+PAUSE_S = 2.5  # before each timed run: a desktop warms in about 1.1 s here
+_SERVE_S = 60.0
 
 # The demo recipe's 14 steps, as someone would write them with Playwright alone.
 _PLAIN = r"""
@@ -60,17 +71,21 @@ finally:
 Contender = tuple[str, Callable[[], object] | None, str]
 
 
-def e2e_contenders(tmp: Path, demo: Path) -> list[Contender]:
-    """Ours and the plain script, each run once per call; skipped without the demo."""
+@contextlib.contextmanager
+def e2e_contenders(tmp: Path, demo: Path) -> Iterator[list[Contender]]:
+    """Ours cold, ours on a warm desktop and the plain script, each run once per call;
+    skipped without the demo. The pool's server stops when the block ends."""
     ours = "verifier run recipes/todo.yaml (headed, XTest, video, bundle)"
+    warm = "  the same, on a warm desktop (verifier serve, --pool)"
     plain = "plain headless Playwright script, record_video_dir"
     if not demo.is_file():
         why = f"needs the demo recipe (--demo): {str(demo)!r} is not a file"
-        return [(ours, None, why), (plain, None, why)]
+        yield [(ours, None, why), (warm, None, why), (plain, None, why)]
+        return
     out = tmp / "e2e-bundles"
 
-    def run_ours() -> None:
-        run_script([sys.executable, "-m", "verifier", "run", str(demo), "--out", str(out)])
+    def run_ours(*more: str) -> None:
+        run_script([sys.executable, "-m", "verifier", "run", str(demo), "--out", str(out), *more])
 
     script = tmp / "e2e_plain.py"
     script.write_text(_PLAIN, encoding="utf-8")
@@ -82,7 +97,48 @@ def e2e_contenders(tmp: Path, demo: Path) -> list[Contender]:
         argv = [sys.executable, str(script), str(demo.parent / "todo-app"), str(videos)]
         run_script([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env)
 
-    return [
-        (ours, run_ours, ""),
-        (plain, run_plain if env else None, "" if env else "ffmpeg is not installed"),
-    ]
+    with _serving(tmp / "pool" / "pool.sock") as (pool, why_not):
+        yield [
+            (ours, run_ours, ""),
+            (warm, (lambda: run_ours("--pool", str(pool))) if not why_not else None, why_not),
+            (plain, run_plain if env else None, "" if env else "ffmpeg is not installed"),
+        ]
+
+
+@contextlib.contextmanager
+def _serving(sock: Path) -> Iterator[tuple[Path, str]]:
+    """``verifier serve`` at ``sock`` while the block runs, once it says it is ready (or
+    why it is not), then stopped."""
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "verifier", "serve", "--socket", str(sock)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield sock, _wait_ready(proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=_SERVE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _wait_ready(proc: subprocess.Popen[str]) -> str:
+    """ "" once the server says its desktops are ready; else why they are not."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + _SERVE_S
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if not ready:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            return f"verifier serve exited {proc.wait()}"
+        if line.startswith("ready:"):
+            return ""
+    return f"verifier serve was not ready within {_SERVE_S:g} s"

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from verifier.bench._e2e import e2e_contenders
+from verifier.bench._e2e import PAUSE_S, e2e_contenders
 from verifier.bench._recording import SECONDS, ours_once, playwright_once, show_animation
 from verifier.browser import Browser
 from verifier.desktop import PNG_PARAMS, Desktop
@@ -77,7 +77,9 @@ class BenchRow:
 Contender = tuple[str, Callable[[], object] | None, str]  # name, run once (None: skipped), why
 
 
-def _alternate(group: str, contenders: list[Contender], rounds: int) -> list[BenchRow]:
+def _alternate(
+    group: str, contenders: list[Contender], rounds: int, *, pause: float = 0.0
+) -> list[BenchRow]:
     rows = []
     runnable: list[Callable[[], object] | None] = []
     for name, fn, why in contenders:
@@ -95,6 +97,7 @@ def _alternate(group: str, contenders: list[Contender], rounds: int) -> list[Ben
         for i, (row, fn) in enumerate(zip(rows, runnable, strict=True)):
             if fn is None:
                 continue
+            time.sleep(pause)  # untimed: what the last contender left running settles
             t0 = time.perf_counter()
             try:
                 fn()
@@ -106,6 +109,23 @@ def _alternate(group: str, contenders: list[Contender], rounds: int) -> list[Ben
         if failed:
             row.note = f"{row.note} failed {failed}/{rounds} times".strip()
     return rows
+
+
+@contextlib.contextmanager
+def _client_env(env: dict[str, str]) -> Iterator[None]:
+    """os.environ with the display's DISPLAY and XAUTHORITY while the block runs."""
+    saved = {name: os.environ.get(name) for name in ("DISPLAY", "XAUTHORITY")}
+    for name in saved:
+        if name in env:
+            os.environ[name] = env[name]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _peer(binary: str) -> str | None:
@@ -416,6 +436,7 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="verifier-bench-") as tmpdir:
         tmp = Path(tmpdir)
         with (
+            contextlib.ExitStack() as stack,
             Desktop(screen, log_dir=tmp) as desk,
             Browser(
                 display=desk.display,
@@ -424,6 +445,8 @@ def run_bench(
                 env=desk.env,
             ) as browser,
         ):
+            # Every peer reaches the display as ours do: its DISPLAY, and the cookie.
+            stack.enter_context(_client_env(desk.env))
             browser.page.set_content(_PAGE)
             browser.next_frame()
             rows += _capture_group(desk, browser, rounds, tmp)
@@ -434,7 +457,8 @@ def run_bench(
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
             rows += _recording_group(desk, browser, max(1, rounds // 10), tmp)
         # Whole processes, each with its own desktop or browser: after ours is closed.
-        rows += _alternate("end to end", e2e_contenders(tmp, demo.resolve()), max(1, rounds // 10))
+        with e2e_contenders(tmp, demo.resolve()) as contenders:
+            rows += _alternate("end to end", contenders, max(1, rounds // 10), pause=PAUSE_S)
     return rows
 
 
