@@ -26,6 +26,12 @@ def _single_run(args: list[str]) -> bool:
     )
 
 
+def _import_run() -> None:
+    """What a cold ``verifier run`` needs (the CLI itself imports it only for that)."""
+    importlib.import_module("verifier.runner")
+    importlib.import_module("verifier.cli")
+
+
 def console() -> int:
     """Run the CLI in a process about to exit.
 
@@ -37,9 +43,7 @@ def console() -> int:
     if early:
         from verifier import browser
 
-        loader = threading.Thread(
-            target=importlib.import_module, args=("verifier.cli",), name="verifier-import"
-        )
+        loader = threading.Thread(target=_import_run, name="verifier-import")
         loader.start()
         try:
             browser.prestart_playwright()

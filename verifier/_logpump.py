@@ -62,6 +62,11 @@ class LogPump:
         self._thread = threading.Thread(target=self._run, name=f"verifier-{name}", daemon=True)
 
     def start(self) -> LogPump:
+        self._open()
+        self._thread.start()
+        return self
+
+    def _open(self) -> None:
         path = self.path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +74,22 @@ class LogPump:
         except OSError as exc:
             self._failed = exc
             _log.warning("cannot write %s: %s", path, exc)
-        self._thread.start()
-        return self
+
+    def switch(self, path: Path, redactor: Redactor = NO_SECRETS) -> None:
+        """Finish the log file so far and go on in ``path`` (a new file, with its own
+        limit), redacting with ``redactor`` from now on: the output of an app that
+        serves one recipe after another goes into each one's bundle."""
+        with self._lock:
+            if not self._thread.is_alive():  # the process has ended: nothing more comes
+                return
+            self._write_locked(self._redactor.flush())
+            self._close_locked()
+            self._head_left = self.limit - self.limit // 2
+            self._cut = 0
+            self._failed = None
+            self.path = path
+            self._redactor = redactor.stream()
+            self._open()
 
     def _run(self) -> None:
         fd = self._stream.fileno()
@@ -81,26 +100,32 @@ class LogPump:
                 data = b""
             if not data:
                 break
-            self._write(self._redactor.feed(self._decoder.decode(data)))
-        self._write(self._redactor.feed(self._decoder.decode(b"", final=True)))
-        self._write(self._redactor.flush())
-        self._finish()
+            self._take(self._decoder.decode(data))
+        self._take(self._decoder.decode(b"", final=True), final=True)
+        with self._lock:
+            self._close_locked()
 
-    def _write(self, text: str) -> None:
+    def _take(self, text: str, *, final: bool = False) -> None:
+        with self._lock:
+            out = self._redactor.feed(text)
+            if final:
+                out += self._redactor.flush()
+            self._write_locked(out)
+
+    def _write_locked(self, text: str) -> None:
         if not text:
             return
         data = text.encode("utf-8")
-        with self._lock:
-            if self._head_left > 0:
-                head, data = data[: self._head_left], data[self._head_left :]
-                self._head_left -= len(head)
-                self._emit(head)
-            if data:
-                self._tail += data
-                over = len(self._tail) - self._tail_limit
-                if over > 0:
-                    del self._tail[:over]
-                    self._cut += over
+        if self._head_left > 0:
+            head, data = data[: self._head_left], data[self._head_left :]
+            self._head_left -= len(head)
+            self._emit(head)
+        if data:
+            self._tail += data
+            over = len(self._tail) - self._tail_limit
+            if over > 0:
+                del self._tail[:over]
+                self._cut += over
 
     def _emit(self, data: bytes) -> None:
         if self._fh is None:
@@ -115,21 +140,20 @@ class LogPump:
                 self._fh.close()
             self._fh = None
 
-    def _finish(self) -> None:
-        with self._lock:
-            if self._cut:
-                # The note takes its room from the tail: the log stays within the limit.
-                room = 0
-                while (need := len(self._note(room)) + len(self._tail) - self._tail_limit) > room:
-                    room = need
-                del self._tail[:room]
-                self._emit(self._note(room))
-            self._emit(bytes(self._tail))
-            self._tail.clear()
-            if self._fh is not None:
-                with contextlib.suppress(OSError):
-                    self._fh.close()
-                self._fh = None
+    def _close_locked(self) -> None:
+        if self._cut:
+            # The note takes its room from the tail: the log stays within the limit.
+            room = 0
+            while (need := len(self._note(room)) + len(self._tail) - self._tail_limit) > room:
+                room = need
+            del self._tail[:room]
+            self._emit(self._note(room))
+        self._emit(bytes(self._tail))
+        self._tail.clear()
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
 
     def _note(self, more: int) -> bytes:
         """The line where the cut is, ``more`` bytes of the tail cut too."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 __all__ = ("SCREEN_PATTERN", "Box", "Button", "Image", "parse_screen", "parse_size")
 
-# A picture in memory: HxWx3 RGB (a screenshot, a template), or HxW grey.
-Image = npt.NDArray[np.uint8]
+# A picture in memory: HxWx3 RGB (a screenshot, a template), or HxW grey. (NumPy is
+# imported where pictures are made, not by everything that names their type: the CLI
+# starts faster.)
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Image: TypeAlias = npt.NDArray[np.uint8]
+else:
+    Image = Any
 # A rectangle in pixels: x, y, width, height.
 Box = tuple[int, int, int, int]
 Button = Literal["left", "middle", "right"]

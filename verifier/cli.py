@@ -8,11 +8,13 @@ The library itself never prints: what reaches the terminal goes through ``_term`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verifier import __version__
 from verifier._jobs import run_jobs
@@ -24,10 +26,12 @@ from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.pool import POOL_ENV, PoolUnavailable, default_socket, run_in_pool, serve
 from verifier.publish import cli as publish_cli
-from verifier.recipe import load_recipe, recipe_json_schema
-from verifier.runner import RunResult, recipe_files, run_attempts
-from verifier.stage import secrets_of
+from verifier.result import RunResult
 from verifier.temporal import cli as temporal_cli
+
+if TYPE_CHECKING:
+    from verifier.live import LiveOptions
+    from verifier.suite import Suite
 
 __all__ = ("main",)
 
@@ -94,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         "--update-baselines",
         action="store_true",
         help="(re)write expect_screenshot baselines instead of comparing against them",
+    )
+    run.add_argument(
+        "--isolate",
+        action="store_true",
+        help="start the app and the desktop anew for each recipe (default: recipes share "
+        "one desktop and browser, each with a fresh context, and one start of an equal app)",
     )
     run.add_argument(
         "--pool",
@@ -268,12 +278,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_run_jobs(args)
     tally = _Tally(args)
     pool = _Pool(args, live=live is not None)
+    one = len(args.recipes) * args.repeat == 1  # (a lone run overlaps its own starts)
+    with _suite(isolate=args.isolate or live is not None or one) as suite:
+        return _run_each(args, tally, pool, suite, live)
+
+
+@contextlib.contextmanager
+def _suite(*, isolate: bool) -> Iterator[Suite | None]:
+    """What the recipes of this command share (None: nothing), stopped at the end even
+    on a second Ctrl-C."""
+    if isolate:
+        yield None
+        return
+    from verifier.suite import Suite  # (runs here need it)
+
+    suite = Suite()
+    try:
+        yield suite
+    finally:
+        with SignalGuard() as guard:
+            guard.quiet = True
+            suite.close()
+
+
+def _run_each(
+    args: argparse.Namespace,
+    tally: _Tally,
+    pool: _Pool,
+    suite: Suite | None,
+    live: LiveOptions | None,
+) -> int:
     files: tuple[list[Path], list[Path]] | None = None
     for path in args.recipes:
         for _ in range(args.repeat):
             try:
                 result = pool.run(path)
                 if result is None:
+                    from verifier.runner import recipe_files, run_attempts  # (a cold run)
+
                     if files is None:
                         files = recipe_files([*args.recipes, *args.protect])
                         files[1].extend(Path(p) for p in args.private)
@@ -289,6 +331,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         live=live,
                         protect=protect,
                         private=private,
+                        suite=suite,
                     )
             except Interrupted as exc:
                 return show_error(exc, subject=path)
@@ -353,6 +396,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from verifier.recipe import load_recipe
+    from verifier.stage import secrets_of
+
     worst = 0
     for path in args.recipes:
         try:
@@ -370,6 +416,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from verifier.recipe import recipe_json_schema
+
     say(sys.stdout, json.dumps(recipe_json_schema(), indent=2, ensure_ascii=False))
     return 0
 

@@ -1,10 +1,13 @@
 """A warm desktop: what a run stands on before it knows its recipe, started ahead of it.
 
 A :class:`Rig` is Xvfb, openbox, Playwright's driver and a headed Chromium with no
-window, no context and nothing of any app. ``verifier serve`` keeps rigs ready (see
+window, no context and nothing of any app (with ``network: loopback``, all of it in a
+network namespace of its own). ``verifier serve`` keeps rigs ready (see
 ``verifier.pool``); a :class:`~verifier.stage.Stage` given one takes its parts over
-instead of starting its own, and then owns them: they serve that one run and are stopped
-with it. A rig is never handed to a second run.
+(:meth:`~Rig.take`) instead of starting its own, and then owns them: they serve that
+one run and are stopped with it. A suite of recipes (``verifier.suite``) instead lends
+them (:meth:`~Rig.lend`) to one stage after another, each making a browser context of
+its own, and resets the desktop's input between them.
 
 ::
 
@@ -27,16 +30,40 @@ from pathlib import Path
 
 from playwright.sync_api import Playwright
 
+from verifier._netns import loopback_only
 from verifier._types import parse_screen
-from verifier.browser import CHROMIUM, Chromium, start_playwright, stop_playwright
+from verifier.app import sandbox_unavailable
+from verifier.browser import (
+    CHROMIUM,
+    Chromium,
+    release_prestarted,
+    start_playwright,
+    stop_playwright,
+)
 from verifier.desktop import Desktop
-from verifier.errors import BrowserError, VerifierError
+from verifier.errors import BrowserError, NetworkError, VerifierError
 from verifier.recipe import Recipe
 
-__all__ = ("Rig", "RigParts")
+__all__ = ("Rig", "RigParts", "require_sandbox")
 
 _log = logging.getLogger(__name__)
 _LOGS = ("xvfb.log", "openbox.log")
+
+
+def require_sandbox() -> None:
+    """``network: loopback`` holds only when the app cannot leave the namespace: where
+    no sandbox can be made, an app with our privileges could (``nsenter``).
+
+    :raises NetworkError: no sandbox can be made here.
+    """
+    why_not = sandbox_unavailable()
+    if why_not is not None:
+        msg = (
+            f"network: loopback needs the app's sandbox, which cannot be made here "
+            f"({why_not}): without it the app could leave the namespace; run where "
+            "user namespaces are allowed, or use network: host"
+        )
+        raise NetworkError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +84,16 @@ class Rig:
         otherwise start cold).
     """
 
-    def __init__(self, screen: str = "1280x800", *, file_urls: bool = False) -> None:
+    def __init__(
+        self,
+        screen: str = "1280x800",
+        *,
+        file_urls: bool = False,
+        network: str = "host",
+        display: str | None = None,
+    ) -> None:
+        self.network = network
+        self._attach = display
         try:
             self.screen = parse_screen(screen, what="--screen")[:2]
         except ValueError as exc:
@@ -69,15 +105,35 @@ class Rig:
         self._stack.callback(shutil.rmtree, self._logs, ignore_errors=True)
         self._parts: RigParts | None = None
         self._taken = False
+        self._entered = False
+
+    def enter(self) -> Rig:
+        """With ``network: loopback``, enter the rig's network namespace (what this
+        thread starts from now on runs in it: the app, before :meth:`start`)."""
+        if self.network == "loopback" and not self._entered:
+            self._entered = True
+            try:
+                require_sandbox()
+                # A driver started before the namespace existed (verifier run starts one
+                # during its imports) lives outside it, and so would the browser it starts.
+                release_prestarted()
+                self._stack.enter_context(loopback_only())
+            except BaseException:
+                self.close()
+                raise
+        return self
 
     def start(self) -> Rig:
         """Start the display, the driver and Chromium; stops what started when one fails.
 
         :raises VerifierError: a part did not start (DisplayError, BrowserError).
         """
+        if self._parts is not None:
+            return self
+        self.enter()
         t0 = time.monotonic()
         try:
-            desktop = Desktop(self._screen, log_dir=self._logs)
+            desktop = Desktop(self._screen, display=self._attach, log_dir=self._logs)
             self._stack.callback(desktop.close)
             desktop.launch()
             playwright = start_playwright()
@@ -108,18 +164,23 @@ class Rig:
     ) -> str | None:
         """Why a run of ``recipe`` with these options cannot use this rig (then it
         starts cold), or None when it can."""
-        if display is not None:
+        if display != self._attach:
             return "--display attaches to another display"
         if live:
             return "--live serves a view of a desktop of its own"
-        if (network or recipe.network) != "host":
-            return "network: loopback puts the browser in a namespace made for the run"
+        if (network or recipe.network) != self.network:
+            return f"network: {network or recipe.network} is not the desktop's {self.network}"
         screen = parse_screen(recipe.screen, what="screen")[:2]
         if screen != self.screen:
             return f"the recipe's screen {recipe.screen} is not the pool's {self._screen}"
         if recipe.allow_file_urls != self.file_urls:
             return "the recipe allows file: URLs, which the pool's browsers block"
         return None
+
+    @property
+    def log_dir(self) -> Path:
+        """The rig's own folder (its display's logs)."""
+        return self._logs
 
     @property
     def display(self) -> str:
@@ -136,6 +197,24 @@ class Rig:
         if browser is None or not browser.is_connected():
             msg = "the warm desktop's Chromium is gone"
             raise BrowserError(msg)
+
+    def lend(self) -> RigParts:
+        """The parts, for one stage to use and not stop (see :meth:`give_back`)."""
+        if self._parts is None or self._taken:
+            msg = "this warm desktop is not ready, or was taken"
+            raise VerifierError(msg)
+        return self._parts
+
+    def give_back(self, logs: Path) -> None:
+        """A stage is done with the lent parts: the desktop's input is reset for the
+        next (see :meth:`Desktop.reset`) and its logs so far copied into ``logs``.
+
+        :raises VerifierError: the display or the browser cannot serve another recipe.
+        """
+        self.copy_logs(logs)
+        self.check_alive()
+        assert self._parts is not None
+        self._parts.desktop.reset()
 
     def take(self) -> RigParts:
         """Hand the parts over, once: the taker stops them from now on."""

@@ -14,9 +14,8 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 
@@ -33,77 +32,19 @@ from verifier.evidence import (
 )
 from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
+from verifier.result import EXIT_CODES as _EXIT
+from verifier.result import RunResult, RunVerdict
 from verifier.rig import Rig
 from verifier.stage import Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
+from verifier.suite import Suite
 
 __all__ = ("RunResult", "RunVerdict", "recipe_files", "run_attempts", "run_recipe")
 
 _log = logging.getLogger(__name__)
 
-_EXIT = {"passed": 0, "failed": 1, "error": 2}
 _SNAPSHOT_S = 2.0  # how long a page may take to give its aria snapshot
 _SNAPSHOT_BYTES = 1_000_000
-# A run's verdict, and a recipe's over its attempts: "flaky" failed (or could not verify)
-# and then passed on a retry.
-RunVerdict = Literal["passed", "failed", "error", "flaky"]
-_RUN_VERDICTS: tuple[RunVerdict, ...] = ("passed", "failed", "error", "flaky")
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """How a run ended, and where its evidence is (the last attempt's bundle; with
-    retries, ``attempts`` lists every attempt's, oldest first)."""
-
-    recipe: str
-    verdict: RunVerdict
-    bundle: Path | None
-    exit_code: int
-    failed_step: int | None = None
-    error: str | None = None
-    attempts: tuple[AttemptRecord, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        """The record ``verifier run --json`` prints (one object per recipe); with
-        ``attempts`` when the recipe ran more than once (--retries)."""
-        record: dict[str, object] = {
-            "recipe": self.recipe,
-            "verdict": self.verdict,
-            "bundle": str(self.bundle) if self.bundle else None,
-            "exit_code": self.exit_code,
-            "failed_step": self.failed_step,
-            "error": self.error,
-        }
-        if len(self.attempts) > 1:
-            record["attempts"] = [dict(a) for a in self.attempts]
-        return record
-
-    @classmethod
-    def from_json(cls, data: object) -> RunResult:
-        """A record :meth:`to_json` wrote (read back from ``verifier run --json``).
-
-        :raises ValueError: ``data`` is not such a record.
-        """
-        if not isinstance(data, dict) or not isinstance(data.get("recipe"), str):
-            msg = "not a run record: an object with 'recipe' and 'verdict'"
-            raise ValueError(msg)
-        verdict = data.get("verdict")
-        if verdict not in _RUN_VERDICTS:
-            msg = f"not a run record: verdict {verdict!r}"
-            raise ValueError(msg)
-        code, step = data.get("exit_code"), data.get("failed_step")
-        attempts = data.get("attempts")
-        return cls(
-            recipe=data["recipe"],
-            verdict=verdict,
-            bundle=Path(data["bundle"]) if isinstance(data.get("bundle"), str) else None,
-            exit_code=code if isinstance(code, int) else _EXIT.get(verdict, 0),
-            failed_step=step if isinstance(step, int) else None,
-            error=str(data["error"]) if data.get("error") else None,
-            attempts=tuple(a for a in attempts if isinstance(a, dict))  # type: ignore[misc]
-            if isinstance(attempts, list)
-            else (),
-        )
 
 
 def _pending(step: Step) -> StepRecord:
@@ -382,6 +323,7 @@ def run_recipe(
     previous: Sequence[AttemptRecord] = (),
     will_retry: bool = False,
     rig: Rig | None = None,
+    suite: Suite | None = None,
 ) -> RunResult:
     """Run a recipe on a desktop and write its evidence bundle under ``out/<run-id>/``.
 
@@ -400,6 +342,8 @@ def run_recipe(
     :param will_retry: a run that does not pass will be run again: its bundle says so
         (``retried``) and writes no junit.xml (the last attempt's reports the test).
     :param rig: a warm desktop to run on (see ``verifier.rig``), instead of starting one.
+    :param suite: the desktop, browser and app start shared with the recipes run before
+        and after this one (see ``verifier.suite``).
     :returns: the verdict, exit code and bundle path.
     :raises RecipeError: the recipe is invalid (no bundle is written).
     :raises Interrupted: on SIGINT/SIGTERM, after teardown; ``details["bundle"]`` says where.
@@ -415,6 +359,7 @@ def run_recipe(
         protect=protect,
         private=private,
         rig=rig,
+        suite=suite,
     )
     bundle = stage.bundle
     run = _Run(loaded, stage, update_baselines=update_baselines)
@@ -484,6 +429,7 @@ def run_attempts(
     *,
     retries: int = 0,
     rig: Rig | None = None,
+    suite: Suite | None = None,
     **options: Any,
 ) -> RunResult:
     """:func:`run_recipe`, and again while it fails or cannot verify, up to ``retries``
@@ -491,8 +437,8 @@ def run_attempts(
     verdict stands. Every attempt keeps its bundle; the last lists them all.
 
     ``options`` are :func:`run_recipe`'s. An invalid recipe or an interruption is not
-    retried (it raises as :func:`run_recipe` does). A ``rig`` serves the first attempt;
-    a retry starts a desktop of its own.
+    retried (it raises as :func:`run_recipe` does). A ``rig`` or ``suite`` serves the
+    first attempt; a retry starts a desktop (and app) of its own.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     previous: list[AttemptRecord] = []
@@ -502,6 +448,7 @@ def run_attempts(
             previous=previous,
             will_retry=len(previous) < retries,
             rig=None if previous else rig,
+            suite=None if previous else suite,
             **options,
         )
         if result.verdict in ("passed", "flaky") or len(previous) >= retries:

@@ -49,13 +49,12 @@ from verifier._runlog import capture_logs
 from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
 from verifier._storage import load_state, read_state
-from verifier.app import AppServices, Confinement, sandbox_unavailable
+from verifier.app import AppServices, Confinement
 from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
 from verifier.desktop import Desktop
 from verifier.errors import (
     BrowserError,
     BundleError,
-    NetworkError,
     RecipeError,
     VerifierError,
     message_of,
@@ -65,7 +64,8 @@ from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe
 from verifier.recorder import Recorder
-from verifier.rig import Rig
+from verifier.rig import Rig, require_sandbox
+from verifier.suite import Suite
 
 __all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
 
@@ -139,6 +139,8 @@ class Stage:
     :param private: more files the app must not see (an MCP token file).
     :param rig: a warm desktop (``verifier.rig``) to take over instead of starting a
         display, a driver and a browser; its :meth:`~verifier.rig.Rig.refuses` said yes.
+    :param suite: the recipes of one command share its desktop, browser and app start
+        (``verifier.suite``): this stage borrows them, with a browser context of its own.
     :raises BundleError: the bundle folder cannot be created.
     """
 
@@ -156,9 +158,11 @@ class Stage:
         protect: Sequence[Path] = (),
         private: Sequence[Path] = (),
         rig: Rig | None = None,
+        suite: Suite | None = None,
     ) -> None:
         self.recipe = recipe
         self._rig = rig
+        self._suite = suite
         self._protect = tuple(protect)
         self._private = tuple(private)
         self.display = display
@@ -236,11 +240,11 @@ class Stage:
         stack = self._parts
         # The live view listens outside the network namespace: a person's browser is there.
         listen = stack.enter_context(live_socket()) if self._live is not None else None
-        if self.network == "loopback":
+        if self.network == "loopback" and self._suite is None:  # (a suite's desktop has one)
             if self._rig is not None:  # the rig's browser runs outside any namespace of ours
                 msg = "a warm desktop cannot serve a network: loopback run"
                 raise VerifierError(msg)
-            self._require_sandbox()
+            require_sandbox()
             # A driver started before the namespace existed (verifier run starts one
             # during its imports) lives outside it, and so would the browser it starts.
             release_prestarted()
@@ -254,7 +258,12 @@ class Stage:
         # while the browser, dev server and display close.
         stack.callback(self._stop_recorder)
         warm = self._rig.take() if self._rig is not None else None
-        if warm is not None:  # its parts are ours to stop from here on
+        desktop: Desktop | None = None
+        shared_by: str | None = None  # the run that started the suite's desktop
+        if self._suite is not None:  # lent (once the app launched): given back, not stopped
+            self._suite.prepare(self.recipe, network=self.network, display=self.display)
+            stack.callback(self._give_back)
+        elif warm is not None:  # its parts are ours to stop from here on
             desktop = warm.desktop
             stack.callback(desktop.close)
             stack.callback(stop_playwright, warm.playwright)
@@ -263,29 +272,50 @@ class Stage:
             desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
             stack.callback(desktop.close)  # after the dev server (registered later) stops
         services = self.recipe.services()
+        app_by: str | None = None  # the run that started the suite's app
         if services:
             environment = self.recipe.app if isinstance(self.recipe.app, EnvironmentSpec) else None
-            self.app = AppServices(
-                services,
-                logs=logs,
-                redactor=self.redactor,
-                url=environment.url if environment is not None else None,
-                ready_timeout=environment.ready_timeout if environment is not None else 60.0,
-                confinement=self._confinement(),
-            )
-            stack.callback(self._stop_app)
+            url = environment.url if environment is not None else None
+            ready_timeout = environment.ready_timeout if environment is not None else 60.0
+
+            def make() -> AppServices:
+                return AppServices(
+                    services,
+                    logs=logs,
+                    redactor=self.redactor,
+                    url=url,
+                    ready_timeout=ready_timeout,
+                    confinement=self._confinement(),
+                )
+
             # The checkout's commit is read before the app can change its .git folders.
             commit.result()
-            self.app.launch()
+            if self._suite is not None:  # started once for the recipes of equal app blocks
+                self.app, app_by = self._suite.app(
+                    (services, url, ready_timeout),
+                    make,
+                    run_id=self.bundle.run_id,
+                    logs=logs,
+                    redactor=self.redactor,
+                )
+            else:
+                self.app = make()
+                stack.callback(self._stop_app)
+                self.app.launch()
         t0 = time.monotonic()
+        if self._suite is not None:
+            warm, shared_by = self._suite.lend(run_id=self.bundle.run_id)
+            desktop = warm.desktop
         # Playwright's driver needs no display: it starts while Xvfb comes up.
         if warm is not None:
             playwright = warm.playwright
         else:
+            assert desktop is not None
             desktop.launch()
             playwright = start_playwright()
             stack.callback(stop_playwright, playwright)
         driver_s = time.monotonic() - t0
+        assert desktop is not None
         self.desktop = desktop.start()
         self.desktop.prepare_typing(self.recipe.typed_text())
         if self._live is not None:
@@ -298,6 +328,7 @@ class Stage:
                 "own_xvfb": self.display is None,
                 "ready_s": _since(t0),
                 **({"warm": True, "warmed_s": warm.ready_s} if warm is not None else {}),
+                **({"shared_with": shared_by} if shared_by is not None else {}),
             },
         )
         self.bundle.set_environment(
@@ -346,6 +377,7 @@ class Stage:
                 storage_state=storage,
                 file_urls=self.recipe.allow_file_urls,
                 chromium=warm.chromium if warm is not None else None,
+                keep_chromium=self._suite is not None,
             )
         )
         if self.recorder is not None:
@@ -359,6 +391,7 @@ class Stage:
                 "driver_s": round(driver_s, 3),
                 "file_urls": self.browser.file_url_policy,
                 **({"warm": True} if warm is not None else {}),
+                **({"shared_with": shared_by} if shared_by is not None else {}),
             },
         )
         self.bundle.set_environment({"chromium": self.browser.version})
@@ -378,21 +411,10 @@ class Stage:
                     "ready_s": round(self.app.ready_s or 0.0, 3),
                     "sandbox": base.sandbox,
                     "services": self.app.records(),
+                    **({"shared_with": app_by} if app_by is not None else {}),
                 },
             )
         self._check_placement()
-
-    def _require_sandbox(self) -> None:
-        """``network: loopback`` holds only when the app cannot leave the namespace: where
-        no sandbox can be made, an app with our privileges could (``nsenter``)."""
-        why_not = sandbox_unavailable()
-        if why_not is not None:
-            msg = (
-                f"network: loopback needs the app's sandbox, which cannot be made here "
-                f"({why_not}): without it the app could leave the namespace; run where "
-                "user namespaces are allowed, or use network: host"
-            )
-            raise NetworkError(msg)
 
     def _confinement(self) -> Confinement:
         """What the app's sandbox keeps from it: every bundle of the output folder, saved
@@ -434,6 +456,16 @@ class Stage:
                     if service.pid is not None:
                         named[service.name] = service.pid
             check_contained(named)
+
+    def _give_back(self) -> None:
+        """Hand the suite's desktop back (reset for the next recipe), then say in the
+        manifest how the app's services are (running, or how they ended)."""
+        assert self._suite is not None
+        self._suite.give_back(self.bundle.root / "logs")
+        if self.app is not None:
+            found = self.bundle.manifest["setup"].get("app")
+            if isinstance(found, dict):
+                found["services"] = self.app.records()
 
     def _stop_app(self) -> None:
         """Stop the services (in reverse) and record how each ended."""

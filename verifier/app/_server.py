@@ -424,6 +424,13 @@ class DevServer(Owner):
             self._pump.join(timeout=1.0)
         return self.log_tail()
 
+    def switch_log(self, path: Path, redactor: Redactor) -> None:
+        """Write the server's output from now on into ``path`` (another recipe's bundle),
+        redacted with ``redactor``."""
+        self.log_path = path
+        if self._pump is not None:
+            self._pump.switch(path, redactor)
+
     def log_tail(self, lines: int = 12) -> str:
         """The last lines the server printed (redacted), for error messages."""
         return self._pump.tail(lines) if self._pump is not None else ""

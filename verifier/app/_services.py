@@ -106,6 +106,12 @@ class AppServices(Owner):
         """The processes we started for it (their trees hold the rest)."""
         return [s.pid for s in self.services if s.pid is not None]
 
+    def switch_logs(self, logs: Path, redactor: Redactor = NO_SECRETS) -> None:
+        """Write every service's output from now on into ``logs`` (the folder of the next
+        recipe's bundle, when one app serves several), redacted with ``redactor``."""
+        for service in self.services:
+            service.switch_log(logs / service.log_path.name, redactor)
+
     def launch(self) -> AppServices:
         """Start the first service without waiting (the caller starts the desktop
         meanwhile); :meth:`wait_ready` does the rest."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from verifier.browser._dialogs import DialogEvent, Dialogs
 from verifier.browser._downloads import DOWNLOAD_TIMEOUT, Downloads
 from verifier.browser._driver import start_playwright, stop_playwright
 from verifier.browser._input import InputKind, InputMark, InputWatch
-from verifier.browser._launch import CHROMIUM, Chromium, fill_screen
+from verifier.browser._launch import CHROMIUM, CLOSE_TIMEOUT, Chromium, fill_screen
 from verifier.browser._network import NetworkLog
 from verifier.browser._seen import register_engines
 from verifier.browser._tabs import Tabs
@@ -70,8 +71,11 @@ class Browser(Owner):
     :param file_urls: let the browser open ``file:`` URLs (else Chromium's policy refuses
         them, where a mount namespace can be made: see ``_policy.py``).
     :param chromium: a Chromium launched already on ``display`` (a warm desktop's, see
-        ``verifier.rig``), with no context yet: the browser takes it over (and closes it)
-        instead of launching one; ``executable`` and ``file_urls`` are then its own.
+        ``verifier.rig``), with no context of ours: the browser uses it instead of
+        launching one (``executable`` and ``file_urls`` are then its own) and closes it,
+        unless ``keep_chromium``: then only this browser's context (its cookies, storage,
+        cache, permissions, pages and windows) is closed, for the next recipe to make its
+        own. A context that does not close within its deadline takes Chromium with it.
     """
 
     def __init__(
@@ -87,8 +91,10 @@ class Browser(Owner):
         storage_state: Mapping[str, Any] | None = None,
         file_urls: bool = True,
         chromium: Chromium | None = None,
+        keep_chromium: bool = False,
     ) -> None:
         self._display = display
+        self._keep_chromium = keep_chromium and chromium is not None
         self._screen = screen
         self._chromium = chromium or Chromium(
             executable=executable,
@@ -185,12 +191,35 @@ class Browser(Owner):
         self._closed = True
         if self._dialogs is not None:
             self._dialogs.close()
-        self._chromium.close()
+        if self._keep_chromium:
+            self._close_context()
+        else:
+            self._chromium.close()
         if self._pw is not None and self._owns_pw:
             stop_playwright(self._pw)
         if self._calls is not None:
             self._calls.close()
         self._console.close()
+
+    def _close_context(self) -> None:
+        """Close this browser's context and everything of it, leaving Chromium running;
+        past :data:`CLOSE_TIMEOUT` Chromium is killed (its next user sees it gone)."""
+        if self._tabs is not None:
+            self._tabs.unwatch()
+        if self._context is None:
+            return
+        cut = threading.Timer(CLOSE_TIMEOUT, self._cut_context)
+        cut.daemon = True
+        cut.start()
+        try:
+            with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+                self._context.close()
+        finally:
+            cut.cancel()
+
+    def _cut_context(self) -> None:
+        _log.warning("the context did not close within %g s: killing Chromium", CLOSE_TIMEOUT)
+        self._chromium.kill()
 
     @property
     def file_url_policy(self) -> str:

@@ -141,6 +141,10 @@ class Chromium:
         kill_tree(tree, grace=1.0)
         self._launcher.close()
 
+    def kill(self) -> None:
+        """Kill Chromium and every process of its tree now (it hangs)."""
+        kill_tree(find_tree(None, self._cookie), grace=0.5)
+
     def _cut_close(self, tree: dict[int, int]) -> None:
         _log.warning("Chromium did not close within %g s: killing it", CLOSE_TIMEOUT)
         kill_tree(tree, grace=0.5)

@@ -13,6 +13,7 @@ it stay behind it until input is sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -73,6 +74,13 @@ class Tabs:
         self._watch.on("Target.targetCreated", self._on_target)
         self._watch.on("Target.targetDestroyed", self._on_target_gone)
         self._watch.send("Target.setDiscoverTargets", {"discover": True})
+
+    def unwatch(self) -> None:
+        """Stop hearing of Chromium's tabs (its other contexts' are not ours)."""
+        if self._watch is not None:
+            with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+                self._watch.detach()
+            self._watch = None
 
     def take(self, page: Page) -> None:
         """A tab or popup opened (by the page, or ours at start): steps act on it now."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
 
-from verifier import _types
 from verifier._types import Image
+from verifier.computer._options import IMAGE_FORMATS, ImageFormat, parse_size
 from verifier.desktop import PNG_PARAMS
 from verifier.errors import DisplayError, InputError
 
@@ -32,8 +31,6 @@ __all__ = (
     "parse_size",
 )
 
-ImageFormat = Literal["auto", "png", "jpeg", "webp"]
-IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
 
 # "auto" sends PNG for UI screens (exact pixels, and as small as JPEG there), JPEG for
 # photo-like ones; a PNG above this many bytes is also tried as JPEG, the smaller wins.
@@ -41,14 +38,6 @@ AUTO_PNG_LIMIT = 256 * 1024
 AUTO_FLAT_MIN = 0.3  # below this share of flat pixels, "auto" goes straight to JPEG
 JPEG_QUALITY = 85
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
-    """``"1280x800"`` -> (1280, 800); InputError naming ``what`` when it is not."""
-    try:
-        return _types.parse_size(text, what=what)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

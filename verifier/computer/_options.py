@@ -5,12 +5,35 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from verifier.computer._image import ImageFormat
+from verifier import _types
 from verifier.errors import InputError
 from verifier.live import LiveOptions
 
-__all__ = ("MIN_TOKEN", "TOKEN_ENV", "McpOptions", "check_token", "parse_listen", "read_token")
+__all__ = (
+    "IMAGE_FORMATS",
+    "MIN_TOKEN",
+    "TOKEN_ENV",
+    "ImageFormat",
+    "McpOptions",
+    "check_token",
+    "parse_listen",
+    "parse_size",
+    "read_token",
+)
+
+ImageFormat = Literal["auto", "png", "jpeg", "webp"]
+IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
+
+
+def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
+    """``"1280x800"`` -> (1280, 800); InputError naming ``what`` when it is not."""
+    try:
+        return _types.parse_size(text, what=what)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
 
 TOKEN_ENV = "VERIFIER_MCP_TOKEN"
 # A token anyone could guess in a run's time is no token: 32 characters of

@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verifier._term import say, show_error
-from verifier.computer._image import IMAGE_FORMATS, ImageFormat, parse_size
 from verifier.computer._options import (
+    IMAGE_FORMATS,
     TOKEN_ENV,
+    ImageFormat,
     McpOptions,
     check_token,
     parse_listen,
+    parse_size,
     read_token,
 )
 from verifier.errors import InputError, Interrupted, VerifierError

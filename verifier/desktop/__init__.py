@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from Xlib.error import ConnectionClosedError, XError
 
 from verifier._process import Owner
 from verifier._types import Box, Button, Image
@@ -29,7 +30,7 @@ from verifier.desktop._display import (
 from verifier.desktop._input import WHEEL_PIXELS, Input
 from verifier.desktop._keys import MODIFIERS, key_name
 from verifier.desktop._windows import Window, Windows
-from verifier.errors import DisplayError
+from verifier.errors import DisplayError, InputError
 
 __all__ = (
     "MODIFIERS",
@@ -178,6 +179,20 @@ class Desktop(Owner):
     def xauthority(self) -> Path | None:
         """The file holding this display's cookie (None when attached to another's)."""
         return authority_of(self.display)
+
+    def reset(self) -> None:
+        """Leave input as a fresh display has it, for another recipe on this desktop:
+        keys and buttons released, Caps/Num Lock off, the keymap restored, the pointer in
+        the middle of the screen, the clipboard and every selection empty.
+
+        :raises DisplayError: the display does not answer (it cannot be used again).
+        """
+        width, height = self.size
+        try:
+            self._in().reset((width // 2, height // 2))
+        except (InputError, XError, OSError, ConnectionClosedError) as exc:
+            msg = f"the display {self.display} could not be reset for the next recipe: {exc}"
+            raise DisplayError(msg) from exc
 
     def check_alive(self) -> None:
         """Raise DisplayError if our Xvfb has died."""

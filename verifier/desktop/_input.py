@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from Xlib import XK, X
 from Xlib.error import ConnectionClosedError, XError
 from Xlib.ext import xtest
+from Xlib.protocol import request
 
 from verifier._types import Button
 from verifier.desktop._display import open_display
@@ -285,6 +286,37 @@ class Input:
 
         threading.Thread(target=sync, name="verifier-x-close", daemon=True).start()
         return done.wait(seconds)
+
+    def reset(self, center: tuple[int, int]) -> None:
+        """Leave the desktop's input as a fresh display has it, for the next recipe on
+        it: held keys and mouse buttons released, Caps Lock and Num Lock off, the keymap
+        restored, the pointer at ``center``, no selection (the clipboard empty)."""
+        self._release_all(sorted(self._held))
+        self._held.clear()
+        root = self._conn.screen().root
+        mask = int(root.query_pointer().mask)
+        for button, held in ((1, X.Button1Mask), (2, X.Button2Mask), (3, X.Button3Mask)):
+            if mask & held:
+                self._fake(X.ButtonRelease, button)
+        for keysym, locked in ((XK.XK_Caps_Lock, X.LockMask), (XK.XK_Num_Lock, X.Mod2Mask)):
+            code = self._conn.keysym_to_keycode(keysym)
+            if mask & locked and code:
+                self._fake(X.KeyPress, code)
+                self._fake(X.KeyRelease, code)
+        for keycode in self._bound.values():
+            syms = self._original.get(keycode, (0,) * self._syms_per_code)
+            self._conn.change_keyboard_mapping(keycode, [syms])
+        self._spare = [*self._spare, *self._bound.values()]
+        self._bound.clear()
+        for name in ("CLIPBOARD", "PRIMARY", "SECONDARY"):  # its owner is told to let go
+            request.SetSelectionOwner(
+                display=self._conn.display,
+                window=X.NONE,
+                selection=self._conn.intern_atom(name),
+                time=X.CurrentTime,
+            )
+        self._fake(X.MotionNotify, x=center[0], y=center[1])
+        self.sync()
 
     def close(self) -> None:
         """Release held keys, restore the keymap, close the connection; idempotent."""

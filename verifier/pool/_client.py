@@ -23,7 +23,7 @@ from verifier import errors
 from verifier._signals import SignalGuard
 from verifier.errors import Interrupted, VerifierError
 from verifier.pool._wire import Wire, peer_uid
-from verifier.runner import RunResult
+from verifier.result import RunResult
 
 __all__ = ("POOL_ENV", "PoolUnavailable", "run_in_pool")
 
