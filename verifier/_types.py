@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 __all__ = ("SCREEN_PATTERN", "Box", "Button", "Image", "parse_screen", "parse_size")
 
@@ -14,9 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    Image: TypeAlias = npt.NDArray[np.uint8]
-else:
-    Image = Any
+Image: TypeAlias = "npt.NDArray[np.uint8]"
 # A rectangle in pixels: x, y, width, height.
 Box = tuple[int, int, int, int]
 Button = Literal["left", "middle", "right"]

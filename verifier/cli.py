@@ -278,8 +278,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_run_jobs(args)
     tally = _Tally(args)
     pool = _Pool(args, live=live is not None)
-    one = len(args.recipes) * args.repeat == 1  # (a lone run overlaps its own starts)
-    with _suite(isolate=args.isolate or live is not None or one) as suite:
+    # A lone run overlaps its own starts; repeats measure a recipe's luck, start included.
+    alone = len(args.recipes) == 1 or args.repeat > 1
+    with _suite(isolate=args.isolate or live is not None or alone) as suite:
         return _run_each(args, tally, pool, suite, live)
 
 

@@ -26,17 +26,21 @@ from pathlib import Path
 from verifier.bench._script import playwright_video_env, run_script
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 
-__all__ = ("PAUSE_S", "e2e_contenders")
+__all__ = ("PAUSE_S", "SUITE", "e2e_contenders")
 
+SUITE = 10  # recipes (tests) in the suite comparison
 PAUSE_S = 2.5  # before each timed run: a desktop warms in about 1.1 s here
 _SERVE_S = 60.0
 
-# The demo recipe's 14 steps, as someone would write them with Playwright alone.
+# The demo recipe's 14 steps, as someone would write them with Playwright alone: TESTS
+# tests, as Playwright Test runs a suite (one server, one browser, a context with video
+# for each test).
 _PLAIN = r"""
 import os, socket, subprocess, sys, time, urllib.request
 from contextlib import closing
 from playwright.sync_api import sync_playwright, expect
-app, videos, chromium, flags = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+app, videos, tests, chromium = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+flags = sys.argv[5:]
 with closing(socket.socket()) as s:
     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
 server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
@@ -50,20 +54,23 @@ try:
             time.sleep(0.05)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=flags)
-        ctx = browser.new_context(viewport={"width": 1280, "height": 713}, record_video_dir=videos)
-        page = ctx.new_page()
-        page.goto(url)
-        expect(page.locator("body")).to_contain_text("Nothing to do yet")
-        page.click("#new-todo"); page.keyboard.type("Buy milk"); page.keyboard.press("Enter")
-        page.keyboard.type("Grüße aus 東京 ✓"); page.click("text=Add")
-        expect(page.locator("body")).to_contain_text("2 items left")
-        page.click("input[aria-label='Done: Buy milk']")
-        expect(page.locator("body")).to_contain_text("1 item left")
-        page.click("text=Completed")
-        expect(page).to_have_url(url + "#/completed")
-        expect(page.locator("#todo-list li.done")).to_be_visible()
-        page.screenshot(path=os.path.join(videos, "completed.png"))
-        ctx.close(); browser.close()
+        for test in range(tests):
+            ctx = browser.new_context(viewport={"width": 1280, "height": 713},
+                                      record_video_dir=os.path.join(videos, str(test)))
+            page = ctx.new_page()
+            page.goto(url)
+            expect(page.locator("body")).to_contain_text("Nothing to do yet")
+            page.click("#new-todo"); page.keyboard.type("Buy milk"); page.keyboard.press("Enter")
+            page.keyboard.type("Grüße aus 東京 ✓"); page.click("text=Add")
+            expect(page.locator("body")).to_contain_text("2 items left")
+            page.click("input[aria-label='Done: Buy milk']")
+            expect(page.locator("body")).to_contain_text("1 item left")
+            page.click("text=Completed")
+            expect(page).to_have_url(url + "#/completed")
+            expect(page.locator("#todo-list li.done")).to_be_visible()
+            page.screenshot(path=os.path.join(videos, f"completed-{test}.png"))
+            ctx.close()
+        browser.close()
 finally:
     server.terminate(); server.wait()
 """
@@ -72,15 +79,17 @@ Contender = tuple[str, Callable[[], object] | None, str]
 
 
 @contextlib.contextmanager
-def e2e_contenders(tmp: Path, demo: Path) -> Iterator[list[Contender]]:
+def e2e_contenders(tmp: Path, demo: Path) -> Iterator[tuple[list[Contender], list[Contender]]]:
     """Ours cold, ours on a warm desktop and the plain script, each run once per call;
-    skipped without the demo. The pool's server stops when the block ends."""
+    then the suites: the demo recipe :data:`SUITE` times in one run of ours, and as that
+    many tests of one plain script. Skipped without the demo. The pool's server stops
+    when the block ends."""
     ours = "verifier run recipes/todo.yaml (headed, XTest, video, bundle)"
     warm = "  the same, on a warm desktop (verifier serve, --pool)"
     plain = "plain headless Playwright script, record_video_dir"
     if not demo.is_file():
         why = f"needs the demo recipe (--demo): {str(demo)!r} is not a file"
-        yield [(ours, None, why), (warm, None, why), (plain, None, why)]
+        yield [(ours, None, why), (warm, None, why), (plain, None, why)], []
         return
     out = tmp / "e2e-bundles"
 
@@ -92,17 +101,33 @@ def e2e_contenders(tmp: Path, demo: Path) -> Iterator[list[Contender]]:
     env = playwright_video_env(tmp)
     rounds = iter(range(1_000_000))
 
-    def run_plain() -> None:
+    def run_plain(tests: int = 1) -> None:
         videos = tmp / f"e2e-videos-{next(rounds)}"
-        argv = [sys.executable, str(script), str(demo.parent / "todo-app"), str(videos)]
+        app = demo.parent / "todo-app"
+        argv = [sys.executable, str(script), str(app), str(videos), str(tests)]
         run_script([*argv, CHROMIUM, *CHROMIUM_FLAGS], env=env)
 
+    no_ffmpeg = "" if env else "ffmpeg is not installed"
     with _serving(tmp / "pool" / "pool.sock") as (pool, why_not):
-        yield [
-            (ours, run_ours, ""),
-            (warm, (lambda: run_ours("--pool", str(pool))) if not why_not else None, why_not),
-            (plain, run_plain if env else None, "" if env else "ffmpeg is not installed"),
-        ]
+        yield (
+            [
+                (ours, run_ours, ""),
+                (warm, (lambda: run_ours("--pool", str(pool))) if not why_not else None, why_not),
+                (plain, run_plain if env else None, no_ffmpeg),
+            ],
+            [
+                (
+                    f"verifier run: the demo recipe {SUITE} times (one app, desktop, browser)",
+                    lambda: run_ours("--repeat", str(SUITE)),
+                    "",
+                ),
+                (
+                    f"plain Playwright: {SUITE} tests, one server and browser, a context each",
+                    (lambda: run_plain(SUITE)) if env else None,
+                    no_ffmpeg,
+                ),
+            ],
+        )
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from verifier.bench._e2e import PAUSE_S, e2e_contenders
+from verifier.bench._e2e import PAUSE_S, SUITE, e2e_contenders
 from verifier.bench._recording import SECONDS, ours_once, playwright_once, show_animation
 from verifier.browser import Browser
 from verifier.desktop import PNG_PARAMS, Desktop
@@ -457,8 +457,11 @@ def run_bench(
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
             rows += _recording_group(desk, browser, max(1, rounds // 10), tmp)
         # Whole processes, each with its own desktop or browser: after ours is closed.
-        with e2e_contenders(tmp, demo.resolve()) as contenders:
-            rows += _alternate("end to end", contenders, max(1, rounds // 10), pause=PAUSE_S)
+        with e2e_contenders(tmp, demo.resolve()) as (single, suite):
+            rows += _alternate("end to end", single, max(1, rounds // 10), pause=PAUSE_S)
+            if suite:
+                group = f"a suite: {SUITE} runs of the demo recipe"
+                rows += _alternate(group, suite, max(1, rounds // 30), pause=PAUSE_S)
     return rows
 
 
