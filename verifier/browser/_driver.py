@@ -19,6 +19,7 @@ from verifier.errors import BrowserError
 
 __all__ = ("prestart_playwright", "release_prestarted", "start_playwright", "stop_playwright")
 
+_SEMI_SPACE = "--max-semi-space-size=2"  # MB
 _prestarted: Playwright | None = None  # from prestart_playwright(), not yet taken
 
 
@@ -55,8 +56,10 @@ def _start_driver() -> Playwright:
     """Start Playwright's driver.
 
     Node compiles the driver's JavaScript on every start; with a compile cache the driver
-    is up in ~200 ms instead of ~270 (measured here). The driver inherits os.environ, so
-    the variable is set around its start and then restored. A cache that cannot be
+    is up in ~200 ms instead of ~270 (measured here). Its young generation is kept small
+    (``--max-semi-space-size``: 16 MB of its ~90 MB, for messages that live a moment).
+    The driver inherits os.environ, so the variables are set around its start and then
+    restored. A cache that cannot be
     written is skipped by Node, silently. A driver that does not start is a
     :class:`BrowserError` in one line; a missing system library (Playwright's node needs
     libatomic.so.1) names the Debian package to install.
@@ -64,10 +67,13 @@ def _start_driver() -> Playwright:
     from verifier._syslibs import DriverStderr
 
     ensure_watchdog()
-    cache = "NODE_COMPILE_CACHE" not in os.environ
-    if cache:
+    saved = {name: os.environ.get(name) for name in ("NODE_COMPILE_CACHE", "NODE_OPTIONS")}
+    if saved["NODE_COMPILE_CACHE"] is None:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
+    options = saved["NODE_OPTIONS"] or ""
+    if "--max-semi-space-size" not in options:
+        os.environ["NODE_OPTIONS"] = f"{options} {_SEMI_SPACE}".strip()
     try:
         with DriverStderr() as stderr:
             try:
@@ -75,8 +81,11 @@ def _start_driver() -> Playwright:
             except Exception as exc:  # Playwright raises a bare Exception when node dies
                 raise BrowserError(stderr.failure(exc)) from exc
     finally:
-        if cache:
-            os.environ.pop("NODE_COMPILE_CACHE", None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def stop_playwright(playwright: Playwright) -> None:

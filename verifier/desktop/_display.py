@@ -223,6 +223,9 @@ class XServer:
             "-nolisten",
             "local",  # no abstract socket: see _hold_abstract
             "-noreset",  # keep the server up between clients
+            # No GLX: Chromium draws without the GPU, and Mesa's GL costs Xvfb 20 MB.
+            "-extension",
+            "GLX",
             "+extension",
             "XTEST",
             "+extension",
