@@ -202,13 +202,19 @@ def test_a_run_the_pool_cannot_serve_starts_cold_and_says_why(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
     recipe = _site_recipe(write_recipe, {"expect_text": "Fixture app"}, screen="1024x768")
+    _site_recipe(write_recipe, {"expect_text": "Fixture app"}).rename(recipe.with_name("same.yaml"))
     out = tmp_path / "out"
     with _serving(tmp_path) as server:
         done = _run(str(recipe), "--pool", str(server.sock), "--out", str(out), "--no-video")
         assert done.returncode == 0, done.stderr
         assert "note: starting cold, not on the pool: the recipe's screen 1024x768" in done.stderr
         setup = read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]
-        assert "warm" not in setup["desktop"]  # type: ignore[index]
+        assert setup["desktop"]["warm"] is False  # type: ignore[index]
+        # Chromium read its time zone, language and proxies when it started: a caller
+        # whose differ starts cold rather than be verified under the pool's.
+        env = {**os.environ, "TZ": "Asia/Tokyo"}
+        done = _run(str(recipe.with_name("same.yaml")), "--pool", str(server.sock), env=env)
+        assert "the caller's TZ is not the pool's" in done.stderr, done.stderr
     # No pool there, or a socket others may open (it would get our environment): cold.
     done = _run(str(recipe), "--pool", str(tmp_path / "none.sock"), "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -294,3 +300,79 @@ def test_ctrl_c_reaches_the_run_on_the_warm_desktop(
         assert finished["verdict"] == "error"
         assert "SIGINT" in finished["error"]["message"]
         assert finished["setup"]["desktop"]["warm"] is True
+
+
+_KNOCKS = """
+import json, os, socket, sys, http.server, functools
+path = os.environ["POOL_SOCKET"]
+try:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall((json.dumps({"recipe": "/etc/hostname", "cwd": "/", "env": {}, "options": {}})
+               + "\\n" + json.dumps({"go": True}) + "\\n").encode())
+    print("POOL ANSWERED:", s.recv(4096), flush=True)
+except OSError as exc:
+    print("POOL REFUSED:", exc, flush=True)
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+"""
+
+
+def test_the_app_under_test_cannot_hand_the_pool_a_run(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    # The socket where the app could see it (in its own folder): the run hides it, and
+    # a caller in another user namespace (the sandbox's) is refused all the same.
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "index.html").write_text("<title>knocks</title><p>served</p>")
+    (app / "knocks.py").write_text(_KNOCKS)
+    sock = app / "pool" / "pool.sock"
+    recipe = write_recipe(
+        {
+            "name": "an app that knocks",
+            "app": {
+                "command": ["python3", "knocks.py", "{port}", str(app)],
+                "cwd": str(app),
+                "url": "http://127.0.0.1:{port}/",
+                "env": {"POOL_SOCKET": str(sock)},
+            },
+            "steps": [{"goto": "/"}, {"expect_text": "served"}],
+        }
+    )
+    server = _Serving(sock)
+    try:
+        server.wait_line("ready:")
+        idle = set(server.workers())
+        done = _run(str(recipe), "--pool", str(sock), "--out", str(tmp_path / "out"))
+        assert done.returncode == 0, done.stderr
+        bundle = Path(json.loads(done.stdout)["bundle"])
+        log = (bundle / "logs" / "app.log").read_text()
+        assert "POOL REFUSED" in log or "POOL ANSWERED: b''" in log, log
+        # Only the caller's run took a desktop: the one that replaced it is still idle.
+        fresh = server.wait_ready(idle)
+        time.sleep(1.0)
+        assert fresh in server.workers()
+    finally:
+        server.stop()
+
+
+def test_a_warm_bundle_is_made_with_the_callers_umask(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    recipe = _site_recipe(write_recipe, {"expect_text": "Fixture app"})
+    with _serving(tmp_path) as server:
+        assert VERIFIER is not None
+        done = subprocess.run(
+            ["sh", "-c", 'umask 077 && exec "$@"', "sh", VERIFIER, "run", str(recipe)]
+            + ["--pool", str(server.sock), "--json", "--no-video", "--out", str(tmp_path / "o")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        bundle = Path(json.loads(done.stdout)["bundle"])
+        assert read_manifest(bundle)["setup"]["desktop"]["warm"] is True  # type: ignore[index]
+        assert bundle.stat().st_mode & 0o077 == 0
+        assert (bundle / "logs" / "verifier.log").stat().st_mode & 0o077 == 0

@@ -320,6 +320,8 @@ def _run_each(
                     if files is None:
                         files = recipe_files([*args.recipes, *args.protect])
                         files[1].extend(Path(p) for p in args.private)
+                        if pool.named is not None:  # no app under test may see it
+                            files[1].append(pool.named)
                     protect, private = files
                     result = run_attempts(
                         path,
@@ -356,12 +358,16 @@ def _run_each(
 
 class _Pool:
     """Where ``verifier run`` finds warm desktops (``--pool``, else $VERIFIER_POOL), and
-    the note it leaves when it starts cold instead (once)."""
+    the note it leaves when it starts cold instead (once a reason)."""
 
     def __init__(self, args: argparse.Namespace, *, live: bool) -> None:
         named = args.pool or os.environ.get(POOL_ENV)
-        self.path = Path(named) if named and not args.display and not live else None
-        self._told = False
+        self.named = Path(named) if named else None
+        self.path = self.named
+        self._told: set[str] = set()
+        if self.named is not None and (args.display or live):
+            self._tell("--display" if args.display else "--live", "serves a desktop of its own")
+            self.path = None
         self._options = {
             "out": args.out,
             "no_video": args.no_video,
@@ -372,6 +378,12 @@ class _Pool:
             "private": list(args.private),
         }
 
+    def _tell(self, *why: str) -> None:
+        said = one_line(" ".join(why))
+        if said not in self._told:
+            self._told.add(said)
+            say(sys.stderr, f"note: starting cold, not on the pool: {said}")
+
     def run(self, recipe: str) -> RunResult | None:
         """The run on a warm desktop; None when it must start cold (said on stderr)."""
         if self.path is None:
@@ -379,7 +391,7 @@ class _Pool:
         try:
             return run_in_pool(self.path, recipe, options=self._options)
         except PoolUnavailable as exc:
-            say(sys.stderr, f"note: starting cold, not on the pool: {one_line(str(exc))}")
+            self._tell(str(exc))
             return None
 
 

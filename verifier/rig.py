@@ -25,6 +25,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,33 @@ __all__ = ("Rig", "RigParts", "require_sandbox")
 
 _log = logging.getLogger(__name__)
 _LOGS = ("xvfb.log", "openbox.log")
+
+
+# What Chromium takes from its environment when it starts (time zone, language, proxies,
+# fonts): a warm browser started with the pool's, so a caller whose differ starts cold.
+_BROWSER_ENV = frozenset(
+    {
+        "TZ",
+        "LANG",
+        "LANGUAGE",
+        "HOME",
+        "FONTCONFIG_FILE",
+        "FONTCONFIG_PATH",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_DATA_DIRS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    }
+)
+
+
+def _browser_reads(name: str) -> bool:
+    return (
+        name in _BROWSER_ENV
+        or name.startswith("LC_")
+        or name.lower() in ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy")
+    )
 
 
 def require_sandbox() -> None:
@@ -160,10 +188,17 @@ class Rig:
         return self
 
     def refuses(
-        self, recipe: Recipe, *, network: str | None, display: str | None, live: bool
+        self,
+        recipe: Recipe,
+        *,
+        network: str | None,
+        display: str | None,
+        live: bool,
+        env: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Why a run of ``recipe`` with these options cannot use this rig (then it
-        starts cold), or None when it can."""
+        """Why a run of ``recipe`` with these options (and, from another process, its
+        environment ``env``) cannot use this rig (then it starts cold), or None when it
+        can."""
         if display != self._attach:
             return "--display attaches to another display"
         if live:
@@ -175,6 +210,14 @@ class Rig:
             return f"the recipe's screen {recipe.screen} is not the pool's {self._screen}"
         if recipe.allow_file_urls != self.file_urls:
             return "the recipe allows file: URLs, which the pool's browsers block"
+        if env is not None and self._parts is not None:
+            ours = self._parts.chromium.env
+            for name in sorted({*ours, *env}):
+                if _browser_reads(name) and ours.get(name) != env.get(name):
+                    return (
+                        f"the caller's {name} is not the pool's (Chromium read it when it "
+                        "started): start verifier serve with the same environment"
+                    )
         return None
 
     @property

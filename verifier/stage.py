@@ -327,7 +327,8 @@ class Stage:
                 "display": self.desktop.display,
                 "own_xvfb": self.display is None,
                 "ready_s": _since(t0),
-                **({"warm": True, "warmed_s": warm.ready_s} if warm is not None else {}),
+                "warm": warm is not None and self._suite is None,
+                **({"warmed_s": warm.ready_s} if warm is not None else {}),
                 **({"shared_with": shared_by} if shared_by is not None else {}),
             },
         )
@@ -390,7 +391,7 @@ class Stage:
                 "ready_s": _since(t0),
                 "driver_s": round(driver_s, 3),
                 "file_urls": self.browser.file_url_policy,
-                **({"warm": True} if warm is not None else {}),
+                "warm": warm is not None and self._suite is None,
                 **({"shared_with": shared_by} if shared_by is not None else {}),
             },
         )

@@ -115,6 +115,11 @@ class Chromium:
         )
         return self.browser
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment Chromium starts (started) with, less ours."""
+        return dict(self._env)
+
     def pids(self) -> set[int]:
         """Chromium's processes now."""
         return set(find_tree(None, self._cookie))

@@ -29,7 +29,7 @@ __all__ = ("POOL_ENV", "PoolUnavailable", "run_in_pool")
 
 POOL_ENV = "VERIFIER_POOL"
 _CONNECT_S = 2.0
-_WAIT_S = 10.0  # how long to wait for a warm desktop (starting one cold takes ~1 s more)
+_WAIT_S = 5.0  # how long to wait for a desktop still warming (a cold start costs ~1 s)
 _TEARDOWN_S = 60.0  # how long an interrupted run may take to tear down there
 
 
@@ -59,10 +59,13 @@ def run_in_pool(pool: Path, recipe: str, *, options: dict[str, Any]) -> RunResul
             msg = f"nothing answers at {pool} ({exc.strerror or exc})"
             raise PoolUnavailable(msg) from None
         wire = Wire(sock)
+        umask = os.umask(0o077)
+        os.umask(umask)
         request = {
-            "recipe": str(Path(recipe).absolute()),
+            "recipe": os.path.abspath(recipe),
             "cwd": os.getcwd(),
             "env": dict(os.environ),
+            "umask": umask,
             "options": options,
         }
         try:

@@ -13,7 +13,7 @@ every worker (each tears its run and desktop down) before the server exits.
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import os
 import selectors
 import signal
@@ -29,7 +29,7 @@ from verifier._process import OwnedProcess
 from verifier._signals import SignalGuard
 from verifier._types import parse_screen
 from verifier.errors import VerifierError
-from verifier.pool._wire import Wire, peer_uid
+from verifier.pool._wire import Wire, peer_is_us
 
 __all__ = ("default_socket", "serve")
 
@@ -67,7 +67,7 @@ class _Server:
         self.failures = 0  # desktops in a row that died before they were ready
         self.next_start = 0.0
         self.announced = False
-        self.listener = _listen(path)
+        self.listener, self._lock = _listen(path)
         self.inode = os.stat(path).st_ino
         self.sel.register(self.listener, selectors.EVENT_READ, None)
 
@@ -91,7 +91,7 @@ class _Server:
             proc = OwnedProcess(
                 # -P: the current folder is not first on sys.path (see _jobs.py).
                 [sys.executable, "-P", "-m", "verifier.pool", "worker"]
-                + [str(theirs.fileno()), self.screen],
+                + [str(theirs.fileno()), self.screen, str(self.path)],
                 name="verifier serve: desktop",
                 env=dict(os.environ),
                 stdout=None,
@@ -108,8 +108,14 @@ class _Server:
             conn, _ = self.listener.accept()
         except OSError:
             return
-        if peer_uid(conn) != os.getuid():
-            conn.close()  # (the socket's mode keeps others out: this is the second lock)
+        if not peer_is_us(conn):
+            # Another user (the socket's mode keeps them out: this is the second lock),
+            # or an app under test that can see the socket from its sandbox.
+            conn.close()
+            return
+        if not any(not w.taken for w in self.workers):
+            # Every desktop is busy with a run: starting cold beats waiting for one.
+            _refuse(conn, "every warm desktop is busy with a run")
             return
         self.queue.append((conn, time.monotonic()))
 
@@ -179,10 +185,20 @@ class _Server:
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self.inode:
                 self.path.unlink()
+        os.close(self._lock)
 
 
-def _listen(path: Path) -> socket.socket:
-    """A listening socket at ``path`` that only our user can open.
+def _refuse(conn: socket.socket, why: str) -> None:
+    """Tell a caller to start cold, and let it go."""
+    with conn:
+        with contextlib.suppress(OSError):
+            Wire(conn).send({"cold": why})
+            conn.shutdown(socket.SHUT_WR)
+
+
+def _listen(path: Path) -> tuple[socket.socket, int]:
+    """A listening socket at ``path`` that only our user can open, and the lock (a file
+    descriptor) held while it serves.
 
     :raises VerifierError: the folder cannot be made ours, or a pool already serves there.
     """
@@ -199,23 +215,31 @@ def _listen(path: Path) -> socket.socket:
             f"(owner uid {info.st_uid}, mode {info.st_mode & 0o777:o})"
         )
         raise VerifierError(msg)
+    # Held while the pool serves: a second serve starting on the same stale socket could
+    # otherwise replace the first one's, which would then serve at a path nobody reaches.
+    try:
+        lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        msg = f"--socket {path}: cannot make its lock file ({exc.strerror})"
+        raise VerifierError(msg) from None
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            msg = f"--socket {path}: a pool already serves there"
+            raise VerifierError(msg) from None
+        return _bind(path), lock
+    except BaseException:
+        os.close(lock)
+        raise
+
+
+def _bind(path: Path) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
-        existing = os.lstat(path)
-        if not stat.S_ISSOCK(existing.st_mode):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
             msg = f"--socket {path}: a file that is not a socket is there"
             raise VerifierError(msg)
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        with probe:
-            try:
-                probe.connect(str(path))
-            except OSError as exc:
-                if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-                    raise
-            else:
-                msg = f"--socket {path}: a pool already serves there"
-                raise VerifierError(msg)
-        path.unlink()  # a stale socket of a pool that is gone
+        path.unlink()  # a socket of a pool that is gone (we hold the lock)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:

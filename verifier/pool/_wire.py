@@ -4,22 +4,43 @@ within a deadline."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import time
 from typing import Any
 
-__all__ = ("Wire", "peer_uid")
+__all__ = ("Wire", "peer_is_us", "peer_uid")
 
 _MAX_LINE = 4 << 20  # a request carries the caller's environment
 _SEND_S = 10.0  # how long a line may take to go out (the peer reads as it comes)
 
 
+def _peer(sock: socket.socket) -> tuple[int, int]:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return int(pid), int(uid)
+
+
 def peer_uid(sock: socket.socket) -> int:
     """The user id of the process at the other end of ``sock`` (SO_PEERCRED)."""
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
+    return _peer(sock)[1]
+
+
+def peer_is_us(sock: socket.socket) -> bool:
+    """Whether the process at the other end of ``sock`` is our user, in our user
+    namespace: an app under test runs as our user id too, but in a namespace of its own
+    (its sandbox's), and must never hand the pool a run (it would choose what the run
+    reads and where it writes)."""
+    pid, uid = _peer(sock)
+    if uid != os.getuid() or pid <= 0:
+        return False
+    try:
+        theirs = os.stat(f"/proc/{pid}/ns/user").st_ino
+        ours = os.stat("/proc/self/ns/user").st_ino
+    except OSError:
+        return False
+    return theirs == ours
 
 
 class Wire:

@@ -24,7 +24,7 @@ from typing import Any
 from verifier._process import OWNER_ENV
 from verifier._signals import SignalGuard
 from verifier.errors import Interrupted, RecipeError, VerifierError
-from verifier.pool._wire import Wire, peer_uid
+from verifier.pool._wire import Wire, peer_is_us
 from verifier.recipe import Recipe, load_recipe
 from verifier.rig import Rig
 from verifier.runner import recipe_files, run_attempts
@@ -36,8 +36,9 @@ _GO_S = 5.0  # and to take the desktop once it is offered
 _HEALTH_S = 0.5  # how often an idle desktop checks its display and browser
 
 
-def work(fd: int, screen: str) -> int:
-    """The worker's life (see the module); its exit code."""
+def work(fd: int, screen: str, pool: Path) -> int:
+    """The worker's life (see the module); its exit code. ``pool`` is the server's
+    socket, which no app under test may see."""
     server = socket.socket(fileno=fd)
     with SignalGuard():
         try:
@@ -55,7 +56,7 @@ def work(fd: int, screen: str) -> int:
                 if conn is None:
                     return 0  # the server is gone
                 with conn:
-                    if _serve(conn, rig):
+                    if _serve(conn, rig, pool):
                         return 0
                 Wire(server).send(ready)
         except Interrupted:
@@ -90,11 +91,11 @@ def _next_caller(server: socket.socket, rig: Rig) -> socket.socket | None:
         return socket.socket(fileno=fds[0])
 
 
-def _serve(conn: socket.socket, rig: Rig) -> bool:
+def _serve(conn: socket.socket, rig: Rig, pool: Path) -> bool:
     """Talk with one caller; whether a run took the desktop (then it is spent)."""
     wire = Wire(conn)
     try:
-        if peer_uid(conn) != os.getuid():
+        if not peer_is_us(conn):
             return False
         request = wire.recv(_REQUEST_S)
     except (OSError, ValueError):
@@ -111,7 +112,9 @@ def _serve(conn: socket.socket, rig: Rig) -> bool:
         with contextlib.suppress(OSError):
             wire.send({"cold": f"the pool could not read the request: {exc}"})
         return False
-    why = rig.refuses(recipe, network=options.get("network"), display=None, live=False)
+    why = rig.refuses(
+        recipe, network=options.get("network"), display=None, live=False, env=os.environ
+    )
     try:
         if why is not None:
             wire.send({"cold": why})
@@ -123,9 +126,20 @@ def _serve(conn: socket.socket, rig: Rig) -> bool:
         return False
     hangup = _Hangup(conn)
     try:
-        reply = _run(recipe, options, rig)
+        reply = _run(recipe, options, rig, pool)
     finally:
         hangup.stop()
+    if "interrupted" in reply and not hangup.asked:
+        # Not the caller's Ctrl-C: the pool stopped (or someone signalled this desktop).
+        reply = {
+            "error": {
+                "type": "VerifierError",
+                "message": "the warm desktop was stopped during the run (verifier serve "
+                "ended, or a signal to the desktop's process)",
+                "exit_code": 2,
+                "bundle": reply.get("bundle"),
+            }
+        }
     with contextlib.suppress(OSError):
         wire.send(reply)
     return True
@@ -138,6 +152,9 @@ def _read(request: dict[str, Any]) -> tuple[Recipe, dict[str, Any]]:
     if not isinstance(options, dict) or not isinstance(env, dict):
         msg = "options and env must be objects"
         raise TypeError(msg)
+    umask = request.get("umask")
+    if isinstance(umask, int) and 0 <= umask <= 0o777:
+        os.umask(umask)  # the caller's: its bundle's files are made as it would make them
     os.chdir(str(request["cwd"]))
     ours = os.environ.get(OWNER_ENV)  # how our own processes are found: kept
     os.environ.clear()
@@ -147,11 +164,12 @@ def _read(request: dict[str, Any]) -> tuple[Recipe, dict[str, Any]]:
     return load_recipe(Path(str(request["recipe"]))), options
 
 
-def _run(recipe: Recipe, options: dict[str, Any], rig: Rig) -> dict[str, Any]:
+def _run(recipe: Recipe, options: dict[str, Any], rig: Rig, pool: Path) -> dict[str, Any]:
     """Run the recipe on the rig as ``verifier run`` would; the reply to send."""
     try:
         protect, private = recipe_files([str(p) for p in options.get("protect", [])])
         private += [Path(str(p)) for p in options.get("private", [])]
+        private.append(pool)
         result = run_attempts(
             recipe,
             retries=int(options.get("retries", 0)),
@@ -187,6 +205,7 @@ class _Hangup:
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
         self._done = threading.Event()
+        self.asked = False  # the caller asked the run to stop (or hung up)
         self._thread = threading.Thread(target=self._watch, name="pool-hangup", daemon=True)
         self._thread.start()
 
@@ -202,10 +221,12 @@ class _Hangup:
             if self._done.is_set():
                 return
             if message is None:
+                self.asked = True
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             signum = message.get("signal")
             if signum in (signal.SIGINT, signal.SIGTERM):
+                self.asked = True
                 os.kill(os.getpid(), int(signum))
 
     def stop(self) -> None:
