@@ -148,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--screen", default="1280x800", metavar="WxH")
     bench.add_argument("--rounds", type=int, default=20, help="samples per contender")
     bench.add_argument(
+        "--suite",
+        type=int,
+        default=10,
+        metavar="N",
+        help="recipes in the suite comparison (default 10)",
+    )
+    bench.add_argument(
         "--demo",
         default="recipes/todo.yaml",
         metavar="RECIPE",
@@ -450,7 +457,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from verifier.bench import report, run_bench  # only this command needs it
 
-    rows = run_bench(screen=args.screen, rounds=max(1, args.rounds), demo=Path(args.demo))
+    rows = run_bench(
+        screen=args.screen,
+        rounds=max(1, args.rounds),
+        demo=Path(args.demo),
+        suite_size=max(2, args.suite),
+    )
     table, records = report(rows)
     say(sys.stdout, json.dumps(records, indent=1) if args.json else table)
     return 0

@@ -26,9 +26,7 @@ from pathlib import Path
 from verifier.bench._script import playwright_video_env, run_script
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
 
-__all__ = ("PAUSE_S", "SUITE", "e2e_contenders")
-
-SUITE = 10  # recipes (tests) in the suite comparison
+__all__ = ("PAUSE_S", "e2e_contenders")
 PAUSE_S = 2.5  # before each timed run: a desktop warms in about 1.1 s here
 _SERVE_S = 60.0
 
@@ -79,9 +77,11 @@ Contender = tuple[str, Callable[[], object] | None, str]
 
 
 @contextlib.contextmanager
-def e2e_contenders(tmp: Path, demo: Path) -> Iterator[tuple[list[Contender], list[Contender]]]:
+def e2e_contenders(
+    tmp: Path, demo: Path, suite: int = 10
+) -> Iterator[tuple[list[Contender], list[Contender]]]:
     """Ours cold, ours on a warm desktop and the plain script, each run once per call;
-    then the suites: the demo recipe :data:`SUITE` times in one run of ours, and as that
+    then the suites: the demo recipe ``suite`` times in one run of ours, and as that
     many tests of one plain script. Skipped without the demo. The pool's server stops
     when the block ends."""
     ours = "verifier run recipes/todo.yaml (headed, XTest, video, bundle)"
@@ -93,8 +93,9 @@ def e2e_contenders(tmp: Path, demo: Path) -> Iterator[tuple[list[Contender], lis
         return
     out = tmp / "e2e-bundles"
 
-    def run_ours(*more: str) -> None:
-        run_script([sys.executable, "-m", "verifier", "run", str(demo), "--out", str(out), *more])
+    def run_ours(*more: str, times: int = 1) -> None:
+        recipes = [str(demo)] * times
+        run_script([sys.executable, "-m", "verifier", "run", *recipes, "--out", str(out), *more])
 
     script = tmp / "e2e_plain.py"
     script.write_text(_PLAIN, encoding="utf-8")
@@ -117,13 +118,13 @@ def e2e_contenders(tmp: Path, demo: Path) -> Iterator[tuple[list[Contender], lis
             ],
             [
                 (
-                    f"verifier run: the demo recipe {SUITE} times (one app, desktop, browser)",
-                    lambda: run_ours("--repeat", str(SUITE)),
+                    f"verifier run: the demo recipe {suite} times (one app, desktop, browser)",
+                    lambda: run_ours(times=suite),
                     "",
                 ),
                 (
-                    f"plain Playwright: {SUITE} tests, one server and browser, a context each",
-                    (lambda: run_plain(SUITE)) if env else None,
+                    f"plain Playwright: {suite} tests, one server and browser, a context each",
+                    (lambda: run_plain(suite)) if env else None,
                     no_ffmpeg,
                 ),
             ],

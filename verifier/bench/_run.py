@@ -17,6 +17,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,8 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from verifier.bench._e2e import PAUSE_S, SUITE, e2e_contenders
+from verifier.bench._e2e import PAUSE_S, e2e_contenders
 from verifier.bench._recording import SECONDS, ours_once, playwright_once, show_animation
+from verifier.bench._tree import parts_pss_kb
 from verifier.browser import Browser
 from verifier.desktop import PNG_PARAMS, Desktop
 
@@ -54,6 +56,7 @@ class BenchRow:
     samples: list[float] = field(default_factory=list)
     note: str = ""
     skipped: str = ""
+    unit: str = "ms"
 
     @property
     def median(self) -> float:
@@ -62,13 +65,14 @@ class BenchRow:
     def to_json(self, ours: float) -> dict[str, Any]:
         if not self.samples:
             return {"group": self.group, "name": self.name, "skipped": self.skipped}
+        unit = self.unit.lower()
         return {
             "group": self.group,
             "name": self.name,
             "n": len(self.samples),
-            "min_ms": round(min(self.samples), 3),
-            "median_ms": round(self.median, 3),
-            "max_ms": round(max(self.samples), 3),
+            f"min_{unit}": round(min(self.samples), 3),
+            f"median_{unit}": round(self.median, 3),
+            f"max_{unit}": round(max(self.samples), 3),
             "ratio_to_ours": round(self.median / ours, 2) if ours else None,
             "note": self.note,
         }
@@ -78,14 +82,19 @@ Contender = tuple[str, Callable[[], object] | None, str]  # name, run once (None
 
 
 def _alternate(
-    group: str, contenders: list[Contender], rounds: int, *, pause: float = 0.0
+    group: str,
+    contenders: list[Contender],
+    rounds: int,
+    *,
+    pause: float = 0.0,
+    warm_up: bool = True,
 ) -> list[BenchRow]:
     rows = []
     runnable: list[Callable[[], object] | None] = []
     for name, fn, why in contenders:
         row = BenchRow(group, name, skipped=why if fn is None else "")
         try:  # one untimed call: warms caches, and weeds out a peer that cannot run here
-            if fn is not None:
+            if fn is not None and warm_up:
                 fn()
         except Exception as exc:  # noqa: BLE001 - a peer failing here is a finding, not a crash
             row.skipped = f"fails here: {str(exc).strip().splitlines()[0][:90]}"
@@ -385,6 +394,46 @@ def _recording_group(desk: Desktop, browser: Browser, rounds: int, tmp: Path) ->
     return [ours, peer]
 
 
+_PARTS = {
+    "chromium": "Chromium (every process)",
+    "driver": "Playwright's driver (Node.js)",
+    "verifier": "verifier (Python)",
+    "ffmpeg": "ffmpeg (the screen video)",
+    "xvfb": "Xvfb",
+    "openbox": "openbox",
+    "other": "other",
+}
+
+
+def _memory_group(demo: Path, rounds: int, tmp: Path) -> list[BenchRow]:
+    """One run of the demo recipe at a time, its process tree's proportional memory
+    sampled every 50 ms: the peak of the whole (the app's own processes aside, as they
+    are the app's), and each part at that moment."""
+    group = "memory: one run's process tree at its peak (PSS, the app aside)"
+    total = BenchRow(group, "verifier run recipes/todo.yaml, in all", unit="MB")
+    parts = {key: BenchRow(group, f"  {name}", unit="MB") for key, name in _PARTS.items()}
+    if not demo.is_file():
+        total.skipped = f"needs the demo recipe (--demo): {str(demo)!r} is not a file"
+        return [total]
+    for _ in range(rounds):
+        proc = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-m", "verifier", "run", str(demo), "--out", str(tmp / "memory")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        peak: dict[str, int] = {}
+        while proc.poll() is None:
+            now = parts_pss_kb(proc.pid)
+            now.pop("app", None)
+            if sum(now.values()) > sum(peak.values()):
+                peak = now
+            time.sleep(0.05)
+        total.samples.append(sum(peak.values()) / 1024)
+        for key, row in parts.items():
+            row.samples.append(peak.get(key, 0) / 1024)
+    return [total, *(row for row in parts.values() if any(row.samples))]
+
+
 def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[BenchRow]:
     def cold_once() -> None:
         with (
@@ -428,7 +477,11 @@ def _start_group(screen: str, rounds: int, tmp: Path, browser: Browser) -> list[
 
 
 def run_bench(
-    *, screen: str = "1280x800", rounds: int = 20, demo: Path = Path("recipes/todo.yaml")
+    *,
+    screen: str = "1280x800",
+    rounds: int = 20,
+    demo: Path = Path("recipes/todo.yaml"),
+    suite_size: int = 10,
 ) -> list[BenchRow]:
     """Measure every group; ``rounds`` samples per contender (start and end to end: a
     tenth of it)."""
@@ -457,11 +510,12 @@ def run_bench(
             rows += _start_group(screen, max(2, rounds // 10), tmp, browser)
             rows += _recording_group(desk, browser, max(1, rounds // 10), tmp)
         # Whole processes, each with its own desktop or browser: after ours is closed.
-        with e2e_contenders(tmp, demo.resolve()) as (single, suite):
+        with e2e_contenders(tmp, demo.resolve(), suite_size) as (single, suite):
             rows += _alternate("end to end", single, max(1, rounds // 10), pause=PAUSE_S)
-            if suite:
-                group = f"a suite: {SUITE} runs of the demo recipe"
-                rows += _alternate(group, suite, max(1, rounds // 30), pause=PAUSE_S)
+            if suite:  # (warmed up by the group before)
+                group = f"a suite: {suite_size} runs of the demo recipe"
+                rows += _alternate(group, suite, max(1, rounds // 30), pause=PAUSE_S, warm_up=False)
+        rows += _memory_group(demo.resolve(), max(1, rounds // 10), tmp)
     return rows
 
 
@@ -480,7 +534,7 @@ def report(rows: list[BenchRow]) -> tuple[str, list[dict[str, Any]]]:
             lines.append(f"  {row.name:<48} skipped: {row.skipped}")
             continue
         lines.append(
-            f"  {row.name:<48} {min(row.samples):8.2f}ms {row.median:8.2f}ms "
-            f"{max(row.samples):8.2f}ms {row.median / ours:6.1f}x  {row.note}".rstrip()
+            f"  {row.name:<48} {min(row.samples):8.2f}{row.unit} {row.median:8.2f}{row.unit} "
+            f"{max(row.samples):8.2f}{row.unit} {row.median / ours:6.1f}x  {row.note}".rstrip()
         )
     return "\n".join(lines).lstrip("\n"), records
