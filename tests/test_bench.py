@@ -38,9 +38,12 @@ def test_bench_runs_and_reports_every_group(capsys: pytest.CaptureFixture[str]) 
     memory = [r for r in records if r["group"].startswith("memory")]
     whole, parts = memory[0], memory[1:]
     assert whole["median_mb"] > 100, memory
-    assert {"  Chromium (every process)", "  Xvfb", "  verifier (Python)"} <= {
-        r["name"] for r in parts
-    }
+    assert {
+        "  Chromium (every process)",
+        "  Xvfb",
+        "  verifier (Python)",
+        "  Playwright's driver (Node.js)",
+    } <= {r["name"] for r in parts}
     assert abs(sum(r["median_mb"] for r in parts) - whole["median_mb"]) < 1, memory
     floor = next(r for r in records if r["name"].startswith("memcpy"))
     assert floor["median_ms"] > 0

@@ -76,7 +76,9 @@ def _part(
 ) -> str:
     if name.startswith(("chrom", "chrome_crashpad")):
         return "chromium"
-    simple = {"node": "driver", "Xvfb": "xvfb", "openbox": "openbox", "ffmpeg": "ffmpeg"}
+    if name.startswith("node"):  # "node", or its main thread's name ("node-MainThread")
+        return "driver"
+    simple = {"Xvfb": "xvfb", "openbox": "openbox", "ffmpeg": "ffmpeg"}
     if name in simple:
         return simple[name]
     # Under a sandbox: Chromium's (its policy's) or the app's.
