@@ -153,3 +153,34 @@ def test_one_registry_of_steps() -> None:
     assert SETTLING <= set(RUNNERS)
     assert {"click", "type", "goto", "screenshot"} <= SETTLING
     assert not {"expect_text", "wait", "wait_for"} & SETTLING
+
+
+def test_one_reader_per_contract() -> None:
+    """manifest.json is read by ``evidence.read_manifest`` only, and a ``--json`` run
+    record by ``RunResult.from_json`` only: a field renamed cannot leave a reader of its
+    own behind that silently finds nothing."""
+    readers = {PACKAGE / "evidence" / "_manifest.py", PACKAGE / "result.py"}
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path in readers:
+            continue
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(ROOT)
+        if "json.loads" in text and "manifest.json" in text and "read_manifest" not in text:
+            wrong.append(f"{rel} parses manifest.json itself")
+        # Whoever reads what a `verifier run --json` prints reads it with from_json.
+        if '"--json"' in text and "json.loads" in text and "RunResult.from_json" not in text:
+            wrong.append(f"{rel} parses verifier run's --json record itself")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_version_is_written_once() -> None:
+    """``verifier.__version__`` is the version; the package's metadata reads it."""
+    import tomllib
+    from importlib.metadata import version
+
+    import verifier
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert version("verifier") == verifier.__version__

@@ -18,8 +18,8 @@ from tests.support import SITE, read_manifest, server_command, wait_for_step
 
 pytest.importorskip("temporalio")
 
-from verifier.errors import VerifierError  # noqa: E402
-from verifier.temporal._devserver import dev_server_argv, temporal_binary  # noqa: E402
+from verifier.errors import VerifierError
+from verifier.temporal._devserver import dev_server_argv, temporal_binary
 
 pytestmark = pytest.mark.slow
 try:

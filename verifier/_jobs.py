@@ -20,17 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier._process import OwnedProcess, tail
+from verifier.result import RunResult
 
 __all__ = ("run_jobs",)
 
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """How one child run ended: its --json record, or why there is none."""
+    """How one child run ended: its --json record (read back), or why there is none."""
 
     recipe: str
     exit_code: int
-    record: dict[str, object] | None
+    result: RunResult | None
     stderr_tail: str
 
 
@@ -83,12 +84,10 @@ def _result(proc: OwnedProcess, recipe: str, err: Path) -> JobResult:
     proc.stop(grace=1.0)  # reaps it (and anything it left, which should be nothing)
     if proc.popen.stdout is not None:
         proc.popen.stdout.close()
-    record = None
+    result = None
     for line in out.splitlines():
         try:
-            value = json.loads(line)
+            result = RunResult.from_json(json.loads(line))
         except ValueError:
             continue
-        if isinstance(value, dict):
-            record = value
-    return JobResult(recipe, proc.returncode or 0, record, tail(err, lines=3))
+    return JobResult(recipe, proc.returncode or 0, result, tail(err, lines=3))

@@ -17,7 +17,7 @@ def lazy_exports(
     """``__getattr__`` and ``__dir__`` for ``package``: ``homes`` maps each exported name
     to the module that defines it. A name, once loaded, becomes a plain global."""
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> Any:  # noqa: N807 - PEP 562 names them
         home = homes.get(name)
         if home is None:
             msg = f"module {package!r} has no attribute {name!r}"
@@ -26,7 +26,7 @@ def lazy_exports(
         setattr(sys.modules[package], name, value)
         return value
 
-    def __dir__() -> list[str]:
+    def __dir__() -> list[str]:  # noqa: N807 - PEP 562 names them
         dunders = (n for n in vars(sys.modules[package]) if n.startswith("__"))
         return sorted({*dunders, *homes})
 

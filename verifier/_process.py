@@ -80,7 +80,7 @@ def ensure_watchdog() -> None:
     env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     try:
-        _watchdog = subprocess.Popen(  # noqa: S603
+        _watchdog = subprocess.Popen(
             # -P: the current folder (an app's checkout, where it may have put a package
             # named verifier) is not put first on sys.path.
             [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
@@ -313,7 +313,7 @@ class OwnedProcess:
         self.cookie = new_cookie()
         full_env = {**env, OWNER_ENV: self.cookie}
         ensure_watchdog()
-        self.popen = subprocess.Popen(  # noqa: S603 - argv list, explicit env, no shell
+        self.popen = subprocess.Popen(
             self.argv,
             env=full_env,
             cwd=cwd,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 from verifier.browser import CHROMIUM, CHROMIUM_FLAGS
-from verifier.errors import VerifierError
-from verifier.evidence import bundle_file, list_runs
+from verifier.errors import BundleError, VerifierError
+from verifier.evidence import bundle_file, list_runs, read_manifest
 
 __all__ = ("show_report",)
 
@@ -40,10 +39,10 @@ def _report_of(path: Path, step: int | None) -> Path:
 
 def _step_count(root: Path) -> int:
     try:
-        data = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_manifest(root)
+    except BundleError:
         return 0
-    steps = data.get("steps") if isinstance(data, dict) else None
+    steps = data.get("steps")
     return len(steps) if isinstance(steps, list) else 0
 
 

@@ -248,16 +248,13 @@ def _cmd_run_jobs(args: argparse.Namespace) -> int:
     with SignalGuard():
         try:
             for job in run_jobs(recipes, jobs=args.jobs, run_args=run_args):
-                try:
-                    result = RunResult.from_json(job.record)
-                except ValueError:
-                    result = RunResult(
-                        recipe=str(Path(job.recipe).resolve()),
-                        verdict="error",
-                        bundle=None,
-                        exit_code=job.exit_code if job.exit_code in (0, 1, 2) else 2,
-                        error=job.stderr_tail or f"exited with code {job.exit_code}",
-                    )
+                result = job.result or RunResult(
+                    recipe=str(Path(job.recipe).resolve()),
+                    verdict="error",
+                    bundle=None,
+                    exit_code=job.exit_code if job.exit_code in (0, 1, 2) else 2,
+                    error=job.stderr_tail or f"exited with code {job.exit_code}",
+                )
                 tally.add(result)
         except Interrupted as exc:
             exc.message += "; the running recipes were stopped"

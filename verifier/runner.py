@@ -392,7 +392,7 @@ def run_recipe(
             interrupted = Interrupted(signal.SIGINT)
         except VerifierError as exc:
             run.verdict, error = "error", error_info(exc, run.running_step())
-        except Exception as exc:  # a bug of ours: still leave the bundle, then re-raise
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: leave the bundle, then re-raise
             crash = exc
             run.verdict, error = "error", error_info(exc, run.running_step())
             _log.exception("internal error")

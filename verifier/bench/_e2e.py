@@ -135,7 +135,7 @@ def e2e_contenders(
 def _serving(sock: Path) -> Iterator[tuple[Path, str]]:
     """``verifier serve`` at ``sock`` while the block runs, once it says it is ready (or
     why it is not), then stopped."""
-    proc = subprocess.Popen(  # noqa: S603 - our own command
+    proc = subprocess.Popen(
         [sys.executable, "-m", "verifier", "serve", "--socket", str(sock)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -151,7 +151,7 @@ def _pyautogui(desk: Desktop) -> tuple[Any, str]:
         # connection leaks the Xauthority file: a peer's manners, not ours to fail on.
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore", ResourceWarning)
-            import pyautogui  # type: ignore[import-untyped]  # noqa: PLC0415
+            import pyautogui  # type: ignore[import-untyped]
 
             gc.collect()
     except Exception as exc:  # noqa: BLE001 - any import failure means "not measured"
@@ -178,7 +178,7 @@ def _capture_group(desk: Desktop, browser: Browser, rounds: int, tmp: Path) -> l
 
     pyautogui, why_pg = _pyautogui(desk)
     pyautogui_shot = (lambda: np.asarray(pyautogui.screenshot())) if pyautogui else None
-    from PIL import ImageGrab  # noqa: PLC0415
+    from PIL import ImageGrab
 
     page = browser.page
     return _alternate(
@@ -319,7 +319,7 @@ def _type_group(desk: Desktop, browser: Browser, rounds: int) -> list[BenchRow]:
 
 
 def _vision_group(desk: Desktop, browser: Browser, rounds: int) -> list[BenchRow]:
-    from verifier import vision  # noqa: PLC0415
+    from verifier import vision
 
     frame = desk.screenshot()
     ox, oy = browser.viewport_origin()
@@ -416,7 +416,7 @@ def _memory_group(demo: Path, rounds: int, tmp: Path) -> list[BenchRow]:
         total.skipped = f"needs the demo recipe (--demo): {str(demo)!r} is not a file"
         return [total]
     for _ in range(rounds):
-        proc = subprocess.Popen(  # noqa: S603 - our own command
+        proc = subprocess.Popen(
             [sys.executable, "-m", "verifier", "run", str(demo), "--out", str(tmp / "memory")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -30,7 +30,7 @@ def run_script(
     """Run ``argv`` (interpreter, then a script or ``-m module``, then arguments) and
     return its stdout; a RuntimeError naming it and quoting its last stderr line when it
     fails."""
-    done = subprocess.run(  # noqa: S603 - our own scripts, argv lists
+    done = subprocess.run(
         argv, capture_output=True, text=True, env=env, check=False, timeout=timeout
     )
     if done.returncode != 0:

@@ -58,7 +58,7 @@ class OwnerQueue:
             except (Interrupted, KeyboardInterrupt) as exc:
                 future.set_exception(VerifierError("the server was interrupted"))
                 raise exc
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the caller gets it, whatever it is
                 future.set_exception(exc)
 
     def close(self) -> None:

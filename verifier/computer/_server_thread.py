@@ -27,7 +27,7 @@ class ServerThread(threading.Thread):
     def run(self) -> None:
         try:
             anyio.run(self._main)
-        except BaseException as exc:  # reported by the owner; the thread must not die loudly
+        except BaseException as exc:  # noqa: BLE001 - reported by the owner; the thread must not die loudly
             self.error = exc
         finally:
             self.done.set()

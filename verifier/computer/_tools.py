@@ -397,7 +397,7 @@ def build_server(
                 return _answer(await run(lambda: _bounded(session, name, args, lambda: tool(args))))
         except VerifierError as exc:
             return _error(agent.clean(exc.message))
-        except Exception as exc:  # a bug of ours: the agent gets a line, the log the rest
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the agent gets a line, the log the rest
             _log.exception("tool %s failed", name)
             return _error(agent.clean(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}"))
         return _error(f"unknown tool {name!r}; the tools are {', '.join(TOOL_NAMES)}")

@@ -9,7 +9,6 @@ us, and a signal stops it in order.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from verifier._jobs import run_jobs
-from verifier.errors import InputError
+from verifier.errors import BundleError, InputError
+from verifier.evidence import read_manifest
 
 __all__ = ("MAX_RECIPES", "RecipeVerdict", "check_recipes", "run_recipes")
 
@@ -82,15 +82,15 @@ def run_recipes(recipes: Sequence[str], *, run_args: Sequence[str]) -> list[Reci
     """Run each recipe, one at a time, with ``verifier run RECIPE --json *run_args``."""
     results = []
     for job in run_jobs(list(recipes), jobs=1, run_args=run_args):
-        record = job.record or {}
-        bundle = Path(str(record["bundle"])) if record.get("bundle") else None
-        step = record.get("failed_step")
-        failed = step if isinstance(step, int) else None
-        message = record.get("error") or (None if job.exit_code == 0 else job.stderr_tail)
+        record = job.result
+        bundle = record.bundle if record is not None else None
+        failed = record.failed_step if record is not None else None
+        said = record.error if record is not None else None
+        message = said or (None if job.exit_code == 0 else job.stderr_tail)
         results.append(
             RecipeVerdict(
                 recipe=job.recipe,
-                verdict=str(record.get("verdict", "error")),
+                verdict=record.verdict if record is not None else "error",
                 exit_code=job.exit_code if job.exit_code in (0, 1, 2) else 2,
                 bundle=bundle,
                 failed_step=failed + 1 if failed is not None else None,
@@ -106,9 +106,8 @@ def _failure_shot(bundle: Path | None, step: int | None) -> Path | None:
     if bundle is None or step is None:
         return None
     try:
-        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-        record = manifest["steps"][step]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        record = read_manifest(bundle)["steps"][step]
+    except (BundleError, KeyError, IndexError, TypeError):
         return None
     shots = [s for s in record.get("screenshots") or [] if isinstance(s, str)]
     if isinstance(record.get("screenshot"), str):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         StepRecord,
         Verdict,
         new_step_record,
+        read_manifest,
     )
     from verifier.evidence._marks import mark_points
     from verifier.evidence._preview import write_preview
@@ -44,6 +45,7 @@ __all__ = (
     "list_runs",
     "mark_points",
     "new_step_record",
+    "read_manifest",
     "render_summary",
     "sha256_of",
     "slug",
@@ -71,6 +73,7 @@ __getattr__, __dir__ = lazy_exports(
         "list_runs": "verifier.evidence._runs",
         "mark_points": "verifier.evidence._marks",
         "new_step_record": "verifier.evidence._manifest",
+        "read_manifest": "verifier.evidence._manifest",
         "render_summary": "verifier.evidence._summary",
         "sha256_of": "verifier.evidence._verify",
         "slug": "verifier.evidence._bundle",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+import json
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
+
+from verifier.errors import BundleError
 
 __all__ = (
     "ArtifactKind",
@@ -16,6 +20,7 @@ __all__ = (
     "StepRecord",
     "Verdict",
     "new_step_record",
+    "read_manifest",
 )
 
 SCHEMA_VERSION = 1
@@ -157,3 +162,32 @@ def new_step_record(index: int, action: str, target: str, status: StepStatus) ->
         "error": None,
         "points": [],
     }
+
+
+def read_manifest(bundle: Path) -> dict[str, Any]:
+    """The manifest of the bundle at ``bundle`` (its folder): the one reader of
+    ``manifest.json`` for every module (a field renamed shows up here, not as a reader
+    that silently finds nothing).
+
+    :raises BundleError: there is none (``details["kind"]`` "missing"), it cannot be read
+        ("unreadable"), or it is not a JSON object ("invalid"); ``details["cause"]`` says
+        what went wrong, without the path.
+    """
+    path = bundle / "manifest.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{str(bundle)!r} is not an evidence bundle (no manifest.json)"
+        raise BundleError(msg, details={"kind": "missing", "cause": "no manifest.json"}) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{str(path)!r} cannot be read: {exc}"
+        raise BundleError(msg, details={"kind": "unreadable", "cause": str(exc)}) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{str(path)!r} is not valid JSON: {exc}"
+        raise BundleError(msg, details={"kind": "invalid", "cause": str(exc)}) from None
+    if not isinstance(data, dict):
+        msg = f"{str(path)!r} is not a JSON object"
+        raise BundleError(msg, details={"kind": "invalid", "cause": "not an object"})
+    return data

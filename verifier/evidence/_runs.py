@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from verifier._process import is_running
+from verifier.errors import BundleError
+from verifier.evidence._manifest import read_manifest
 
 __all__ = ("RunRecord", "list_runs")
 
@@ -67,10 +68,8 @@ def list_runs(out: Path) -> list[RunRecord]:
     retried: set[str] = set()
     for manifest in sorted(out.glob("*/manifest.json")):
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError) as exc:
+            data = read_manifest(manifest.parent)
+        except BundleError as exc:
             records.append(
                 RunRecord(
                     manifest.parent.name,

@@ -8,9 +8,11 @@ that come out of a manifest: bundle-relative, POSIX, and never outside the bundl
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
+
+from verifier.errors import BundleError
+from verifier.evidence._manifest import read_manifest
 
 __all__ = ("bundle_file", "bundle_rel", "sha256_of", "verify_bundle")
 
@@ -113,17 +115,17 @@ def verify_bundle(root: Path) -> list[str]:
     :param root: the bundle folder (``<out>/<run-id>/``).
     :returns: one line per problem, each naming the file; empty when the bundle is intact.
     """
-    manifest = root / "manifest.json"
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [f"manifest.json: missing from {str(root)!r}; is this a bundle folder?"]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"manifest.json: cannot be read: {exc}"]
-    except json.JSONDecodeError as exc:
-        return [f"manifest.json: not valid JSON: {exc}"]
-    if not isinstance(data, dict):
-        return ["manifest.json: not a JSON object"]
+        data = read_manifest(root)
+    except BundleError as exc:
+        kind, cause = exc.details["kind"], exc.details["cause"]
+        if kind == "missing":
+            return [f"manifest.json: missing from {str(root)!r}; is this a bundle folder?"]
+        if kind == "unreadable":
+            return [f"manifest.json: cannot be read: {cause}"]
+        if cause == "not an object":
+            return ["manifest.json: not a JSON object"]
+        return [f"manifest.json: not valid JSON: {cause}"]
     problems: list[str] = []
     version = data.get("schema_version")
     if version is None:

@@ -33,7 +33,7 @@ _WAIT_S = 5.0  # how long to wait for a desktop still warming (a cold start cost
 _TEARDOWN_S = 60.0  # how long an interrupted run may take to tear down there
 
 
-class PoolUnavailable(Exception):  # noqa: N818 - a reason to start cold, not an error
+class PoolUnavailable(Exception):
     """The pool cannot take this run (why, in one line): the caller starts it cold."""
 
 

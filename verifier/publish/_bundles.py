@@ -6,15 +6,14 @@ A bundle is read-only here: publishing never writes into it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from verifier.errors import PublishError
-from verifier.evidence import Manifest, StepRecord, Verdict, bundle_file
+from verifier.errors import BundleError, PublishError
+from verifier.evidence import Manifest, StepRecord, Verdict, bundle_file, read_manifest
 from verifier.evidence.text import failing_step
 
 __all__ = ("Asset", "Bundle", "State", "load_bundles", "overall_state", "tally")
@@ -141,19 +140,12 @@ def _folder(manifest: Manifest, root: Path, taken: set[str]) -> str:
 
 
 def _read(root: Path) -> dict[str, object]:
-    where = root / "manifest.json"
     try:
-        data = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{str(root)!r} is not an evidence bundle (no manifest.json); pass a run folder"
+        return read_manifest(root)
+    except BundleError as exc:
+        then = "pass a run folder" if exc.details["kind"] == "missing" else "re-run the recipe"
+        msg = f"{exc.message}; {then}"
         raise PublishError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{str(where)!r} cannot be read: {exc}; re-run the recipe to get a new bundle"
-        raise PublishError(msg) from exc
-    if not isinstance(data, dict):
-        msg = f"{str(where)!r} is not a JSON object; re-run the recipe to get a new bundle"
-        raise PublishError(msg)
-    return data
 
 
 def _expand(paths: Iterable[str]) -> list[Path]:

@@ -110,7 +110,7 @@ def _options(
     args: argparse.Namespace, env: ActionsEnv, environ: Mapping[str, str]
 ) -> PublishOptions:
     # httpx and the rest of publishing load only when publishing, not on every CLI start.
-    from verifier.publish._publish import PublishOptions  # noqa: PLC0415
+    from verifier.publish._publish import PublishOptions
 
     dry = bool(args.dry_run)
     repo = args.repo or env.repo
@@ -192,7 +192,7 @@ def _report(result: PublishResult, opts: PublishOptions, bundles: list[Bundle]) 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
     """Run ``verifier publish`` with parsed ``args``; returns the exit code (0 or 2)."""
-    from verifier.publish._publish import publish  # noqa: PLC0415
+    from verifier.publish._publish import publish
 
     environ = os.environ if environ is None else environ
     token = environ.get("GITHUB_TOKEN") or None

@@ -31,6 +31,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from verifier._process import die_with_parent
+from verifier.errors import BundleError
+from verifier.evidence import read_manifest
+from verifier.result import RunResult
 from verifier.temporal._workflow import (
     ACTIVITY_NAME,
     AttemptOutcome,
@@ -59,10 +62,10 @@ def _find_bundle(out: Path, pid: int, known: set[str]) -> Path | None:
         if entry.name in known:
             continue
         try:
-            data = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_manifest(entry)
+        except BundleError:
             continue  # not a bundle, or its manifest is not written yet: look again later
-        runner = data.get("runner") if isinstance(data, dict) else None
+        runner = data.get("runner")
         if isinstance(runner, dict) and runner.get("pid") == pid:
             return entry.resolve()
         known.add(entry.name)
@@ -74,9 +77,9 @@ def _steps_started(bundle: Path | None) -> int | None:
     if bundle is None:
         return None
     try:
-        steps = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))["steps"]
+        steps = read_manifest(bundle)["steps"]
         return sum(1 for step in steps if step.get("started_at"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (BundleError, KeyError, TypeError, AttributeError):
         return None  # mid-rewrite or not a manifest we know: the next beat tells
 
 
@@ -204,29 +207,26 @@ class RunActivity:
         bundle: Path | None,
         interrupted: list[str],
     ) -> AttemptOutcome:
-        report: dict[str, Any] = {}
+        report: RunResult | None = None
         for line in reversed(stdout.decode("utf-8", "replace").splitlines()):
             with contextlib.suppress(ValueError):
-                parsed = json.loads(line)
-                if isinstance(parsed, dict):
-                    report = parsed
-                    break
+                report = RunResult.from_json(json.loads(line))
+                break
         verdict = _VERDICTS.get(code if code is not None else -1)
-        if verdict is None or not report:
+        if verdict is None or report is None:
             tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
             msg = f"verifier run {_how(code)} on {self.identity}: " + " | ".join(tail)
             # Not a verdict (killed, crashed, out of memory): let the retry policy act.
             details = {"bundles": _with(interrupted, bundle)}
             raise ApplicationError(msg, details, type="RunCrashed")
-        found = report.get("bundle") or (str(bundle) if bundle else None)
-        failed_step = report.get("failed_step")
+        found = report.bundle or bundle
         return AttemptOutcome(
             verdict=verdict,
             exit_code=code if code is not None else 2,
             bundle=str(found) if found else None,
             worker=self.identity,
             attempt=activity.info().attempt,
-            failed_step=failed_step if isinstance(failed_step, int) else None,
-            error=str(report["error"]) if report.get("error") else None,
+            failed_step=report.failed_step,
+            error=report.error,
             interrupted=interrupted,
         )
