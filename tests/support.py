@@ -82,6 +82,11 @@ def wait_gone(
         time.sleep(0.05)
 
 
+# Where the tests keep the npm projects they make (and reuse from run to run): the
+# user's cache, never the checkout.
+NPM_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "verifier-tests"
+
+
 def npm(args: list[str], cwd: Path) -> None:
     """Run ``npm args`` in ``cwd`` (no prompts, none of our variables), within 10 min;
     a failure fails the test with npm's last words."""

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import npm, read_manifest
+from tests.support import NPM_CACHE, npm, read_manifest
 from verifier.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache"
+CACHE = NPM_CACHE
 CREATE_VITE = "vite@9.3.0"  # npm create vite: create-vite 9.3.0; its dependencies float
 
 
@@ -27,7 +27,7 @@ def lit_app() -> Iterator[Path]:
     """The create-vite lit project, made and installed on first use."""
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: the create-vite lit app cannot be made")
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     app = CACHE / "lit-app"
     with (CACHE / "lit-app.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be making it

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import npm, read_manifest
+from tests.support import NPM_CACHE, npm, read_manifest
 from verifier.cli import main
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache"
+CACHE = NPM_CACHE
 PACKAGES = {
     "react": "19.2.0",
     "react-dom": "19.2.0",
@@ -70,7 +70,7 @@ def components_app() -> Iterator[Path]:
     """A Vite app with react-select and react-window, made and installed on first use."""
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: the component app cannot be made")
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     app = CACHE / "components-app"
     with (CACHE / "components-app.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be making it
