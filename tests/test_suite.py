@@ -5,14 +5,18 @@ died is started again for the next recipe."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.support import read_manifest, server_command
+from verifier.errors import VerifierError
 
 VERIFIER = shutil.which("verifier")
 pytestmark = [
@@ -143,3 +147,144 @@ def test_an_app_that_died_is_started_again_for_the_next_recipe(
     setups = [read_manifest(Path(r["bundle"]))["setup"] for r in (died, passed)]
     assert "shared_with" not in setups[1]["app"]  # type: ignore[index]
     assert setups[1]["desktop"]["shared_with"]  # type: ignore[index]
+
+
+# An app that says what it was sent a moment later (as a background job would): in the
+# time of the recipe after the one that sent it.
+_LATE = """
+import http.server, sys, threading, time, urllib.parse
+class Late(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        query = urllib.parse.urlsplit(self.path).query
+        if query:
+            threading.Timer(1.5, lambda: print("LATER", query, flush=True)).start()
+        if self.path.startswith("/die"):
+            threading.Timer(0.3, lambda: (print("FATAL: gone", flush=True), sys.exit(3)
+                                          if False else __import__("os")._exit(3))).start()
+        super().do_GET()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Late).serve_forever()
+"""
+_FORM = "<title>form</title><form><input id=q name=q aria-label=q></form><p>ready</p>"
+
+
+def _late_app(tmp_path: Path) -> dict[str, object]:
+    app = tmp_path / "late"
+    app.mkdir()
+    (app / "late.py").write_text(_LATE)
+    (app / "index.html").write_text(_FORM)
+    return {"command": "python3 late.py {port}", "cwd": str(app), "url": "http://127.0.0.1:{port}/"}
+
+
+def test_a_recipe_s_secret_is_redacted_in_the_next_recipe_s_bundle(
+    tmp_path: Path, write_recipe: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "s1-Secret-Value-9f8e7d"
+    monkeypatch.setenv("S1_TOKEN", token)
+    app = _late_app(tmp_path)
+    sends = write_recipe(
+        {
+            "name": "sends a secret",
+            "app": app,
+            "secrets": ["S1_TOKEN"],
+            "steps": [
+                {"goto": "/"},
+                {"click": "#q"},
+                {"type": {"secret": "S1_TOKEN"}},
+                {"press": "Enter"},
+                {"expect_text": "ready"},
+            ],
+        }
+    )
+    later = write_recipe(
+        {"name": "declares nothing", "app": app, "steps": [{"goto": "/"}, {"wait": 2}]}
+    )
+    first, second = _run(str(sends), str(later), "--out", str(tmp_path / "out"))
+    bundle = Path(str(second["bundle"]))
+    log = (bundle / "logs" / "app.log").read_text()
+    assert "LATER q=[secret:S1_TOKEN]" in log, log  # said in its time, redacted
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_an_app_that_died_after_a_recipe_is_started_again_before_the_next(
+    tmp_path: Path,
+) -> None:
+    # Between two recipes of a suite (no desktop needed to see it): the next recipe
+    # asks for the app, finds it gone, and gets a new start with the old one's last words.
+    from verifier._redact import NO_SECRETS
+    from verifier.app import AppServices
+    from verifier.recipe import load_recipe
+    from verifier.suite import Suite
+
+    site = _site(tmp_path)
+    recipe_path = tmp_path / "r.yaml"
+    recipe_path.write_text(
+        json.dumps(
+            {
+                "name": "r",
+                "app": {
+                    "command": server_command("serve", str(site)),
+                    "url": "http://127.0.0.1:{port}/",
+                },
+                "steps": [{"goto": "/"}],
+            }
+        )
+    )
+    services = load_recipe(recipe_path).services()
+
+    def make() -> AppServices:
+        return AppServices(services, logs=tmp_path / "logs-1")
+
+    with Suite() as suite:
+        first, by = suite.app(
+            "key", make, run_id="one", logs=tmp_path / "logs-1", redactor=NO_SECRETS
+        )
+        first.wait_ready()
+        assert by is None
+        again, by = suite.app(
+            "key", make, run_id="two", logs=tmp_path / "logs-2", redactor=NO_SECRETS
+        )
+        assert again is first and by == "one"
+        os.kill(first.services[0].pid or 0, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                first.check_alive()
+            except VerifierError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the killed app did not end")
+        third, by = suite.app(
+            "key", make, run_id="three", logs=tmp_path / "logs-3", redactor=NO_SECRETS
+        )
+        assert third is not first and by is None
+        third.wait_ready()
+
+
+def test_retries_in_a_suite_start_anew(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
+    leaves, _finds = _recipes(write_recipe, _site(tmp_path))
+    fails = write_recipe(
+        {
+            "name": "fails",
+            "app": {
+                "command": server_command("serve", str(tmp_path / "site")),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [{"goto": "/"}, {"expect_text": {"text": "never there", "timeout": 1}}],
+        }
+    )
+    assert VERIFIER is not None
+    done = subprocess.run(
+        [VERIFIER, "run", str(leaves), str(fails), "--retries", "1", "--json", "--no-video"]
+        + ["--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr
+    record = json.loads(done.stdout.splitlines()[-1])
+    assert [a["verdict"] for a in record["attempts"]] == ["failed", "failed"], record

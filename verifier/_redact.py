@@ -90,6 +90,8 @@ class Redactor:
     """
 
     def __init__(self, secrets: Mapping[str, str], *, typed: Collection[str] = ()) -> None:
+        self._secrets = dict(secrets)
+        self._typed = tuple(typed)
         self._names: dict[str, str] = {}
         for name, value in secrets.items():
             for form in _forms(value) if value else ():
@@ -133,6 +135,20 @@ class Redactor:
             if looks_secret(name) and len(value) >= _MIN_GUESSED:
                 secrets.setdefault(name, value)
         return cls(secrets, typed=typed)
+
+    def joined(self, other: Redactor) -> Redactor:
+        """A redactor of this one's secrets and ``other``'s (a name both give different
+        values keeps both, the other's as ``NAME'``)."""
+        secrets = dict(self._secrets)
+        typed = list(self._typed)
+        for name, value in other._secrets.items():
+            key = name
+            while key in secrets and secrets[key] != value:
+                key += "'"
+            secrets[key] = value
+            if name in other._typed:
+                typed.append(key)
+        return Redactor(secrets, typed=typed)
 
     def __bool__(self) -> bool:
         return True  # well-known credentials are redacted even with no secret declared

@@ -284,20 +284,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pool = _Pool(args, live=live is not None)
     # A lone run overlaps its own starts; repeats measure a recipe's luck, start included.
     alone = len(args.recipes) == 1 or args.repeat > 1
-    with _suite(isolate=args.isolate or live is not None or alone) as suite:
+    recipes = [*args.recipes, *args.protect]
+    with _suite(isolate=args.isolate or live is not None or alone, recipes=recipes) as suite:
         return _run_each(args, tally, pool, suite, live)
 
 
 @contextlib.contextmanager
-def _suite(*, isolate: bool) -> Iterator[Suite | None]:
+def _suite(*, isolate: bool, recipes: Sequence[str]) -> Iterator[Suite | None]:
     """What the recipes of this command share (None: nothing), stopped at the end even
-    on a second Ctrl-C."""
+    on a second Ctrl-C; every bundle of it is redacted with all their secrets."""
     if isolate:
         yield None
         return
-    from verifier.suite import Suite  # (runs here need it)
+    from verifier.stage import secrets_of_all  # (runs here need it)
+    from verifier.suite import Suite
 
-    suite = Suite()
+    suite = Suite(secrets=lambda: secrets_of_all(recipes, os.environ))
     try:
         yield suite
     finally:

@@ -437,18 +437,21 @@ def run_attempts(
     verdict stands. Every attempt keeps its bundle; the last lists them all.
 
     ``options`` are :func:`run_recipe`'s. An invalid recipe or an interruption is not
-    retried (it raises as :func:`run_recipe` does). A ``rig`` or ``suite`` serves the
-    first attempt; a retry starts a desktop (and app) of its own.
+    retried (it raises as :func:`run_recipe` does). A ``rig`` serves the first attempt
+    only; a retry starts a desktop and an app anew (in a ``suite``, which goes on with
+    them).
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     previous: list[AttemptRecord] = []
     while True:
+        if previous and suite is not None:
+            suite.close()  # a retry starts anew: the suite's next desktop and app are its
         result = run_recipe(
             loaded,
             previous=previous,
             will_retry=len(previous) < retries,
             rig=None if previous else rig,
-            suite=None if previous else suite,
+            suite=suite,
             **options,
         )
         if result.verdict in ("passed", "flaky") or len(previous) >= retries:

@@ -62,12 +62,19 @@ from verifier.errors import (
 from verifier.evidence import BundleWriter, ErrorInfo, Verdict
 from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
-from verifier.recipe import EnvironmentSpec, Recipe
+from verifier.recipe import EnvironmentSpec, Recipe, load_recipe
 from verifier.recorder import Recorder
 from verifier.rig import Rig, require_sandbox
 from verifier.suite import Suite
 
-__all__ = ("ShotWriter", "Stage", "check_window_on", "error_info", "secrets_of")
+__all__ = (
+    "ShotWriter",
+    "Stage",
+    "check_window_on",
+    "error_info",
+    "secrets_of",
+    "secrets_of_all",
+)
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -89,6 +96,18 @@ def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
         app_env=app_env,
         typed=recipe.typed_secrets,
     )
+
+
+def secrets_of_all(paths: Sequence[str | os.PathLike[str]], environ: Mapping[str, str]) -> Redactor:
+    """The secrets of every recipe at ``paths`` (one that cannot be read, or declares a
+    secret too short to redact, fails on its own run and adds none)."""
+    found = Redactor({})
+    for path in paths:
+        try:
+            found = found.joined(secrets_of(load_recipe(Path(path)), environ))
+        except RecipeError:
+            continue
+    return found
 
 
 def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0) -> set[int]:
@@ -173,6 +192,8 @@ class Stage:
         except RecipeError as exc:
             msg = f"{recipe.path or recipe.name}: {exc.message}"
             raise RecipeError(msg) from None
+        if suite is not None:  # an app shared with other recipes may repeat theirs
+            self.redactor = self.redactor.joined(suite.secrets)
         redactor = self.redactor
         self.bundle = BundleWriter(
             Path(out),
@@ -297,6 +318,7 @@ class Stage:
                     run_id=self.bundle.run_id,
                     logs=logs,
                     redactor=self.redactor,
+                    shareable=not self.recipe.private_files(),
                 )
             else:
                 self.app = make()

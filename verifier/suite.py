@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from verifier._redact import Redactor
+from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import AppServices
 from verifier.errors import VerifierError
 from verifier.recipe import Recipe
@@ -41,7 +41,10 @@ class Suite:
     """What the recipes of one command share (see the module). A context manager: its
     end stops the app and the desktop."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Callable[[], Redactor] | None = None) -> None:
+        self._secrets_of = secrets
+        self._secrets: Redactor | None = None
+        self._app_keep = True
         self._rig: Rig | None = None
         self._rig_key: tuple[object, ...] | None = None
         self._rig_by: str | None = None  # the run that started it
@@ -49,6 +52,15 @@ class Suite:
         self._app_key: object = None
         self._app_by: str | None = None
         self._lent = False
+
+    @property
+    def secrets(self) -> Redactor:
+        """Every secret of every recipe of the command: what one recipe types, the app
+        that outlives it may say in the next one's time (or show on its page), so each
+        bundle of the suite is redacted with all of them."""
+        if self._secrets is None:
+            self._secrets = self._secrets_of() if self._secrets_of is not None else NO_SECRETS
+        return self._secrets
 
     def __enter__(self) -> Suite:
         return self
@@ -97,18 +109,21 @@ class Suite:
 
     def give_back(self, logs: Path) -> None:
         """A run is done with the desktop: reset for the next, its logs copied into
-        ``logs``; a desktop that cannot serve another is stopped (and the app with it)."""
+        ``logs``; a desktop that cannot serve another is stopped (and the app with it).
+        The app's output from now on waits, redacted with every recipe's secrets, for the
+        next recipe's bundle; an app that did not get ready, or that served a recipe
+        which loads or saves a login (started before that file existed, it could read
+        it), is stopped."""
         self._lent = False
         if self._app is not None:
-            alive = self._app.ready_s is not None
-            if alive:
+            keep = self._app_keep and self._app.ready_s is not None
+            if keep:
                 try:
                     self._app.check_alive()
                 except VerifierError:
-                    alive = False
-            if alive:  # its output between recipes is nobody's: it goes with the desktop
-                folder = self._rig.log_dir if self._rig is not None else logs
-                self._app.switch_logs(folder / "between-recipes")
+                    keep = False
+            if keep and self._rig is not None:
+                self._app.switch_logs(self._between(), self.secrets)
             else:
                 self._stop_app()
         if self._rig is None:
@@ -121,6 +136,10 @@ class Suite:
             _log.warning("the desktop cannot serve another recipe: %s", exc)
             self._close_rig()
 
+    def _between(self) -> Path:
+        assert self._rig is not None
+        return self._rig.log_dir / "between-recipes"
+
     # -- the app -------------------------------------------------------------------------
 
     def app(
@@ -131,23 +150,58 @@ class Suite:
         run_id: str,
         logs: Path,
         redactor: Redactor,
+        shareable: bool = True,
     ) -> tuple[AppServices, str | None]:
         """The app for a recipe whose ``app`` block is ``key``: the running one (its
-        output from now on in ``logs``, redacted with ``redactor``) and the run that
-        started it; or a new one from ``make()``, launched, and None."""
-        if self._app is not None and key == self._app_key:
+        output from now on in ``logs``, redacted with ``redactor``, after what it said
+        since the last recipe) and the run that started it; or a new one from ``make()``,
+        launched, and None. A recipe that is not ``shareable`` (it loads or saves a
+        login) gets an app of its own, stopped after it."""
+        running = self._app is not None and key == self._app_key and shareable
+        if running and self._app is not None:
+            try:
+                self._app.check_alive()
+            except VerifierError as exc:  # it died since: started again, and said why
+                _log.warning("the app of the recipes before ended: %s; starting it again", exc)
+                running = False
+        if running and self._app is not None:
+            self._carry(logs)
             self._app.switch_logs(logs, redactor)
             return self._app, self._app_by
         self._stop_app()
+        self._carry(logs)
         app = make()
         self._app, self._app_key, self._app_by = app, key, run_id
+        self._app_keep = shareable
         app.launch()
         return app, None
+
+    def _carry(self, logs: Path) -> None:
+        """What the app said between the last recipe and this one goes first into this
+        one's logs (said as such), then the folder that held it is emptied."""
+        if self._rig is None:
+            return
+        between = self._between()
+        if not between.is_dir():
+            return
+        for held in sorted(between.iterdir()):
+            with contextlib.suppress(OSError):
+                data = held.read_bytes()
+                if data:
+                    logs.mkdir(parents=True, exist_ok=True)
+                    with (logs / held.name).open("ab") as fh:
+                        fh.write(b"[verifier: the app's output after the recipe before]\n")
+                        fh.write(data)
+                        if not data.endswith(b"\n"):
+                            fh.write(b"\n")
+                        fh.write(b"[verifier: this recipe's time starts here]\n")
+            with contextlib.suppress(OSError):
+                held.unlink()
 
     def _stop_app(self) -> None:
         app, self._app, self._app_key = self._app, None, None
         if app is not None:
-            app.close()
+            app.close()  # (its last words stay in the between folder for the next recipe)
 
     def _close_rig(self) -> None:
         self._stop_app()  # it may live in the desktop's network namespace
