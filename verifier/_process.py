@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -43,6 +43,7 @@ __all__ = (
     "is_running",
     "kill_tree",
     "new_cookie",
+    "patched_environ",
     "process_identity",
     "require_binary",
     "tail",
@@ -393,6 +394,22 @@ class Owner:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def patched_environ(changes: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with ``changes`` while the block runs (what a child started inside
+    inherits), then as it was."""
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def require_binary(binary: str, error: type[VerifierError], hint: str = "") -> str:

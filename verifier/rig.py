@@ -174,12 +174,7 @@ class Rig:
                 file_urls=self.file_urls,
             )
             self._stack.callback(chromium.close)
-            try:
-                chromium.launch(playwright)
-            except Exception as exc:  # Playwright's own errors: one line, ours
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                msg = f"Chromium did not start on {desktop.display}: {first}"
-                raise BrowserError(msg) from exc
+            chromium.launch(playwright)
         except BaseException:
             self.close()
             raise

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from verifier._process import patched_environ
 from verifier.bench._e2e import PAUSE_S, e2e_contenders
 from verifier.bench._recording import SECONDS, ours_once, playwright_once, show_animation
 from verifier.bench._tree import parts_pss_kb
@@ -118,23 +119,6 @@ def _alternate(
         if failed:
             row.note = f"{row.note} failed {failed}/{rounds} times".strip()
     return rows
-
-
-@contextlib.contextmanager
-def _client_env(env: dict[str, str]) -> Iterator[None]:
-    """os.environ with the display's DISPLAY and XAUTHORITY while the block runs."""
-    saved = {name: os.environ.get(name) for name in ("DISPLAY", "XAUTHORITY")}
-    for name in saved:
-        if name in env:
-            os.environ[name] = env[name]
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _peer(binary: str) -> str | None:
@@ -499,7 +483,8 @@ def run_bench(
             ) as browser,
         ):
             # Every peer reaches the display as ours do: its DISPLAY, and the cookie.
-            stack.enter_context(_client_env(desk.env))
+            client = {k: v for k, v in desk.env.items() if k in ("DISPLAY", "XAUTHORITY")}
+            stack.enter_context(patched_environ(client))
             browser.page.set_content(_PAGE)
             browser.next_frame()
             rows += _capture_group(desk, browser, rounds, tmp)

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Playwright, sync_playwright
 
-from verifier._process import ensure_watchdog
+from verifier._process import ensure_watchdog, patched_environ
 from verifier.errors import BrowserError
 
 __all__ = ("prestart_playwright", "release_prestarted", "start_playwright", "stop_playwright")
@@ -67,25 +67,18 @@ def _start_driver() -> Playwright:
     from verifier._syslibs import DriverStderr
 
     ensure_watchdog()
-    saved = {name: os.environ.get(name) for name in ("NODE_COMPILE_CACHE", "NODE_OPTIONS")}
-    if saved["NODE_COMPILE_CACHE"] is None:
+    changes: dict[str, str] = {}
+    if "NODE_COMPILE_CACHE" not in os.environ:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        os.environ["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
-    options = saved["NODE_OPTIONS"] or ""
+        changes["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")
+    options = os.environ.get("NODE_OPTIONS", "")
     if "--max-semi-space-size" not in options:
-        os.environ["NODE_OPTIONS"] = f"{options} {_SEMI_SPACE}".strip()
-    try:
-        with DriverStderr() as stderr:
-            try:
-                return sync_playwright().start()
-            except Exception as exc:  # Playwright raises a bare Exception when node dies
-                raise BrowserError(stderr.failure(exc)) from exc
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        changes["NODE_OPTIONS"] = f"{options} {_SEMI_SPACE}".strip()
+    with patched_environ(changes), DriverStderr() as stderr:
+        try:
+            return sync_playwright().start()
+        except Exception as exc:  # Playwright raises a bare Exception when node dies
+            raise BrowserError(stderr.failure(exc)) from exc
 
 
 def stop_playwright(playwright: Playwright) -> None:

@@ -87,7 +87,7 @@ class Chromium:
     def launch(self, playwright: Playwright) -> PWBrowser:
         """Start Chromium through Playwright's driver.
 
-        :raises BrowserError: it is not installed.
+        :raises BrowserError: it is not installed, or did not start (in one line).
         """
         if not (Path(self._executable).exists() or shutil.which(self._executable)):
             msg = f"Chromium not found at {self._executable!r}; run desktop-image/provision.sh"
@@ -106,13 +106,18 @@ class Chromium:
             self.file_url_policy = "blocked by policy" if why is None else f"not blocked: {why}"
             if why is not None:
                 _log.warning("file: URLs typed into the browser are not blocked: %s", why)
-        self.browser = playwright.chromium.launch(
-            executable_path=executable,
-            headless=False,
-            args=[*CHROMIUM_FLAGS, *_WINDOW_FLAGS],
-            env=env,
-            timeout=_LAUNCH_TIMEOUT_MS,
-        )
+        try:
+            self.browser = playwright.chromium.launch(
+                executable_path=executable,
+                headless=False,
+                args=[*CHROMIUM_FLAGS, *_WINDOW_FLAGS],
+                env=env,
+                timeout=_LAUNCH_TIMEOUT_MS,
+            )
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            msg = f"Chromium did not start on {self._display}: {first}"
+            raise BrowserError(msg) from exc
         return self.browser
 
     @property
