@@ -81,12 +81,12 @@ class Suite:
         if self._rig is not None and key != self._rig_key:
             _log.info("a new desktop: this recipe's screen, network or file: URLs differ")
             self._close_rig()
-        self._lent = True
-        if self._rig is None:
+        if self._rig is None:  # (entering its namespace may fail: then nothing is lent)
             rig = Rig(
                 recipe.screen, file_urls=recipe.allow_file_urls, network=network, display=display
             )
             self._rig, self._rig_key, self._rig_by = rig.enter(), key, None
+        self._lent = True
 
     def lend(self, *, run_id: str) -> tuple[RigParts, str | None]:
         """The desktop :meth:`prepare` chose, started if new, and the run that started it
