@@ -45,7 +45,7 @@ from verifier.desktop import Desktop
 from verifier.errors import BrowserError, NetworkError, VerifierError
 from verifier.recipe import Recipe
 
-__all__ = ("Rig", "RigParts", "require_sandbox")
+__all__ = ("Rig", "RigParts", "enter_loopback", "require_sandbox")
 
 _log = logging.getLogger(__name__)
 _LOGS = ("xvfb.log", "openbox.log")
@@ -92,6 +92,19 @@ def require_sandbox() -> None:
             "user namespaces are allowed, or use network: host"
         )
         raise NetworkError(msg)
+
+
+def enter_loopback(stack: contextlib.ExitStack) -> None:
+    """Put this thread, and what it starts from now on, in a network namespace where only
+    loopback exists, left when ``stack`` closes (``network: loopback``).
+
+    :raises NetworkError: no sandbox can be made here for the app, or no namespace.
+    """
+    require_sandbox()
+    # A driver started before the namespace existed (verifier run starts one during its
+    # imports) lives outside it, and so would the browser it starts.
+    release_prestarted()
+    stack.enter_context(loopback_only())
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +154,7 @@ class Rig:
         if self.network == "loopback" and not self._entered:
             self._entered = True
             try:
-                require_sandbox()
-                # A driver started before the namespace existed (verifier run starts one
-                # during its imports) lives outside it, and so would the browser it starts.
-                release_prestarted()
-                self._stack.enter_context(loopback_only())
+                enter_loopback(self._stack)
             except BaseException:
                 self.close()
                 raise

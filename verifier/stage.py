@@ -42,15 +42,15 @@ from typing import TypeVar
 
 from verifier import __version__
 from verifier._git import git_commit
-from verifier._netns import check_contained, loopback_only
+from verifier._netns import check_contained
 from verifier._process import become_subreaper
-from verifier._redact import Redactor
+from verifier._redact import NO_SECRETS, Redactor
 from verifier._runlog import capture_logs
 from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
 from verifier._storage import load_state, read_state
 from verifier.app import AppServices, Confinement
-from verifier.browser import Browser, release_prestarted, start_playwright, stop_playwright
+from verifier.browser import Browser, start_playwright, stop_playwright
 from verifier.desktop import Desktop
 from verifier.errors import (
     BrowserError,
@@ -64,7 +64,7 @@ from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe, load_recipe
 from verifier.recorder import Recorder
-from verifier.rig import Rig, require_sandbox
+from verifier.rig import Rig, enter_loopback
 from verifier.suite import Suite
 
 __all__ = (
@@ -101,7 +101,7 @@ def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
 def secrets_of_all(paths: Sequence[str | os.PathLike[str]], environ: Mapping[str, str]) -> Redactor:
     """The secrets of every recipe at ``paths`` (one that cannot be read, or declares a
     secret too short to redact, fails on its own run and adds none)."""
-    found = Redactor({})
+    found = NO_SECRETS
     for path in paths:
         try:
             found = found.joined(secrets_of(load_recipe(Path(path)), environ))
@@ -265,11 +265,7 @@ class Stage:
             if self._rig is not None:  # the rig's browser runs outside any namespace of ours
                 msg = "a warm desktop cannot serve a network: loopback run"
                 raise VerifierError(msg)
-            require_sandbox()
-            # A driver started before the namespace existed (verifier run starts one
-            # during its imports) lives outside it, and so would the browser it starts.
-            release_prestarted()
-            stack.enter_context(loopback_only())
+            enter_loopback(stack)
         logs = self.bundle.root / "logs"
         # Asked on the (still idle) writer thread while the desktop starts: git is a
         # subprocess, and platform() reads the Python binary for its libc version.
@@ -337,6 +333,7 @@ class Stage:
             playwright = start_playwright()
             stack.callback(stop_playwright, playwright)
         driver_s = time.monotonic() - t0
+        pooled = warm is not None and self._suite is None  # a pool's, taken over
         assert desktop is not None
         self.desktop = desktop.start()
         self.desktop.prepare_typing(self.recipe.typed_text())
@@ -349,7 +346,7 @@ class Stage:
                 "display": self.desktop.display,
                 "own_xvfb": self.display is None,
                 "ready_s": _since(t0),
-                "warm": warm is not None and self._suite is None,
+                "warm": pooled,
                 **({"warmed_s": warm.ready_s} if warm is not None else {}),
                 **({"shared_with": shared_by} if shared_by is not None else {}),
             },
@@ -413,7 +410,7 @@ class Stage:
                 "ready_s": _since(t0),
                 "driver_s": round(driver_s, 3),
                 "file_urls": self.browser.file_url_policy,
-                "warm": warm is not None and self._suite is None,
+                "warm": pooled,
                 **({"shared_with": shared_by} if shared_by is not None else {}),
             },
         )
