@@ -21,12 +21,32 @@ from typing import IO
 
 from verifier._redact import NO_SECRETS, Redactor
 
-__all__ = ("DEFAULT_LOG_LIMIT", "LogPump")
+__all__ = ("DEFAULT_LOG_LIMIT", "LogPump", "carry_log")
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_LOG_LIMIT = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
+
+
+def carry_log(held: Path, into: Path) -> None:
+    """Append what ``held`` holds (an app's output between two recipes) to ``into``,
+    marked as such, and remove ``held``; nothing when it is empty or cannot be read."""
+    try:
+        data = held.read_bytes()
+    except OSError:
+        return
+    if data:
+        try:
+            into.parent.mkdir(parents=True, exist_ok=True)
+            with into.open("ab") as fh:
+                fh.write(b"[verifier: the app's output after the recipe before]\n")
+                fh.write(data if data.endswith(b"\n") else data + b"\n")
+                fh.write(b"[verifier: this recipe's time starts here]\n")
+        except OSError as exc:
+            _log.warning("cannot write %s: %s", into, exc)
+    with contextlib.suppress(OSError):
+        held.unlink()
 
 
 class LogPump:
@@ -75,15 +95,18 @@ class LogPump:
             self._failed = exc
             _log.warning("cannot write %s: %s", path, exc)
 
-    def switch(self, path: Path, redactor: Redactor = NO_SECRETS) -> None:
+    def switch(self, path: Path, redactor: Redactor = NO_SECRETS, *, carry: bool = False) -> None:
         """Finish the log file so far and go on in ``path`` (a new file, with its own
         limit), redacting with ``redactor`` from now on: the output of an app that
-        serves one recipe after another goes into each one's bundle."""
+        serves one recipe after another goes into each one's bundle. With ``carry``, the
+        file so far opens ``path`` (see :func:`carry_log`), nothing written meanwhile."""
         with self._lock:
             if not self._thread.is_alive():  # the process has ended: nothing more comes
                 return
             self._write_locked(self._redactor.flush())
             self._close_locked()
+            if carry:
+                carry_log(self.path, path)
             self._head_left = self.limit - self.limit // 2
             self._cut = 0
             self._failed = None

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from verifier._logpump import carry_log
 from verifier._redact import NO_SECRETS, Redactor
 from verifier.app import AppServices
 from verifier.errors import VerifierError
@@ -165,8 +166,7 @@ class Suite:
                 _log.warning("the app of the recipes before ended: %s; starting it again", exc)
                 running = False
         if running and self._app is not None:
-            self._carry(logs)
-            self._app.switch_logs(logs, redactor)
+            self._app.switch_logs(logs, redactor, carry=True)  # (nothing lost between)
             return self._app, self._app_by
         self._stop_app()
         self._carry(logs)
@@ -177,26 +177,11 @@ class Suite:
         return app, None
 
     def _carry(self, logs: Path) -> None:
-        """What the app said between the last recipe and this one goes first into this
-        one's logs (said as such), then the folder that held it is emptied."""
-        if self._rig is None:
-            return
-        between = self._between()
-        if not between.is_dir():
-            return
-        for held in sorted(between.iterdir()):
-            with contextlib.suppress(OSError):
-                data = held.read_bytes()
-                if data:
-                    logs.mkdir(parents=True, exist_ok=True)
-                    with (logs / held.name).open("ab") as fh:
-                        fh.write(b"[verifier: the app's output after the recipe before]\n")
-                        fh.write(data)
-                        if not data.endswith(b"\n"):
-                            fh.write(b"\n")
-                        fh.write(b"[verifier: this recipe's time starts here]\n")
-            with contextlib.suppress(OSError):
-                held.unlink()
+        """What the app that ended said between the last recipe and this one goes first
+        into this one's logs (said as such)."""
+        if self._rig is not None and self._between().is_dir():
+            for held in sorted(self._between().iterdir()):
+                carry_log(held, logs / held.name)
 
     def _stop_app(self) -> None:
         app, self._app, self._app_key = self._app, None, None

@@ -424,12 +424,12 @@ class DevServer(Owner):
             self._pump.join(timeout=1.0)
         return self.log_tail()
 
-    def switch_log(self, path: Path, redactor: Redactor) -> None:
+    def switch_log(self, path: Path, redactor: Redactor, *, carry: bool = False) -> None:
         """Write the server's output from now on into ``path`` (another recipe's bundle),
-        redacted with ``redactor``."""
+        redacted with ``redactor``; with ``carry``, after what the log holds so far."""
         self.log_path = path
         if self._pump is not None:
-            self._pump.switch(path, redactor)
+            self._pump.switch(path, redactor, carry=carry)
 
     def log_tail(self, lines: int = 12) -> str:
         """The last lines the server printed (redacted), for error messages."""

@@ -106,11 +106,14 @@ class AppServices(Owner):
         """The processes we started for it (their trees hold the rest)."""
         return [s.pid for s in self.services if s.pid is not None]
 
-    def switch_logs(self, logs: Path, redactor: Redactor = NO_SECRETS) -> None:
+    def switch_logs(
+        self, logs: Path, redactor: Redactor = NO_SECRETS, *, carry: bool = False
+    ) -> None:
         """Write every service's output from now on into ``logs`` (the folder of the next
-        recipe's bundle, when one app serves several), redacted with ``redactor``."""
+        recipe's bundle, when one app serves several), redacted with ``redactor``; with
+        ``carry``, after what each log holds so far (its output between two recipes)."""
         for service in self.services:
-            service.switch_log(logs / service.log_path.name, redactor)
+            service.switch_log(logs / service.log_path.name, redactor, carry=carry)
 
     def launch(self) -> AppServices:
         """Start the first service without waiting (the caller starts the desktop
