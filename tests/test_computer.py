@@ -26,10 +26,10 @@ from verifier.computer import (
     openai_action,
 )
 from verifier.computer._keys import openai_keys, xdotool_keys
-from verifier.computer._replay import render_recipe
 from verifier.desktop import Desktop
-from verifier.errors import InputError
+from verifier.errors import InputError, VerifierError
 from verifier.recipe import parse_recipe
+from verifier.session._replay import render_recipe
 
 # -- scaling -----------------------------------------------------------------------------
 
@@ -507,9 +507,9 @@ def test_clicks_learn_a_unique_selector_when_there_is_one(
 def test_a_python_session_records_openai_actions(
     computer: Computer, lab: Browser, tmp_path: Any
 ) -> None:
-    from verifier.computer import ReplaySpec, Session
     from verifier.evidence import BundleWriter, verify_bundle
     from verifier.recipe import load_recipe
+    from verifier.session import ReplaySpec, Session
 
     bundle = BundleWriter(tmp_path, recipe={"name": "lab", "path": None, "sha256": ""})
     session = Session(
@@ -533,5 +533,5 @@ def test_a_python_session_records_openai_actions(
     assert verify_bundle(result.bundle) == []
     recipe = load_recipe(result.recipe)
     assert [s.action for s in recipe.steps] == ["goto", "click", "press"]
-    with pytest.raises(Exception, match="the session is finished"):
+    with pytest.raises(VerifierError, match="the session is finished"):
         session.openai({"type": "screenshot"})

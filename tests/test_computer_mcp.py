@@ -24,10 +24,10 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support import SITE, read_manifest, server_command
+from tests.support import SITE, server_command
 from verifier.cli import main
 from verifier.computer import decode
-from verifier.evidence import verify_bundle
+from verifier.evidence import read_manifest, verify_bundle
 from verifier.recipe import load_recipe
 
 ROOT = Path(__file__).parent.parent
@@ -74,7 +74,7 @@ def find(frame: np.ndarray, colour: tuple[int, int, int]) -> tuple[int, int]:
 def stdio_params(*args: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "verifier.computer", *args],
+        args=["-m", "verifier.mcp", *args],
         env=dict(os.environ),
         cwd=str(ROOT),
     )
@@ -166,7 +166,7 @@ def test_stdio_session_becomes_evidence_and_a_passing_recipe(tmp_path: Path) -> 
 
 def start_http(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier.computer", "--http", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "verifier.mcp", "--http", "127.0.0.1:0", *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -235,13 +235,13 @@ def test_http_needs_the_token_and_ends_with_finish(tmp_path: Path) -> None:
 
 
 def test_cli_wiring_and_non_loopback_refusal(capsys: pytest.CaptureFixture[str]) -> None:
-    from verifier.computer.cli import main as module_main
+    from verifier.mcp.cli import main as module_main
 
     assert main(["mcp", "--http", "0.0.0.0:8765"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Error: --http '0.0.0.0:8765' is not a loopback address;")
     assert err.count("\n") == 1
-    assert module_main(["--scale", "huge"]) == 2  # python -m verifier.computer
+    assert module_main(["--scale", "huge"]) == 2  # python -m verifier.mcp
     assert "--scale 'huge' is not WIDTHxHEIGHT" in capsys.readouterr().err
 
 
@@ -290,7 +290,7 @@ def test_a_dead_dev_server_makes_the_verdict_error(tmp_path: Path) -> None:
         async with Client(stdio_params(*args)) as client:
             await client.call_tool("computer", {"action": "screenshot"})
             (manifest,) = out.glob("*/manifest.json")
-            os.kill(json.loads(manifest.read_text())["setup"]["app"]["pid"], signal.SIGKILL)
+            os.kill(read_manifest(manifest.parent)["setup"]["app"]["pid"], signal.SIGKILL)
             deadline = time.monotonic() + 10
             while True:
                 shot = await client.call_tool("computer", {"action": "screenshot"})

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import read_manifest
-from verifier._syslibs import DriverStderr
+from verifier.browser._syslibs import DriverStderr
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SITE, Canary, live_processes, read_manifest, server_command
-from verifier._logpump import LogPump
-from verifier.app import DevServer
+from tests.support import SITE, Canary, live_processes, server_command
+from verifier.app import DevServer, LogPump
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 from verifier.errors import BrowserError, DisplayError
+from verifier.evidence import read_manifest
 from verifier.recipe import load_recipe
 from verifier.stage import check_window_on
 
@@ -83,7 +83,7 @@ def test_loopback_holds_through_the_command_and_jobs(
     assert done.returncode == 0, done.stderr
     bundle = Path(json.loads(done.stdout)["bundle"])
     assert "outbound: blocked" in (bundle / "logs" / "app.log").read_text()
-    assert read_manifest(bundle)["environment"]["network"] == "loopback"  # type: ignore[index]
+    assert read_manifest(bundle)["environment"]["network"] == "loopback"
     jobs = verifier(
         "run", str(one), str(two), "--jobs", "2", "--out", str(tmp_path / "b"), "--no-video"
     )
@@ -120,13 +120,16 @@ def test_the_app_gets_an_allow_listed_environment_and_cannot_outlive_the_run(
     assert done.returncode == 0, done.stderr
     bundle = Path(json.loads(done.stdout)["bundle"])
     log = (bundle / "logs" / "app.log").read_text()
-    names = set(re.search(r"hostile: env (.*)", log)[1].split())  # type: ignore[index]
+    env_line = re.search(r"hostile: env (.*)", log)
+    assert env_line, log
+    names = set(env_line[1].split())
     assert names <= {"PATH", "HOME", "LANG", "TERM", "TMPDIR", "PORT", "MODE", "PASSED_ON"}
     assert {"PORT", "MODE", "PASSED_ON"} <= names
-    app = read_manifest(bundle)["setup"]["app"]  # type: ignore[index]
+    app = read_manifest(bundle)["setup"]["app"]
     if app["sandbox"].startswith("sandbox"):
         # Its own PID namespace: it sees only itself, and no X display at all.
-        assert int(re.search(r"sees (\d+) processes", log)[1]) <= 3  # type: ignore[index]
+        sees = re.search(r"sees (\d+) processes", log)
+        assert sees and int(sees[1]) <= 3, log
         assert "hostile: display" not in log
     assert "accepted" not in log, "the app reached an X display"
     # The setsid, environment-scrubbed grandchild went with the run.
@@ -254,7 +257,9 @@ def test_a_log_keeps_at_most_its_limit_with_the_note_inside(tmp_path: Path, size
     assert len(log) <= 8192 and log.startswith(data[:4096]) and log.endswith(data[-3000:])
     head, note, tail = log[:4096], log[4096:].split(b"\n")[1], log[4096:].split(b"\n")[2]
     assert head + tail == data[:4096] + data[len(data) - len(tail) :]
-    cut = int(re.match(rb"\[verifier: (\d+) bytes of output cut here", note)[1])  # type: ignore[index]
+    said = re.match(rb"\[verifier: (\d+) bytes of output cut here", note)
+    assert said, note
+    cut = int(said[1])
     assert cut == size - 4096 - len(tail)
 
 
@@ -336,7 +341,7 @@ def test_a_session_over_mcp_gets_the_protections_of_a_run(
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
     manifest = read_manifest(bundle)
-    assert manifest["environment"]["network"] == "loopback"  # type: ignore[index]
+    assert manifest["environment"]["network"] == "loopback"
     replay = (bundle / "session.yaml").read_text()
     assert "secrets:" in replay and "SESSION_SECRET" in replay and "network: loopback" in replay
     assert "type: {secret: SESSION_SECRET}" in replay  # replayed from the variable
@@ -400,6 +405,7 @@ def test_an_endless_download_does_not_hold_the_run(tmp_path: Path, desktop: Desk
             env=desktop.env,
         ) as browser,
     ):
+        assert app.url is not None
         browser.page.goto(app.url)
         browser.page.evaluate("location.href = '/endless.bin'")  # the page starts it
         browser.page.wait_for_timeout(500)

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from verifier.errors import Interrupted, VerifierError
 
-__all__ = ("escape", "one_line", "say", "show_error")
+__all__ = ("escape", "escape_newlines", "say", "show_error")
 
 
 # Characters that would act on a terminal or a CI log instead of showing: C0 controls
@@ -25,7 +25,7 @@ def escape(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def one_line(text: str) -> str:
+def escape_newlines(text: str) -> str:
     """``text`` on one line: its line breaks written as ``\\n`` (a verdict or an error
     is one line; a message that quotes several, like an aria snapshot, stays whole)."""
     return text.replace("\r\n", "\n").replace("\r", "\\r").replace("\n", "\\n")
@@ -57,7 +57,7 @@ def show_error(
     Every command shows its errors through here, so they all read alike.
     """
     bundle = exc.details.get("bundle")
-    line = "Error: " + (f"{subject}: " if subject else "") + one_line(exc.message)
+    line = "Error: " + (f"{subject}: " if subject else "") + escape_newlines(exc.message)
     if bundle:
         line += f" (bundle: {bundle})"
     say(sys.stderr, mask(line) if mask is not None else line)

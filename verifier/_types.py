@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-__all__ = ("SCREEN_PATTERN", "Box", "Button", "Image", "parse_screen", "parse_size")
+__all__ = (
+    "IMAGE_FORMATS",
+    "SCREEN_PATTERN",
+    "Box",
+    "Button",
+    "Image",
+    "ImageFormat",
+    "parse_screen",
+    "parse_size",
+)
 
 # A picture in memory: HxWx3 RGB (a screenshot, a template), or HxW grey. (NumPy is
 # imported where pictures are made, not by everything that names their type: the CLI
@@ -18,6 +27,9 @@ Image: TypeAlias = "npt.NDArray[np.uint8]"
 # A rectangle in pixels: x, y, width, height.
 Box = tuple[int, int, int, int]
 Button = Literal["left", "middle", "right"]
+# How a screenshot is encoded for a model ("auto": PNG, or JPEG when PNG is large).
+ImageFormat = Literal["auto", "png", "jpeg", "webp"]
+IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
 
 # WIDTHxHEIGHT[x24]; also the recipe schema's pattern (an ECMAScript regex too).
 SCREEN_PATTERN = r"\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*(?:[xX]\s*(\d{1,2})\s*)?"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from verifier._term import one_line
+from verifier._term import escape_newlines
 from verifier.errors import RecipeError
 from verifier.recipe import Recipe, load_recipe
 from verifier.runner import RunResult, run_attempts
@@ -89,7 +89,7 @@ class RecipeFailed(Exception):
         self.result = result
         step = f" at step {result.failed_step + 1}" if result.failed_step is not None else ""
         tries = f" (on all {len(result.attempts)} attempts)" if len(result.attempts) > 1 else ""
-        message = one_line(result.error or "(no message)")
+        message = escape_newlines(result.error or "(no message)")
         super().__init__(
             f"{result.verdict.upper()}{step}{tries}: {message}\nbundle: {result.bundle}"
             + (f"\nreport: {result.bundle / 'report.html'}" if result.bundle else "")

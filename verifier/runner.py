@@ -7,12 +7,10 @@ settled screenshot after each, and turns how they ended into the verdict.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import signal
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,22 +18,22 @@ from typing import Any
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier._types import Image
-from verifier.browser import DIALOG_PAINT_S, DialogEvent
+from verifier.browser import DIALOG_PAINT_S
 from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError
 from verifier.evidence import (
     AttemptRecord,
     StepRecord,
+    StepStatus,
     Verdict,
     mark_points,
     new_step_record,
-    utc_now,
 )
 from verifier.live import LiveOptions
 from verifier.recipe import Recipe, Step, load_recipe
 from verifier.result import EXIT_CODES as _EXIT
 from verifier.result import RunResult, RunVerdict
 from verifier.rig import Rig
-from verifier.stage import Stage, error_info
+from verifier.stage import Begun, Stage, error_info
 from verifier.steps import SETTLING, StepContext, StepOutcome, run_step
 from verifier.suite import Suite
 
@@ -59,13 +57,11 @@ class _Run:
         self.stage = stage
         self.bundle = stage.bundle
         self.update_baselines = update_baselines
-        self.records = [_pending(s) for s in recipe.steps]
-        self.bundle.set_steps(self.records)  # one entry per recipe step from the start
+        # One entry per recipe step from the start, each recorded as an agent's action is.
+        self.steps = stage.step_log([_pending(s) for s in recipe.steps])
+        self.records = self.steps.records
         self.verdict: Verdict = "passed"
         self.failed_step: int | None = None
-        self.closed_told = 0  # the closed tabs already on a step's record
-        # Where the console and network logs were read up to (by the last step's record).
-        self.marks = (0, 0)
 
     def capture(
         self, step: Step, suffix: str, outcome: StepOutcome, started: float, *, ended: bool
@@ -107,21 +103,6 @@ class _Run:
             self.stage.shots.write(self.bundle.path(marked), draw)
             paths.insert(0, marked)
         return paths
-
-    def _said_and_asked(self, record: StepRecord) -> None:
-        """What the pages logged and the requests they started since the last step's
-        screenshot (what comes while a screenshot settles is the step's own doing)."""
-        browser = self.stage.browser
-        if browser is None:
-            return
-        said, more_said, said_at = browser.console.since(self.marks[0])
-        asked, more_asked, asked_at = browser.network.since(self.marks[1])
-        self.marks = (said_at, asked_at)
-        record["console"], record["requests"] = said, asked
-        if more_said:
-            record["console_more"] = more_said
-        if more_asked:
-            record["requests_more"] = more_asked
 
     def snapshot(self, step: Step) -> str | None:
         """The page's aria snapshot after ``step`` (the tab in front; redacted, cut at
@@ -169,84 +150,30 @@ class _Run:
         for step in self.recipe.steps:
             record = self.records[step.index]
             ctx.attach_fn = functools.partial(self._attach, step, record)
-            record["started_at"] = utc_now()
-            record["status"] = "error"  # until it ends: a crash mid-step reads as error
-            record["video_offset_s"] = stage.chapter(
-                f"{step.index + 1}. {step.action} {step.target}".strip()
-            )
-            # A tab the last step opened, or a dialog, is known before this one acts.
-            browser.sync()
-            with contextlib.suppress(VerifierError):
-                record["tab"] = browser.tab
-            dialogs = browser.dialog_count()
-            open_before = browser.open_dialogs()
-            downloads = len(browser.downloads)
-            self.bundle.set_steps(self.records)
-            t0 = time.monotonic()
+            begun = self.steps.begin(record)
             outcome = StepOutcome()
             try:
                 outcome = run_step(ctx, step)
             except CheckFailed as exc:
-                record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                self.steps.acted(begun)
                 if exc.details:
                     record["details"] = exc.details
-                self._page_events(step, record, open_before, (dialogs, downloads))
                 message = "; ".join([exc.message, *(f"note: {n}" for n in stage.notes)])
-                self._step_ended(step, record, "failed", message, "failed", outcome, t0)
+                self._step_ended(step, begun, "failed", message, "failed", outcome)
                 stage.check_alive()  # a dead app or browser explains the failure: error
                 self.verdict = "failed"
                 self.failed_step = step.index
                 return
             except (VerifierError, Interrupted) as exc:
-                record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
-                if isinstance(exc, VerifierError):
-                    self._page_events(step, record, open_before, (dialogs, downloads))
-                self._step_ended(step, record, "error", exc.message, "error", outcome, t0)
+                self.steps.acted(begun, events=isinstance(exc, VerifierError))
+                self._step_ended(step, begun, "error", exc.message, "error", outcome)
                 raise
-            record["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+            self.steps.acted(begun)
             record["points"] = [list(p) for p in outcome.points]
             if outcome.details:
                 record["details"] = outcome.details
-            self._page_events(step, record, open_before, (dialogs, downloads))
-            self._step_ended(step, record, "passed", None, outcome.label, outcome, t0)
+            self._step_ended(step, begun, "passed", None, outcome.label, outcome)
             stage.check_alive()
-
-    def _page_events(
-        self,
-        step: Step,
-        record: StepRecord,
-        open_before: list[DialogEvent],
-        counts: tuple[int, int],
-    ) -> None:
-        """What the page did during a step besides drawing: the dialogs it showed (or
-        that were open while the step acted), the tabs that closed and the one steps go
-        on with, the tab it switched to, its downloads."""
-        browser = self.stage.browser
-        if browser is None:
-            return
-        dialogs, downloads = counts  # how many there were before the step
-        seen = [*open_before, *browser.dialogs_since(dialogs)]
-        if seen:
-            record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
-        # Tabs that closed since the last step's record (after its end, maybe).
-        gone = browser.closed_tabs[self.closed_told :]
-        self.closed_told += len(gone)
-        if gone:
-            now: int | None = None
-            with contextlib.suppress(VerifierError):
-                now = browser.tab
-            # The one steps go on with, when they acted on the tab that closed.
-            record["tab_closed"] = [{**g, "next_tab": now} if g["acted_on"] else g for g in gone]
-        if step.action == "switch_tab":
-            with contextlib.suppress(VerifierError):
-                record["tab"] = browser.tab
-        browser.save_downloads(self.bundle.path("downloads"))
-        for _name, path, _why in browser.downloads[downloads:]:  # expect_download saves some
-            if path is None:
-                continue
-            rel = path.relative_to(self.bundle.root).as_posix()
-            self.bundle.add_artifact(rel, "download")
-            record.setdefault("downloads", []).append(rel)
 
     def _attach(self, step: Step, record: StepRecord, name: str, image: Image) -> str:
         rel = self.bundle.screenshot_rel(step.index, step.action, name)
@@ -257,32 +184,22 @@ class _Run:
     def _step_ended(
         self,
         step: Step,
-        record: StepRecord,
-        status: str,
+        begun: Begun,
+        status: StepStatus,
         error: str | None,
         suffix: str,
         outcome: StepOutcome,
-        started: float,
     ) -> None:
-        record["status"] = status  # type: ignore[typeddict-item]
-        record["error"] = error
-        shots = self.capture(step, suffix, outcome, started, ended=status != "error")
+        """The step's settled screenshot and aria snapshot, then its end."""
+        record = begun.record
+        shots = self.capture(step, suffix, outcome, begun.started, ended=status != "error")
         if shots:
             record["screenshot"] = shots[0]
             record["raw_screenshot"] = shots[-1]
             record["screenshots"].extend(shots)
         if status != "error":  # after an error the page may not answer at all
             record["snapshot"] = self.snapshot(step)
-        self._said_and_asked(record)
-        self.bundle.set_steps(self.records)
-        _log.info(
-            "step %d %s %r: %s%s",
-            step.index + 1,
-            step.action,
-            step.target,
-            status,
-            f" ({error})" if error else "",
-        )
+        self.steps.ended(begun, status, error)
 
     def running_step(self) -> int | None:
         """The step that ended the run (failed, or was running when it broke)."""

@@ -26,9 +26,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from verifier._logpump import carry_log
 from verifier._redact import NO_SECRETS, Redactor
-from verifier.app import AppServices
+from verifier.app import AppServices, carry_log
 from verifier.errors import VerifierError
 from verifier.recipe import Recipe
 from verifier.rig import Rig, RigParts

@@ -6,13 +6,14 @@ The app is untrusted code. Each process gets only ``PATH``, ``HOME``, ``LANG``, 
 runs in bubblewrap's sandbox (``_sandbox.py``: namespaces of its own, a filesystem built
 for it, no capabilities), so whatever it starts goes with it, within the memory and
 processes its limits allow (``_limits.py``), and its output reaches its log redacted and
-bounded (``verifier/_logpump.py``).
+bounded (``_logpump.py``).
 """
 
 from __future__ import annotations
 
 from verifier._bwrap import sandbox_unavailable
 from verifier.app._limits import DEFAULT_LIMITS, Limits
+from verifier.app._logpump import LogPump, carry_log
 from verifier.app._probe import probe
 from verifier.app._sandbox import Confinement
 from verifier.app._server import BASE_ENV, DevServer, app_environment, command_argv, free_port
@@ -25,8 +26,10 @@ __all__ = (
     "Confinement",
     "DevServer",
     "Limits",
+    "LogPump",
     "sandbox_unavailable",
     "app_environment",
+    "carry_log",
     "command_argv",
     "free_port",
     "probe",

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Literal
 
 from verifier._bwrap import sandbox_unavailable
-from verifier._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier._process import OwnedProcess, Owner
 from verifier._redact import NO_SECRETS, Redactor
 from verifier.app._limits import DEFAULT_LIMITS, Limiter, Limits, format_bytes
+from verifier.app._logpump import DEFAULT_LOG_LIMIT, LogPump
 from verifier.app._probe import refuse_taken_port, wait_answering
 from verifier.app._sandbox import INIT, Confinement, bwrap_argv, checkout_of
 from verifier.errors import DevServerError
@@ -211,7 +211,7 @@ class DevServer(Owner):
         _log.info("%s started (pid %d, %s): %s", self.name, self._proc.pid, self.sandbox, argv)
         return self
 
-    def _entering(self, owner: _Owner | None) -> Callable[[], None]:
+    def _entering(self, owner: _SandboxUser | None) -> Callable[[], None]:
         """What the sandbox's first process does before it runs bubblewrap: join the
         limits' cgroups (as us), then become the checkout's owner, if it is to."""
         join = self._limiter.join
@@ -460,7 +460,7 @@ class DevServer(Owner):
 
 
 @dataclass(frozen=True, slots=True)
-class _Owner:
+class _SandboxUser:
     """The user a sandbox runs as, when not us."""
 
     uid: int
@@ -468,7 +468,7 @@ class _Owner:
     home: str
 
 
-def _owner_of(checkout: Path) -> _Owner | None:
+def _owner_of(checkout: Path) -> _SandboxUser | None:
     """As root, the owner of ``checkout`` when it is another user; else None."""
     if os.geteuid() != 0:
         return None
@@ -481,7 +481,7 @@ def _owner_of(checkout: Path) -> _Owner | None:
     except KeyError:  # a uid without a name (a container's workspace): its folder's group
         gid, home = info.st_gid, ""
     # Without a home folder of its own it gets a private, empty one (/tmp is its own).
-    return _Owner(info.st_uid, gid, home if home and Path(home).is_dir() else "/tmp")
+    return _SandboxUser(info.st_uid, gid, home if home and Path(home).is_dir() else "/tmp")
 
 
 def _child_pid(info: dict[str, object] | None) -> int | None:

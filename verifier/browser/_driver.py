@@ -64,7 +64,7 @@ def _start_driver() -> Playwright:
     :class:`BrowserError` in one line; a missing system library (Playwright's node needs
     libatomic.so.1) names the Debian package to install.
     """
-    from verifier._syslibs import DriverStderr
+    from verifier.browser._syslibs import DriverStderr
 
     ensure_watchdog()
     changes: dict[str, str] = {}

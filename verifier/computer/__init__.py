@@ -10,7 +10,7 @@
         shot = computer.screenshot().image()          # PNG/JPEG bytes at model size
         anthropic_action(computer, {"action": "left_click", "coordinate": [512, 300]})
 
-``verifier mcp`` serves it over MCP (``verifier.computer._mcp``, loaded on demand).
+``verifier mcp`` serves it over MCP (``verifier.mcp._serve``, loaded on demand).
 """
 
 from __future__ import annotations
@@ -29,9 +29,15 @@ if TYPE_CHECKING:
         openai_action,
     )
     from verifier.computer._computer import Computer, Op, Outcome
-    from verifier.computer._image import EncodedImage, ScreenScale, decode, encode
+    from verifier.computer._image import (
+        EncodedImage,
+        ScreenScale,
+        decode,
+        encode,
+        fit_within,
+        mark_region,
+    )
     from verifier.computer._page import Target
-    from verifier.computer._session import ReplaySpec, Session, SessionResult
 
 __all__ = (
     "ANTHROPIC_ACTIONS",
@@ -40,16 +46,15 @@ __all__ = (
     "EncodedImage",
     "Op",
     "Outcome",
-    "ReplaySpec",
     "ScreenScale",
-    "Session",
-    "SessionResult",
     "Target",
     "anthropic_action",
     "computer_tool_schema",
     "decode",
     "describe",
     "encode",
+    "fit_within",
+    "mark_region",
     "openai_action",
 )
 
@@ -62,16 +67,15 @@ __getattr__, __dir__ = lazy_exports(
         "OPENAI_ACTIONS": "verifier.computer._adapters",
         "Op": "verifier.computer._computer",
         "Outcome": "verifier.computer._computer",
-        "ReplaySpec": "verifier.computer._session",
         "ScreenScale": "verifier.computer._image",
-        "Session": "verifier.computer._session",
-        "SessionResult": "verifier.computer._session",
         "Target": "verifier.computer._page",
         "anthropic_action": "verifier.computer._adapters",
         "computer_tool_schema": "verifier.computer._adapters",
         "decode": "verifier.computer._image",
         "describe": "verifier.computer._adapters",
         "encode": "verifier.computer._image",
+        "fit_within": "verifier.computer._image",
+        "mark_region": "verifier.computer._image",
         "openai_action": "verifier.computer._adapters",
     },
 )

@@ -2,7 +2,9 @@
 
 Every action answers with the screen once it has settled: the page has seen the input
 (a handshake with the browser, when there is one) and the screen has held still for a
-quiet spell, within a bound. Never a blind sleep.
+quiet spell, within a bound. Never a blind sleep. Input goes out as a recipe step's does
+(``verifier.steps``: the same frame at the point, the same waits for the page), so an
+agent's click is a recipe's click.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import numpy as np
 
 from verifier._types import Button
 from verifier.browser import DIALOG_KEYS, DIALOG_PAINT_S
-from verifier.computer import _page
 from verifier.computer._image import (
     JPEG_QUALITY,
     EncodedImage,
@@ -27,12 +28,15 @@ from verifier.computer._image import (
     fit_within,
 )
 from verifier.computer._keys import held_keys, xdotool_keys
-from verifier.computer._page import Target
+from verifier.computer._page import Target, target_at
 from verifier.errors import InputError
+from verifier.steps import StepContext, click_at, drag_between, keys, pointer_input, wheel_at
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Frame
+
     from verifier._types import Image
-    from verifier.browser import Browser, InputKind
+    from verifier.browser import Browser
     from verifier.desktop import Desktop
 
 __all__ = (
@@ -174,9 +178,8 @@ class Computer:
         """Let ``duration`` seconds pass (the model asked to), then the settled screen."""
         seconds = _duration(duration, "wait")
 
-        def do() -> int:
+        def do(_ctx: StepContext | None, _frame: Frame | None) -> None:
             time.sleep(seconds)
-            return 0
 
         return self._act(Op("wait", duration=seconds), do)
 
@@ -189,9 +192,8 @@ class Computer:
         """
         browser = self.require_browser("open a URL")
 
-        def do() -> int:
+        def do(_ctx: StepContext | None, _frame: Frame | None) -> None:
             browser.open(url)
-            return 0
 
         return self._act(Op("goto", text=replay or url), do)
 
@@ -199,13 +201,12 @@ class Computer:
         """Bring tab ``index`` (0 = the first) to the front; the settled screen then."""
         browser = self.require_browser("switch tabs")
 
-        def do() -> int:
+        def do(_ctx: StepContext | None, _frame: Frame | None) -> None:
             tabs = browser.tabs
             if not 0 <= index < len(tabs):
                 msg = f"there is no tab {index}; the tabs are 0 to {len(tabs) - 1}"
                 raise InputError(msg)
             browser.switch_tab(tabs[index])
-            return 0
 
         return self._act(Op("switch_tab", count=index), do)
 
@@ -239,19 +240,21 @@ class Computer:
         mods = _coerce_modifiers(modifiers)
         op = Op("click", points=(point,), button=button, count=count, modifiers=mods)
 
-        def do() -> int:
+        def do(ctx: StepContext | None, frame: Frame | None) -> None:
             with self._holding(mods):
-                self.desktop.click(*point, button=button, count=count)
-            return count
+                if ctx is None:
+                    self.desktop.click(*point, button=button, count=count)
+                else:
+                    timeout = self.handshake_timeout
+                    click_at(ctx, point, button=button, count=count, frame=frame, timeout=timeout)
 
-        return self._act(op, do, expect="mouseup", at=point)
+        return self._act(op, do, aim=point)
 
     def move(self, coordinate: Sequence[int]) -> Outcome:
         point = self._point(coordinate)
 
-        def do() -> int:
+        def do(_ctx: StepContext | None, _frame: Frame | None) -> None:
             self.desktop.move(*point)
-            return 0
 
         return self._act(Op("move", points=(point,)), do)
 
@@ -260,27 +263,31 @@ class Computer:
     ) -> Outcome:
         point = self._point(coordinate)
 
-        def do() -> int:
+        def do(_ctx: StepContext | None, _frame: Frame | None) -> None:
             if coordinate is not None:
                 self.desktop.move(*point)
             self.desktop.mouse_down(button)
-            return 0
 
-        return self._act(Op("mouse_down", points=(point,), button=button), do, at=point)
+        return self._act(Op("mouse_down", points=(point,), button=button), do)
 
     def mouse_up(
         self, coordinate: Sequence[int] | None = None, *, button: Button = "left"
     ) -> Outcome:
         point = self._point(coordinate)
 
-        def do() -> int:
+        def send() -> int:
             if coordinate is not None:
                 self.desktop.move(*point)
             self.desktop.mouse_up(button)
             return 1
 
-        op = Op("mouse_up", points=(point,), button=button)
-        return self._act(op, do, expect="mouseup", at=point)
+        def do(ctx: StepContext | None, _frame: Frame | None) -> None:
+            if ctx is None:
+                send()
+            else:
+                pointer_input(ctx, point, send, timeout=self.handshake_timeout)
+
+        return self._act(Op("mouse_up", points=(point,), button=button), do)
 
     def drag(
         self, path: Sequence[Sequence[int] | None], *, modifiers: str | None = None
@@ -295,16 +302,21 @@ class Computer:
         points = tuple(self._point(p, f"drag point {i + 1}") for i, p in enumerate(path))
         mods = _coerce_modifiers(modifiers)
 
-        def do() -> int:
-            with self._holding(mods):
-                if len(points) == 2:
-                    self.desktop.drag(points[0], points[1])
-                else:
-                    self._drag_path(points)
-            return 1
+        def send() -> None:
+            if len(points) == 2:
+                self.desktop.drag(points[0], points[1])
+            else:
+                self._drag_path(points)
 
-        op = Op("drag", points=points, modifiers=mods)
-        return self._act(op, do, expect="mouseup", at=points[0])
+        def do(ctx: StepContext | None, _frame: Frame | None) -> None:
+            with self._holding(mods):
+                if ctx is None:
+                    send()
+                else:
+                    timeout = self.handshake_timeout
+                    drag_between(ctx, points[0], points[-1], timeout=timeout, send=send)
+
+        return self._act(Op("drag", points=points, modifiers=mods), do)
 
     def _drag_path(self, points: Sequence[tuple[int, int]]) -> None:
         self.desktop.move(*points[0])
@@ -359,13 +371,16 @@ class Computer:
         point = self._point(coordinate)
         mods = _coerce_modifiers(modifiers)
 
-        def do() -> int:
+        def do(ctx: StepContext | None, _frame: Frame | None) -> None:
             with self._holding(mods):
-                self.desktop.scroll(dx, dy, x=point[0], y=point[1])
-            return 1 if dx or dy else 0
+                if ctx is None:
+                    self.desktop.scroll(dx, dy, x=point[0], y=point[1])
+                elif dx or dy:  # a notch at a time, each seen by the page (as a step turns it)
+                    notches = _notches(dx), _notches(dy)
+                    wheel_at(ctx, point, *notches, timeout=self.handshake_timeout)
 
         op = Op("scroll", points=(point,), delta=(dx, dy), modifiers=mods)
-        return self._act(op, do, expect="wheel", at=point)
+        return self._act(op, do)
 
     # -- keyboard ----------------------------------------------------------------------
 
@@ -374,7 +389,7 @@ class Computer:
         if not isinstance(text, str) or not text:
             msg = "type: 'text' must be a non-empty string"
             raise InputError(msg)
-        return self._act(Op("type", text=text), lambda: self.desktop.type(text), expect="keyup")
+        return self._act(Op("type", text=text), self._keys(lambda: self.desktop.type(text)))
 
     def key(self, keys: str | Sequence[str]) -> Outcome:
         """Press keys: xdotool syntax (``"ctrl+a BackSpace"``) or a list of combos in turn."""
@@ -384,17 +399,21 @@ class Computer:
             else [c for k in keys for c in xdotool_keys(k)]
         )
 
-        def do() -> int:
+        def send() -> int:
             return sum(self.desktop.key(combo) for combo in combos)
 
-        return self._act(Op("key", keys=tuple(combos)), do, expect="keyup")
+        # A key that answers a dialog waits until it closed; a key the page never sees
+        # (the browser's own shortcuts) costs at most 0.3 s.
+        answers = next((c for c in combos if _answers_dialog(c)), combos[-1] if combos else "")
+        timeout = min(self.handshake_timeout, 0.3)
+        return self._act(Op("key", keys=tuple(combos)), self._keys(send, answers, timeout))
 
     def hold_key(self, keys: str, duration: float) -> Outcome:
         """Hold a key or combo down for ``duration`` seconds, then release it."""
         combos = xdotool_keys(keys)
         seconds = _duration(duration, "hold_key")
 
-        def do() -> int:
+        def send() -> int:
             for combo in combos:
                 self.desktop.key_down(combo)
             try:
@@ -405,7 +424,22 @@ class Computer:
             return len(combos)
 
         op = Op("hold_key", keys=tuple(combos), duration=seconds)
-        return self._act(op, do, expect="keyup")
+        return self._act(op, self._keys(send, combos[-1] if combos else ""))
+
+    def _keys(
+        self, send: Callable[[], int], names: str = "", timeout: float | None = None
+    ) -> Callable[[StepContext | None, Frame | None], None]:
+        """Keys sent as a recipe step sends them (to whatever has the focus; waiting
+        until the page saw them, or a dialog they answer closed)."""
+
+        def do(ctx: StepContext | None, _frame: Frame | None) -> None:
+            if ctx is None:
+                send()
+            else:
+                wait = self.handshake_timeout if timeout is None else timeout
+                keys(ctx, send, timeout=wait, names=names)
+
+        return do
 
     @contextlib.contextmanager
     def _holding(self, combo: str | None) -> Iterator[None]:
@@ -420,56 +454,49 @@ class Computer:
 
     # -- the action cycle --------------------------------------------------------------
 
+    def _context(self) -> StepContext | None:
+        """What the steps' input layer acts with, while there is a browser to ask."""
+        browser = self.browser
+        if browser is None or browser.dead is not None:
+            return None
+        return StepContext(desktop=self.desktop, browser=browser, base_url=None)
+
     def _act(
         self,
         op: Op,
-        do: Callable[[], int],
+        do: Callable[[StepContext | None, Frame | None], None],
         *,
-        expect: InputKind | None = None,
-        at: tuple[int, int] | None = None,
+        aim: tuple[int, int] | None = None,
     ) -> Outcome:
+        """Send ``op``'s input (``do``) and answer with the settled screen; ``aim``: the
+        point whose element the action names (found first, with its frame)."""
         t0 = time.perf_counter()
         started = time.monotonic()
         before = self.desktop.screenshot()
-        want_target = op.kind == "click"
-        probe = (
-            _page.probe(self.browser, at, want_target=want_target)
-            if expect or want_target
-            else None
-        )
-        if probe is not None and probe.target is not None:
-            op = replace(op, target=probe.target)
-        dialog = self.browser.dialog if self.browser is not None else None
-        if self.browser is not None and op.kind not in _LOOKS:
-            self.browser.sent_input()  # a tab this input opens takes the front
+        ctx = self._context()
+        frame = None
+        if aim is not None and ctx is not None:
+            target, frame = target_at(ctx, aim)
+            if target is not None:
+                op = replace(op, target=target)
+        if ctx is not None and op.kind not in _LOOKS:
+            ctx.browser.sent_input()  # a tab this input opens takes the front
         t1 = time.perf_counter()
-        count = do()
+        do(ctx, frame)  # the input, and the wait until the page saw it
         t2 = time.perf_counter()
-        if dialog is not None and self.browser is not None and count and _answers(op):
-            # Input while a dialog is open goes to the dialog: this may answer it.
-            self.browser.wait_dialog_closed(dialog, timeout=min(self.handshake_timeout, 1.0))
-        if expect is not None and probe is not None and probe.mark is not None and count:
-            relevant = probe.focus if expect == "keyup" else probe.inside
-            if relevant and self.browser is not None:
-                timeout = (
-                    min(self.handshake_timeout, 0.3) if op.kind == "key" else self.handshake_timeout
-                )
-                self.browser.wait_input(probe.mark, expect, count, timeout=timeout)
-        t3 = time.perf_counter()
-        frame, settled = self.settle()
+        shot, settled = self.settle()
         opened = self.browser.new_dialog(started) if self.browser is not None else None
         if opened is not None:  # the action opened it: the screenshot shows it
-            frame, settled = self.desktop.settle(
+            shot, settled = self.desktop.settle(
                 quiet=DIALOG_PAINT_S, timeout=self.settle_timeout, since=opened.opened
             )
-        t4 = time.perf_counter()
+        t3 = time.perf_counter()
         timings = {
             "probe_ms": (t1 - t0) * 1000,
             "input_ms": (t2 - t1) * 1000,
-            "handshake_ms": (t3 - t2) * 1000,
-            "settle_ms": (t4 - t3) * 1000,
+            "settle_ms": (t3 - t2) * 1000,
         }
-        return self._outcome(op, frame, before, settled, timings)
+        return self._outcome(op, shot, before, settled, timings)
 
     def settle(self) -> tuple[Image, bool]:
         """The screen once it held still for ``settle_quiet`` s; False if it never did in time."""
@@ -497,12 +524,15 @@ class Computer:
         )
 
 
-def _answers(op: Op) -> bool:
-    """Whether input ``op`` may answer a dialog: a click (on its button), or a key that
-    accepts or dismisses it."""
-    if op.kind in ("click", "mouse_up"):
-        return True
-    return op.kind == "key" and any(k.lower().rsplit("+", 1)[-1] in DIALOG_KEYS for k in op.keys)
+def _answers_dialog(combo: str) -> bool:
+    """Whether a key combo accepts or dismisses a dialog."""
+    return combo.lower().rsplit("+", 1)[-1] in DIALOG_KEYS
+
+
+def _notches(pixels: int) -> int:
+    """Wheel notches for about ``pixels`` (at least one for any), signed."""
+    n = round(abs(pixels) / NOTCH_PIXELS) or (1 if pixels else 0)
+    return n if pixels >= 0 else -n
 
 
 def _duration(value: float, what: str) -> float:

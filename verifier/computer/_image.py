@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from verifier._types import Image
-from verifier.computer._options import IMAGE_FORMATS, ImageFormat, parse_size
+from verifier._types import IMAGE_FORMATS, Image, ImageFormat
 from verifier.desktop import PNG_PARAMS
 from verifier.errors import DisplayError, InputError
 
@@ -28,7 +27,6 @@ __all__ = (
     "encode",
     "fit_within",
     "mark_region",
-    "parse_size",
 )
 
 

@@ -18,6 +18,7 @@ __all__ = (
     "RecipeInfo",
     "SCHEMA_VERSION",
     "StepRecord",
+    "StepStatus",
     "Verdict",
     "new_step_record",
     "read_manifest",

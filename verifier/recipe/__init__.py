@@ -12,7 +12,7 @@ from verifier.recipe._loader import (
     upload_file,
 )
 from verifier.recipe._schema import Recipe, Step, VideoSpec
-from verifier.recipe.steps import STEP_SCHEMAS, StepArgs
+from verifier.recipe.step_args import STEP_SCHEMAS, StepArgs
 
 __all__ = (
     "PORTS_REF",

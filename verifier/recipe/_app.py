@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from verifier.errors import RecipeError
-from verifier.recipe.steps import Timeout
+from verifier.recipe.step_args import Timeout
 
 __all__ = (
     "PORTS_REF",

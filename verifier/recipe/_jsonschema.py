@@ -17,7 +17,7 @@ from pydantic_core import core_schema
 
 from verifier.recipe._loader import MAX_STEPS
 from verifier.recipe._schema import RecipeHead
-from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS, StepArgs
+from verifier.recipe.step_args import STEP_COMMON_KEYS, STEP_SCHEMAS, StepArgs
 
 __all__ = ("recipe_json_schema",)
 

@@ -18,7 +18,7 @@ from verifier._git import work_tree_of
 from verifier.errors import RecipeError
 from verifier.recipe._app import PORTS_REF, AppBlock, app_base_url, services
 from verifier.recipe._schema import Recipe, RecipeHead, Step, VideoSpec
-from verifier.recipe.steps import STEP_COMMON_KEYS, STEP_SCHEMAS
+from verifier.recipe.step_args import STEP_COMMON_KEYS, STEP_SCHEMAS
 
 __all__ = ("MAX_STEPS", "is_file_url", "load_recipe", "parse_recipe", "parse_step", "upload_file")
 

@@ -19,7 +19,7 @@ from verifier.recipe._app import (
     app_base_url,
     services,
 )
-from verifier.recipe.steps import StepArgs, Timeout
+from verifier.recipe.step_args import StepArgs, Timeout
 
 __all__ = ("Recipe", "RecipeHead", "Step", "VideoSpec")
 

@@ -18,7 +18,7 @@ from verifier.steps import (  # noqa: F401 - they register their runners
     _text,
     _vision,
 )
-from verifier.steps._aim import Aim, aim
+from verifier.steps._aim import DEEP_HIT_JS, Aim, aim, pointer_elsewhere
 from verifier.steps._context import (
     RUNNERS,
     SETTLING,
@@ -27,8 +27,10 @@ from verifier.steps._context import (
     TabClosed,
     no_dialog,
 )
+from verifier.steps._send import click_at, drag_between, frame_at, keys, pointer_input, wheel_at
 
 __all__ = (
+    "DEEP_HIT_JS",
     "RUNNERS",
     "Aim",
     "SETTLING",
@@ -36,8 +38,15 @@ __all__ = (
     "StepContext",
     "StepOutcome",
     "aim",
+    "click_at",
+    "drag_between",
+    "frame_at",
+    "keys",
+    "pointer_elsewhere",
+    "pointer_input",
     "run_step",
     "step_budget",
+    "wheel_at",
 )
 
 _missing = set(STEP_SCHEMAS) ^ set(RUNNERS)

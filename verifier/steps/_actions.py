@@ -12,7 +12,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from verifier.desktop import WHEEL_PIXELS
 from verifier.errors import RecipeError
 from verifier.recipe import Step
-from verifier.recipe.steps import (
+from verifier.recipe.step_args import (
     Click,
     DoubleClick,
     Drag,

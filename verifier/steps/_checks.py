@@ -20,7 +20,7 @@ from playwright.sync_api import Locator, Page, expect
 from verifier.browser import SEEN_ENGINE, SEEN_JS
 from verifier.errors import StepTimeout
 from verifier.recipe import Step
-from verifier.recipe.steps import (
+from verifier.recipe.step_args import (
     ExpectAria,
     ExpectAttribute,
     ExpectChecked,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from verifier.errors import RecipeError, StepTimeout
 from verifier.recipe import Step
-from verifier.recipe.steps import ExpectDownload
+from verifier.recipe.step_args import ExpectDownload
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
 
 __all__ = ()

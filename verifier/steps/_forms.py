@@ -18,7 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from verifier.desktop import Window
 from verifier.errors import CheckFailed, RecipeError, StepTimeout
 from verifier.recipe import Step, upload_file
-from verifier.recipe.steps import Select, Upload
+from verifier.recipe.step_args import Select, Upload
 from verifier.steps._aim import aim
 from verifier.steps._context import (
     StepContext,

@@ -13,7 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from verifier.errors import CheckFailed, RecipeError
 from verifier.recipe import Step, is_file_url
-from verifier.recipe.steps import Dialog, GoBack, GoForward, Goto, Reload, SwitchTab
+from verifier.recipe.step_args import Dialog, GoBack, GoForward, Goto, Reload, SwitchTab
 from verifier.steps._aim import raise_page
 from verifier.steps._context import StepContext, StepOutcome, no_dialog, playwright_errors, runs
 

@@ -21,7 +21,7 @@ from verifier.desktop import WHEEL_PIXELS
 from verifier.steps._aim import DEEP_HIT_JS, keys_elsewhere, pointer_elsewhere, popup_open
 from verifier.steps._context import StepContext
 
-__all__ = ("click_at", "drag_between", "frame_at", "keys", "wheel_at")
+__all__ = ("click_at", "drag_between", "frame_at", "keys", "pointer_input", "wheel_at")
 
 # The iframe at a viewport point of a frame (null when something else is there).
 _IFRAME_AT_JS = """
@@ -104,40 +104,69 @@ def click_at(
 ) -> None:
     """Click at a screen point; wait until the page saw it (``frame``: the frame aimed
     at, found from the point when not given)."""
+
+    def send() -> int:
+        ctx.desktop.click(*point, button=button, count=count)
+        return count
+
+    pointer_input(ctx, point, send, timeout=timeout, frame=frame)
+
+
+def pointer_input(
+    ctx: StepContext,
+    point: tuple[int, int],
+    send: Callable[[], int],
+    *,
+    timeout: float,
+    frame: Frame | None = None,
+) -> None:
+    """Send pointer input that ends in button releases at a screen ``point`` (``send``
+    returns how many); wait until the page saw them (``frame``: the frame aimed at,
+    found from the point when not given)."""
     ctx.browser.sent_input()
     if ctx.browser.dialog is not None:
-        ctx.desktop.click(*point, button=button, count=count)
+        send()
         _after_dialog(ctx, timeout)
         return
     if frame is None:
-        # A point, not an element the step aimed at: the page sees the click only when
+        # A point, not an element the step aimed at: the page sees the input only when
         # its window is there (not a popup list, a chooser, the browser's own bar).
         if pointer_elsewhere(ctx, point):
-            ctx.desktop.click(*point, button=button, count=count)
+            send()
             ctx.browser.sync()
             return
         frame = frame_at(ctx, point)[0]
     mark = ctx.browser.input_mark(frame)
-    ctx.desktop.click(*point, button=button, count=count)
-    ctx.browser.wait_input(
-        mark,
-        "mouseup",
-        count,
-        timeout=min(timeout, 2.0),
-        frame=frame,
-        elsewhere=lambda: pointer_elsewhere(ctx, point),
-    )
-    ctx.browser.sync()  # a dialog or tab the click opened is known before anything asks
+    releases = send()
+    if releases:
+        ctx.browser.wait_input(
+            mark,
+            "mouseup",
+            releases,
+            timeout=min(timeout, 2.0),
+            frame=frame,
+            elsewhere=lambda: pointer_elsewhere(ctx, point),
+        )
+    ctx.browser.sync()  # a dialog or tab the input opened is known before anything asks
 
 
 def drag_between(
-    ctx: StepContext, start: tuple[int, int], stop: tuple[int, int], *, timeout: float
+    ctx: StepContext,
+    start: tuple[int, int],
+    stop: tuple[int, int],
+    *,
+    timeout: float,
+    send: Callable[[], object] | None = None,
 ) -> None:
-    """Press at ``start``, move, release at ``stop``; an HTML5 drag ends in dragend."""
+    """Press at ``start``, move, release at ``stop``; an HTML5 drag ends in dragend
+    (``send``: how the pointer goes, when not straight there)."""
     ctx.browser.sent_input()
     frame = frame_at(ctx, start)[0] if ctx.browser.dialog is None else None
     mark = ctx.browser.input_mark(frame) if frame is not None else None
-    ctx.desktop.drag(start, stop)
+    if send is None:
+        ctx.desktop.drag(start, stop)
+    else:
+        send()
     ctx.browser.wait_input(
         mark,
         ("mouseup", "dragend"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from verifier._storage import save_state, tag_services
 from verifier.recipe import Step
-from verifier.recipe.steps import SaveStorageState
+from verifier.recipe.step_args import SaveStorageState
 from verifier.steps._context import StepContext, StepOutcome, playwright_errors, runs
 
 __all__ = ()

@@ -22,7 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from verifier.browser import SEEN_JS as _SEEN_JS
 from verifier.errors import RecipeError, StepTimeout
 from verifier.recipe import Step
-from verifier.recipe.steps import ExpectNoText, ExpectText
+from verifier.recipe.step_args import ExpectNoText, ExpectText
 from verifier.steps._context import (
     StepContext,
     StepOutcome,

@@ -27,7 +27,7 @@ from playwright.sync_api import Error as PlaywrightError
 from verifier import vision
 from verifier.errors import CheckFailed, RecipeError, StepTimeout, VerifierError
 from verifier.recipe import Step
-from verifier.recipe.steps import (
+from verifier.recipe.step_args import (
     Click,
     ExpectImage,
     ExpectNoConsoleErrors,

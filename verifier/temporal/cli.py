@@ -1,6 +1,6 @@
 """The Temporal commands of the CLI: ``worker``, ``submit`` and ``temporal-dev``.
 
-``verifier/cli.py`` calls :func:`add_parsers` on its subparsers and hands the parsed
+``verifier/cli/`` calls :func:`add_parsers` on its subparsers and hands the parsed
 arguments of these commands to :func:`run`. temporalio is imported only when one of
 them runs, so ``verifier`` works without the optional extra.
 """
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verifier._term import one_line, say, show_error
+from verifier._term import escape_newlines, say, show_error
 from verifier.errors import VerifierError
 
 if TYPE_CHECKING:
@@ -135,7 +135,9 @@ def _describe(result: dict[str, object]) -> str:
     step = result.get("failed_step")
     at = f" at step {step + 1}" if isinstance(step, int) else ""
     verdict = str(result["verdict"]).upper()
-    return f"{verdict} {result['recipe']}{at}: {one_line(str(result['error']))}{where}{about}"
+    return (
+        f"{verdict} {result['recipe']}{at}: {escape_newlines(str(result['error']))}{where}{about}"
+    )
 
 
 async def _submit(args: argparse.Namespace) -> int:

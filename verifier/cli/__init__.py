@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from verifier import __version__
 from verifier._jobs import run_jobs
 from verifier._signals import SignalGuard
-from verifier._term import one_line, say, show_error
-from verifier.computer import cli as mcp_cli
+from verifier._term import escape_newlines, say, show_error
 from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError, exhausted
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
+from verifier.mcp import cli as mcp_cli
 from verifier.pool import POOL_ENV, PoolUnavailable, default_socket, run_in_pool, serve
 from verifier.publish import cli as publish_cli
 from verifier.result import RunResult
@@ -196,7 +196,7 @@ def _describe(result: RunResult) -> str:
     # People count steps from 1, like the screenshot names and video chapters.
     step = f" at step {result.failed_step + 1}" if result.failed_step is not None else ""
     every = f" (on all {tries} attempts)" if tries > 1 else ""
-    message = one_line(str(result.error))
+    message = escape_newlines(str(result.error))
     return f"{result.verdict.upper()} {result.recipe}{step}{every}: {message}{where}"
 
 
@@ -385,7 +385,7 @@ class _Pool:
         }
 
     def _tell(self, *why: str) -> None:
-        said = one_line(" ".join(why))
+        said = escape_newlines(" ".join(why))
         if said not in self._told:
             self._told.add(said)
             say(sys.stderr, f"note: starting cold, not on the pool: {said}")
@@ -442,7 +442,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from verifier._scaffold import init_recipe  # starts a desktop: only this command
+    from verifier.cli._scaffold import init_recipe  # starts a desktop: only this command
 
     made = init_recipe(args.folder)
     say(sys.stdout, str(made.path))
@@ -482,7 +482,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from verifier._show import show_report  # only this command opens a browser
+    from verifier.cli._show import show_report  # only this command opens a browser
 
     report, url, opened = show_report(Path(args.bundle), step=args.step)
     say(sys.stdout, str(report))

@@ -1,35 +1,41 @@
-"""The tools beyond the mouse: ``verify``, ``snapshot``, ``expect``, ``logs``, ``navigate``,
-``tabs``.
+"""The MCP tools, as methods of the :class:`Agent` they act for: ``computer`` and
+``finish`` drive and end the session; ``verify``, ``snapshot``, ``expect``, ``logs``,
+``navigate`` and ``tabs`` let the agent check its own work.
 
-Each method checks its arguments (an :class:`~verifier.errors.InputError` says what to
-send instead), does the work on the thread that owns the desktop and browser (the MCP
-server hands it over), and answers with text, images and the same facts as structured
-content.
+Each method is registered with :func:`~verifier.mcp._registry.tool` (its name, schema
+and what the model reads of it), checks its arguments (an
+:class:`~verifier.errors.InputError` says what to send instead), does the work on the
+thread that owns the desktop and browser (the MCP server hands it over), and answers
+with text, images and the same facts as structured content.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from verifier.computer._computer import Op, Outcome
-from verifier.computer._image import EncodedImage, decode, encode, fit_within
-from verifier.computer._logs import LOG_SOURCES, LogReader
-from verifier.computer._replay import replay_start
-from verifier.computer._session import Session
-from verifier.computer._snapshot import take_snapshot
-from verifier.computer._verify import check_recipes, run_recipes
-from verifier.errors import CheckFailed, InputError, RecipeError
+from verifier.browser import Browser
+from verifier.computer import (
+    EncodedImage,
+    Op,
+    Outcome,
+    computer_tool_schema,
+    decode,
+    describe,
+    encode,
+    fit_within,
+)
+from verifier.errors import CheckFailed, InputError, RecipeError, VerifierError
+from verifier.mcp._logs import LOG_SOURCES, LogReader
+from verifier.mcp._registry import NAVIGATE_S, Answer, tool
+from verifier.mcp._verify import MAX_RECIPES, check_recipes, run_recipes
 from verifier.recipe import STEP_SCHEMAS, parse_step
+from verifier.session import LOOKS, Session, replay_start, take_snapshot
 from verifier.steps import StepContext, run_step
 
-if TYPE_CHECKING:
-    from verifier.browser import Browser
-
-__all__ = ("Agent", "Answer")
+__all__ = ("Agent",)
 
 DEFAULT_LINES = 200
 EXPECT_TIMEOUT = 5.0  # an expect's own timeout, unless its step gives one
@@ -37,13 +43,138 @@ MAX_LINES = 2000
 _SCHEMES = ("http", "https", "about")
 
 
-@dataclass(slots=True)
-class Answer:
-    """A tool's answer: text for the model, images, and the same as structured content."""
-
-    text: str
-    images: list[EncodedImage] = field(default_factory=list)
-    structured: dict[str, Any] | None = None
+_FINISH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "verdict": {
+            "type": "string",
+            "enum": ["passed", "failed"],
+            "description": "did what you verified work? (default passed)",
+        },
+        "summary": {"type": "string", "description": "what you checked and what you saw"},
+    },
+    "additionalProperties": False,
+}
+_FINISH_SAYS = (
+    "End the session: writes its evidence bundle (every action with screenshots, "
+    "video, report) and session.yaml, a recipe that replays it with `verifier run`."
+)
+_VERIFY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "recipes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "maxItems": MAX_RECIPES,
+            "description": "recipe files (YAML), relative to the server's working directory",
+        }
+    },
+    "required": ["recipes"],
+    "additionalProperties": False,
+}
+_VERIFY_SAYS = (
+    "Run recipes (YAML test scripts) as `verifier run` does, each on a fresh "
+    "desktop of its own; answers each verdict, bundle, failed step (counted from "
+    "1) and its message, with the failed step's screenshot."
+)
+_SNAPSHOT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ref": {"type": "string", "description": "only this element (a ref of the last one)"},
+        "selector": {"type": "string", "description": "only the element this selector matches"},
+        "depth": {"type": "integer", "minimum": 1, "maximum": 100, "description": "levels"},
+        "viewport_only": {"type": "boolean", "description": "leave out what is off screen"},
+    },
+    "additionalProperties": False,
+}
+_SNAPSHOT_SAYS = (
+    "The active page's accessibility tree as text: each element's role, name, a "
+    "ref, and its box [x,y,width,height] in screenshot pixels: pass the ref to "
+    "`computer` (or click the box's centre) to hit that element. Cheaper than a "
+    "screenshot; cut at 20,000 characters: scope it with ref, selector, depth or "
+    "viewport_only."
+)
+_EXPECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "step": {
+            "type": ["object", "string"],
+            "description": (
+                'one recipe check, as a recipe writes it: {"expect_text": "1 item left"}, '
+                '{"expect_visible": "#list li"}, {"expect_url": "/done"}, '
+                '{"expect_count": {"selector": "li", "count": 2}, "timeout": 3}'
+            ),
+        }
+    },
+    "required": ["step"],
+    "additionalProperties": False,
+}
+_EXPECT_SAYS = (
+    "Check the page now with any recipe check (expect_text, expect_visible, "
+    "expect_url, expect_count, ...), waiting up to its timeout (default 5 s) as "
+    "`verifier run` does; answers passed or failed with the check's message. A "
+    "passed check is kept in session.yaml, so its replay proves it again."
+)
+_LOGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "source": {
+            "type": "string",
+            "enum": list(LOG_SOURCES),
+            "description": "app: the dev server's output; console: the page's console and "
+            "errors; network: failed requests and 4xx/5xx answers",
+        },
+        "since": {
+            "type": "number",
+            "minimum": 0,
+            "description": "only lines from the last SECONDS (default: all)",
+        },
+        "lines": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2000,
+            "description": "the most lines to return, the newest (default 200)",
+        },
+    },
+    "required": ["source"],
+    "additionalProperties": False,
+}
+_LOGS_SAYS = (
+    "Recent lines of the app's dev server output (app), the page's console "
+    "messages and errors (console), or failed requests (network); secrets are "
+    "redacted."
+)
+_NAVIGATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {
+            "type": "string",
+            "description": "a URL, or a path relative to the app's URL (like /todos)",
+        }
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
+_NAVIGATE_SAYS = (
+    "Open a URL in the active tab (a path is relative to the app's URL) and "
+    "answer with the settled screenshot."
+)
+_TABS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "select": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "bring tab N (0 = the first) to the front; without it, list the tabs",
+        }
+    },
+    "additionalProperties": False,
+}
+_TABS_SAYS = (
+    "List the browser's tabs (index, title, URL, which is in front); with "
+    "`select`, bring that tab to the front and answer with a screenshot."
+)
 
 
 class Agent:
@@ -56,6 +187,8 @@ class Agent:
     :param allow_file: ``navigate`` may open ``file://`` URLs (the session began on one).
     :param run_args: more arguments for ``verifier run`` (``--out``, ``--no-video``).
     :param redact: the session's redaction of secrets.
+    :param screenshots: every ``computer`` action answers with a screenshot; else only
+        one that asks (``screenshot: true``).
     """
 
     def __init__(
@@ -67,8 +200,10 @@ class Agent:
         allow_file: bool = False,
         run_args: Sequence[str] = (),
         redact: Callable[[str], str] | None = None,
+        screenshots: bool = True,
     ) -> None:
         self.session = session
+        self.screenshots = screenshots
         self.logs = LogReader(logs, redact=redact)
         self.base_url = base_url
         self.allow_file = allow_file
@@ -76,8 +211,73 @@ class Agent:
         self._redact = redact
         self._verified: list[dict[str, Any]] = []
 
+    # -- computer ----------------------------------------------------------------------
+
+    def _computer_schema(self) -> dict[str, Any]:
+        schema = computer_tool_schema(self.session.computer.size)
+        schema["properties"]["screenshot"] = {
+            "type": "boolean",
+            "description": "answer with a screenshot this time (default: "
+            + ("true" if self.screenshots else "false, except for screenshot and zoom")
+            + ")",
+        }
+        return schema
+
+    def _computer_says(self) -> str:
+        width, height = self.session.computer.size
+        answers = (
+            "Every action answers with a screenshot taken once the screen has settled"
+            if self.screenshots
+            else "An action answers with a screenshot only when it asks (screenshot: true)"
+        )
+        return (
+            f"Use the mouse and keyboard on a {width}x{height} desktop showing a web "
+            "browser, and take screenshots. Coordinates are screenshot pixels; clicks, "
+            "mouse_move, scroll and type also take a snapshot's ref instead. "
+            f"{answers}, and its text says what it hit and what changed (URL, title, "
+            "tabs, dialogs)."
+        )
+
+    @tool("computer", description=_computer_says, schema=_computer_schema)
+    def computer(self, args: dict[str, Any]) -> Answer:
+        args = dict(args)
+        want = args.pop("screenshot", None)
+        if want is not None and not isinstance(want, bool):
+            raise InputError(f"computer: 'screenshot' is true or false (got {want!r})")
+        action = str(args.get("action"))
+        show = (want if want is not None else self.screenshots) or action in ("screenshot", "zoom")
+        browser = self.session.computer.browser
+        before = _page_state(browser) if action not in LOOKS else None
+        out = self.session.anthropic(args)
+        after = _page_state(browser) if before is not None else None
+        # What it says of the page (the element hit, a dialog's message) is redacted.
+        said = self.clean(describe(action, out)) + _changes(before, after, self.clean)
+        if out.op.kind == "cursor_position" or not show:
+            return Answer(said)
+        return Answer(said, [out.image()])
+
+    # -- finish --------------------------------------------------------------------------
+
+    @tool("finish", description=_FINISH_SAYS, schema=_FINISH_SCHEMA, budget=None)
+    def finish(self, args: dict[str, Any]) -> Answer:
+        verdict = args.get("verdict", "passed")
+        summary = args.get("summary")
+        if verdict not in ("passed", "failed") or not isinstance(summary, str | None):
+            raise InputError("finish: 'verdict' is passed or failed, 'summary' a string")
+        result = self.session.finish(verdict, summary=summary)
+        return Answer(
+            f"bundle: {result.bundle}\nsession recipe: {result.recipe}",
+            structured={
+                "verdict": result.verdict,
+                "bundle": str(result.bundle),
+                "session_recipe": str(result.recipe),
+            },
+            ends=True,
+        )
+
     # -- verify --------------------------------------------------------------------------
 
+    @tool("verify", description=_VERIFY_SAYS, schema=_VERIFY_SCHEMA, budget=None)
     def verify(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "verify", {"recipes"})
         recipes = check_recipes(args.get("recipes"))
@@ -105,6 +305,7 @@ class Agent:
 
     # -- snapshot ------------------------------------------------------------------------
 
+    @tool("snapshot", description=_SNAPSHOT_SAYS, schema=_SNAPSHOT_SCHEMA)
     def snapshot(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "snapshot", {"ref", "selector", "depth", "viewport_only"})
         computer = self.session.computer
@@ -139,6 +340,7 @@ class Agent:
 
     # -- expect ----------------------------------------------------------------------------
 
+    @tool("expect", description=_EXPECT_SAYS, schema=_EXPECT_SCHEMA, budget=None)
     def expect(self, args: Mapping[str, Any]) -> Answer:
         """Run one recipe check on the page now, as a recipe's step runs it (waiting up to
         its timeout); recorded, and kept in session.yaml when it passed."""
@@ -195,6 +397,7 @@ class Agent:
         """Note the app logs' sizes (every tool call does: ``since`` counts from them)."""
         self.logs.note()
 
+    @tool("logs", description=_LOGS_SAYS, schema=_LOGS_SCHEMA)
     def read_logs(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "logs", {"source", "since", "lines"})
         source = args.get("source")
@@ -229,6 +432,7 @@ class Agent:
 
     # -- navigate --------------------------------------------------------------------------
 
+    @tool("navigate", description=_NAVIGATE_SAYS, schema=_NAVIGATE_SCHEMA, budget=NAVIGATE_S)
     def navigate(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "navigate", {"url"})
         url = args.get("url")
@@ -264,6 +468,7 @@ class Agent:
 
     # -- tabs ------------------------------------------------------------------------------
 
+    @tool("tabs", description=_TABS_SAYS, schema=_TABS_SCHEMA)
     def tabs(self, args: Mapping[str, Any]) -> Answer:
         _only(args, "tabs", {"select"})
         select = args.get("select")
@@ -331,3 +536,36 @@ def _only(args: Mapping[str, Any], tool: str, allowed: set[str]) -> None:
         takes = ", ".join(sorted(allowed)) if allowed else "no arguments"
         msg = f"{tool}: unknown argument {unknown[0]!r}; it takes {takes}"
         raise InputError(msg)
+
+
+def _page_state(browser: Browser | None) -> tuple[str, str | None, int] | None:
+    """The tab in front's URL and title (None: not known), and how many tabs are open;
+    asked of the browser process, not the page (None: no browser, or it did not say)."""
+    if browser is None:
+        return None
+    try:
+        page = browser.page
+        return page.url, browser.browser_title(page), len(browser.tabs)
+    except VerifierError:
+        return None
+
+
+def _changes(
+    before: tuple[str, str | None, int] | None,
+    after: tuple[str, str | None, int] | None,
+    clean: Callable[[str], str],
+) -> str:
+    """What an action changed of the page: "; now at URL ('title'); a tab opened"."""
+    if before is None or after is None:
+        return ""
+    said = []
+    title = f" ({clean(after[1])!r})" if after[1] else ""
+    if after[0] != before[0]:
+        said.append(f"now at {clean(after[0])}{title}")
+    elif after[1] is not None and before[1] is not None and after[1] != before[1]:
+        said.append(f"the title is now {clean(after[1])!r}")
+    if after[2] > before[2]:
+        said.append(f"{after[2] - before[2]} tab(s) opened: {after[2]} open")
+    elif after[2] < before[2]:
+        said.append(f"{before[2] - after[2]} tab(s) closed: {after[2]} open")
+    return "; " + "; ".join(said) if said else "; the URL, title and tabs did not change"

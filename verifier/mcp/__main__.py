@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from verifier.computer.cli import main
+from verifier.mcp.cli import main
 
 sys.exit(main())

@@ -45,8 +45,6 @@ from verifier._git import git_commit
 from verifier._netns import check_contained
 from verifier._process import become_subreaper
 from verifier._redact import NO_SECRETS, Redactor
-from verifier._runlog import capture_logs
-from verifier._shots import ShotWriter
 from verifier._signals import SignalGuard
 from verifier._storage import load_state, read_state
 from verifier.app import AppServices, Confinement
@@ -59,12 +57,15 @@ from verifier.errors import (
     VerifierError,
     message_of,
 )
-from verifier.evidence import BundleWriter, ErrorInfo, Verdict
+from verifier.evidence import BundleWriter, ErrorInfo, StepRecord, Verdict
 from verifier.evidence.text import write_text
 from verifier.live import LiveOptions, LiveView, live_socket
 from verifier.recipe import EnvironmentSpec, Recipe, load_recipe
 from verifier.recorder import Recorder
 from verifier.rig import Rig, enter_loopback
+from verifier.stage._runlog import capture_logs
+from verifier.stage._shots import ShotWriter
+from verifier.stage._steps import StepLog
 from verifier.suite import Suite
 
 __all__ = (
@@ -575,6 +576,13 @@ class Stage:
         for part in (self.desktop, self.app, self.recorder, self.browser):
             if part is not None:
                 part.check_alive()
+
+    def step_log(self, records: list[StepRecord] | None = None) -> StepLog:
+        """The bundle's step records, each recorded the one way (see ``_steps.py``), in
+        this stage's browser, with its video chapters."""
+        return StepLog(
+            self.bundle, browser=lambda: self.browser, chapter=self.chapter, records=records
+        )
 
     def chapter(self, title: str) -> float | None:
         """Start a video chapter named ``title`` (redacted); its offset in seconds."""

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier.computer._page import Target
-from verifier.computer._snapshot import Element, Snapshot
+from verifier.computer import Target
 from verifier.errors import InputError, VerifierError
+from verifier.session._snapshot import Element, Snapshot
 from verifier.steps import StepContext, aim
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-    from verifier.computer._computer import Computer
+    from verifier.computer import Computer
 
 __all__ = ("REF_ACTIONS", "Refs")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from verifier import _types
+from verifier._types import IMAGE_FORMATS, ImageFormat
 from verifier.errors import InputError
 from verifier.live import LiveOptions
 
@@ -22,9 +22,6 @@ __all__ = (
     "parse_size",
     "read_token",
 )
-
-ImageFormat = Literal["auto", "png", "jpeg", "webp"]
-IMAGE_FORMATS: tuple[ImageFormat, ...] = ("auto", "png", "jpeg", "webp")
 
 
 def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:

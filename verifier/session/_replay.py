@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from verifier.computer._computer import Op
+from verifier.computer import Op
 from verifier.recipe import AppSpec, EnvironmentSpec, Recipe
 
 __all__ = ("render_recipe", "replay_head", "replay_start")

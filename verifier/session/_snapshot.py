@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from verifier.browser import Browser
-    from verifier.computer._image import ScreenScale
+    from verifier.computer import ScreenScale
 
 __all__ = ("MAX_CHARS", "Element", "Snapshot", "model_span", "take_snapshot")
 

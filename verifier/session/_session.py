@@ -8,11 +8,9 @@ final, writes ``session.yaml`` and the manifest, and renders the report.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from verifier._types import Image
-from verifier.computer._adapters import anthropic_action, openai_action
-from verifier.computer._computer import Computer, Op, Outcome
-from verifier.computer._image import mark_region
-from verifier.computer._refs import REF_ACTIONS, Refs
-from verifier.computer._replay import render_recipe
+from verifier.computer import (
+    Computer,
+    Op,
+    Outcome,
+    anthropic_action,
+    mark_region,
+    openai_action,
+)
 from verifier.errors import InputError, VerifierError
 from verifier.evidence import (
     BundleWriter,
@@ -33,13 +34,12 @@ from verifier.evidence import (
     StepRecord,
     Verdict,
     mark_points,
-    new_step_record,
-    utc_now,
 )
-from verifier.stage import ShotWriter
+from verifier.session._refs import REF_ACTIONS, Refs
+from verifier.session._replay import render_recipe
+from verifier.stage import ShotWriter, StepLog
 
 if TYPE_CHECKING:
-    from verifier.browser import Browser, DialogEvent
     from verifier.stage import Stage
 
 __all__ = ("LOOKS", "SESSION_RECIPE", "ReplaySpec", "Session", "SessionResult")
@@ -124,7 +124,12 @@ class Session:
         self._stage = stage
         self._shots = stage.shots if stage is not None else ShotWriter()
         self.broken: VerifierError | None = None  # the first death of something we stand on
-        self._records: list[StepRecord] = []
+        # Every action is recorded as a recipe's step is (``verifier.stage.StepLog``).
+        self._steps = (
+            stage.step_log()
+            if stage is not None
+            else StepLog(bundle, browser=lambda: computer.browser)
+        )
         self._ops: list[Op] = []
         self._last: tuple[Image, str] | None = None  # the last unmarked screenshot written
         self.result: SessionResult | None = None
@@ -184,72 +189,33 @@ class Session:
         if self.result is not None:
             msg = f"the session is finished; its bundle is {self.result.bundle}"
             raise VerifierError(msg)
-        index = len(self._records)
-        target = _target_text(args)
-        record = new_step_record(index, name, target, "error")
-        record["started_at"] = utc_now()
+        record = self._steps.add(name, _target_text(args))
         record["details"] = {"args": args}
-        if self._stage is not None:
-            record["video_offset_s"] = self._stage.chapter(f"{index + 1}. {name} {target}".strip())
-        self._records.append(record)
-        browser = self.computer.browser
-        dialogs, open_before = 0, []
-        if browser is not None:
-            if name not in LOOKS:
-                browser.sync()  # a tab or dialog that opened since the last action is known
-            with contextlib.suppress(VerifierError):
-                record["tab"] = browser.tab  # the tab it acts on, as a run's steps say
-            dialogs, open_before = browser.dialog_count(), browser.open_dialogs()
-        t0 = time.perf_counter()
+        begun = self._steps.begin(record, sync=name not in LOOKS)
         try:
             out = act()
             out.image()  # encoded here, on the thread that owns the desktop: timed with the rest
         except VerifierError as exc:
-            record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            record["error"] = exc.message
-            self.bundle.set_steps(self._records)
-            _log.info("action %d %s failed: %s", index + 1, name, exc.message)
+            self._steps.acted(begun)
+            self._steps.ended(begun, "error", exc.message)
             self._health()
             raise
-        record["duration_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        record["status"] = "passed" if out.op.failed is None else "failed"
-        if out.op.failed is not None:  # a check the agent ran, which failed
-            record["error"] = out.op.failed
-        if browser is not None:
-            self._dialogs(browser, record, out, open_before, dialogs)
+        self._steps.acted(begun)
+        browser = self.computer.browser
+        dialog = browser.dialog if browser is not None else None
+        if dialog is not None:  # still open: the answer says how to close it
+            out.note = f"{out.note}; " if out.note else ""
+            out.note += (
+                f"a dialog is open: {dialog.describe()}; key Return accepts it, Escape dismisses it"
+            )
         if self._health() is not None:
             out.note = f"{out.note}; " if out.note else ""
             out.note += f"warning: {self.broken}"
         self._ops.append(out.op)
         self._evidence(record, name, out)
-        self.bundle.set_steps(self._records)
-        _log.info("action %d %s %s: %.0f ms", index + 1, name, target, record["duration_ms"])
+        # A check the agent ran (expect) that failed is a failed step.
+        self._steps.ended(begun, "passed" if out.op.failed is None else "failed", out.op.failed)
         return out
-
-    def _dialogs(
-        self,
-        browser: Browser,
-        record: StepRecord,
-        out: Outcome,
-        open_before: list[DialogEvent],
-        start: int,
-    ) -> None:
-        """The dialogs the page showed during the action, or that were open while it
-        acted, into its record (as a run's step records them); one still open into the
-        answer, which says how to close it. (An action that sends input asked the browser
-        once it settled: a dialog it opened is known.)"""
-        if record["action"] == "switch_tab":
-            with contextlib.suppress(VerifierError):
-                record["tab"] = browser.tab
-        seen = [*open_before, *browser.dialogs_since(start)]
-        if seen:
-            record["dialogs"] = [d.record() for d in dict.fromkeys(seen)]
-        dialog = browser.dialog
-        if dialog is not None:
-            out.note = f"{out.note}; " if out.note else ""
-            out.note += (
-                f"a dialog is open: {dialog.describe()}; key Return accepts it, Escape dismisses it"
-            )
 
     def _health(self) -> VerifierError | None:
         if self.broken is None and self._stage is not None:
@@ -346,7 +312,7 @@ class Session:
         recipe_path = self.bundle.path(SESSION_RECIPE)
         intro = (
             f"Replays the computer-use session {self.bundle.run_id} "
-            f"({len(self._records)} actions):\n"
+            f"({len(self._steps.records)} actions):\n"
             f"  verifier run {recipe_path}\n"
             "Add the checks a reviewer needs (expect_text, expect_visible, expect_url...)\n"
             "where the agent looked for them; comments mark what a recipe cannot replay."
@@ -364,11 +330,11 @@ class Session:
             text = _TYPED_SECRET.sub(r"\1{secret: \2}", text)
         recipe_path.write_text(text, encoding="utf-8")
         self.bundle.add_artifact(SESSION_RECIPE, "other")
-        agent: dict[str, object] = {"actions": len(self._records), "verdict": verdict}
+        agent: dict[str, object] = {"actions": len(self._steps.records), "verdict": verdict}
         if summary:
             agent["summary"] = summary
         self.bundle.set_setup("session", {**agent, "recipe": SESSION_RECIPE})
-        self.bundle.set_steps(self._records)
+        self.bundle.set_steps(self._steps.records)
         if self._stage is not None:
             self._stage.finish(verdict, error)
         else:

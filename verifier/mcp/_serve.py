@@ -4,7 +4,7 @@ The session stands on a :class:`~verifier.stage.Stage`, exactly as a run does (r
 ``network:``, the app's environment, the video, signals, the log). The main thread starts
 it and then runs every tool call itself, in turn, from a queue (``_owner.py``); the MCP
 server runs its event loop on a second thread (``_server_thread.py``) over stdio
-(``_stdio.py``) or streamable HTTP (``_http.py``), with the tools of ``_tools.py``.
+(``_stdio.py``) or streamable HTTP (``_http.py``), with the tools of ``_registry.py``.
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from verifier.computer._agent import Agent
-from verifier.computer._computer import Computer
-from verifier.computer._http import bind, serve_http
-from verifier.computer._options import McpOptions
-from verifier.computer._owner import OwnerQueue
-from verifier.computer._replay import replay_head, replay_start
-from verifier.computer._server_thread import ServerThread
-from verifier.computer._session import ReplaySpec, Session, SessionResult
-from verifier.computer._stdio import StdioWire, serve_stdio
-from verifier.computer._tools import build_server
+from verifier.computer import Computer
 from verifier.errors import Interrupted, VerifierError
 from verifier.evidence import ErrorInfo
+from verifier.mcp._agent import Agent
+from verifier.mcp._http import bind, serve_http
+from verifier.mcp._options import McpOptions
+from verifier.mcp._queue import OwnerQueue
+from verifier.mcp._server import build_server
+from verifier.mcp._server_thread import ServerThread
+from verifier.mcp._stdio import StdioWire, serve_stdio
 from verifier.recipe import Recipe, VideoSpec, load_recipe
+from verifier.session import ReplaySpec, Session, SessionResult, replay_head, replay_start
 from verifier.stage import Stage, error_info
 
 __all__ = ("serve",)
@@ -185,9 +184,9 @@ def _serve(
             allow_file=urlsplit(start or "").scheme == "file",
             run_args=run_args,
             redact=stage.redactor.text if stage.redactor else None,
+            screenshots=options.screenshots == "always",
         )
-        screenshots = options.screenshots == "always"
-        return _run_session(session, agent, stage, wire, listen, token, announce, screenshots)
+        return _run_session(session, agent, stage, wire, listen, token, announce)
 
 
 def _start_url(url: str | None, base: str | None) -> str | None:
@@ -205,7 +204,6 @@ def _run_session(
     listen: socket.socket | None,
     token: _Token,
     announce: Callable[[str], None],
-    screenshots: bool,
 ) -> SessionResult:
     jobs = OwnerQueue()
 
@@ -219,13 +217,7 @@ def _run_session(
         if wire is None and thread is not None:
             thread.stop(delay=0.5)  # over HTTP the session is the server's life
 
-    server = build_server(
-        session,
-        on_owner,
-        agent=agent,
-        on_finished=finished,
-        screenshots=screenshots,
-    )
+    server = build_server(agent, on_owner, on_finished=finished)
     if wire is not None:
         thread = ServerThread(lambda stop: serve_stdio(server, wire, stop))
         where = "stdio"

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verifier._term import say, show_error
-from verifier.computer._options import (
+from verifier.errors import InputError, Interrupted, VerifierError
+from verifier.live import add_live_arguments, live_options
+from verifier.mcp._options import (
     IMAGE_FORMATS,
     TOKEN_ENV,
     ImageFormat,
@@ -19,8 +21,6 @@ from verifier.computer._options import (
     parse_size,
     read_token,
 )
-from verifier.errors import InputError, Interrupted, VerifierError
-from verifier.live import add_live_arguments, live_options
 
 __all__ = ("add_parser", "main", "run")
 
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if opts.url is not None and opts.recipe is None and "://" not in opts.url:
         msg = f"--url {opts.url!r} is relative but there is no --recipe to resolve it against"
         raise VerifierError(msg)
-    from verifier.computer._mcp import serve  # the MCP SDK loads only for this command
+    from verifier.mcp._serve import serve  # the MCP SDK loads only for this command
 
     result = serve(opts, announce=_say)
     _say(f"verifier mcp: {result.verdict} -> {result.bundle}")
