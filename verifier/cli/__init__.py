@@ -24,7 +24,7 @@ from verifier.errors import CheckFailed, Interrupted, RecipeError, VerifierError
 from verifier.evidence import list_runs, verify_bundle
 from verifier.live import add_live_arguments, live_options
 from verifier.mcp import cli as mcp_cli
-from verifier.pool import POOL_ENV, PoolUnavailable, default_socket, run_in_pool, serve
+from verifier.pool import POOL_ENV, PoolUnavailable, default_socket, run_in_pool, serve_pool
 from verifier.publish import cli as publish_cli
 from verifier.result import RunResult
 from verifier.temporal import cli as temporal_cli
@@ -407,7 +407,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise VerifierError(msg)
     path = Path(args.socket) if args.socket else default_socket()
     try:
-        serve(path, size=args.pool, screen=args.screen, say=sys.stdout)
+        serve_pool(path, size=args.pool, screen=args.screen, say=sys.stdout)
     except Interrupted as exc:
         say(sys.stderr, f"verifier serve: {exc.message}: every desktop stopped")
         return exc.exit_code

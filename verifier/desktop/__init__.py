@@ -25,7 +25,7 @@ from verifier.desktop._display import (
     WindowManager,
     XServer,
     open_display,
-    parse_screen,
+    xvfb_screen,
 )
 from verifier.desktop._input import WHEEL_PIXELS, Input
 from verifier.desktop._keys import MODIFIERS, key_name
@@ -72,7 +72,7 @@ class Desktop(Owner):
         window_manager: bool = True,
         log_dir: Path | None = None,
     ) -> None:
-        self._screen = parse_screen(screen)
+        self._screen = xvfb_screen(screen)
         self._attach = display
         self._window_manager = window_manager
         self._log_dir = log_dir

@@ -35,12 +35,12 @@ from verifier._xauth import (
 )
 from verifier.errors import DisplayError
 
-__all__ = ("WindowManager", "XServer", "open_display", "parse_screen")
+__all__ = ("WindowManager", "XServer", "open_display", "xvfb_screen")
 
 _log = logging.getLogger(__name__)
 
 
-def parse_screen(screen: str) -> tuple[int, int, int]:
+def xvfb_screen(screen: str) -> tuple[int, int, int]:
     """``"1280x800"`` or ``"1280x800x24"`` -> (width, height, depth)."""
     try:
         return _types.parse_screen(screen)

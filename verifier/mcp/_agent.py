@@ -258,7 +258,7 @@ class Agent:
 
     # -- finish --------------------------------------------------------------------------
 
-    @tool("finish", description=_FINISH_SAYS, schema=_FINISH_SCHEMA, budget=None)
+    @tool("finish", description=_FINISH_SAYS, schema=_FINISH_SCHEMA, budget=None, after_end=True)
     def finish(self, args: dict[str, Any]) -> Answer:
         verdict = args.get("verdict", "passed")
         summary = args.get("summary")

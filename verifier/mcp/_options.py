@@ -19,12 +19,12 @@ __all__ = (
     "McpOptions",
     "check_token",
     "parse_listen",
-    "parse_size",
+    "size_option",
     "read_token",
 )
 
 
-def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
+def size_option(text: str, *, what: str = "size") -> tuple[int, int]:
     """``"1280x800"`` -> (1280, 800); InputError naming ``what`` when it is not."""
     try:
         return _types.parse_size(text, what=what)

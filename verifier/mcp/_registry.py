@@ -49,6 +49,8 @@ class Tool:
 
     :param budget: how long a call may ask the browser, in seconds; None: the tool
         bounds its own calls (a recipe's steps, a finish's teardown).
+    :param after_end: it may be called once the session has ended (it answers again
+        what the end said).
     """
 
     name: str
@@ -56,6 +58,7 @@ class Tool:
     schema: Schema
     call: Call
     budget: float | None = TOOL_S
+    after_end: bool = False
 
     def describe(self, agent: Agent) -> str:
         return self.description(agent) if callable(self.description) else self.description
@@ -68,7 +71,12 @@ TOOLS: dict[str, Tool] = {}
 
 
 def tool(
-    name: str, *, description: Said, schema: Schema, budget: float | None = TOOL_S
+    name: str,
+    *,
+    description: Said,
+    schema: Schema,
+    budget: float | None = TOOL_S,
+    after_end: bool = False,
 ) -> Callable[[Call], Call]:
     """Register ``name``, answered by the decorated method of the Agent."""
 
@@ -76,7 +84,7 @@ def tool(
         if name in TOOLS:
             msg = f"the MCP tool {name!r} is registered twice"
             raise AssertionError(msg)
-        TOOLS[name] = Tool(name, description, schema, fn, budget)
+        TOOLS[name] = Tool(name, description, schema, fn, budget, after_end)
         return fn
 
     return register

@@ -33,7 +33,7 @@ from verifier.recipe import Recipe, VideoSpec, load_recipe
 from verifier.session import ReplaySpec, Session, SessionResult, replay_head, replay_start
 from verifier.stage import Stage, error_info
 
-__all__ = ("serve",)
+__all__ = ("serve_session",)
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -63,7 +63,7 @@ def _session_recipe(options: McpOptions, recipe: Recipe | None) -> Recipe:
     )
 
 
-def serve(options: McpOptions, *, announce: Callable[[str], None]) -> SessionResult:
+def serve_session(options: McpOptions, *, announce: Callable[[str], None]) -> SessionResult:
     """Start the stage, serve MCP until the client leaves (or finishes, over HTTP), and
     write the session's bundle.
 

@@ -93,7 +93,7 @@ def build_server(agent: Agent, run: Handoff, *, on_finished: Callable[[], None])
         if tool is None:
             return _error(f"unknown tool {name!r}; the tools are {', '.join(TOOLS)}")
         agent.note_logs()
-        if session.result is not None and name != "finish":
+        if session.result is not None and not tool.after_end:
             return _error(f"the session is finished; its bundle is {session.result.bundle}")
         try:
             answer = await run(lambda: _bounded(agent, tool, args))

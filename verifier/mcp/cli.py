@@ -18,8 +18,8 @@ from verifier.mcp._options import (
     McpOptions,
     check_token,
     parse_listen,
-    parse_size,
     read_token,
+    size_option,
 )
 
 __all__ = ("add_parser", "main", "run")
@@ -105,9 +105,9 @@ def options(args: argparse.Namespace) -> McpOptions:
     elif args.scale == "auto":
         scale = DEFAULT_SCALE
     else:
-        scale = parse_size(args.scale, what="--scale")
+        scale = size_option(args.scale, what="--scale")
     if args.screen is not None:
-        parse_size(args.screen, what="--screen")
+        size_option(args.screen, what="--screen")
     fmt: ImageFormat = args.format
     if args.token is not None:
         msg = (
@@ -152,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
     if opts.url is not None and opts.recipe is None and "://" not in opts.url:
         msg = f"--url {opts.url!r} is relative but there is no --recipe to resolve it against"
         raise VerifierError(msg)
-    from verifier.mcp._serve import serve  # the MCP SDK loads only for this command
+    from verifier.mcp._serve import serve_session  # the MCP SDK loads only for this command
 
-    result = serve(opts, announce=_say)
+    result = serve_session(opts, announce=_say)
     _say(f"verifier mcp: {result.verdict} -> {result.bundle}")
     return 0
 

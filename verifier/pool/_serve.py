@@ -31,7 +31,7 @@ from verifier._types import parse_screen
 from verifier.errors import VerifierError
 from verifier.pool._wire import Wire, peer_is_us
 
-__all__ = ("default_socket", "serve")
+__all__ = ("default_socket", "serve_pool")
 
 _QUEUE_S = 30.0  # a caller no desktop took within this is let go (it has gone cold)
 _STOP_S = 20.0  # how long a worker may take to tear its run and desktop down
@@ -255,7 +255,7 @@ def _bind(path: Path) -> socket.socket:
     return listener
 
 
-def serve(path: Path, *, size: int, screen: str, say: TextIO) -> None:
+def serve_pool(path: Path, *, size: int, screen: str, say: TextIO) -> None:
     """Serve warm desktops at ``path`` until SIGINT/SIGTERM (raised as Interrupted, once
     every worker has stopped).
 

@@ -171,7 +171,7 @@ def _pick_in_list(
 
 
 @runs("upload", Upload, settle=True)
-def upload(ctx: StepContext, step: Step, args: Upload) -> StepOutcome:
+def upload_files(ctx: StepContext, step: Step, args: Upload) -> StepOutcome:
     what = "upload"
     base = ctx.recipe_path.parent if ctx.recipe_path is not None else Path.cwd()
     try:  # again now: a link beside the recipe may have changed since it was loaded

@@ -46,6 +46,7 @@ from verifier.steps._context import (
     playwright_errors,
     runs,
 )
+from verifier.steps._send import click_at
 
 __all__ = ()
 
@@ -212,9 +213,7 @@ def click_image(ctx: StepContext, step: Step, args: Click, count: int) -> StepOu
         )
         raise RecipeError(msg)
     ctx.attach("match", vision.mark_match(frame, match))
-    mark = ctx.browser.input_mark()
-    ctx.desktop.click(*point, button=args.button, count=count)
-    ctx.browser.wait_input(mark, "mouseup", count, timeout=min(step.timeout, 2.0))
+    click_at(ctx, point, button=args.button, count=count, timeout=step.timeout)
     return StepOutcome(points=[point], details={"image": args.image, **match.to_json()})
 
 

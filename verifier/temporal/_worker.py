@@ -23,7 +23,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from verifier.temporal._activity import RunActivity
 from verifier.temporal._workflow import VerifyRecipe
 
-__all__ = ("WorkerOptions", "serve")
+__all__ = ("WorkerOptions", "serve_worker")
 
 _log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def default_identity(task_queue: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}@{task_queue}"
 
 
-async def serve(options: WorkerOptions, *, ready: asyncio.Event | None = None) -> None:
+async def serve_worker(options: WorkerOptions, *, ready: asyncio.Event | None = None) -> None:
     """Run the worker until SIGTERM/SIGINT, then shut down gracefully."""
     identity = options.identity or default_identity(options.task_queue)
     client = await Client.connect(options.target, namespace=options.namespace, identity=identity)

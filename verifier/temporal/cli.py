@@ -101,7 +101,7 @@ async def _connect(args: argparse.Namespace) -> Client:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from verifier.temporal._worker import WorkerOptions, serve
+    from verifier.temporal._worker import WorkerOptions, serve_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.jobs < 1:
@@ -120,7 +120,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         identity=args.identity,
     )
     try:
-        asyncio.run(serve(options))
+        asyncio.run(serve_worker(options))
     except RuntimeError as exc:
         msg = f"worker on {args.temporal!r}, queue {args.task_queue!r}: {exc}"
         raise VerifierError(msg) from exc
