@@ -566,6 +566,18 @@ class Browser(Owner):
             msg = f"the page did not say where its window is: {exc}"
             raise BrowserError(msg) from exc
 
+    def place(self) -> geometry.Place:
+        """Where the page steps act on is on the screen: its window's box, its title and
+        its viewport's box, from one question."""
+        if self.dialog is not None:
+            msg = "the page cannot say where it is: a dialog holds it"
+            raise BrowserError(msg)
+        try:
+            return self.ask(geometry.place_of)
+        except PlaywrightError as exc:
+            msg = f"the page did not say where it is: {exc}"
+            raise BrowserError(msg) from exc
+
     def viewport_origin(self) -> tuple[int, int]:
         """Screen coordinates of the viewport's top-left pixel."""
         x, y, _w, _h = self.viewport()

@@ -8,6 +8,7 @@ with them); the questions here are asked within the browser's deadlines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from playwright.sync_api import Frame, Page
 
@@ -15,8 +16,10 @@ __all__ = (
     "FRAME_INSET_JS",
     "ORIGIN_JS",
     "WINDOW_JS",
+    "Place",
     "next_frame",
     "origin_of",
+    "place_of",
     "settle",
     "viewport_of",
     "window_of",
@@ -66,17 +69,35 @@ def origin_of(values: Sequence[float]) -> tuple[int, int]:
     return int(sx) + int(dw) // 2, int(sy) + int(dh)
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a page is on the screen: its window's box, its title (the window's title
+    starts with it) and its viewport's box."""
+
+    window: Box
+    title: str
+    viewport: Box
+
+
+_PLACE_JS = f"[...{WINDOW_JS}, innerWidth, innerHeight, document.title]"
+
+
+def place_of(page: Page) -> Place:
+    """Where ``page`` is on the screen (one question)."""
+    sx, sy, ow, oh, iw, ih, title = page.evaluate(_PLACE_JS)
+    x, y = origin_of((sx, sy, ow - iw, oh - ih))
+    return Place((int(sx), int(sy), int(ow), int(oh)), str(title), (x, y, int(iw), int(ih)))
+
+
 def window_of(page: Page) -> tuple[Box, str]:
     """The screen box of ``page``'s window, and its title."""
-    x, y, w, h, title = page.evaluate(f"[...{WINDOW_JS}, document.title]")
-    return (int(x), int(y), int(w), int(h)), str(title)
+    place = place_of(page)
+    return place.window, place.title
 
 
 def viewport_of(page: Page) -> Box:
     """The screen box of ``page``'s viewport."""
-    values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight]")
-    x, y = origin_of(values[:4])
-    return x, y, int(values[4]), int(values[5])
+    return place_of(page).viewport
 
 
 def next_frame(page: Page, timeout: float) -> Box:

@@ -17,7 +17,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame
 
 from verifier.errors import VerifierError
-from verifier.steps import DEEP_HIT_JS, frame_at, pointer_elsewhere
+from verifier.steps import DEEP_HIT_JS, frame_at, viewport_at
 
 if TYPE_CHECKING:
     from verifier.steps import StepContext
@@ -92,9 +92,10 @@ def target_at(ctx: StepContext, point: tuple[int, int]) -> tuple[Target | None, 
         return None, None  # a page a dialog holds answers nothing; input goes to the dialog
     try:
         with browser.answer_within(_PROBE_S):  # a page whose scripts never yield: go on
-            if pointer_elsewhere(ctx, point):
+            viewport = viewport_at(ctx, point)
+            if viewport is None:
                 return None, None
-            frame, x, y = frame_at(ctx, point)
+            frame, x, y = frame_at(ctx, point, origin=viewport[:2])
             info = frame.evaluate(_TARGET_JS, [x, y, _INTERACTIVE])
             top = frame is browser.page.main_frame
             return _target(frame, info, top=top), frame

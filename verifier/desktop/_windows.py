@@ -84,6 +84,9 @@ class Windows:
         }
         self._utf8 = self._conn.intern_atom("UTF8_STRING")
         self._shape = self._conn.has_extension("SHAPE")
+        # A frame's client window, found once: a walk of its children costs a dozen round
+        # trips. Forgotten whenever a top-level window maps, unmaps, moves or goes.
+        self._clients: dict[int, Any] = {}
         # Map, unmap, create and destroy of every top-level window arrive as events, so
         # waiting for a window is waiting on the X server, not polling it.
         self._root.change_attributes(event_mask=X.SubstructureNotifyMask)
@@ -177,10 +180,12 @@ class Windows:
         _log.debug("window query on %s: %r (a window went away)", self._display, exc)
 
     def _drain(self) -> None:
-        """Drop the queued events: only their arrival matters (see :meth:`wait`)."""
+        """Drop the queued events: only their arrival matters (see :meth:`wait`); a
+        change of the stack forgets the clients found."""
         with contextlib.suppress(*_GONE):
             while self._conn.pending_events():
                 self._conn.next_event()
+                self._clients.clear()
 
     def _scan(self, x: int | None, y: int | None) -> list[Window]:
         """Mapped top-level windows, topmost first (only those taking input at (x, y),
@@ -213,17 +218,29 @@ class Windows:
     def _client(self, frame: Any) -> Any:
         """The application's window inside a window manager's frame (the one with
         WM_STATE), or the window itself (override-redirect windows have no frame)."""
-        todo = [frame]
+        known = self._clients.get(int(frame.id))
+        if known is not None:
+            return known
+        found, todo = frame, [frame]
         for _ in range(3):  # frame -> (wrapper ->) client
-            nxt = []
+            nxt: list[Any] = []
             for node in todo:
                 if node.get_full_property(self._atoms["WM_STATE"], X.AnyPropertyType):
-                    return node
+                    found, nxt = node, []
+                    break
                 nxt.extend(node.query_tree().children)
             todo = nxt
-        return frame
+        self._clients[int(frame.id)] = found
+        return found
 
     def _describe(self, frame: Any, *, override_redirect: bool | None = None) -> Window | None:
+        described = self._describe_once(frame, override_redirect)
+        if described is None and self._clients.pop(int(frame.id), None) is not None:
+            # The client found before may have gone before its frame's event came.
+            described = self._describe_once(frame, override_redirect)
+        return described
+
+    def _describe_once(self, frame: Any, override_redirect: bool | None) -> Window | None:
         try:
             client = self._client(frame)
             if override_redirect is None:

@@ -111,7 +111,7 @@ class BundleWriter:
         }
         self._progress = _LatestWriter(self._replace_manifest)
         # The first one is on disk before the run starts: the folder always has one.
-        self._replace_manifest(self._manifest_text())
+        self._replace_manifest(self._manifest_text(indent=None))
 
     # -- paths ----------------------------------------------------------------------------
 
@@ -239,18 +239,19 @@ class BundleWriter:
         a run goes to disk on a thread (ext4 flushes a file renamed over another: ~1.5 ms
         a write, twice a step), at most one change behind; the final one, ``durable``,
         waits for that, is written here and fsynced, so it survives the machine going
-        down too.
+        down too, indented for people to read.
         """
-        data = self._manifest_text()
         if durable:
             self._progress.close()
-            self._replace_manifest(data, durable=True)
+            self._replace_manifest(self._manifest_text(indent=2), durable=True)
         else:
-            self._progress.submit(data)
+            # On one line: C's encoder, where an indent takes Python's (4x the time, which
+            # grew with every step of a long agent session).
+            self._progress.submit(self._manifest_text(indent=None))
 
-    def _manifest_text(self) -> str:
+    def _manifest_text(self, *, indent: int | None) -> str:
         manifest = self._redact(self.manifest) if self._redact is not None else self.manifest
-        return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(manifest, indent=indent, ensure_ascii=False) + "\n"
 
     def _replace_manifest(self, data: str, *, durable: bool = False) -> None:
         target = self.root / "manifest.json"

@@ -191,7 +191,7 @@ class Session:
             raise VerifierError(msg)
         record = self._steps.add(name, _target_text(args))
         record["details"] = {"args": args}
-        begun = self._steps.begin(record, sync=name not in LOOKS)
+        begun = self._steps.begin(record, looks=name in LOOKS)
         try:
             out = act()
             out.image()  # encoded here, on the thread that owns the desktop: timed with the rest

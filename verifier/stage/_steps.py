@@ -79,11 +79,13 @@ class StepLog:
         self.records.append(record)
         return record
 
-    def begin(self, record: StepRecord, *, sync: bool = True) -> Begun:
-        """Open ``record``: it reads ``error`` until it ends (a crash mid-step reads so).
+    def begin(self, record: StepRecord, *, looks: bool = False) -> Begun:
+        """Open ``record``: it reads ``error`` until it ends (written now, so that a crash
+        mid-step reads so).
 
-        :param sync: first let the browser tell a tab or dialog the last step opened
-            (not for an action that only looks at the screen).
+        :param looks: the action only looks at the screen (an agent's screenshot, zoom,
+            cursor position): the browser is not asked first for a tab or dialog the
+            last step opened, and the records are written once, at its end.
         """
         record["started_at"] = utc_now()
         record["status"] = "error"
@@ -93,13 +95,14 @@ class StepLog:
         begun = Begun(record, 0.0)
         browser = self._browser()
         if browser is not None:
-            if sync:
+            if not looks:
                 browser.sync()
             with contextlib.suppress(VerifierError):
                 record["tab"] = browser.tab
             begun.dialogs, begun.open_before = browser.dialog_count(), browser.open_dialogs()
             begun.downloads = len(browser.downloads)
-        self.bundle.set_steps(self.records)
+        if not looks:
+            self.bundle.set_steps(self.records)
         begun.started = time.monotonic()  # its duration is the action's own
         return begun
 

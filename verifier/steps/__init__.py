@@ -18,7 +18,7 @@ from verifier.steps import (  # noqa: F401 - they register their runners
     _text,
     _vision,
 )
-from verifier.steps._aim import DEEP_HIT_JS, Aim, aim, pointer_elsewhere
+from verifier.steps._aim import DEEP_HIT_JS, Aim, aim, pointer_elsewhere, viewport_at
 from verifier.steps._context import (
     RUNNERS,
     SETTLING,
@@ -46,6 +46,7 @@ __all__ = (
     "pointer_input",
     "run_step",
     "step_budget",
+    "viewport_at",
     "wheel_at",
 )
 

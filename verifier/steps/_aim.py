@@ -18,6 +18,7 @@ from typing import Any
 from playwright.sync_api import ElementHandle, Frame
 from playwright.sync_api import Error as PlaywrightError
 
+from verifier._types import Box
 from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, SEEN_JS, WINDOW_JS, origin_of
 from verifier.desktop import WHEEL_PIXELS, Window
 from verifier.errors import CheckFailed, VerifierError
@@ -41,6 +42,7 @@ __all__ = (
     "pointer_elsewhere",
     "popup_open",
     "raise_page",
+    "viewport_at",
 )
 
 # Shared by the scripts below: what a click at a point reaches (inside open shadow roots),
@@ -623,18 +625,21 @@ def _page_window(ctx: StepContext) -> tuple[tuple[int, int, int, int], str] | No
 def pointer_elsewhere(ctx: StepContext, point: tuple[int, int]) -> bool:
     """Whether a click at ``point`` went to something other than the page: another
     window, a popup of the browser (a select's list), the browser's own bar."""
-    page_window = _page_window(ctx)
-    if page_window is None:
-        return True
-    box, title = page_window
-    window = ctx.desktop.window_at(*point)
-    if window is None or not ours(ctx, window, box, title):
-        return True
+    return viewport_at(ctx, point) is None
+
+
+def viewport_at(ctx: StepContext, point: tuple[int, int]) -> Box | None:
+    """The page's viewport (its screen box) when a click at ``point`` reaches the page;
+    None when it goes to something else (see :func:`pointer_elsewhere`)."""
     try:
-        vx, vy, vw, vh = ctx.browser.viewport()
+        place = ctx.browser.place()
     except (PlaywrightError, VerifierError):
-        return False
-    return not (vx <= point[0] < vx + vw and vy <= point[1] < vy + vh)
+        return None
+    window = ctx.desktop.window_at(*point)
+    if window is None or not ours(ctx, window, place.window, place.title):
+        return None
+    vx, vy, vw, vh = place.viewport
+    return place.viewport if vx <= point[0] < vx + vw and vy <= point[1] < vy + vh else None
 
 
 def popup_open(ctx: StepContext) -> bool:
@@ -669,10 +674,11 @@ def raise_page(ctx: StepContext, timeout: float) -> None:
     viewport; when the browser's own request did not raise it (a window manager may refuse
     an application that activates itself), ask the window manager, as a taskbar does."""
     try:
-        box, title = ctx.browser.window()
-        vx, vy, vw, vh = ctx.browser.viewport()
+        place = ctx.browser.place()
     except (PlaywrightError, VerifierError):
         return
+    box, title = place.window, place.title
+    vx, vy, vw, vh = place.viewport
     centre = (vx + vw // 2, vy + vh // 2)
 
     def front(windows: list[Window]) -> Window | None:

@@ -31,6 +31,11 @@ _IFRAME_AT_JS = """
   return hit && (hit.localName === 'iframe' || hit.localName === 'frame') ? hit : null;
 }
 """.replace("DEEP_HIT", DEEP_HIT_JS)
+# Whether an iframe is there (one round trip, where a handle takes two: most points show
+# the page's own document).
+_IFRAME_THERE_JS = _IFRAME_AT_JS.replace(
+    "return hit && (hit.localName", "return !!hit && (hit.localName"
+)
 # Where a point of the frame around an iframe is in the iframe's viewport.
 _INSIDE_JS = """
 (el, [x, y]) => {
@@ -48,14 +53,19 @@ _FOCUSED_FRAME_JS = """
 """
 
 
-def frame_at(ctx: StepContext, point: tuple[int, int]) -> tuple[Frame, float, float]:
-    """The frame that shows screen ``point``, and the point in its viewport."""
+def frame_at(
+    ctx: StepContext, point: tuple[int, int], *, origin: tuple[int, int] | None = None
+) -> tuple[Frame, float, float]:
+    """The frame that shows screen ``point``, and the point in its viewport (``origin``:
+    the viewport's top-left on the screen, when the caller knows it already)."""
     page = ctx.browser.page
     frame = page.main_frame
-    ox, oy = origin_of(page.evaluate(ORIGIN_JS))
+    ox, oy = origin if origin is not None else origin_of(page.evaluate(ORIGIN_JS))
     x, y = float(point[0] - ox), float(point[1] - oy)
     try:
         for _ in range(10):  # frames nest; ten deep is plenty
+            if not frame.evaluate(_IFRAME_THERE_JS, [x, y]):
+                break
             handle = frame.evaluate_handle(_IFRAME_AT_JS, [x, y])
             element = handle.as_element()
             child = element.content_frame() if element is not None else None
