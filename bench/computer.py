@@ -97,7 +97,7 @@ def in_process(rounds: int, url: str, tmp: Path) -> dict[str, Any]:
             frame = computer.screenshot().frame
             rng = np.random.default_rng(0)
             photo = rng.integers(0, 256, frame.shape, dtype=np.uint8)
-            photo = cv2.GaussianBlur(photo, (9, 9), 0)
+            photo = np.asarray(cv2.GaussianBlur(photo, (9, 9), 0), np.uint8)
             shot = timed(lambda: computer.screenshot().image(), rounds)
             click = timed(
                 lambda: anthropic_action(
@@ -116,7 +116,7 @@ def in_process(rounds: int, url: str, tmp: Path) -> dict[str, Any]:
 async def over_mcp(rounds: int, recipe: Path, out: Path) -> dict[str, Any]:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "verifier.computer", "--recipe", str(recipe), "--out", str(out), "--no-video"],
+        args=["-m", "verifier", "mcp", "--recipe", str(recipe), "--out", str(out), "--no-video"],
         env=dict(os.environ),
         cwd=str(ROOT),
     )

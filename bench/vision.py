@@ -84,7 +84,9 @@ def main() -> int:
     _, _, _, (cx, cy) = cv2.minMaxLoc(density[30 : height - 30, 100 : width - 100])
     x, y = cx, cy
     template = screen[y : y + 60, x : x + 200].copy()
-    scaled = cv2.resize(template, None, fx=0.9, fy=0.9, interpolation=cv2.INTER_AREA)
+    scaled = np.asarray(
+        cv2.resize(template, None, fx=0.9, fy=0.9, interpolation=cv2.INTER_AREA), np.uint8
+    )
     absent = np.empty((60, 200, 3), np.uint8)
     absent[:] = (90, 30, 120)
     cv2.putText(absent, "Nowhere", (10, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (250, 250, 0), 2)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from PIL import Image
 
 from verifier.browser import CHROMIUM_FLAGS
 from verifier.cli import main
-from verifier.evidence import sha256_of
+from verifier.evidence import Manifest, StepRecord, sha256_of
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "recipes" / "todo.yaml"
@@ -38,17 +38,13 @@ def run_demo(out: Path, *, fail: bool = False) -> Path:
     return bundle
 
 
-def read_manifest(bundle: Path) -> Any:
-    return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-
-
 def png(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (320, 200)) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, colour).save(path)
     return f"{path.parent.name}/{path.name}"
 
 
-def make_step(index: int, **fields: Any) -> dict[str, Any]:
+def make_step(index: int, **fields: Any) -> StepRecord:
     step: dict[str, Any] = {
         "index": index,
         "action": "click",
@@ -66,10 +62,10 @@ def make_step(index: int, **fields: Any) -> dict[str, Any]:
     step.update(fields)
     if step["screenshot"]:
         step["screenshots"] = [step["screenshot"]]
-    return step
+    return cast(StepRecord, step)
 
 
-def make_manifest(steps: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+def make_manifest(steps: list[StepRecord], **fields: Any) -> Manifest:
     manifest: dict[str, Any] = {
         "schema_version": 1,
         "run_id": "20260102-030405-synthetic-abc123",
@@ -87,10 +83,10 @@ def make_manifest(steps: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
         "error": None,
     }
     manifest.update(fields)
-    return manifest
+    return cast(Manifest, manifest)
 
 
-def list_artifacts(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def list_artifacts(root: Path, manifest: Manifest) -> Manifest:
     """Fill ``artifacts`` with every file under root except the manifest and renderings."""
     skip = {"manifest.json", "report.html", "summary.md", "junit.xml", "preview.gif"}
     manifest["artifacts"] = [
@@ -107,7 +103,7 @@ def list_artifacts(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def hostile_bundle(root: Path) -> dict[str, Any]:
+def hostile_bundle(root: Path) -> Manifest:
     """A failed run whose every page-, app- and recipe-supplied text is an injection attempt."""
     evil = " ".join(HOSTILE)
     shot = png(root / "screenshots" / "01-click.png", (200, 40, 40))
@@ -137,7 +133,7 @@ def make_video(path: Path, seconds: int = 5) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=60)
 
 
-def video_bundle(root: Path, video: Path) -> dict[str, Any]:
+def video_bundle(root: Path, video: Path) -> Manifest:
     """Three steps at 0.5, 2.5 and 4.0 s into a real 5 s H.264 video, a fourth with none."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "video.mp4").write_bytes(video.read_bytes())
@@ -151,7 +147,7 @@ def video_bundle(root: Path, video: Path) -> dict[str, Any]:
     return list_artifacts(root, make_manifest(steps, video=video_info))
 
 
-def visual_bundle(root: Path) -> dict[str, Any]:
+def visual_bundle(root: Path) -> Manifest:
     """A failed expect_screenshot with expected, actual and diff images attached (listed out
     of order), one more attachment with a hostile name, and one pointing outside."""
     shots = root / "screenshots"

@@ -9,13 +9,15 @@ import functools
 import http.server
 import json
 import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import SITE, live_processes, wait_gone
+from tests.support import NPM_CACHE, SITE, live_processes, wait_gone
 from verifier._process import become_subreaper
 from verifier.browser import Browser
 from verifier.desktop import Desktop
@@ -28,6 +30,46 @@ def clean_environ() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# Hypothesis keeps its examples beside the tests' npm projects, not in the checkout.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(NPM_CACHE / "hypothesis"))
+
+
+def _checkout_files() -> set[str] | None:
+    """The checkout's untracked and changed files, ignored ones too (None: no git)."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        return None
+    listed = subprocess.run(
+        [git, "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if listed.returncode != 0:
+        return None
+    # Python's bytecode and pytest's own cache are the interpreter's, not a test's.
+    return {
+        line[3:]
+        for line in listed.stdout.splitlines()
+        if not line.endswith(("__pycache__/", ".pytest_cache/"))
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    """No test writes into the checkout (it works in tmp_path, or ~/.cache for what it
+    keeps between runs): a file that appears there during the session fails it."""
+    before = _checkout_files()
+    yield
+    after = _checkout_files()
+    if before is not None and after is not None:
+        new = sorted(after - before)
+        assert not new, f"the tests wrote into the checkout: {new}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import os
 import subprocess
 import sys
@@ -13,10 +12,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from verifier._process import find_tree
+from verifier.errors import BundleError
+from verifier.evidence import read_manifest
+
+if TYPE_CHECKING:
+    from verifier.recipe import Step
+    from verifier.recipe.step_args import StepArgs
 
 APPS = Path(__file__).parent / "apps"
 SITE = APPS / "site"
@@ -109,8 +117,22 @@ def server_command(mode: str, *args: str) -> list[str]:
     return [sys.executable, str(SERVER), mode, "{port}", *args]
 
 
-def read_manifest(bundle: Path) -> dict[str, object]:
-    return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+ArgsT = TypeVar("ArgsT", bound="StepArgs")
+
+
+def args_of(step: Step, kind: type[ArgsT]) -> ArgsT:
+    """The arguments of a parsed ``step``, which the recipe's parser made a ``kind``."""
+    assert isinstance(step.args, kind), (step.action, type(step.args).__name__)
+    return step.args
+
+
+def imread(path: Path) -> npt.NDArray[np.uint8]:
+    """The image at ``path`` as OpenCV reads it (BGR); a file it cannot read fails the test."""
+    import cv2
+
+    image = cv2.imread(str(path))
+    assert image is not None, f"{path} is not an image OpenCV can read"
+    return np.asarray(image, np.uint8)
 
 
 def wait_for_step(out: Path, index: int, *, timeout: float = 60.0) -> Path:
@@ -119,8 +141,8 @@ def wait_for_step(out: Path, index: int, *, timeout: float = 60.0) -> Path:
     while time.monotonic() < deadline:
         for path in out.glob("*/manifest.json"):
             try:
-                steps = json.loads(path.read_text())["steps"]
-            except (OSError, ValueError, KeyError):
+                steps = read_manifest(path.parent)["steps"]
+            except (BundleError, KeyError):
                 continue
             if len(steps) > index and steps[index]["started_at"]:
                 return path

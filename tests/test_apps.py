@@ -13,12 +13,14 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import SERVER, SITE, live_processes, read_manifest
+from tests.support import SERVER, SITE, live_processes
 from verifier.app import free_port
 from verifier.cli import main
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -29,7 +31,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, 
     return code, json.loads(out.splitlines()[-1]), err
 
 
-def two_services(*, api_mode: str = "api", steps: list[object] | None = None) -> dict[str, object]:
+def two_services(*, api_mode: str = "api", steps: list[object] | None = None) -> dict[str, Any]:
     return {
         "name": "frontend and API",
         "app": [
@@ -55,7 +57,7 @@ def test_a_frontend_calls_its_api_on_the_port_it_was_given(
     code, result, err = run(capsys, str(write_recipe(two_services())), "--out", str(tmp_path))
     assert code == 0, err
     bundle = Path(str(result["bundle"]))
-    services = read_manifest(bundle)["setup"]["app"]["services"]  # type: ignore[index]
+    services = read_manifest(bundle)["setup"]["app"]["services"]
     assert [s["name"] for s in services] == ["api", "web"]
     api, web = services
     assert api["port"] and web["port"] and api["port"] != web["port"]
@@ -107,7 +109,7 @@ def test_each_service_gets_one_sigterm_to_stop_gracefully(
     for name in ("one", "two"):
         log = (logs / f"app-{name}.log").read_text()
         assert log.count("graceful: SIGTERM") == 1, log
-    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]  # type: ignore[index]
+    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]
     assert [s["exit_code"] for s in services] == [0, 0]
 
 
@@ -115,11 +117,11 @@ def test_the_list_form_is_checked_before_anything_starts(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = two_services()
-    bad["app"][1]["env"] = {"API_URL": "http://127.0.0.1:{ports.apy}"}  # type: ignore[index]
+    bad["app"][1]["env"] = {"API_URL": "http://127.0.0.1:{ports.apy}"}
     assert main(["validate", str(write_recipe(bad))]) == 2
     assert "{ports.apy} names no service of the app" in capsys.readouterr().err
     twins = two_services()
-    twins["app"][1]["name"] = "api"  # type: ignore[index]
+    twins["app"][1]["name"] = "api"
     assert main(["validate", str(write_recipe(twins))]) == 2
     assert "two services are named 'api'" in capsys.readouterr().err
 
@@ -141,7 +143,7 @@ def cursor_repo(
         f"(d / 'config.js').write_text('window.API_URL = \"http://127.0.0.1:{api}\";')\n"
         "print('built')\n"
     )
-    environment = {
+    environment: dict[str, Any] = {
         "snapshot": "snapshot-abc",  # a key Cursor knows and verifier ignores
         "install": install,
         "start": f"{sys.executable} {SERVER} api {api} > api.log 2>&1 &",
@@ -153,7 +155,7 @@ def cursor_repo(
         ],
     }
     if not terminals:
-        serve = environment.pop("terminals")[0]["command"]  # type: ignore[index]
+        serve = environment.pop("terminals")[0]["command"]
         environment["start"] = f"{environment['start']} {serve} > web.log 2>&1 &"
     (root / ".cursor" / "environment.json").write_text(json.dumps(environment, indent=1))
     return root / ".cursor" / "environment.json", web, api
@@ -175,7 +177,7 @@ def test_a_cursor_environment_installs_starts_and_serves(
     code, result, err = run(capsys, str(recipe), "--out", str(tmp_path / "out"))
     assert code == 0, err
     bundle = Path(str(result["bundle"]))
-    services = read_manifest(bundle)["setup"]["app"]["services"]  # type: ignore[index]
+    services = read_manifest(bundle)["setup"]["app"]["services"]
     assert [(s["name"], s["kind"]) for s in services] == [
         ("install", "install"),
         ("start", "start"),
@@ -197,7 +199,7 @@ def test_a_cursor_environment_whose_start_leaves_the_server_running(
     recipe = write_recipe(cursor_recipe(env_file, port))
     code, result, err = run(capsys, str(recipe), "--out", str(tmp_path / "out"))
     assert code == 0, err
-    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]  # type: ignore[index]
+    services = read_manifest(Path(str(result["bundle"])))["setup"]["app"]["services"]
     assert [s["name"] for s in services] == ["install", "start"]
     assert not live_processes(set(), marker=f"api {api}")
     assert not live_processes(set(), marker=f"http.server {port}")

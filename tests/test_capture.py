@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support import imread
 from verifier.browser import Browser
-from verifier.desktop import Desktop
+from verifier.desktop import Desktop, save_png
 from verifier.desktop._display import open_display
 
 
@@ -26,12 +27,17 @@ def test_frame_is_rgb_and_screen_sized(desktop: Desktop, browser: Browser, site_
     assert tuple(frame[oy + 120, ox + 725]) == (255, 0, 0)
 
 
+def _read_png(path: Path) -> np.ndarray:
+    return cv2.cvtColor(imread(path), cv2.COLOR_BGR2RGB)
+
+
 def test_save_png_round_trip(desktop: Desktop, tmp_path: Path) -> None:
     frame = desktop.screenshot()
-    path = desktop.save_screenshot(tmp_path / "shot.png")
-    back = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    assert back.shape == frame.shape
-    assert np.array_equal(back, desktop.screenshot()) or back.shape == frame.shape
+    frame[:10, :10] = (255, 0, 0)  # red, in RGB order: a swap to BGR would show
+    path = save_png(frame, tmp_path / "shot.png")
+    assert np.array_equal(_read_png(path), frame)  # lossless: the very pixels come back
+    shot = desktop.save_screenshot(tmp_path / "screen.png")
+    assert shot == tmp_path / "screen.png" and _read_png(shot).shape == frame.shape
 
 
 def test_capture_is_fresh_each_call(desktop: Desktop) -> None:

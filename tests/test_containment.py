@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.support import SITE, live_processes, read_manifest, server_command, wait_for_step
+from tests.support import SITE, live_processes, server_command, wait_for_step
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -191,7 +192,7 @@ def test_a_hostile_app_reaches_nothing_of_ours(place: Place) -> None:
     home = place.home if place.as_user else Path.home()
     for name in (".config", ".local/share", ".local/state", ".cache", ".npm"):
         assert not (home / name / "attacker-probe").exists(), f"the app's ~/{name} stayed"
-    app = read_manifest(bundle)["setup"]["app"]  # type: ignore[index]
+    app = read_manifest(bundle)["setup"]["app"]
     assert app["sandbox"].startswith("sandbox: bubblewrap")
     limits = app["services"][0]["limits"]
     assert limits["memory"] == "2GiB" and limits["pids"] == 1024
@@ -271,7 +272,7 @@ def test_an_agent_session_s_app_reaches_nothing_of_ours(place: Place) -> None:
 
 def test_an_agent_session_over_http_keeps_its_token_from_the_app(place: Place) -> None:
     import anyio
-    import httpx
+    import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
@@ -301,7 +302,7 @@ def test_an_agent_session_over_http_keeps_its_token_from_the_app(place: Place) -
 
         async def session() -> dict[str, object]:
             headers = {"Authorization": f"Bearer {token}"}
-            async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+            async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
                 async with Client(streamable_http_client(url, http_client=http)) as client:
                     await client.call_tool("computer", {"action": "screenshot"})
                     done = await client.call_tool("finish", {"verdict": "passed", "summary": "x"})
@@ -389,7 +390,7 @@ def test_a_screenshot_changed_after_it_was_written_is_caught(
     )
     assert check.returncode == 1
     assert f"{first.relative_to(bundle)}: sha256 differs from the manifest" in check.stderr
-    listed = {a["path"]: a for a in read_manifest(bundle)["artifacts"]}  # type: ignore[index]
+    listed = {a["path"]: a for a in read_manifest(bundle)["artifacts"]}
     assert listed[str(first.relative_to(bundle))]["kind"] == "screenshot"
 
 
@@ -523,7 +524,7 @@ def test_a_file_url_typed_into_the_address_bar_is_blocked(
         )
         assert done.returncode == code, done.stderr
         bundle = Path(json.loads(done.stdout)["bundle"])
-        setup = read_manifest(bundle)["setup"]["browser"]  # type: ignore[index]
+        setup = read_manifest(bundle)["setup"]["browser"]
         assert setup["file_urls"] == ("allowed" if allowed else "blocked by policy")
 
 
@@ -632,7 +633,7 @@ def test_as_root_an_app_writes_a_checkout_another_user_owns(tmp_path: Path) -> N
         )
         bundle = bundle_of(done)
         assert (app / "mine.txt").stat().st_uid == NOBODY
-        sandbox = read_manifest(bundle)["setup"]["app"]["sandbox"]  # type: ignore[index]
+        sandbox = read_manifest(bundle)["setup"]["app"]["sandbox"]
         assert sandbox.endswith(f"as uid {NOBODY}, the owner of its checkout")
     finally:
         shutil.rmtree(base, ignore_errors=True)

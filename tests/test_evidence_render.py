@@ -8,10 +8,11 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import pytest
 from PIL import Image
+from PIL.GifImagePlugin import GifImageFile
 
 from tests.bundles import (
     HOSTILE,
@@ -20,11 +21,11 @@ from tests.bundles import (
     make_manifest,
     make_step,
     png,
-    read_manifest,
     run_demo,
     visual_bundle,
 )
 from verifier.errors import BundleError
+from verifier.evidence import Manifest, read_manifest
 from verifier.evidence._junit import write_junit
 from verifier.evidence._preview import write_preview
 from verifier.evidence._summary import SUMMARY_LIMIT, render_summary, write_summary
@@ -55,7 +56,7 @@ def unescaped_pipes(line: str) -> int:
 
 
 def test_summary_of_a_failing_run(failing: Path) -> None:
-    manifest = read_manifest(failing)
+    manifest = cast(Manifest, read_manifest(failing))
     text = render_summary(manifest)
     assert text.startswith("## ❌ Failed: Adding todos shows them in the list")
     assert "(7 passed, 1 failed, 6 skipped)" in text
@@ -72,25 +73,25 @@ def test_summary_of_a_failing_run(failing: Path) -> None:
 
 
 def test_summary_of_a_passing_run(passing: Path) -> None:
-    manifest = read_manifest(passing)
+    manifest = cast(Manifest, read_manifest(passing))
     text = render_summary(manifest)
     assert text.startswith("## ✅ Passed:") and "(14 passed)" in text
     assert "```" not in text and "Screenshot of step" not in text
-    assert ("[Video](video.mp4)" in text) == bool(manifest.get("video"))
+    assert manifest["video"] and "[Video](video.mp4)" in text
 
 
 def test_summary_links_video_and_preview() -> None:
     manifest = make_manifest(
         [make_step(0)], video={"path": "video.mp4", "duration_s": 1.0}, preview="preview.gif"
     )
-    text = render_summary(manifest, link_base="../")  # type: ignore[arg-type]
+    text = render_summary(manifest, link_base="../")
     assert "[Video](../video.mp4) · [Preview](../preview.gif)" in text
 
 
 def test_summary_escapes_markdown(tmp_path: Path) -> None:
     manifest = hostile_bundle(tmp_path)
     manifest["steps"][0]["target"] = "a | b\nc `code` *em* [x](javascript:alert(1)) @all #1"
-    text = render_summary(manifest)  # type: ignore[arg-type]
+    text = render_summary(manifest)
     for evil in HOSTILE:  # never raw HTML outside the fenced block
         outside = re.sub(r"(?s)\n(`{3,})text\n.*?\n\1\n", "", text)
         assert evil not in outside
@@ -103,7 +104,7 @@ def test_summary_escapes_markdown(tmp_path: Path) -> None:
 
 def test_summary_shows_a_failed_screenshot_side_by_side(tmp_path: Path) -> None:
     manifest = visual_bundle(tmp_path)
-    text = render_summary(manifest, link_base="https://ci.example/run/1/")  # type: ignore[arg-type]
+    text = render_summary(manifest, link_base="https://ci.example/run/1/")
     lines = text.splitlines()
     at = lines.index("| Expected | Actual | Diff | \\<img src=x onerror=alert\\(1\\)\\> |")
     assert lines[at + 1] == "|---|---|---|---|"
@@ -119,15 +120,15 @@ def test_summary_shows_a_failed_screenshot_side_by_side(tmp_path: Path) -> None:
     assert "diff\\_pixels 3070" in facts and not re.search(r"(?<!\\)<", facts)
     assert "passwd" not in text
     passing = make_manifest([make_step(0, details={"score": 0.99})])
-    assert "| Expected" not in render_summary(passing)  # type: ignore[arg-type]
+    assert "| Expected" not in render_summary(passing)
 
 
 def test_summary_stays_short_however_long_the_run() -> None:
     steps = [make_step(i, target="t|`\n" * 250) for i in range(5_000)]
-    steps[4_321].update(status="failed", error="boom `` \n" * 12_000)
+    steps[4_321].update({"status": "failed", "error": "boom `` \n" * 12_000})
     error = {"type": "X", "message": "y" * 100_000, "step": None}
     manifest = make_manifest(steps, verdict="failed", error=error, recipe={"name": "n" * 10_000})
-    text = render_summary(manifest, link_base="https://x/" * 20)  # type: ignore[arg-type]
+    text = render_summary(manifest, link_base="https://x/" * 20)
     assert len(text) < SUMMARY_LIMIT
     assert re.search(r"… 4,\d{3} more steps, see report\.html", text)
     assert "### ❌ step 4322" in text and "characters cut, see report.html" in text
@@ -136,7 +137,7 @@ def test_summary_stays_short_however_long_the_run() -> None:
 def test_summary_of_an_error_run() -> None:
     error = {"type": "DevServerError", "message": "exited with code 3", "step": None}
     manifest = make_manifest([], verdict="error", error=error, finished=False)
-    text = render_summary(manifest)  # type: ignore[arg-type]
+    text = render_summary(manifest)
     assert text.startswith("## 💥 Error:")
     assert "The run could not verify (DevServerError)" in text
     assert "exited with code 3" in text and "did not finish" in text
@@ -146,7 +147,7 @@ def test_summary_of_an_error_run() -> None:
 
 
 def test_junit_of_a_failing_run(failing: Path) -> None:
-    manifest = read_manifest(failing)
+    manifest = cast(Manifest, read_manifest(failing))
     path = write_junit(failing, manifest)
     suites = ET.parse(path).getroot()
     assert suites.tag == "testsuites" and suites.get("failures") == "1"
@@ -173,7 +174,7 @@ def test_junit_of_a_failing_run(failing: Path) -> None:
 
 
 def test_junit_of_a_passing_run(passing: Path, tmp_path: Path) -> None:
-    suites = ET.parse(write_junit(tmp_path, read_manifest(passing))).getroot()
+    suites = ET.parse(write_junit(tmp_path, cast(Manifest, read_manifest(passing)))).getroot()
     case = suites.find("testsuite/testcase")
     assert case is not None and list(case) == [case.find("system-out")]
 
@@ -187,9 +188,10 @@ def test_junit_of_an_error_run_with_hostile_text(tmp_path: Path) -> None:
         error=error,
         recipe={"name": f"name {evil}", "path": None, "sha256": ""},
     )
-    root = ET.parse(write_junit(tmp_path, manifest)).getroot()  # type: ignore[arg-type]
+    root = ET.parse(write_junit(tmp_path, manifest)).getroot()
     clean = "".join(HOSTILE) + "]]>&\"'"
-    assert root.find("testsuite").get("name") == f"name {clean}"  # type: ignore[union-attr]
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == f"name {clean}"
     node = root.find("testsuite/testcase/error")
     assert node is not None and node.get("type") == "BrowserError"
     assert node.get("message") == f"step 1 (click {clean}): crashed {clean}"
@@ -200,10 +202,10 @@ def test_junit_of_an_error_run_with_hostile_text(tmp_path: Path) -> None:
 
 
 def test_preview_of_a_real_run(failing: Path) -> None:
-    path = write_preview(failing, read_manifest(failing))
+    path = write_preview(failing, cast(Manifest, read_manifest(failing)))
     assert path == failing / "preview.gif" and path.stat().st_size < 2_000_000
     with Image.open(path) as gif:
-        assert gif.format == "GIF" and gif.is_animated and gif.n_frames == 8
+        assert isinstance(gif, GifImageFile) and gif.is_animated and gif.n_frames == 8
         assert gif.width == 640
         durations = []
         for n in range(gif.n_frames):
@@ -212,7 +214,7 @@ def test_preview_of_a_real_run(failing: Path) -> None:
     assert durations[:-1] == [900] * 7 and durations[-1] > 900
 
 
-def noisy_bundle(root: Path, frames: int) -> dict[str, Any]:
+def noisy_bundle(root: Path, frames: int) -> Manifest:
     steps = []
     for i in range(frames):
         shot = root / "screenshots" / f"{i:03d}.png"
@@ -225,31 +227,32 @@ def noisy_bundle(root: Path, frames: int) -> dict[str, Any]:
 
 def test_preview_shrinks_until_it_fits(tmp_path: Path) -> None:
     manifest = noisy_bundle(tmp_path, 20)
-    path = write_preview(tmp_path, manifest, max_bytes=300_000)  # type: ignore[arg-type]
+    path = write_preview(tmp_path, manifest, max_bytes=300_000)
     assert path is not None and path.stat().st_size < 300_000
     with Image.open(path) as gif:
-        assert gif.n_frames > 1 and gif.width < 640
-    assert write_preview(tmp_path, manifest, max_bytes=2_000) is None  # type: ignore[arg-type]
+        assert isinstance(gif, GifImageFile) and gif.n_frames > 1 and gif.width < 640
+    assert write_preview(tmp_path, manifest, max_bytes=2_000) is None
 
 
 def test_preview_without_screenshots(tmp_path: Path) -> None:
     png(tmp_path / "screenshots" / "ok.png", (9, 9, 9))
     (tmp_path / "screenshots" / "junk.png").write_bytes(b"not a png")
     steps = [make_step(0), make_step(1, screenshot="screenshots/junk.png")]
-    assert write_preview(tmp_path, make_manifest(steps)) is None  # type: ignore[arg-type]
+    assert write_preview(tmp_path, make_manifest(steps)) is None
     steps.append(make_step(2, screenshot="screenshots/ok.png"))
     steps.append(make_step(3, screenshot="../outside.png"))
-    path = write_preview(tmp_path, make_manifest(steps))  # type: ignore[arg-type]
+    path = write_preview(tmp_path, make_manifest(steps))
     assert path is not None
     with Image.open(path) as gif:
-        assert gif.n_frames == 1  # the junk frame and the escaping path are left out
+        # the junk frame and the escaping path are left out
+        assert isinstance(gif, GifImageFile) and gif.n_frames == 1
 
 
 def test_preview_into_unwritable_folder(tmp_path: Path) -> None:
     manifest = make_manifest([make_step(0, screenshot=png(tmp_path / "s" / "a.png", (1, 1, 1)))])
     (tmp_path / "preview.gif").mkdir()  # a folder where the file should go
     with pytest.raises(BundleError, match="preview.gif"):
-        write_preview(tmp_path, manifest)  # type: ignore[arg-type]
+        write_preview(tmp_path, manifest)
 
 
 # -- verify_bundle ----------------------------------------------------------------------------
@@ -303,8 +306,8 @@ def test_verify_checks_step_references(tmp_path: Path) -> None:
     listed = png(tmp_path / "screenshots" / "a.png", (1, 2, 3))
     steps = [make_step(0, screenshot=listed), make_step(1, screenshot="screenshots/b.png")]
     manifest = list_artifacts(tmp_path, make_manifest(steps))
-    manifest["video"] = {"path": "../video.mp4"}
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    broken = {**manifest, "video": {"path": "../video.mp4"}}
+    (tmp_path / "manifest.json").write_text(json.dumps(broken), encoding="utf-8")
     assert verify_bundle(tmp_path) == [
         "screenshots/b.png: used by step 2 but missing from the bundle",
         "../video.mp4: video points outside the bundle",
@@ -333,12 +336,11 @@ def test_progress_manifests_reach_disk_and_a_failed_write_is_reported(tmp_path: 
     from verifier.evidence import BundleWriter
 
     bundle = BundleWriter(tmp_path, recipe={"name": "progress", "path": None, "sha256": ""})
-    manifest = bundle.root / "manifest.json"
-    assert json.loads(manifest.read_text())["finished"] is False  # on disk from the start
+    assert read_manifest(bundle.root)["finished"] is False  # on disk from the start
     for n in range(1, 40):
         bundle.set_setup("count", n)  # written on a thread, newest wins
     bundle.finish("passed", None)
-    done = json.loads(manifest.read_text())
+    done = read_manifest(bundle.root)
     assert done["setup"]["count"] == 39 and done["finished"] is True
 
     broken = BundleWriter(tmp_path, recipe={"name": "gone", "path": None, "sha256": ""})

@@ -3,7 +3,6 @@ logs and video, and leaves no process behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -19,13 +18,13 @@ import pytest
 from tests.support import (
     SITE,
     chromium_of,
-    read_manifest,
     running_verifier,
     server_command,
     wait_for_step,
 )
 from verifier._process import find_tree
 from verifier.cli import main
+from verifier.evidence import read_manifest
 from verifier.recorder import probe_video
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -74,7 +73,7 @@ def _by_name(name: str) -> Callable[[int, Path], list[int]]:
 
 
 def _dev_server(_verifier_pid: int, manifest: Path) -> list[int]:
-    return [json.loads(manifest.read_text())["setup"]["app"]["pid"]]
+    return [read_manifest(manifest.parent)["setup"]["app"]["pid"]]
 
 
 @pytest.mark.parametrize(
@@ -98,8 +97,8 @@ def test_something_dies_mid_run(
     assert len(err.strip().splitlines()) == 1
     manifest = read_manifest(bundle)
     assert manifest["verdict"] == "error" and manifest["finished"] is True
-    assert message in manifest["error"]["message"]  # type: ignore[index]
-    assert manifest["steps"][1]["status"] == "error"  # type: ignore[index]
+    assert message in manifest["error"]["message"]
+    assert manifest["steps"][1]["status"] == "error"
     assert (bundle / "logs" / "app.log").is_file() and (bundle / "logs" / "verifier.log").is_file()
     # The video holds what was recorded up to the fault, and plays.
     assert probe_video(bundle / "video.mp4").duration_s > 0.3
@@ -182,9 +181,9 @@ def test_a_chromium_wedged_mid_run_ends_the_run(
         for pid in chromium_of(proc.pid):
             os.kill(pid, signal.SIGSTOP)
         _, err = proc.communicate(timeout=150)
-    assert proc.returncode in (1, 2), err
+    assert proc.returncode == 1, err
     steps = read_manifest(manifest.parent)["steps"]
-    assert steps[2]["status"] in ("failed", "error")  # type: ignore[index]
+    assert steps[2]["status"] == "failed", steps[2]
 
 
 @pytest.mark.parametrize("after", [0.3, 0.7, 1.1, 1.5, 1.9, 2.3])
@@ -225,4 +224,4 @@ def test_sigterm_at_any_moment_stops_the_run_even_with_its_readers_gone(
             proc.wait()
     data = read_manifest(manifest.parent)
     assert data["finished"] is True and data["verdict"] == "error"
-    assert data["error"]["message"] == "interrupted by SIGTERM"  # type: ignore[index]
+    assert data["error"]["message"] == "interrupted by SIGTERM"

@@ -10,14 +10,16 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import APPS, read_manifest
+from tests.support import APPS
 from verifier._storage import load_state, save_state
 from verifier.errors import BrowserError
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -56,8 +58,9 @@ def verify(recipe: Path, out: Path) -> tuple[int, dict[str, object], str]:
     return proc.returncode, record, proc.stderr
 
 
-def steps_of(record: dict[str, object]) -> list[dict[str, object]]:
-    return read_manifest(Path(str(record["bundle"])))["steps"]  # type: ignore[return-value]
+def steps_of(record: dict[str, object]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = read_manifest(Path(str(record["bundle"])))["steps"]
+    return steps
 
 
 def test_a_login_across_two_services_is_reused_on_new_ports_and_not_across_hosts(
@@ -100,7 +103,7 @@ def test_a_login_across_two_services_is_reused_on_new_ports_and_not_across_hosts
     assert sorted(o["service"] for o in saved["origins"]) == ["idp", "shop"]
     code, second, err = verify(account, tmp_path / "out")
     assert code == 0, err  # both origins moved to their services' new ports
-    moves = read_manifest(Path(str(second["bundle"])))["setup"]["storage_state"]["origins"]  # type: ignore[index]
+    moves = read_manifest(Path(str(second["bundle"])))["setup"]["storage_state"]["origins"]
     assert sorted(m["service"] for m in moves) == ["idp", "shop"]
     assert all(m["saved"] != m["loaded"] for m in moves)
     assert all(m["loaded"].startswith("http://127.0.0.1:") for m in moves)
@@ -152,8 +155,8 @@ def test_windows_that_close_themselves_hand_the_run_back_to_their_opener(
     # The popup closes once its code is fetched: during the click, or just after it.
     popup = 3 if 3 in closed else 4
     assert sorted(closed) == [popup, 7, 10, 12], closed
-    assert "/authorize?popup=1" in closed[popup][0]["url"]  # type: ignore[index]
-    assert all(c[0]["acted_on"] and c[0]["next_tab"] == 0 for c in closed.values())  # type: ignore[index]
+    assert "/authorize?popup=1" in closed[popup][0]["url"]
+    assert all(c[0]["acted_on"] and c[0]["next_tab"] == 0 for c in closed.values())
     assert [s["status"] for s in steps[:12]] == ["passed"] * 12
     bundle = Path(str(record["bundle"]))
     assert "a tab closed: http://127.0.0.1:" in (bundle / "report.html").read_text()
@@ -205,7 +208,7 @@ def test_an_export_is_checked_by_its_contents_and_focus_and_history_by_their_ste
     steps = steps_of(record)
     assert steps[2]["details"] == {"download": "orders-2026-12.csv", "bytes": 31}
     # On the step during which it finished: the click's, or the check's that waited.
-    listed = [d for s in steps for d in s.get("downloads", [])]  # type: ignore[attr-defined]
+    listed = [d for s in steps for d in s.get("downloads", [])]
     assert listed == ["downloads/orders-2026-12.csv", "downloads/orders-2026-12 (2).csv"]
     assert [s["status"] for s in steps[:15]] == ["passed"] * 15
     # A download checked once does not vouch for a later one that never came.
@@ -238,7 +241,7 @@ def test_an_export_is_checked_by_its_contents_and_focus_and_history_by_their_ste
 def test_saved_origins_move_service_by_service_and_never_collapse(tmp_path: Path) -> None:
     path = tmp_path / "auth.json"
 
-    def load(origins: list[dict[str, object]], services: dict[str, str]) -> list[str]:
+    def load(origins: Sequence[Mapping[str, object]], services: dict[str, str]) -> list[str]:
         path.write_text(json.dumps({"cookies": [], "origins": origins}))
         state = load_state(path, services=services, recipe=None).state
         assert all("service" not in o for o in state["origins"])  # Playwright's own format

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Dialog, sync_playwright
 
 from tests.support import SITE, server_command
 from verifier.browser import CHROMIUM_FLAGS
@@ -45,7 +45,12 @@ def test_script_injections_run_nowhere(
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
         try:
             page = browser.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            def dismiss(dialog: Dialog) -> None:
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", dismiss)
             page.goto((bundle / "report.html").as_uri())
             page.wait_for_load_state("load")
             text = page.text_content("body") or ""

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ def _verifier(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _init_then_run(folder: Path, tmp_path: Path) -> dict[str, object]:
+def _init_then_run(folder: Path, tmp_path: Path) -> dict[str, Any]:
     done = _verifier("init", folder, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     recipe = folder / "verify_smoke.yaml"
@@ -83,7 +84,7 @@ def test_a_cursor_environment(tmp_path: Path) -> None:
         "environment": ".cursor/environment.json",
         "url": "http://127.0.0.1:47380/",
     }
-    assert {"expect_title": "Shop"} in data["steps"]  # type: ignore[operator]
+    assert {"expect_title": "Shop"} in data["steps"]
 
 
 def test_a_static_site_without_a_title(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SITE, read_manifest, server_command
+from tests.support import SITE, server_command
+from verifier.evidence import read_manifest
 
 
 def _recipe(write_recipe: Callable[..., Path], text: str) -> Path:
@@ -52,10 +53,7 @@ def test_jobs_run_in_parallel_and_the_worst_exit_wins(
     assert done.returncode == 1, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(r["verdict"] for r in records) == ["failed", "passed", "passed"]
-    displays = {
-        read_manifest(Path(r["bundle"]))["environment"]["display"]  # type: ignore[index]
-        for r in records
-    }
+    displays = {read_manifest(Path(r["bundle"]))["environment"]["display"] for r in records}
     assert len(displays) >= 2  # at least two ran at once, each on its own display
     assert "expect_text: 'Not there' not in the visible text" in done.stderr
 

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.support import live_processes, read_manifest, server_command
+from tests.support import live_processes, server_command
 from verifier.browser import CHROMIUM
 from verifier.cli import main
 from verifier.errors import DisplayError
+from verifier.evidence import read_manifest
 from verifier.live import LiveView
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -242,7 +243,7 @@ def test_take_over_shows_the_desktop_to_the_token_only_and_takes_input(
     assert record["verdict"] == "passed"
     bundle = Path(record["bundle"])
     manifest = read_manifest(bundle)
-    assert manifest["setup"]["live"] == {"url": public, "take_over": True}  # type: ignore[index]
+    assert manifest["setup"]["live"] == {"url": public, "take_over": True}
     for path in bundle.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path

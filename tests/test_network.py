@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Canary, read_manifest, server_command
+from tests.support import Canary, server_command
 from verifier.cli import main
+from verifier.evidence import read_manifest
 
 
 def _own_address() -> str | None:
@@ -75,7 +76,7 @@ def test_loopback_network_blocks_the_app_and_the_browser(
         json.loads(line).get("type") == "requestfailed" and canary.url in line
         for line in console.splitlines()
     )
-    assert read_manifest(bundle)["environment"]["network"] == "loopback"  # type: ignore[index]
+    assert read_manifest(bundle)["environment"]["network"] == "loopback"
     # The caller (this test process) is back in its own namespace.
     assert _reachable(canary.url)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import imread
 from verifier.browser import Browser
 from verifier.desktop import Desktop
 from verifier.errors import CheckFailed, RecipeError, StepTimeout, VerifierError
@@ -23,9 +24,7 @@ from verifier.steps import StepContext, StepOutcome, run_step
 
 
 def _size(png: Path) -> tuple[int, int]:
-    import cv2
-
-    height, width = cv2.imread(str(png)).shape[:2]
+    height, width = imread(png).shape[:2]
     return width, height
 
 
@@ -133,7 +132,8 @@ def test_iframes_nested_offset_cross_origin_and_below_the_fold(steps: Steps) -> 
     error = steps.fails({"click": {"selector": "#inner-btn", "frame": "#cross"}})
     assert isinstance(error, CheckFailed)
     assert "in the frame 'cross' is covered at its centre by <div#cover>" in error.message
-    assert steps.browser.page.frame("cross").evaluate("n") == 0  # type: ignore[union-attr]
+    cross = steps.browser.page.frame("cross")
+    assert cross is not None and cross.evaluate("n") == 0
 
 
 def test_sticky_and_fixed_bars_are_scrolled_clear_and_overlays_still_cover(
@@ -390,7 +390,8 @@ def test_tabs_and_popups_take_the_front_and_switch_tab_brings_one_back(steps: St
     )
     assert out[5].details["tab"] == 0 and out[10].details["tab"] == 1
     assert browser.tab == 0 and len(browser.tabs) == 2
-    assert browser.closed_tabs[-1]["url"].endswith("/tab-popup.html")
+    closed = browser.closed_tabs[-1]["url"]
+    assert isinstance(closed, str) and closed.endswith("/tab-popup.html")
     error = steps.fails({"switch_tab": 5}, timeout=0.5)
     assert "no tab 5 within 0.5 s; the tabs: 0: 'Tabs home'" in error.message
 

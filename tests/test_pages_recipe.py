@@ -7,10 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import args_of
 from verifier import load_recipe
 from verifier.cli import main
 from verifier.errors import RecipeError
 from verifier.recipe import STEP_SCHEMAS
+from verifier.recipe.step_args import (
+    Click,
+    Dialog,
+    ExpectChecked,
+    ExpectText,
+    Select,
+    SwitchTab,
+    Upload,
+)
 
 BASE = "name: t\nurl: http://127.0.0.1:8000/\n"
 
@@ -59,16 +69,17 @@ def test_the_step_table_in_short_and_long_forms(tmp_path: Path) -> None:
 """,
         )
     )
-    args = [s.args for s in recipe.steps]
-    assert args[1].frame == ("#shop",)  # type: ignore[attr-defined]
-    assert args[1].option == ("Nuts", "Mint")  # type: ignore[attr-defined]
-    assert args[3].files == ("a.png",)  # type: ignore[attr-defined]
-    assert args[4].action == "accept" and args[5].action == "dismiss"  # type: ignore[attr-defined]
-    assert args[6].text == "Ada"  # type: ignore[attr-defined]
-    assert args[7].tab == 1 and args[8].tab == "Docs"  # type: ignore[attr-defined]
-    assert args[14].checked is False  # type: ignore[attr-defined]
-    assert args[23].exact is True  # type: ignore[attr-defined]
-    assert args[26].frame == ("#outer", "#inner")  # type: ignore[attr-defined]
+    steps = recipe.steps
+    select = args_of(steps[1], Select)
+    assert select.frame == ("#shop",) and select.option == ("Nuts", "Mint")
+    assert args_of(steps[3], Upload).files == ("a.png",)
+    assert args_of(steps[4], Dialog).action == "accept"
+    assert args_of(steps[5], Dialog).action == "dismiss"
+    assert args_of(steps[6], Dialog).text == "Ada"
+    assert args_of(steps[7], SwitchTab).tab == 1 and args_of(steps[8], SwitchTab).tab == "Docs"
+    assert args_of(steps[14], ExpectChecked).checked is False
+    assert args_of(steps[23], ExpectText).exact is True
+    assert args_of(steps[26], Click).frame == ("#outer", "#inner")
     assert {s.action for s in recipe.steps} <= set(STEP_SCHEMAS)
 
 
@@ -175,7 +186,7 @@ def test_duplicate_keys_are_errors_naming_both_lines(
 def test_merge_keys_may_override(tmp_path: Path) -> None:
     text = BASE + "steps:\n  - click: &c {selector: '#a'}\n  - click: {<<: *c, button: right}\n"
     recipe = load_recipe(write(tmp_path, text))
-    assert recipe.steps[1].args.button == "right"  # type: ignore[attr-defined]
+    assert args_of(recipe.steps[1], Click).button == "right"
 
 
 def test_validate_refuses_a_file_url_naming_the_step(

@@ -9,13 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
-from tests.support import read_manifest
+from tests.support import imread
 from verifier.cli import main
-from verifier.evidence import verify_bundle
+from verifier.evidence import read_manifest, verify_bundle
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -122,7 +121,7 @@ def test_a_step_acting_while_a_dialog_is_open_says_so(
     # The click's screenshot shows the alert it opened: Chromium dims the page under it
     # (a few frames after it says the dialog opened).
     goto, click = (bundle / manifest["steps"][i]["raw_screenshot"] for i in (0, 1))
-    diff = cv2.imread(str(click)).astype(int) - cv2.imread(str(goto)).astype(int)
+    diff = imread(click).astype(int) - imread(goto).astype(int)
     changed = np.abs(diff).sum(axis=2) > 30
     assert changed.mean() > 0.5, f"{changed.mean():.1%} of the screen changed"
 
@@ -178,7 +177,7 @@ def test_a_failure_that_quotes_several_lines_is_one_line_on_the_terminal(
     (line,) = [x for x in err.splitlines() if x.startswith("FAILED")]
     assert err.count("\n") == 1 and "at step 2: expect_aria" in line and "\\n- " in line
     bundle = Path(line.rsplit(" -> ", 1)[1])
-    assert "\n- " in read_manifest(bundle)["steps"][1]["error"]  # type: ignore[index]
+    assert "\n- " in read_manifest(bundle)["steps"][1]["error"]
 
 
 def test_a_page_whose_scripts_never_yield_fails_the_step_saying_so(

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SITE, read_manifest, server_command, wait_for_step
+from tests.support import SITE, server_command, wait_for_step
 from verifier._process import find_tree
+from verifier.evidence import read_manifest
 
 VERIFIER = shutil.which("verifier")
 pytestmark = [
@@ -169,11 +170,10 @@ def test_runs_take_warm_desktops_each_fresh_and_serve_stops_clean(
         assert "starting cold" not in done.stderr
         bundle = Path(json.loads(done.stdout)["bundle"])
         manifest = read_manifest(bundle)
-        assert manifest["setup"]["desktop"]["warm"] is True  # type: ignore[index]
-        assert manifest["setup"]["browser"]["warm"] is True  # type: ignore[index]
+        assert manifest["setup"]["desktop"]["warm"] is True
+        assert manifest["setup"]["browser"]["warm"] is True
         assert {"xvfb.log", "video.mp4"} <= {
-            Path(a["path"]).name
-            for a in manifest["artifacts"]  # type: ignore[union-attr]
+            Path(a["path"]).name for a in manifest["artifacts"]
         } | {p.name for p in (bundle / "logs").iterdir()}
         # Its desktop is gone and another is warm in its place.
         second = server.wait_ready(set(first_desktop))
@@ -181,7 +181,7 @@ def test_runs_take_warm_desktops_each_fresh_and_serve_stops_clean(
         env = {**os.environ, "VERIFIER_POOL": str(server.sock)}
         done = _run(str(find), "--out", str(out), env=env)
         assert done.returncode == 0, done.stderr
-        assert read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]["desktop"]["warm"]  # type: ignore[index]
+        assert read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]["desktop"]["warm"]
         server.wait_ready({second})  # its desktop, too, replaced by another
         assert second not in server.workers()
         processes = set(find_tree(server.proc.pid, None))
@@ -209,7 +209,7 @@ def test_a_run_the_pool_cannot_serve_starts_cold_and_says_why(
         assert done.returncode == 0, done.stderr
         assert "note: starting cold, not on the pool: the recipe's screen 1024x768" in done.stderr
         setup = read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]
-        assert setup["desktop"]["warm"] is False  # type: ignore[index]
+        assert setup["desktop"]["warm"] is False
         # Chromium read its time zone, language and proxies when it started: a caller
         # whose differ starts cold rather than be verified under the pool's.
         env = {**os.environ, "TZ": "Asia/Tokyo"}
@@ -296,7 +296,7 @@ def test_ctrl_c_reaches_the_run_on_the_warm_desktop(
                 client.communicate()
         assert client.returncode == 130, stderr
         assert "interrupted by SIGINT" in stderr
-        finished = json.loads(manifest.read_text())
+        finished = read_manifest(manifest.parent)
         assert finished["verdict"] == "error"
         assert "SIGINT" in finished["error"]["message"]
         assert finished["setup"]["desktop"]["warm"] is True
@@ -373,6 +373,6 @@ def test_a_warm_bundle_is_made_with_the_callers_umask(
         )
         assert done.returncode == 0, done.stderr
         bundle = Path(json.loads(done.stdout)["bundle"])
-        assert read_manifest(bundle)["setup"]["desktop"]["warm"] is True  # type: ignore[index]
+        assert read_manifest(bundle)["setup"]["desktop"]["warm"] is True
         assert bundle.stat().st_mode & 0o077 == 0
         assert (bundle / "logs" / "verifier.log").stat().st_mode & 0o077 == 0

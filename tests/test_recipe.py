@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import args_of
 from verifier import load_recipe
 from verifier.cli import main
 from verifier.errors import RecipeError
-from verifier.recipe import STEP_SCHEMAS
+from verifier.recipe import STEP_SCHEMAS, AppSpec
+from verifier.recipe.step_args import Click, Screenshot, Scroll
 
 RECIPES = Path(__file__).parent.parent / "recipes"
 
@@ -54,12 +56,12 @@ steps:
     steps = recipe.steps
     assert [s.action for s in steps][:3] == ["goto", "click", "click"]
     assert steps[1].target == "text=Add" and steps[1].timeout == 5
-    assert steps[2].target == "(10, 20)" and steps[2].args.button == "right"  # type: ignore[attr-defined]
+    assert steps[2].target == "(10, 20)" and args_of(steps[2], Click).button == "right"
     assert steps[3].timeout == 30
     assert steps[6].target == "secret API_TOKEN"
-    assert steps[8].args.dy == 400  # type: ignore[attr-defined]
+    assert args_of(steps[8], Scroll).dy == 400
     assert steps[10].timeout == 60
-    assert steps[-1].args.name == "screenshot"  # type: ignore[attr-defined]
+    assert args_of(steps[-1], Screenshot).name == "screenshot"
     assert recipe.base_url == "http://127.0.0.1:8000/"
     assert recipe.screen == "1280x800" and recipe.video.enabled
 
@@ -122,7 +124,7 @@ steps: [{goto: /}]
 """,
         )
     )
-    assert recipe.app is not None and recipe.app.ready_timeout == 90
+    assert isinstance(recipe.app, AppSpec) and recipe.app.ready_timeout == 90
     assert recipe.base_url == "http://localhost:{port}/"
     assert recipe.path == (tmp_path / "r.yaml").resolve()
     assert len(recipe.sha256) == 64

@@ -17,7 +17,6 @@ from PIL import Image
 
 from tests.support import (
     live_processes,
-    read_manifest,
     running_verifier,
     server_command,
     wait_for_step,
@@ -27,6 +26,7 @@ from verifier.cli import main
 from verifier.desktop import Desktop
 from verifier.desktop._display import open_display
 from verifier.errors import RecorderError
+from verifier.evidence import read_manifest
 from verifier.recorder import Recorder, probe_video
 
 
@@ -82,7 +82,7 @@ def test_no_video_flag(
     assert not (bundle / "video.mp4").exists()
     manifest = read_manifest(bundle)
     assert manifest["video"] is None
-    assert manifest["steps"][0]["video_offset_s"] is None  # type: ignore[index]
+    assert manifest["steps"][0]["video_offset_s"] is None
 
 
 def _runs_status(out: Path) -> list[str]:
@@ -126,7 +126,7 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
     assert not wait_gone(before, within=5.0)
     assert not wait_gone({}, marker=marker, within=5.0)
     assert _runs_status(out) == ["error: interrupted"]
-    manifest = json.loads(manifest_path.read_text())  # valid JSON: written atomically
+    manifest = read_manifest(manifest_path.parent)  # valid JSON: written atomically
     assert manifest["verdict"] == "error" and manifest["finished"] is False
     assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]
     info = probe_video(manifest_path.parent / "video.mp4")

@@ -23,13 +23,13 @@ from tests.bundles import (
     make_step,
     make_video,
     png,
-    read_manifest,
     run_demo,
     video_bundle,
     visual_bundle,
 )
 from tests.support import wait_gone
 from verifier.errors import BundleError
+from verifier.evidence import read_manifest
 from verifier.evidence._report import LOG_CAP, render_report, write_report
 
 
@@ -143,9 +143,9 @@ def test_passing_demo_report(passing: Path, open_report: Callable[[Path, Any], O
     assert link.get_attribute("href") == manifest["steps"][0]["screenshot"]
     logs = page.locator("#logs").inner_text()
     assert "GET /app.js" in logs
-    if manifest.get("video"):
-        ready = "() => document.getElementById('video').readyState >= 1"
-        page.wait_for_function(ready, timeout=10_000)
+    assert manifest["video"], "the demo runs with a video"
+    ready = "() => document.getElementById('video').readyState >= 1"
+    page.wait_for_function(ready, timeout=10_000)
 
 
 def test_failing_demo_report_shows_the_failure(
@@ -240,21 +240,21 @@ def test_seek_link_moves_the_video(
 def test_no_video_no_seek_links(tmp_path: Path) -> None:
     shot = png(tmp_path / "screenshots" / "a.png", (1, 2, 3))
     manifest = make_manifest([make_step(0, screenshot=shot, video_offset_s=1.0)])
-    page = render_report(tmp_path, manifest)  # type: ignore[arg-type]
+    page = render_report(tmp_path, manifest)
     assert "<video" not in page and 'data-seek="' not in page
 
 
 def test_missing_screenshot_is_not_a_broken_image(tmp_path: Path) -> None:
     manifest = make_manifest([make_step(0, screenshot="screenshots/gone.png")])
     manifest["steps"][1:] = [make_step(1, screenshot="../../etc/passwd")]
-    page = render_report(tmp_path, manifest)  # type: ignore[arg-type]
+    page = render_report(tmp_path, manifest)
     assert "<img" not in page and "passwd" not in page.split("<tbody>")[1].split("</tbody>")[0]
 
 
 def test_error_verdict_shows_the_run_error(tmp_path: Path) -> None:
     error = {"type": "DevServerError", "message": "dev server exited <code 3>", "step": None}
     manifest = make_manifest([], verdict="error", error=error, finished=False)
-    page = render_report(tmp_path, manifest)  # type: ignore[arg-type]
+    page = render_report(tmp_path, manifest)
     assert 'class="banner v-error"' in page
     assert "The run could not verify: DevServerError" in page
     assert "dev server exited &lt;code 3&gt;" in page
@@ -265,7 +265,7 @@ def test_big_logs_keep_their_tail(tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     lines = [f"line {n:07d} <{'x' * 40}>" for n in range(30_000)]
     (tmp_path / "logs" / "app.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    page = render_report(tmp_path, make_manifest([]))  # type: ignore[arg-type]
+    page = render_report(tmp_path, make_manifest([]))
     assert f"line {29_999:07d} &lt;" in page and "line 0000000" not in page
     assert "Cut: showing the last 200 KB" in page
     assert len(page.encode()) < 2 * LOG_CAP
@@ -278,19 +278,19 @@ def test_unwritable_folder_raises_bundle_error(tmp_path: Path) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     with pytest.raises(BundleError, match=r"cannot write .*report\.html"):
-        write_report(not_a_folder, make_manifest([]))  # type: ignore[arg-type]
+        write_report(not_a_folder, make_manifest([]))
 
 
 def test_lone_surrogates_and_control_characters(tmp_path: Path) -> None:
     manifest = make_manifest([make_step(0, target="a\ud800b\x00c\x1b")], verdict="failed")
     manifest["recipe"]["name"] = "\udcff name"
-    report = write_report(tmp_path, manifest)  # type: ignore[arg-type]
+    report = write_report(tmp_path, manifest)
     assert "?b" in report.read_text(encoding="utf-8")
 
 
 def test_a_long_run_renders_every_step(tmp_path: Path) -> None:
     steps = [make_step(i, target=f"{i}:" + "<t>" * 333) for i in range(5_000)]
-    steps[-1].update(status="error", error="e" * 100_000)
-    page = render_report(tmp_path, make_manifest(steps, verdict="error"))  # type: ignore[arg-type]
+    steps[-1].update({"status": "error", "error": "e" * 100_000})
+    page = render_report(tmp_path, make_manifest(steps, verdict="error"))
     assert page.count('<tr class="r-') == 5_000 and "4999:&lt;t&gt;" in page
     assert "<t>" not in page and len(page) < 30_000_000

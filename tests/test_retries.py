@@ -9,10 +9,12 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import APPS, read_manifest
+from tests.support import APPS
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,7 @@ def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _records(stdout: str) -> list[dict[str, object]]:
+def _records(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
@@ -72,7 +74,7 @@ def test_a_pass_on_a_retry_is_flaky_and_every_attempt_is_kept(tmp_path: Path) ->
     assert "and the recipe was run again \\(--retries\\)" in (first / "summary.md").read_text()
     manifest = read_manifest(last)
     assert manifest["verdict"] == "passed" and manifest["flaky"] is True
-    assert [a["run_id"] for a in manifest["attempts"]] == [first.name, last.name]  # type: ignore[attr-defined]
+    assert [a["run_id"] for a in manifest["attempts"]] == [first.name, last.name]
 
     summary = (last / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## 🔁 Flaky: The flaky app saves")
@@ -111,7 +113,7 @@ def test_a_recipe_that_fails_every_attempt_says_so(tmp_path: Path) -> None:
     done = _run(recipe, "--retries", "1", "--json", "--out", out, cwd=tmp_path)
     assert done.returncode == 1
     (record,) = _records(done.stdout)
-    assert record["verdict"] == "failed" and len(record["attempts"]) == 2  # type: ignore[arg-type]
+    assert record["verdict"] == "failed" and len(record["attempts"]) == 2
     assert "(on all 2 attempts)" in done.stderr
     case = ET.parse(Path(str(record["bundle"])) / "junit.xml").getroot().find("testsuite/testcase")
     assert case is not None and case.find("failure") is not None

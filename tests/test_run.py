@@ -13,15 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
 from tests.support import (
     SITE,
     chromium_of,
+    imread,
     live_processes,
-    read_manifest,
     running_verifier,
     server_command,
     wait_for_step,
@@ -29,7 +28,7 @@ from tests.support import (
 )
 from verifier.cli import main
 from verifier.desktop import Desktop
-from verifier.evidence import sha256_of
+from verifier.evidence import read_manifest, sha256_of
 from verifier.recorder import probe_video
 
 ROOT = Path(__file__).parent.parent
@@ -89,19 +88,23 @@ def test_demo_recipe_passes_with_a_complete_bundle(
     ):
         assert key in manifest, key
     assert manifest["verdict"] == "passed" and manifest["error"] is None
-    assert manifest["recipe"]["name"].startswith("Adding todos")  # type: ignore[index]
-    assert manifest["recipe"]["sha256"] == sha256_of(DEMO)  # type: ignore[index]
+    assert manifest["recipe"]["name"].startswith("Adding todos")
+    assert manifest["recipe"]["sha256"] == sha256_of(DEMO)
     env = manifest["environment"]
-    assert env["screen"] == "1280x800" and env["chromium"] and env["python"]  # type: ignore[index]
+    assert env["screen"] == "1280x800" and env["chromium"] and env["python"]
     steps = manifest["steps"]
     assert isinstance(steps, list) and len(steps) == 14
     for i, step in enumerate(steps):
         assert step["index"] == i and step["status"] == "passed"
-        assert step["started_at"] and step["duration_ms"] >= 0
+        assert step["started_at"] and step["duration_ms"] > 0  # each one asks the page
         assert "video_offset_s" in step and step["error"] is None
-        shot = cv2.imread(str(bundle / step["screenshot"]))
+        shot = imread(bundle / step["screenshot"])
         assert shot.shape == (800, 1280, 3)
     assert steps[2]["points"], "a click records where it landed"
+    # One after another, within the run: the times are the steps' own, in milliseconds.
+    starts = [s["started_at"] for s in steps]
+    assert starts == sorted(starts)
+    assert sum(s["duration_ms"] for s in steps) < manifest["duration_s"] * 1000
     arts = manifest["artifacts"]
     assert isinstance(arts, list)
     paths = {a["path"] for a in arts}
@@ -187,8 +190,8 @@ def test_dev_server_dying_at_start_exits_2_quoting_stderr(
     assert str(result["bundle"]) in err
     manifest = read_manifest(Path(result["bundle"]))
     assert manifest["verdict"] == "error"
-    assert "Cannot find module" in manifest["error"]["message"]  # type: ignore[index]
-    assert manifest["steps"][0]["status"] == "skipped"  # type: ignore[index]
+    assert "Cannot find module" in manifest["error"]["message"]
+    assert manifest["steps"][0]["status"] == "skipped"
     assert "Cannot find module" in (Path(result["bundle"]) / "logs" / "app.log").read_text()
 
 
@@ -214,7 +217,7 @@ def test_slow_starter_passes(
     code, result, _ = run_json(capsys, str(recipe), "--out", str(tmp_path))
     assert code == 0, result
     setup = read_manifest(Path(result["bundle"]))["setup"]
-    assert setup["app"]["ready_s"] >= 3  # type: ignore[index]
+    assert setup["app"]["ready_s"] >= 3
 
 
 def test_server_forking_into_its_own_session_leaves_nothing(
@@ -253,10 +256,7 @@ def test_two_runs_in_parallel(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         results.append(json.loads(out))
-    displays = {
-        read_manifest(Path(r["bundle"]))["environment"]["display"]  # type: ignore[index]
-        for r in results
-    }
+    displays = {read_manifest(Path(r["bundle"]))["environment"]["display"] for r in results}
     assert len(displays) == 2
 
 
@@ -273,8 +273,8 @@ def test_attach_to_an_existing_display(
         assert code == 0, result
         desk.check_alive()
         manifest = read_manifest(Path(result["bundle"]))
-        assert manifest["environment"]["screen"] == "1024x768"  # type: ignore[index]
-        assert manifest["setup"]["desktop"]["own_xvfb"] is False  # type: ignore[index]
+        assert manifest["environment"]["screen"] == "1024x768"
+        assert manifest["setup"]["desktop"]["own_xvfb"] is False
 
 
 def test_bad_recipe_exits_2_with_one_line(
@@ -323,8 +323,8 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
     assert f"interrupted by {sig.name}" in err and "Traceback" not in err
     manifest = read_manifest(manifests[0].parent)
     assert manifest["verdict"] == "error" and manifest["finished"] is True
-    assert manifest["error"]["message"] == f"interrupted by {sig.name}"  # type: ignore[index]
-    assert manifest["steps"][1]["status"] == "error"  # type: ignore[index]
+    assert manifest["error"]["message"] == f"interrupted by {sig.name}"
+    assert manifest["steps"][1]["status"] == "error"
     assert not wait_gone({}, marker=marker)
     assert os.path.isfile(manifests[0].parent / "logs" / "app.log")
     # The video was finalized on the way out: playable, listed.
@@ -347,7 +347,7 @@ def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[.
     assert "browser died" in err and "Traceback" not in err
     manifest = read_manifest(manifests[0].parent)
     assert manifest["verdict"] == "error"
-    assert "browser died" in manifest["error"]["message"]  # type: ignore[index]
+    assert "browser died" in manifest["error"]["message"]
 
 
 @pytest.mark.parametrize(("seconds", "code"), [(2.5, 0), (0.3, 1)])
@@ -371,7 +371,7 @@ def test_wait_lets_time_pass(
     got, result, _ = run_json(capsys, str(recipe), "--out", str(tmp_path), "--no-video")
     assert got == code, result
     step = read_manifest(Path(result["bundle"]))["steps"][1]
-    assert step["status"] == "passed" and step["duration_ms"] >= seconds * 1000  # type: ignore[index,operator]
+    assert step["status"] == "passed" and step["duration_ms"] >= seconds * 1000
 
 
 def test_hover_reveals_what_only_hovering_shows(
@@ -390,7 +390,7 @@ def test_hover_reveals_what_only_hovering_shows(
     code, result, _ = run_json(capsys, str(hovered), "--out", str(tmp_path), "--no-video")
     assert code == 0, result
     steps = read_manifest(Path(result["bundle"]))["steps"]
-    assert steps[1]["points"] and steps[1]["screenshot"].endswith("-marked.png")  # type: ignore[index]
+    assert steps[1]["points"] and steps[1]["screenshot"].endswith("-marked.png")
     # Without the hover the button is not shown, so a person could not click it either.
     blind = write_recipe(
         site_recipe(
@@ -418,8 +418,8 @@ def test_the_video_ends_on_the_page_not_on_the_browser_closing(
         check=True,
     )
     step = read_manifest(bundle)["steps"][-1]
-    shot = cv2.imread(str(bundle / step["raw_screenshot"])).astype(np.int16)  # type: ignore[index]
-    frame = cv2.imread(str(last)).astype(np.int16)
+    shot = imread(bundle / step["raw_screenshot"]).astype(np.int16)
+    frame = imread(last).astype(np.int16)
     assert frame.shape == shot.shape
     # x264 at CRF 30 blurs a little; an empty desktop (no browser) differs wholesale.
     assert np.abs(frame - shot).mean() < 6

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import NPM_CACHE, npm, read_manifest
+from tests.support import NPM_CACHE, npm
 from verifier.cli import main
+from verifier.evidence import read_manifest
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -144,4 +145,4 @@ def test_react_select_and_react_window_as_a_person_uses_them(
     result = json.loads(captured.out)
     assert code == 0, (result, captured.err)
     steps = read_manifest(Path(result["bundle"]))["steps"]
-    assert all(s["status"] == "passed" for s in steps)  # type: ignore[union-attr]
+    assert all(s["status"] == "passed" for s in steps)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import read_manifest, server_command
+from tests.support import server_command
 from verifier.errors import VerifierError
+from verifier.evidence import read_manifest
 
 VERIFIER = shutil.which("verifier")
 pytestmark = [
@@ -118,8 +119,8 @@ def test_isolate_gives_each_recipe_its_own_desktop_and_app(
     leaves, finds = _recipes(write_recipe, _site(tmp_path))
     records = _run(str(leaves), str(finds), "--isolate", "--out", str(tmp_path / "out"))
     setups = [read_manifest(Path(str(r["bundle"])))["setup"] for r in records]
-    assert all("shared_with" not in s["desktop"] for s in setups)  # type: ignore[index]
-    assert setups[0]["app"]["pid"] != setups[1]["app"]["pid"]  # type: ignore[index]
+    assert all("shared_with" not in s["desktop"] for s in setups)
+    assert setups[0]["app"]["pid"] != setups[1]["app"]["pid"]
 
 
 def test_an_app_that_died_is_started_again_for_the_next_recipe(
@@ -145,8 +146,8 @@ def test_an_app_that_died_is_started_again_for_the_next_recipe(
     assert died["verdict"] == "error" and "exited" in died["error"], died
     assert passed["verdict"] == "passed", passed
     setups = [read_manifest(Path(r["bundle"]))["setup"] for r in (died, passed)]
-    assert "shared_with" not in setups[1]["app"]  # type: ignore[index]
-    assert setups[1]["desktop"]["shared_with"]  # type: ignore[index]
+    assert "shared_with" not in setups[1]["app"]
+    assert setups[1]["desktop"]["shared_with"]
 
 
 # An app that says what it was sent a moment later (as a background job would): in the

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import SITE, read_manifest, server_command, wait_for_step
+from tests.support import SITE, server_command, wait_for_step
+from verifier.evidence import read_manifest
 
 pytest.importorskip("temporalio")
 
@@ -131,7 +133,7 @@ def workers(tmp_path: Path) -> Iterator[_Workers]:
 
 def _submit(
     temporal: str, queue: str, *recipes: Path, key: str, wait: bool = True, attempts: int = 2
-) -> tuple[int, list[dict[str, object]], str]:
+) -> tuple[int, list[dict[str, Any]], str]:
     argv = [sys.executable, "-m", "verifier.temporal", "submit", *map(str, recipes)]
     argv += ["--temporal", temporal, "--task-queue", queue, "--key", key, "--json"]
     argv += ["--attempts", str(attempts)] + (["--wait"] if wait else [])
@@ -145,7 +147,7 @@ def _app() -> dict[str, object]:
 
 
 def test_passed_failed_and_error_come_back_from_two_workers(
-    temporal: _DevServer, workers: _Workers, write_recipe, no_leaks: None
+    temporal: _DevServer, workers: _Workers, write_recipe: Callable[..., Path], no_leaks: None
 ) -> None:
     passed = write_recipe(
         {
@@ -192,7 +194,7 @@ def test_passed_failed_and_error_come_back_from_two_workers(
         1,
         2,
     ]
-    assert len(by_name["error.yaml"]["bundles"]) == 2  # type: ignore[arg-type]
+    assert len(by_name["error.yaml"]["bundles"]) == 2
     for line in lines:
         assert line["worker"] in ("w1", "w2")
         assert read_manifest(Path(str(line["bundle"])))["verdict"] == line["verdict"]
@@ -242,7 +244,7 @@ def _start_slow_run(
 
 
 def test_a_killed_worker_hands_its_run_to_another(
-    temporal: _DevServer, workers: _Workers, write_recipe, no_leaks: None
+    temporal: _DevServer, workers: _Workers, write_recipe: Callable[..., Path], no_leaks: None
 ) -> None:
     slow = _slow_recipe(write_recipe)
     first, manifest = _start_slow_run(temporal.address, workers, slow, "k2")
@@ -258,12 +260,12 @@ def test_a_killed_worker_hands_its_run_to_another(
     # The killed worker's run died with it (PR_SET_PDEATHSIG) and finalized its bundle.
     first_run = read_manifest(interrupted)
     assert first_run["finished"] is True and first_run["verdict"] == "error"
-    assert first_run["error"]["message"] == "interrupted by SIGTERM"  # type: ignore[index]
+    assert first_run["error"]["message"] == "interrupted by SIGTERM"
     assert Path(str(line["bundle"])).is_dir()
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_run_back_and_exits_0(
-    temporal: _DevServer, workers: _Workers, write_recipe, no_leaks: None
+    temporal: _DevServer, workers: _Workers, write_recipe: Callable[..., Path], no_leaks: None
 ) -> None:
     slow = _slow_recipe(write_recipe, delay=5)
     first, manifest = _start_slow_run(temporal.address, workers, slow, "k3")
@@ -281,7 +283,7 @@ def test_a_worker_stopped_with_sigterm_hands_its_run_back_and_exits_0(
 
 def test_the_run_survives_a_server_restart(
     workers: _Workers,
-    write_recipe,
+    write_recipe: Callable[..., Path],
     tmp_path_factory: pytest.TempPathFactory,
     no_leaks: None,
 ) -> None:

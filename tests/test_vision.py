@@ -272,7 +272,9 @@ def test_templates_cut_at_another_scale_are_found(scale: float) -> None:
     screen = ui(seed=8)
     template = screen[400:460, 300:500].copy()
     method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(template, None, fx=scale, fy=scale, interpolation=method)
+    scaled = np.asarray(
+        cv2.resize(template, None, fx=scale, fy=scale, interpolation=method), np.uint8
+    )
     match = find(screen, scaled)
     assert match.found, match
     assert match.scale == pytest.approx(1 / scale, rel=0.04)

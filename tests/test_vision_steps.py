@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support import read_manifest
 from verifier.cli import main
 from verifier.errors import RecipeError
+from verifier.evidence import read_manifest
 from verifier.recipe import parse_recipe
 from verifier.vision import read_image, write_image
 
@@ -57,7 +57,7 @@ class Runner:
         return code, manifest, captured.err
 
     def bundle_of(self, manifest: dict[str, Any]) -> Path:
-        return self.out / manifest["run_id"]
+        return self.out / str(manifest["run_id"])
 
 
 @pytest.fixture

@@ -313,7 +313,7 @@ def plant() -> None:
 
 def forkbomb() -> None:
     """Fork until refused, then let 8 go (so that the server has threads to serve)."""
-    children = []
+    children: list[int] = []
     while len(children) < 100_000:
         try:
             pid = os.fork()

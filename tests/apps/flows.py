@@ -254,9 +254,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 def main(argv: list[str]) -> None:
     mode, port = argv[0], int(argv[1])
-    handler = type("Handler", (_Handler,), {"mode": mode})
+    attrs: dict[str, object] = {"mode": mode}
     if mode == "shop":
-        handler.idp_port = int(argv[2])
+        attrs["idp_port"] = int(argv[2])
+    handler = type("Handler", (_Handler,), attrs)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
         print(f"{mode} listening on {port}", flush=True)
         httpd.serve_forever()

@@ -120,7 +120,7 @@ class Job:
             self.logs.append(f"## {step['name']} ({done.returncode})\n{done.stdout}{done.stderr}")
             if "id" in step:
                 pairs = [ln.split("=", 1) for ln in output.read_text().splitlines() if "=" in ln]
-                self.outputs[step["id"]] = dict(pairs)  # type: ignore[arg-type]
+                self.outputs[step["id"]] = dict(pairs)
             failed = failed or done.returncode
         return failed
 

@@ -25,6 +25,7 @@ from tests.publish.helpers import (
     target,
 )
 from verifier.errors import VerifierError
+from verifier.evidence import read_manifest
 from verifier.publish import COMMENT_LIMIT, PublishError, load_bundles
 from verifier.publish._actions import escape_data, escape_property
 from verifier.publish._comment import Links, render_comment
@@ -600,11 +601,7 @@ def test_real_bundles_of_the_demo(
     body = github.comments_on(REPO, PR)[0]["body"]
     assert "## ❌ verifier: 1 of 2 recipes did not pass" in body
     assert "step 8 \\(expect\\_text 7 items left\\)" in body
-    failing_step = next(
-        s
-        for s in json.loads((failing / "manifest.json").read_text())["steps"]
-        if s["status"] == "failed"
-    )
+    failing_step = next(s for s in read_manifest(failing)["steps"] if s["status"] == "failed")
     shot = f"{failing.name}/{failing_step['screenshot']}"
     files = branch_files(remote)
     assert {shot, f"{failing.name}/preview.gif", f"{failing.name}/video.mp4"} <= files
