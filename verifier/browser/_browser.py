@@ -557,14 +557,8 @@ class Browser(Owner):
     def window(self) -> tuple[tuple[int, int, int, int], str]:
         """The screen box (x, y, width, height) of the window showing the page steps act
         on, and the page's title (the window's title starts with it)."""
-        if self.dialog is not None:
-            msg = "the page cannot say where its window is: a dialog holds it"
-            raise BrowserError(msg)
-        try:
-            return self.ask(geometry.window_of)
-        except PlaywrightError as exc:
-            msg = f"the page did not say where its window is: {exc}"
-            raise BrowserError(msg) from exc
+        place = self.place()
+        return place.window, place.title
 
     def place(self) -> geometry.Place:
         """Where the page steps act on is on the screen: its window's box, its title and
@@ -585,14 +579,7 @@ class Browser(Owner):
 
     def viewport(self) -> tuple[int, int, int, int]:
         """The viewport's box on the screen: x, y, width, height."""
-        if self.dialog is not None:
-            msg = "the page cannot say where its viewport is: a dialog holds it"
-            raise BrowserError(msg)
-        try:
-            return self.ask(geometry.viewport_of)
-        except PlaywrightError as exc:
-            msg = f"the page did not say where its viewport is: {exc}"
-            raise BrowserError(msg) from exc
+        return self.place().viewport
 
     def next_frame(self, *, timeout: float = 1.0) -> tuple[int, int, int, int] | None:
         """Wait until the page has produced a frame since now (two animation frames).

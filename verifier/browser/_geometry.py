@@ -21,8 +21,6 @@ __all__ = (
     "origin_of",
     "place_of",
     "settle",
-    "viewport_of",
-    "window_of",
 )
 
 # What the page knows of where its viewport is on the screen; see origin_of().
@@ -87,17 +85,6 @@ def place_of(page: Page) -> Place:
     sx, sy, ow, oh, iw, ih, title = page.evaluate(_PLACE_JS)
     x, y = origin_of((sx, sy, ow - iw, oh - ih))
     return Place((int(sx), int(sy), int(ow), int(oh)), str(title), (x, y, int(iw), int(ih)))
-
-
-def window_of(page: Page) -> tuple[Box, str]:
-    """The screen box of ``page``'s window, and its title."""
-    place = place_of(page)
-    return place.window, place.title
-
-
-def viewport_of(page: Page) -> Box:
-    """The screen box of ``page``'s viewport."""
-    return place_of(page).viewport
 
 
 def next_frame(page: Page, timeout: float) -> Box:
