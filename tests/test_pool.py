@@ -213,7 +213,8 @@ def test_a_run_the_pool_cannot_serve_starts_cold_and_says_why(
         # Chromium read its time zone, language and proxies when it started: a caller
         # whose differ starts cold rather than be verified under the pool's.
         env = {**os.environ, "TZ": "Asia/Tokyo"}
-        done = _run(str(recipe.with_name("same.yaml")), "--pool", str(server.sock), env=env)
+        same = str(recipe.with_name("same.yaml"))
+        done = _run(same, "--pool", str(server.sock), "--out", str(out), env=env)
         assert "the caller's TZ is not the pool's" in done.stderr, done.stderr
     # No pool there, or a socket others may open (it would get our environment): cold.
     done = _run(str(recipe), "--pool", str(tmp_path / "none.sock"), "--out", str(out))
