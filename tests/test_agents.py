@@ -249,11 +249,27 @@ def test_snapshot_boxes_inside_bordered_frames_are_where_computer_clicks(
                 point = centre(element(structured, "button", name))
                 await client.call_tool("computer", {"action": "left_click", "coordinate": point})
                 snap = await client.call_tool("snapshot", {})
-                titles.append(dict(snap.structured_content or {})["title"])
+                structured = dict(snap.structured_content or {})
+                titles.append(structured["title"])
+            # By a ref of the latest snapshot: the element is in whichever frame it is in.
+            for name in ("Outer one", "Deep two"):
+                ref = element(structured, "button", name)["ref"]
+                hit = await client.call_tool("computer", {"action": "left_click", "ref": ref})
+                assert not hit.is_error, text_of(hit)
+                assert f'"{name}"' in text_of(hit), text_of(hit)
+                snap = await client.call_tool("snapshot", {})
+                structured = dict(snap.structured_content or {})
+                titles.append(structured["title"])
             await client.call_tool("finish", {})
             return titles
 
-    assert anyio.run(session) == ["hit Outer two", "hit Deep one", "hit Deep two"]
+    assert anyio.run(session) == [
+        "hit Outer two",
+        "hit Deep one",
+        "hit Deep two",
+        "hit Outer one",
+        "hit Deep two",
+    ]
 
 
 DIALOGS = """<!doctype html><html><head><title>Dialogs</title><style>
@@ -545,6 +561,9 @@ def test_expect_checks_the_page_and_the_session_replay_proves_it_again(tmp_path:
     steps = read_manifest(bundle)["steps"]
     checks = [s for s in steps if s["action"] == "expect"]
     assert [s["status"] for s in checks] == ["passed", "failed"]
+    # Each says which check it ran, as a recipe's step does (the report and summary list it).
+    assert checks[0]["target"] == "expect_text Clicked 1"
+    assert checks[1]["target"].startswith("expect_text {'text': 'Clicked 9'")
     replay = bundle / "session.yaml"
     text = replay.read_text(encoding="utf-8")
     assert "- expect_text: Clicked 1" in text

@@ -89,6 +89,13 @@ def _target_text(args: Mapping[str, Any]) -> str:
             parts.append(f"{key}={_short(args[key])}")
     if "path" in args:
         parts.append(f"path of {len(args['path']) if isinstance(args['path'], list) else '?'}")
+    step = args.get("step")  # an expect: its check, as a recipe writes it
+    if isinstance(step, Mapping):
+        parts += [
+            _short(f"{name} {value}" if value is not None else name) for name, value in step.items()
+        ]
+    elif isinstance(step, str):
+        parts.append(_short(step))
     for key in ("ref", "url", "select"):
         if args.get(key) is not None:
             parts.append(_short(args[key]))
@@ -199,6 +206,10 @@ class Session:
             self._steps.acted(begun)
             self._steps.ended(begun, "error", exc.message)
             self._health()
+            raise
+        except Exception as exc:  # a bug of ours: its record says so, the server answers it
+            self._steps.acted(begun, events=False)
+            self._steps.ended(begun, "error", f"{type(exc).__name__}: {exc}")
             raise
         self._steps.acted(begun)
         browser = self.computer.browser

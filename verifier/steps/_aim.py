@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.sync_api import ElementHandle, Frame
+from playwright.sync_api import ElementHandle, Frame, Locator
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier._types import Box
@@ -385,8 +385,9 @@ def aim(
     handle: ElementHandle | None = None
     deadline = time.monotonic() + timeout
     covered_since: float | None = None
+    framed = in_frames(selector, frames) or _ref_in_a_frame(ctx, locator, selector, timeout, what)
     # In the page's own frame the wheel scrolls; inside iframes, a script still does.
-    wheel = _Wheel(enabled=not in_frames(selector, frames))
+    wheel = _Wheel(enabled=not framed)
     try:
         while True:  # as Playwright's actionability: until it takes the pointer, or timeout
             with playwright_errors(
@@ -395,7 +396,7 @@ def aim(
                 timeout,
                 selector=selector,
             ):
-                if in_frames(selector, frames):
+                if framed:
                     if handle is None:
                         handle = locator.element_handle(timeout=timeout * 1000)
                     frame = handle.owner_frame() or page.main_frame
@@ -512,6 +513,24 @@ def _reveal(frame: Frame) -> None:
             element.evaluate(_REVEAL_JS)
         finally:
             element.dispose()
+
+
+def _ref_in_a_frame(
+    ctx: StepContext, locator: Locator, selector: str, timeout: float, what: str
+) -> bool:
+    """Whether an aria snapshot's ref (``aria-ref=...``) names an element inside an
+    iframe: a snapshot's refs reach into frames, and the selector does not say so."""
+    if not selector.startswith("aria-ref="):
+        return False
+    with playwright_errors(
+        ctx, f"{what}: no visible element matches {selector!r}", timeout, selector=selector
+    ):
+        handle = locator.element_handle(timeout=timeout * 1000)
+        try:
+            frame = handle.owner_frame()
+        finally:
+            handle.dispose()
+    return frame is not None and frame.parent_frame is not None
 
 
 def _through_frames(
