@@ -29,7 +29,7 @@ def test_typed_secret_echoed_by_the_page_is_nowhere(
                 "url": "http://127.0.0.1:{port}/",
             },
             "steps": [
-                {"goto": "/secret.html"},
+                {"goto": "/secret.html?download=1"},
                 {"type": {"secret": "MY_SECRET", "selector": "#token"}},
                 {"click": "#save"},
                 {"expect_text": "Saved"},
@@ -54,6 +54,9 @@ def test_typed_secret_echoed_by_the_page_is_nowhere(
     assert {"manifest.json", "report.html", "summary.md", "junit.xml"} <= {p.name for p in files}
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
+        assert SECRET not in str(path.relative_to(bundle)), path
+    # The page handed the secret back as a file's name: kept, under a redacted name.
+    assert (bundle / "downloads" / "token-[secret:MY_SECRET].txt").is_file()
     # The page did echo it: the markers prove redaction happened where it was written.
     logs = bundle / "logs"
     assert "saving token [secret:MY_SECRET]" in (logs / "browser-console.jsonl").read_text()

@@ -113,7 +113,7 @@ class Browser(Owner):
         self._tabs: Tabs | None = None
         self._dialogs: Dialogs | None = None
         self._input = InputWatch(self._wake_up)
-        self._downloads = Downloads(self._run_async)
+        self._downloads = Downloads(self._run_async, redact)
         self._wake: asyncio.Event | None = None  # set when the page tells us something
         self._hold_dialogs = False
         self._pids: set[int] = set()

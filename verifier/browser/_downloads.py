@@ -69,11 +69,14 @@ class Downloads:
 
     :param run: runs a coroutine on Playwright's loop (Playwright's own waits on a
         download have no limit; ours are bounded with ``asyncio.wait_for``).
+    :param redact: the run's redaction: a page's name for a file may carry a secret,
+        and it becomes the file's name in the bundle.
     """
 
-    def __init__(self, run: RunAsync) -> None:
+    def __init__(self, run: RunAsync, redact: Callable[[str], str] | None = None) -> None:
         self._pending: list[Download] = []
         self._run = run
+        self._redact = redact or (lambda text: text)
         # Every download that ended so far, in the order they were taken: the page's
         # name for it (made safe), where it was saved, or why it was not (failed in the
         # browser, not finished in time).
@@ -98,7 +101,7 @@ class Downloads:
         for download in self.take():
             timeout = max(0.5, deadline - time.monotonic())
             try:
-                name = _safe_file_name(download.suggested_filename)
+                name = _safe_file_name(self._redact(download.suggested_filename))
             except PlaywrightError:
                 name = "download"
             path = _unique(folder / name)
