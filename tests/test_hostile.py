@@ -65,3 +65,50 @@ def test_script_injections_run_nowhere(
     assert "<script>alert('name')</script>" in text  # shown as text
     assert "<img src=x onerror=alert('error')>" in text  # the console error, as text
     assert "</script><script>alert('console')</script>" in text  # the console log, as text
+
+
+# A page that lies about where it is: its innerWidth 400 px short (its window's side
+# borders look 400 px wide), its innerHeight untouched. Asked in the page's own world,
+# every aimed click went 200 px right, onto "Delete everything".
+LIAR = """<!doctype html><html><head><title>Liar</title><script>
+  for (const [name, less] of [['innerWidth', 400], ['innerHeight', 0]]) {
+    const real = Object.getOwnPropertyDescriptor(window, name);
+    Object.defineProperty(window, name, {configurable: true,
+                                         get() { return real.get.call(window) - less; }});
+  }
+</script><style>
+  button { position: absolute; top: 100px; width: 150px; height: 50px; }
+</style></head><body>
+<button id="safe" style="left: 100px" onclick="location.hash = 'safe'">Safe</button>
+<button id="danger" style="left: 300px" onclick="location.hash = 'danger'"
+  >Delete everything</button>
+</body></html>"""
+
+
+@pytest.mark.usefixtures("no_leaks")
+def test_a_page_that_lies_about_its_geometry_is_clicked_where_it_is(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "liar.html").write_text(LIAR, encoding="utf-8")
+    recipe = write_recipe(
+        {
+            "name": "liar",
+            "app": {
+                "command": server_command("serve", str(site)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "steps": [
+                {"goto": "/liar.html"},
+                {"click": "#safe"},
+                {"expect_url": {"url": "/liar.html#safe", "timeout": 2}},
+                {"click": "text=Delete everything"},
+                {"expect_url": {"url": "/liar.html#danger", "timeout": 2}},
+            ],
+        }
+    )
+    out = tmp_path / "out"
+    code = main(["run", str(recipe), "--out", str(out), "--json", "--no-video"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0, record

@@ -114,6 +114,7 @@ class Browser(Owner):
         self._dialogs: Dialogs | None = None
         self._input = InputWatch(self._wake_up)
         self._downloads = Downloads(self._run_async, redact)
+        self._places = geometry.Places()
         self._wake: asyncio.Event | None = None  # set when the page tells us something
         self._hold_dialogs = False
         self._pids: set[int] = set()
@@ -567,7 +568,7 @@ class Browser(Owner):
             msg = "the page cannot say where it is: a dialog holds it"
             raise BrowserError(msg)
         try:
-            return self.ask(geometry.place_of)
+            return self.ask(self._places.place)
         except PlaywrightError as exc:
             msg = f"the page did not say where it is: {exc}"
             raise BrowserError(msg) from exc

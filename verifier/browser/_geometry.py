@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from playwright.sync_api import Frame, Page
+from playwright.sync_api import CDPSession, Frame, Page
+from playwright.sync_api import Error as PlaywrightError
 
 __all__ = (
     "FRAME_INSET_JS",
     "ORIGIN_JS",
     "WINDOW_JS",
     "Place",
+    "Places",
     "next_frame",
     "origin_of",
-    "place_of",
     "settle",
 )
 
@@ -80,11 +81,49 @@ class Place:
 _PLACE_JS = f"[...{WINDOW_JS}, innerWidth, innerHeight, document.title]"
 
 
-def place_of(page: Page) -> Place:
-    """Where ``page`` is on the screen (one question)."""
-    sx, sy, ow, oh, iw, ih, title = page.evaluate(_PLACE_JS)
-    x, y = origin_of((sx, sy, ow - iw, oh - ih))
-    return Place((int(sx), int(sy), int(ow), int(oh)), str(title), (x, y, int(iw), int(ih)))
+class Places:
+    """Where pages are on the screen, asked in a world of verifier's own.
+
+    A page's scripts can redefine ``screenX``, ``innerWidth``, ``document.title``... in
+    their own JavaScript world: a page that shrank its ``innerWidth`` moved every aimed
+    click 200 px aside onto another button, and the step passed. The question is asked
+    in an isolated world (DevTools' ``Page.createIsolatedWorld``, as an extension's
+    content script runs), where the page's definitions do not reach: the browser's own
+    values. One world per page, made again when its document is replaced.
+    """
+
+    def __init__(self) -> None:
+        self._worlds: dict[Page, tuple[CDPSession, int]] = {}
+
+    def place(self, page: Page) -> Place:
+        """Where ``page`` is (three questions the first time, one after)."""
+        try:
+            return self._ask(page, fresh=False)
+        except PlaywrightError:
+            return self._ask(page, fresh=True)  # its document was replaced: a new world
+
+    def _ask(self, page: Page, *, fresh: bool) -> Place:
+        cdp, world = self._world(page, fresh=fresh)
+        got = cdp.send(
+            "Runtime.evaluate", {"expression": _PLACE_JS, "contextId": world, "returnByValue": True}
+        )
+        if "exceptionDetails" in got:
+            msg = f"where the page is: {got['exceptionDetails'].get('text', 'no answer')}"
+            raise PlaywrightError(msg)
+        sx, sy, ow, oh, iw, ih, title = got["result"]["value"]
+        x, y = origin_of((sx, sy, ow - iw, oh - ih))
+        return Place((int(sx), int(sy), int(ow), int(oh)), str(title), (x, y, int(iw), int(ih)))
+
+    def _world(self, page: Page, *, fresh: bool) -> tuple[CDPSession, int]:
+        known = self._worlds.get(page)
+        if known is not None and not fresh:
+            return known
+        cdp = known[0] if known is not None else page.context.new_cdp_session(page)
+        frame = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        made = cdp.send("Page.createIsolatedWorld", {"frameId": frame, "worldName": "verifier"})
+        self._worlds = {p: w for p, w in self._worlds.items() if not p.is_closed()}
+        self._worlds[page] = (cdp, int(made["executionContextId"]))
+        return self._worlds[page]
 
 
 def next_frame(page: Page, timeout: float) -> Box:

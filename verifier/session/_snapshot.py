@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, origin_of
+from verifier.browser import FRAME_INSET_JS
 from verifier.errors import BrowserError, InputError
 
 if TYPE_CHECKING:
@@ -179,8 +179,6 @@ def take_snapshot(
                 msg = f"snapshot: {scope!r} matches {count} elements; scope it to one"
                 raise InputError(msg)
             raw = target.aria_snapshot(mode="ai", boxes=True, depth=depth, timeout=_TIMEOUT_MS)
-        with browser.answer_within(_TIMEOUT_MS / 1000):
-            values = page.evaluate(f"[...{ORIGIN_JS}, innerWidth, innerHeight, document.title]")
         url = page.url
     except asyncio.CancelledError:
         msg = (
@@ -192,8 +190,10 @@ def take_snapshot(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         msg = f"the page did not give its snapshot: {first}"
         raise BrowserError(msg) from exc
-    ox, oy = origin_of(values[:4])
-    viewport = (float(ox), float(oy), float(ox + values[4]), float(oy + values[5]))
+    # Where the page is, from the browser: its scripts may redefine innerWidth and co.
+    place = browser.place()
+    ox, oy, vw, vh = place.viewport
+    viewport = (float(ox), float(oy), float(ox + vw), float(oy + vh))
     sw, sh = scale.screen
     mw, mh = scale.model
     lines: list[str] = []
@@ -247,7 +247,7 @@ def take_snapshot(
                 quoted = quoted.replace("''", "'")
             elements.append(Element(ref_id, head["role"], _name(quoted, redact), box))
         lines.append(redact(line) if redact else line)
-    title = str(values[6])
+    title = place.title
     return Snapshot(
         url=redact(url) if redact else url,
         title=redact(title) if redact else title,

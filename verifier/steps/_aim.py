@@ -19,7 +19,7 @@ from playwright.sync_api import ElementHandle, Frame, Locator
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier._types import Box
-from verifier.browser import FRAME_INSET_JS, ORIGIN_JS, SEEN_JS, WINDOW_JS, origin_of
+from verifier.browser import FRAME_INSET_JS, SEEN_JS
 from verifier.desktop import WHEEL_PIXELS, Window
 from verifier.errors import CheckFailed, VerifierError
 from verifier.steps._context import (
@@ -107,8 +107,6 @@ const still = async (read, maxFrames) => {
   }
   return null;
 };
-const outer = () => window === top ? {origin: ORIGIN, window: WINDOW, title: document.title}
-                                   : {origin: null, window: null, title: ''};
 // Whether a click at ``hit`` reaches ``el``: it is ``el`` or inside it, or a see-through
 // part of ``el``'s own control over it that takes the click for the control
 // (react-select's input over its placeholder): ``el`` is no control of its own (a
@@ -223,8 +221,7 @@ const noPointer = (el) => {
 # it, scroll it to the middle (then the end, then the start) of the view first, as a
 # person scrolls a button out from under a sticky header. Playwright's
 # scroll_into_view_if_needed plus separate calls took ~80 ms a click; this takes ~15.
-_AIM_JS = (
-    """
+_AIM_JS = """
 async (el, [maxFrames, hitTest, wheel, centred]) => {
   HELPERS
   const rect = () => {
@@ -261,7 +258,7 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
     // By the wheel over what scrolls it, as a person does (the caller turns it, and
     // asks again); by script where no wheel gets it there.
     const plan = wheel ? wheelPlan(el, false) : null;
-    if (plan) return { wheel: plan, ...outer() };
+    if (plan) return { wheel: plan };
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
   }
   let box = await settled();
@@ -273,7 +270,7 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
       if (!hit || reaches(el, hit) || !pinned(hit)) break;
       cleared = describe(hit);
       const plan = wheel && !centred && block === 'center' ? wheelPlan(el, true) : null;
-      if (plan) return { wheel: plan, cleared, ...outer() };
+      if (plan) return { wheel: plan, cleared };
       el.scrollIntoView({ block, inline: 'center', behavior: 'instant' });
       box = await settled();
       if (box === null) break;
@@ -284,17 +281,13 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
       pointer = noPointer(el);
     }
   }
-  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, ...outer() };
+  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer };
 }
 """.replace("HELPERS", _HELPERS)
-    .replace("ORIGIN", ORIGIN_JS)
-    .replace("WINDOW", WINDOW_JS)
-)
 
 # On an iframe element, in the frame around it: where a point of the iframe's viewport is
 # in this frame's viewport, scrolled into view and held still, and what is there.
-_FRAME_JS = (
-    """
+_FRAME_JS = """
 async (frame, [px, py, maxFrames, hitTest]) => {
   HELPERS
   INSET
@@ -324,13 +317,9 @@ async (frame, [px, py, maxFrames, hitTest]) => {
     }
     if (at !== null && hit !== frame) covering = describe(hit);
   }
-  return { point: at, view: [innerWidth, innerHeight], covering, cleared, ...outer() };
+  return { point: at, view: [innerWidth, innerHeight], covering, cleared };
 }
-""".replace("HELPERS", _HELPERS)
-    .replace("INSET", FRAME_INSET_JS)
-    .replace("ORIGIN", ORIGIN_JS)
-    .replace("WINDOW", WINDOW_JS)
-)
+""".replace("HELPERS", _HELPERS).replace("INSET", FRAME_INSET_JS)
 
 # Frames (of 60 Hz) an element may take to hold still.
 _STILL_FRAMES = 60
@@ -429,18 +418,19 @@ def aim(
             no_dialog(ctx, what)
             ctx.browser.next_frame(timeout=0.25)  # an animation, a fading overlay: again
         covered_s = time.monotonic() - covered_since if covered_since is not None else 0.0
-        point, top = _through_frames(
+        point = _through_frames(
             ctx, found, frame, selector, what, hit_test, timeout, covered_s=covered_s
         )
     finally:
         if handle is not None:
             handle.dispose()
-    ox, oy = origin_of(top["origin"])
+    # Where the page is comes from the browser, not from the page's scripts, which may
+    # redefine innerWidth and the like (see Browser.place).
+    place = ctx.browser.place()
+    ox, oy = place.viewport[:2]
     screen = (ox + int(point[0]), oy + int(point[1]))
-    wx, wy, ww, wh = (int(v) for v in top["window"])
-    window = (wx, wy, ww, wh)
     cleared = str(found["cleared"]) or wheel.cleared
-    at = Aim(screen, frame, window, str(top["title"]), cleared=cleared)
+    at = Aim(screen, frame, place.window, place.title, cleared=cleared)
     if hit_test:
         blocker = in_the_way(ctx, at)
         if blocker is not None:
@@ -484,7 +474,7 @@ class _Wheel:
             self.enabled = False
             return
         self._last, self._turns = again, self._turns + 1
-        ox, oy = origin_of(found["origin"])
+        ox, oy = ctx.browser.place().viewport[:2]
         point = (ox + int(plan["point"][0]), oy + int(plan["point"][1]))
         notches_x, notches_y = (_notches(plan["dx"]), _notches(plan["dy"]))
         wheel_at(
@@ -543,7 +533,7 @@ def _through_frames(
     timeout: float,
     *,
     covered_s: float = 0.0,
-) -> tuple[tuple[float, float], dict[str, Any]]:
+) -> tuple[float, float]:
     """The element's centre in the top frame's viewport, checked at every frame
     (``covered_s``: how long its centre has been covered, for the message)."""
     if found["box"] is None:
@@ -595,7 +585,7 @@ def _through_frames(
             )
             raise CheckFailed(msg)
         level = level.parent_frame
-    return (cx, cy), found
+    return cx, cy
 
 
 def ours(ctx: StepContext, window: Window, box: tuple[int, int, int, int], title: str) -> bool:

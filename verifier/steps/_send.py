@@ -16,7 +16,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame
 
 from verifier._types import Button
-from verifier.browser import DIALOG_KEYS, FRAME_INSET_JS, ORIGIN_JS, InputKind, origin_of
+from verifier.browser import DIALOG_KEYS, FRAME_INSET_JS, InputKind
 from verifier.desktop import WHEEL_PIXELS
 from verifier.steps._aim import DEEP_HIT_JS, keys_elsewhere, pointer_elsewhere, popup_open
 from verifier.steps._context import StepContext
@@ -60,7 +60,7 @@ def frame_at(
     the viewport's top-left on the screen, when the caller knows it already)."""
     page = ctx.browser.page
     frame = page.main_frame
-    ox, oy = origin if origin is not None else origin_of(page.evaluate(ORIGIN_JS))
+    ox, oy = origin if origin is not None else ctx.browser.place().viewport[:2]
     x, y = float(point[0] - ox), float(point[1] - oy)
     try:
         for _ in range(10):  # frames nest; ten deep is plenty
