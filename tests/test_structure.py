@@ -382,11 +382,12 @@ def test_one_input_layer_for_steps_and_agents() -> None:
         rel = path.relative_to(ROOT)
         wrong += [f"{rel}:{line} calls {name}()" for name, line in _calls(path, _INPUT_CALLS)]
         text = path.read_text(encoding="utf-8")
-        # One hit test (through shadow roots) and one viewport origin (ORIGIN_JS).
+        # One hit test (through shadow roots); where the page is on the screen asked of
+        # the browser in a world of its own (Browser.place), never of the page's scripts.
         if "elementFromPoint" in text and path != PACKAGE / "steps" / "_aim.py":
             wrong.append(f"{rel} has a hit test of its own (use steps' DEEP_HIT_JS)")
-        if "outerHeight - innerHeight" in text:
-            wrong.append(f"{rel} computes the viewport's origin (use browser's ORIGIN_JS)")
+        if "screenX" in text or "outerHeight - innerHeight" in text:
+            wrong.append(f"{rel} asks the page where it is (use Browser.place)")
     assert not wrong, "input outside the steps' input layer:\n" + "\n".join(wrong)
 
 

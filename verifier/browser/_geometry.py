@@ -1,8 +1,11 @@
 """Where the page is on the screen: its window, its viewport, its frames, and waiting
 until it has painted or stopped scrolling.
 
-The scripts are shared with the steps (``steps/_aim.py`` maps an element through frames
-with them); the questions here are asked within the browser's deadlines.
+Where the page is (:class:`Places`) is asked in an isolated world of verifier's own, out
+of the page scripts' reach; ``FRAME_INSET_JS`` is shared with the steps
+(``steps/_aim.py`` maps an element through frames with it). The questions here are asked
+within the browser's deadlines. (The viewport :func:`next_frame` answers only bounds where
+a screenshot waits for the screen to hold still.)
 """
 
 from __future__ import annotations
