@@ -151,8 +151,6 @@ class StepLog:
         record = begun.record
         record["status"] = status
         record["error"] = error
-        if record["duration_ms"] is None:
-            record["duration_ms"] = round((time.monotonic() - begun.started) * 1000, 1)
         browser = self._browser()
         if browser is not None:
             said, more_said, said_at = browser.console.since(self._marks[0])

@@ -371,10 +371,10 @@ def aim(
         ctx, f"{what}: no visible element matches {selector!r}", timeout, selector=selector
     ):
         ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms), what)
-    handle: ElementHandle | None = None
     deadline = time.monotonic() + timeout
     covered_since: float | None = None
-    framed = in_frames(selector, frames) or _ref_in_a_frame(ctx, locator, selector, timeout, what)
+    handle = _ref_in_a_frame(ctx, locator, selector, timeout, what)
+    framed = handle is not None or in_frames(selector, frames)
     # In the page's own frame the wheel scrolls; inside iframes, a script still does.
     wheel = _Wheel(enabled=not framed)
     try:
@@ -507,20 +507,21 @@ def _reveal(frame: Frame) -> None:
 
 def _ref_in_a_frame(
     ctx: StepContext, locator: Locator, selector: str, timeout: float, what: str
-) -> bool:
-    """Whether an aria snapshot's ref (``aria-ref=...``) names an element inside an
-    iframe: a snapshot's refs reach into frames, and the selector does not say so."""
+) -> ElementHandle | None:
+    """The element an aria snapshot's ref (``aria-ref=...``) names, when it is inside an
+    iframe (a snapshot's refs reach into frames, and the selector does not say so);
+    None for any other selector or element."""
     if not selector.startswith("aria-ref="):
-        return False
+        return None
     with playwright_errors(
         ctx, f"{what}: no visible element matches {selector!r}", timeout, selector=selector
     ):
         handle = locator.element_handle(timeout=timeout * 1000)
-        try:
-            frame = handle.owner_frame()
-        finally:
-            handle.dispose()
-    return frame is not None and frame.parent_frame is not None
+        frame = handle.owner_frame()
+    if frame is not None and frame.parent_frame is not None:
+        return handle  # the aim goes on with it, and disposes of it
+    handle.dispose()
+    return None
 
 
 def _through_frames(
