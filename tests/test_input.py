@@ -134,6 +134,28 @@ def test_many_characters_borrow_multimedia_keys_and_give_them_back() -> None:
         assert keymap(desk.display) == before
 
 
+def test_a_reset_keymap_is_put_back_at_the_next_prepare_but_what_it_types() -> None:
+    # Between two recipes on one desktop the keymap is put back, but in one go with the
+    # next recipe's bindings: the keys it types again stay bound (each change makes
+    # Chromium re-read the keymap while its new window waits).
+    with Desktop(window_manager=False) as desk:
+        before = keymap(desk.display)
+        keys = Input(desk.display)
+        keys.prepare("Grüße 東京")
+        bound = keymap(desk.display)
+        assert sum(a != b for a, b in zip(before, bound, strict=True)) == 4
+        keys.reset((10, 10))
+        keys.prepare("東京 ß")
+        again = keymap(desk.display)
+        changed = [i for i, (a, b) in enumerate(zip(bound, again, strict=True)) if a != b]
+        assert len(changed) == 1 and again[changed[0]] == before[changed[0]]  # ü let go
+        keys.reset((10, 10))
+        keys.type("abc")  # no prepare: the keymap is put back before the first key
+        assert keymap(desk.display) == before
+        keys.close()
+        assert keymap(desk.display) == before
+
+
 def test_a_request_cut_off_halfway_does_not_hold_close() -> None:
     # A signal that lands while a request is on its way leaves its first bytes with the
     # server, which waits for the rest; close() does not wait for its answer forever.

@@ -182,8 +182,10 @@ class Desktop(Owner):
 
     def reset(self) -> None:
         """Leave input as a fresh display has it, for another recipe on this desktop:
-        keys and buttons released, Caps/Num Lock off, the keymap restored, the pointer in
-        the middle of the screen, the clipboard and every selection empty.
+        keys and buttons released, Caps/Num Lock off, the pointer in the middle of the
+        screen, the clipboard and every selection empty; the keymap is restored by the
+        next :meth:`prepare_typing` (which the next recipe's stage calls before any step),
+        the characters that recipe types keeping their keys.
 
         :raises DisplayError: the display does not answer (it cannot be used again).
         """

@@ -77,6 +77,9 @@ class Input:
             self._min_kc + i for i, syms in enumerate(mapping) if not any(syms)
         ]
         self._bound: OrderedDict[int, int] = OrderedDict()  # keysym -> spare keycode
+        # After reset(): the bindings are put back at the next prepare() (but those its
+        # text needs) or before the next key is typed, in as few keymap changes as can be.
+        self._unwanted = False
         self._held: set[int] = set()
         self._closed = False
         # Keys and mouse buttons pressed so far (not the pointer's moves, nor the wheel):
@@ -155,6 +158,8 @@ class Input:
 
     def _keycode(self, keysym: int) -> tuple[int, bool]:
         """(keycode, needs_shift) for ``keysym``, binding a spare keycode if none types it."""
+        if self._unwanted:  # typed after a reset without prepare(): the keymap first
+            self._remap(self._put_back(keep=()))
         if keysym in self._bound:
             self._bound.move_to_end(keysym)
             return self._bound[keysym], False
@@ -177,7 +182,7 @@ class Input:
         not fit is bound as it is typed.
         """
         needed = [char_keysym(c) for c in dict.fromkeys(text) if c != "\r"]
-        bound = False
+        changes = self._put_back(keep=needed) if self._unwanted else {}
         for keysym in needed:
             if keysym in self._bound:
                 self._bound.move_to_end(keysym)
@@ -187,11 +192,40 @@ class Input:
             keycode = self._take_keycode(keep=needed)
             if keycode is None:
                 break
-            self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
+            changes[keycode] = (keysym,) * self._syms_per_code
             self._bound[keysym] = keycode
-            bound = True
-        if bound:
+        if changes:
+            self._remap(changes)
             self.sync()
+
+    def _put_back(self, keep: Collection[int]) -> dict[int, tuple[int, ...]]:
+        """After :meth:`reset`: the bindings of keysyms not in ``keep`` undone (their
+        keycodes spare again); the keymap changes that takes, for the caller to make."""
+        self._unwanted = False
+        blank = (0,) * self._syms_per_code
+        gone = [keysym for keysym in self._bound if keysym not in keep]
+        codes = [self._bound.pop(keysym) for keysym in gone]
+        self._spare.extend(codes)
+        return {code: self._original.get(code, blank) for code in codes}
+
+    def _remap(self, changes: dict[int, tuple[int, ...]]) -> None:
+        """Set these keycodes' keysyms, a request per run of consecutive keycodes (every
+        change makes each X client re-read the keymap, Chromium in ~25 ms with its window
+        and input waiting: five one at a time held a new window back by ~0.4 s). A run
+        covers only codes that change: rewriting a key's own syms through the core
+        protocol makes XKB rebuild it (its type, its levels)."""
+        codes = sorted(changes)
+        while codes:
+            run = 1
+            while run < len(codes) and codes[run] == codes[0] + run:
+                run += 1
+            self._conn.change_keyboard_mapping(codes[0], [changes[c] for c in codes[:run]])
+            codes = codes[run:]
+
+    def _restore(self) -> None:
+        """Put back what every bound keycode meant before (one request)."""
+        blank = (0,) * self._syms_per_code
+        self._remap({code: self._original.get(code, blank) for code in self._bound.values()})
 
     def _take_keycode(self, *, keep: Collection[int] = ()) -> int | None:
         """A spare keycode, else the least recently used binding of a keysym not in
@@ -211,7 +245,7 @@ class Input:
             # Flush first so events already sent with the old binding reach the server
             # before its meaning changes.
             self.sync()
-        self._conn.change_keyboard_mapping(keycode, [(keysym,) * self._syms_per_code])
+        self._remap({keycode: (keysym,) * self._syms_per_code})
         self.sync()
         self._bound[keysym] = keycode
         return keycode
@@ -289,8 +323,10 @@ class Input:
 
     def reset(self, center: tuple[int, int]) -> None:
         """Leave the desktop's input as a fresh display has it, for the next recipe on
-        it: held keys and mouse buttons released, Caps Lock and Num Lock off, the keymap
-        restored, the pointer at ``center``, no selection (the clipboard empty)."""
+        it: held keys and mouse buttons released, Caps Lock and Num Lock off, the pointer
+        at ``center``, no selection (the clipboard empty), and the keymap restored by the
+        next :meth:`prepare` (keeping what its text needs) or key typed, whichever is
+        first."""
         self._release_all(sorted(self._held))
         self._held.clear()
         root = self._conn.screen().root
@@ -303,11 +339,10 @@ class Input:
             if mask & locked and code:
                 self._fake(X.KeyPress, code)
                 self._fake(X.KeyRelease, code)
-        for keycode in self._bound.values():
-            syms = self._original.get(keycode, (0,) * self._syms_per_code)
-            self._conn.change_keyboard_mapping(keycode, [syms])
-        self._spare = [*self._spare, *self._bound.values()]
-        self._bound.clear()
+        # The keymap is put back at the next prepare() (a run's, before its browser starts
+        # or its steps) but for what that text needs: the keys the next recipe types
+        # again stay bound, no change for Chromium to re-read while a window opens.
+        self._unwanted = True
         for name in ("CLIPBOARD", "PRIMARY", "SECONDARY"):  # its owner is told to let go
             request.SetSelectionOwner(
                 display=self._conn.display,
@@ -325,9 +360,7 @@ class Input:
         self._closed = True
         try:
             self._release_all(sorted(self._held))
-            for keycode in self._bound.values():
-                syms = self._original.get(keycode, (0,) * self._syms_per_code)
-                self._conn.change_keyboard_mapping(keycode, [syms])
+            self._restore()
             if not self._synced_within(_CLOSE_SYNC_S):
                 # A request cut off halfway (a signal during input) leaves the server
                 # waiting for the rest of it, and python-xlib waits for its answer forever.

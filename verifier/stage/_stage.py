@@ -337,7 +337,12 @@ class Stage:
         pooled = warm is not None and self._suite is None  # a pool's, taken over
         assert desktop is not None
         self.desktop = desktop.start()
-        self.desktop.prepare_typing(self.recipe.typed_text())
+        # Binding what the steps type makes every X client re-read the keymap: before
+        # Chromium starts it costs nothing; a running one (warm, or a suite's) would hold
+        # its new window back while it reads, so there it waits until the window is up
+        # and is read while the app gets ready.
+        if warm is None:
+            self.desktop.prepare_typing(self.recipe.typed_text())
         if self._live is not None:
             self._start_live(listen)
         width, height = self.desktop.size
@@ -416,6 +421,8 @@ class Stage:
             },
         )
         self.bundle.set_environment({"chromium": self.browser.version})
+        if warm is not None:
+            self.desktop.prepare_typing(self.recipe.typed_text())
         if self.recorder is not None:
             self.recorder.wait_ready()
             self.bundle.set_setup("recorder", {"fps": self.recorder.fps, "crf": self.recorder.crf})
