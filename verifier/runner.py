@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,24 +65,37 @@ class _Run:
         self.failed_step: int | None = None
 
     def capture(
-        self, step: Step, suffix: str, outcome: StepOutcome, started: float, *, ended: bool
-    ) -> list[str]:
-        """Screenshot after a step, plus a marked copy when it acted at screen points.
-
-        The screen is grabbed here, once the page has painted and the screen holds still
-        (and shows the dialog the step opened, when it ``ended`` as a step does, passed or
+        self,
+        step: Step,
+        suffix: str,
+        outcome: StepOutcome,
+        started: float,
+        *,
+        ended: bool,
+    ) -> tuple[list[str], str | None]:
+        """Screenshot after a step, plus a marked copy when it acted at screen points, and
+        the page's aria snapshot then (when it ``ended`` as a step does, passed or
         failed; not after an error or a signal, when the browser may not answer at all).
-        PNG encoding happens on the writer thread. Returns the bundle paths, the one to
-        show first.
+
+        The screen is grabbed once the page has painted and the screen holds still (and
+        shows the dialog the step opened, when it ended). The snapshot is asked while the
+        screen is given its time to hold still, and asked again if the screen changed
+        after it was asked: it is never older than the screenshot. PNG encoding happens
+        on the writer thread. Returns the bundle paths, the one to show first, and the
+        snapshot's.
         """
         desktop, browser = self.stage.desktop, self.stage.browser
         if desktop is None:
-            return []
+            return [], None
         rel = self.bundle.screenshot_rel(step.index, step.action, suffix)
+        snapshot: str | None = None
         try:
             page = None
             if browser is not None and browser.dead is None:
                 page = browser.next_frame()
+            asked = time.monotonic()
+            if ended:
+                snapshot = self._aria_snapshot(step)
             # An action changes the page: wait until it holds still (the browser's own UI,
             # a tab's loading spinner say, may go on). A check changed nothing; the frame
             # it waited for is painted once one frame passes quietly.
@@ -90,9 +104,11 @@ class _Run:
             dialog = browser.new_dialog(started) if browser is not None and ended else None
             if dialog is not None:  # the step opened it: the screenshot shows it
                 frame = desktop.wait_stable(quiet=DIALOG_PAINT_S, since=dialog.opened)
+            elif snapshot is not None and desktop.changed_since(asked, page):
+                snapshot = self._aria_snapshot(step)
         except VerifierError as exc:
             _log.warning("screenshot after step %d failed: %s", step.index, exc)
-            return []
+            return [], self._write_snapshot(step, snapshot)
         paths = [rel]
         self.stage.shots.write(self.bundle.path(rel), frame)
         if outcome.points:
@@ -102,12 +118,11 @@ class _Run:
             draw = functools.partial(mark_points, frame, outcome.points, path=outcome.path)
             self.stage.shots.write(self.bundle.path(marked), draw)
             paths.insert(0, marked)
-        return paths
+        return paths, self._write_snapshot(step, snapshot)
 
-    def snapshot(self, step: Step) -> str | None:
-        """The page's aria snapshot after ``step`` (the tab in front; redacted, cut at
-        ``_SNAPSHOT_BYTES``), written to the bundle; its path, or None when the page did
-        not give one in time (a dialog holds it, its scripts do not yield)."""
+    def _aria_snapshot(self, step: Step) -> str | None:
+        """The page's aria snapshot now (the tab in front, redacted), or None when the
+        page did not give one in time (a dialog holds it, its scripts do not yield)."""
         browser = self.stage.browser
         if browser is None or browser.dead is not None or browser.dialog is not None:
             return None
@@ -119,7 +134,12 @@ class _Run:
         except (VerifierError, PlaywrightError) as exc:
             _log.info("no aria snapshot after step %d: %s", step.index + 1, exc)
             return None
-        text = self.stage.redactor.text(text)
+        return self.stage.redactor.text(text)
+
+    def _write_snapshot(self, step: Step, text: str | None) -> str | None:
+        """``text`` (cut at ``_SNAPSHOT_BYTES``) written to the bundle; its path."""
+        if text is None:
+            return None
         data = text.encode("utf-8", "replace")
         if len(data) > _SNAPSHOT_BYTES:
             cut = data[:_SNAPSHOT_BYTES].decode("utf-8", "ignore")
@@ -192,13 +212,14 @@ class _Run:
     ) -> None:
         """The step's settled screenshot and aria snapshot, then its end."""
         record = begun.record
-        shots = self.capture(step, suffix, outcome, begun.started, ended=status != "error")
+        ended = status != "error"  # after an error the page may not answer at all
+        shots, snapshot = self.capture(step, suffix, outcome, begun.started, ended=ended)
         if shots:
             record["screenshot"] = shots[0]
             record["raw_screenshot"] = shots[-1]
             record["screenshots"].extend(shots)
-        if status != "error":  # after an error the page may not answer at all
-            record["snapshot"] = self.snapshot(step)
+        if ended:
+            record["snapshot"] = snapshot
         self.steps.ended(begun, status, error)
 
     def running_step(self) -> int | None:

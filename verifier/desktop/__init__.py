@@ -259,6 +259,15 @@ class Desktop(Owner):
         still = self._damage.wait_quiet(quiet, timeout, region, start)
         return cap.grab(), still
 
+    def changed_since(self, since: float, region: Box | None = None) -> bool:
+        """Whether the screen (``region`` of it) changed after ``since`` (a
+        ``time.monotonic()`` value); True when it cannot be told (no DAMAGE here)."""
+        if region is not None and self._capture is not None:
+            region = _clip(region, self._capture.size)
+        if self._damage is None or not self._damage.running:
+            return True
+        return self._damage.changed_since(since, region)
+
     def save_screenshot(self, path: Path) -> Path:
         """Capture the screen and write it as PNG to ``path``."""
         return save_png(self.screenshot(), path)

@@ -119,6 +119,11 @@ class DamageWatch:
         # Every remembered change is newer than ``since``; older ones are forgotten.
         return self._recent[0][0] if len(self._recent) == _KEEP else None
 
+    def changed_since(self, since: float, region: Box | None = None) -> bool:
+        """Whether anything was drawn in ``region`` (the screen if None) after ``since``."""
+        with self._changed:
+            return self._changed_since(since, region) is not None
+
     @property
     def running(self) -> bool:
         with self._changed:
