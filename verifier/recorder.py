@@ -175,6 +175,9 @@ class Recorder(Owner):
         return [
             _require("ffmpeg"),
             *("-hide_banner", "-loglevel", "warning", "-nostdin"),  # ended by SIGINT
+            # x11grab says what its stream is: probing it first (by reading frames) held
+            # the recording's start back by ~70 ms.
+            *("-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0"),
             *("-f", "x11grab", "-draw_mouse", "1", "-framerate", str(self.fps)),
             *("-video_size", f"{width}x{height}", "-i", f"{self.display}+0,0"),
             *("-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"),  # yuv420p needs even sizes
