@@ -34,14 +34,17 @@ _SERVE_S = 60.0
 # tests, as Playwright Test runs a suite (one server, one browser, a context with video
 # for each test).
 _PLAIN = r"""
-import os, socket, subprocess, sys, time, urllib.request
+import os, shutil, socket, subprocess, sys, time, urllib.request
 from contextlib import closing
 from playwright.sync_api import sync_playwright, expect
 app, videos, tests, chromium = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 flags = sys.argv[5:]
 with closing(socket.socket()) as s:
     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+# The recipe's own command: python3 as this PATH finds it (a shim of a version manager,
+# say, is paid by both).
+python3 = shutil.which("python3") or sys.executable
+server = subprocess.Popen([python3, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                           cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 url = f"http://127.0.0.1:{port}/"
 try:
