@@ -9,6 +9,7 @@ show nothing is looked at again, slowly, before it is said so.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -82,8 +83,11 @@ def shows(
     for quiet in (0.01, 0.15):
         before = ctx.desktop.wait_stable(quiet=quiet, timeout=0.5, region=region)
         try:
-            hide(True)
-            after = ctx.desktop.wait_stable(quiet=quiet * 2, timeout=1.0, region=region)
+            hidden = time.monotonic()
+            hide(True)  # two frames drawn: the quiet counts from the last drawing
+            after = ctx.desktop.wait_stable(
+                quiet=quiet * 2, timeout=1.0, region=region, since=hidden
+            )
         finally:
             hide(False)
         a = before[y0:y1, x0:x1].astype(np.int16)
