@@ -209,11 +209,10 @@ class Input:
         return {code: self._original.get(code, blank) for code in codes}
 
     def _remap(self, changes: dict[int, tuple[int, ...]]) -> None:
-        """Set these keycodes' keysyms, a request per run of consecutive keycodes (every
-        change makes each X client re-read the keymap, Chromium in ~25 ms with its window
-        and input waiting: five one at a time held a new window back by ~0.4 s). A run
-        covers only codes that change: rewriting a key's own syms through the core
-        protocol makes XKB rebuild it (its type, its levels)."""
+        """Set these keycodes' keysyms, a request per run of consecutive keycodes: every
+        change makes each X client re-read the keymap (Chromium in 25-45 ms, its window
+        and input waiting). A run covers only codes that change: rewriting a key's own
+        syms through the core protocol makes XKB rebuild it (its type, its levels)."""
         codes = sorted(changes)
         while codes:
             run = 1
