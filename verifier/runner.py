@@ -80,8 +80,9 @@ class _Run:
         The screen is grabbed once the page has painted and the screen holds still (and
         shows the dialog the step opened, when it ended). The snapshot is asked while the
         screen is given its time to hold still, and asked again if the screen changed
-        after it was asked: it is never older than the screenshot. PNG encoding happens
-        on the writer thread. Returns the bundle paths, the one to show first, and the
+        after it was asked: it is not older than the screenshot (but where the step
+        opened a dialog, which holds the page and its snapshot). PNG encoding happens on
+        the writer thread. Returns the bundle paths, the one to show first, and the
         snapshot's.
         """
         desktop, browser = self.stage.desktop, self.stage.browser

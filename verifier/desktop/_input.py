@@ -222,7 +222,7 @@ class Input:
             codes = codes[run:]
 
     def _restore(self) -> None:
-        """Put back what every bound keycode meant before (one request)."""
+        """Put back what every bound keycode meant before."""
         blank = (0,) * self._syms_per_code
         self._remap({code: self._original.get(code, blank) for code in self._bound.values()})
 
