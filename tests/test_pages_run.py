@@ -126,6 +126,34 @@ def test_a_step_acting_while_a_dialog_is_open_says_so(
     assert changed.mean() > 0.5, f"{changed.mean():.1%} of the screen changed"
 
 
+def test_a_snapshot_never_contradicts_the_dialog_screenshot_of_its_step(
+    site_url: str,
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The page changes just after the click, then an alert holds it: the snapshot asked
+    # while the screen settled would show the page before the change, the screenshot
+    # after it. Either the snapshot shows the change or there is none.
+    recipe = write_recipe(
+        {
+            "name": "a change, then an alert",
+            "url": site_url,
+            "steps": [
+                {"goto": "/dialogs.html"},
+                {"click": "#changed-then-alert"},
+                {"dialog": "accept"},
+            ],
+        }
+    )
+    code, manifest, bundle, _ = run(capsys, recipe, tmp_path / "out")
+    assert code == 0, manifest["steps"]
+    click = manifest["steps"][1]
+    assert manifest["steps"][2]["dialogs"][0]["message"] == "Row deleted"
+    if click["snapshot"] is not None:
+        assert "row deleted" in (bundle / click["snapshot"]).read_text(encoding="utf-8")
+
+
 def test_an_ambiguous_selector_is_exit_2_naming_the_matches(
     site_url: str,
     write_recipe: Callable[..., Path],

@@ -80,9 +80,9 @@ class _Run:
         The screen is grabbed once the page has painted and the screen holds still (and
         shows the dialog the step opened, when it ended). The snapshot is asked while the
         screen is given its time to hold still, and asked again if the screen changed
-        after it was asked: it is not older than the screenshot (but where the step
-        opened a dialog, which holds the page and its snapshot). PNG encoding happens on
-        the writer thread. Returns the bundle paths, the one to show first, and the
+        after it was asked: it is not older than the screenshot. When a dialog the step
+        opened comes meanwhile, which holds the page, there is none. PNG encoding
+        happens on the writer thread. Returns the bundle paths, the one to show first, and the
         snapshot's.
         """
         desktop, browser = self.stage.desktop, self.stage.browser
@@ -105,6 +105,10 @@ class _Run:
             dialog = browser.new_dialog(started) if browser is not None and ended else None
             if dialog is not None:  # the step opened it: the screenshot shows it
                 frame = desktop.wait_stable(quiet=DIALOG_PAINT_S, since=dialog.opened)
+                if dialog.opened >= asked:
+                    # The page may have changed before it opened the dialog, which now
+                    # holds it: a snapshot asked before would contradict the screenshot.
+                    snapshot = None
             elif snapshot is not None and desktop.changed_since(asked, page):
                 snapshot = self._aria_snapshot(step)
         except VerifierError as exc:
