@@ -45,6 +45,18 @@ _MULTI_CLICK_GAP_S = 0.02
 
 
 _XF86_FIRST, _XF86_LAST = 0x1008FF00, 0x1008FFFF  # the XF86 multimedia keysyms
+# Keys Chromium acts on by the key itself, whatever it is bound to: never lent. Found by
+# binding a character to each multimedia key of Xvfb's keymap and pressing it in a page:
+# these nine navigated (back, forward, home, reload: a CJK character bound to XF86Reload's
+# key reloaded the page mid-step), opened the omnibox (search, favourites) or used the
+# clipboard (copy, cut, paste) instead of typing it; stop and refresh are browser keys too.
+_ACTING_XF86 = frozenset(
+    {
+        0x1008FF26, 0x1008FF27, 0x1008FF18, 0x1008FF73,  # back, forward, home, reload
+        0x1008FF1B, 0x1008FF30, 0x1008FF28, 0x1008FF29,  # search, favourites, stop, refresh
+        0x1008FF57, 0x1008FF58, 0x1008FF6D,  # copy, cut, paste
+    }
+)  # fmt: skip
 
 
 class Input:
@@ -72,6 +84,7 @@ class Input:
             if any(syms)
             and self._min_kc + i not in modifiers
             and all(sym == 0 or _XF86_FIRST <= sym <= _XF86_LAST for sym in syms)
+            and not any(sym in _ACTING_XF86 for sym in syms)
         }
         self._spare: list[int] = [*self._original] + [
             self._min_kc + i for i, syms in enumerate(mapping) if not any(syms)
@@ -205,7 +218,10 @@ class Input:
         blank = (0,) * self._syms_per_code
         gone = [keysym for keysym in self._bound if keysym not in keep]
         codes = [self._bound.pop(keysym) for keysym in gone]
-        self._spare.extend(codes)
+        # Taken last: Chromium keeps what a key's first character was for its key events
+        # (`key`), so a new character on a used key would read as the old one (the last
+        # recipe's) to the page; keys never bound go first.
+        self._spare[:0] = codes
         return {code: self._original.get(code, blank) for code in codes}
 
     def _remap(self, changes: dict[int, tuple[int, ...]]) -> None:
