@@ -123,6 +123,8 @@ class Rig:
     :param screen: the display's ``WIDTHxHEIGHT``: recipes of another screen start cold.
     :param file_urls: whether the browser may open ``file:`` URLs (recipes that say
         otherwise start cold).
+    :param typing: what the recipes it will serve type (a suite's): bound before
+        Chromium starts and kept for them all (see :meth:`Desktop.prepare_typing`).
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class Rig:
         file_urls: bool = False,
         network: str = "host",
         display: str | None = None,
+        typing: str = "",
     ) -> None:
         self.network = network
+        self._typing = typing
         self._attach = display
         try:
             self.screen = parse_screen(screen, what="--screen")[:2]
@@ -176,6 +180,7 @@ class Rig:
             playwright = start_playwright()
             self._stack.callback(stop_playwright, playwright)
             desktop.start()
+            desktop.prepare_typing(self._typing, keep=True)
             chromium = Chromium(
                 executable=CHROMIUM,
                 display=desktop.display,

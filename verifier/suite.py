@@ -41,9 +41,14 @@ class Suite:
     """What the recipes of one command share (see the module). A context manager: its
     end stops the app and the desktop."""
 
-    def __init__(self, secrets: Callable[[], Redactor] | None = None) -> None:
+    def __init__(
+        self,
+        secrets: Callable[[], Redactor] | None = None,
+        typing: Callable[[], str] | None = None,
+    ) -> None:
         self._secrets_of = secrets
         self._secrets: Redactor | None = None
+        self._typing = typing
         self._app_keep = True
         self._rig: Rig | None = None
         self._rig_key: tuple[object, ...] | None = None
@@ -82,8 +87,15 @@ class Suite:
             _log.info("a new desktop: this recipe's screen, network or file: URLs differ")
             self._close_rig()
         if self._rig is None:  # (entering its namespace may fail: then nothing is lent)
+            # What every recipe types is bound before its Chromium starts: Chromium takes
+            # a key's meaning for its key events (`key`) once, at the first key typed, so a
+            # key bound later reads "\0" to the page (or what the key typed before).
             rig = Rig(
-                recipe.screen, file_urls=recipe.allow_file_urls, network=network, display=display
+                recipe.screen,
+                file_urls=recipe.allow_file_urls,
+                network=network,
+                display=display,
+                typing=self._typing() if self._typing is not None else "",
             )
             self._rig, self._rig_key, self._rig_by = rig.enter(), key, None
         self._lent = True

@@ -296,10 +296,13 @@ def _suite(*, isolate: bool, recipes: Sequence[str]) -> Iterator[Suite | None]:
     if isolate:
         yield None
         return
-    from verifier.stage import secrets_of_all  # (runs here need it)
+    from verifier.stage import secrets_of_all, typed_text_of_all  # (runs here need it)
     from verifier.suite import Suite
 
-    suite = Suite(secrets=lambda: secrets_of_all(recipes, os.environ))
+    suite = Suite(
+        secrets=lambda: secrets_of_all(recipes, os.environ),
+        typing=lambda: typed_text_of_all(recipes),
+    )
     try:
         yield suite
     finally:

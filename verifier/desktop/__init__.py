@@ -185,7 +185,7 @@ class Desktop(Owner):
         keys and buttons released, Caps/Num Lock off, the pointer in the middle of the
         screen, the clipboard and every selection empty; the keymap is restored by the
         next :meth:`prepare_typing` (which the next recipe's stage calls before any step),
-        the characters that recipe types keeping their keys.
+        but for what that recipe types and what was bound to be kept.
 
         :raises DisplayError: the display does not answer (it cannot be used again).
         """
@@ -321,14 +321,16 @@ class Desktop(Owner):
         """Type any Unicode text as real key events; returns the key releases sent."""
         return self._in().type(text)
 
-    def prepare_typing(self, text: str) -> None:
+    def prepare_typing(self, text: str, *, keep: bool = False) -> None:
         """Bind now the characters ``text`` needs that the keyboard map lacks.
 
         Typing such a character changes the keymap, and every X client re-reads it
         (Chromium takes about 25 ms a change, holding up the input after it). Called
         before the browser starts, with everything a run will type, it costs nothing.
+        With ``keep``, :meth:`reset` leaves these bound (a suite's: what all its recipes
+        type, bound before its Chromium reads the keymap for its key events).
         """
-        self._in().prepare(text)
+        self._in().prepare(text, keep=keep)
 
     def key(self, combo: str) -> int:
         """Press a key or combo (``Enter``, ``Control+a``, ``ctrl+shift+t``); returns releases."""

@@ -93,6 +93,7 @@ class Input:
         # After reset(): the bindings are put back at the next prepare() (but those its
         # text needs) or before the next key is typed, in as few keymap changes as can be.
         self._unwanted = False
+        self._kept: set[int] = set()  # keysyms a reset leaves bound (prepare's keep)
         self._held: set[int] = set()
         self._closed = False
         # Keys and mouse buttons pressed so far (not the pointer's moves, nor the wheel):
@@ -186,15 +187,17 @@ class Input:
                 return keycode, index == 1
         return None
 
-    def prepare(self, text: str) -> None:
+    def prepare(self, text: str, *, keep: bool = False) -> None:
         """Bind now what typing ``text`` needs that the keymap lacks.
 
         Every keymap change makes each X client re-read the keymap (Chromium takes ~25 ms,
         and the input after it waits): binding a text's characters before the client
         starts costs nothing. Older bindings this text does not use make room; what does
-        not fit is bound as it is typed.
+        not fit is bound as it is typed. With ``keep``, a reset leaves what it bound.
         """
         needed = [char_keysym(c) for c in dict.fromkeys(text) if c != "\r"]
+        if keep:
+            self._kept.update(needed)
         changes = self._put_back(keep=needed) if self._unwanted else {}
         for keysym in needed:
             if keysym in self._bound:
@@ -216,7 +219,7 @@ class Input:
         keycodes spare again); the keymap changes that takes, for the caller to make."""
         self._unwanted = False
         blank = (0,) * self._syms_per_code
-        gone = [keysym for keysym in self._bound if keysym not in keep]
+        gone = [k for k in self._bound if k not in keep and k not in self._kept]
         codes = [self._bound.pop(keysym) for keysym in gone]
         # Taken last: Chromium keeps what a key's first character was for its key events
         # (`key`), so a new character on a used key would read as the old one (the last

@@ -7,7 +7,14 @@ and the one way a step is recorded, a recipe's or an agent's (``_steps.py``).
 from __future__ import annotations
 
 from verifier.stage._shots import ShotWriter
-from verifier.stage._stage import Stage, check_window_on, error_info, secrets_of, secrets_of_all
+from verifier.stage._stage import (
+    Stage,
+    check_window_on,
+    error_info,
+    secrets_of,
+    secrets_of_all,
+    typed_text_of_all,
+)
 from verifier.stage._steps import Begun, StepLog
 
 __all__ = (
@@ -19,4 +26,5 @@ __all__ = (
     "error_info",
     "secrets_of",
     "secrets_of_all",
+    "typed_text_of_all",
 )

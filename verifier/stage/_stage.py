@@ -75,6 +75,7 @@ __all__ = (
     "error_info",
     "secrets_of",
     "secrets_of_all",
+    "typed_text_of_all",
 )
 
 _log = logging.getLogger(__name__)
@@ -99,16 +100,32 @@ def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
     )
 
 
+def _readable(paths: Sequence[str | os.PathLike[str]]) -> list[Recipe]:
+    """The recipes at ``paths`` that can be read (one that cannot fails on its own run)."""
+    found = []
+    for path in paths:
+        try:
+            found.append(load_recipe(Path(path)))
+        except RecipeError:
+            continue
+    return found
+
+
 def secrets_of_all(paths: Sequence[str | os.PathLike[str]], environ: Mapping[str, str]) -> Redactor:
     """The secrets of every recipe at ``paths`` (one that cannot be read, or declares a
     secret too short to redact, fails on its own run and adds none)."""
     found = NO_SECRETS
-    for path in paths:
+    for recipe in _readable(paths):
         try:
-            found = found.joined(secrets_of(load_recipe(Path(path)), environ))
+            found = found.joined(secrets_of(recipe, environ))
         except RecipeError:
             continue
     return found
+
+
+def typed_text_of_all(paths: Sequence[str | os.PathLike[str]]) -> str:
+    """What every recipe at ``paths`` types (secrets read from the environment)."""
+    return "".join(recipe.typed_text() for recipe in _readable(paths))
 
 
 def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0) -> set[int]:
