@@ -13,7 +13,9 @@ from verifier.errors import DevServerError
 
 __all__ = ("Probe", "probe", "refuse_taken_port", "wait_answering")
 
-# Between probes: 10 ms at first (most dev servers answer within a second), then 50.
+# Between probes: 10 ms in the first second while nothing listens yet (a refused
+# connection costs the app nothing), else 50 ms: a server that answers, but not yet 2xx,
+# renders a page for each probe.
 _POLL_FIRST_S, _POLL_INTERVAL_S, _POLL_FAST_FOR_S = 0.01, 0.05, 1.0
 
 
@@ -90,5 +92,6 @@ def wait_answering(url: str, deadline: float, *, alive: Callable[[], None]) -> P
         now = time.monotonic()
         if last.ok or deadline - now <= 0:
             return last
-        interval = _POLL_FIRST_S if now < fast_until else _POLL_INTERVAL_S
+        listens = last.detail.startswith("HTTP")
+        interval = _POLL_FIRST_S if now < fast_until and not listens else _POLL_INTERVAL_S
         time.sleep(min(interval, max(0.0, deadline - now)))
