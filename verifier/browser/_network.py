@@ -95,6 +95,17 @@ class NetworkLog:
         """A point in the log: :meth:`since` gives the requests started after it."""
         return self._seq
 
+    def finishing(self, mark: int) -> bool:
+        """Whether a request started after ``mark`` has its answer but not all of it yet
+        (its time is known once its body is in)."""
+        with self._lock:
+            for entry in reversed(self._entries.values()):
+                if entry.seq <= mark:
+                    return False
+                if entry.reply is not None and entry.timing is None:
+                    return True
+        return False
+
     def since(self, mark: int, *, limit: int = 100) -> tuple[list[dict[str, object]], int, int]:
         """The requests started after ``mark`` (method, URL, status, ms; the first
         ``limit``), redacted, how many more there were, and the mark to read on from."""

@@ -30,6 +30,8 @@ __all__ = ("Begun", "StepLog")
 
 _log = logging.getLogger(__name__)
 
+_FINISHING_S = 0.05  # how long a step's end waits for answers still coming in
+
 
 @dataclass(slots=True)
 class Begun:
@@ -153,6 +155,11 @@ class StepLog:
         record["error"] = error
         browser = self._browser()
         if browser is not None:
+            # An answer whose body is still coming has no time yet: a moment for it (a
+            # 404's body came ~10 ms after its status), not for a stream that goes on.
+            until = time.monotonic() + _FINISHING_S
+            while browser.network.finishing(self._marks[1]) and time.monotonic() < until:
+                browser.sync(timeout=_FINISHING_S)
             said, more_said, said_at = browser.console.since(self._marks[0])
             asked, more_asked, asked_at = browser.network.since(self._marks[1])
             self._marks = (said_at, asked_at)
