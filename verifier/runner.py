@@ -81,8 +81,8 @@ class _Run:
         shows the dialog the step opened, when it ended). The snapshot is asked while the
         screen is given its time to hold still, and asked again if the screen changed
         after it was asked: it is not older than the screenshot. When a dialog the step
-        opened comes meanwhile, which holds the page, there is none. PNG encoding
-        happens on the writer thread. Returns the bundle paths, the one to show first, and the
+        opened comes meanwhile, which holds the page, there is none. PNG encoding happens
+        on the writer thread. Returns the bundle paths, the one to show first, and the
         snapshot's.
         """
         desktop, browser = self.stage.desktop, self.stage.browser

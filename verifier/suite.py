@@ -48,7 +48,8 @@ class Suite:
     ) -> None:
         self._secrets_of = secrets
         self._secrets: Redactor | None = None
-        self._typing = typing
+        self._typing_of = typing
+        self._typing: str | None = None
         self._app_keep = True
         self._rig: Rig | None = None
         self._rig_key: tuple[object, ...] | None = None
@@ -66,6 +67,13 @@ class Suite:
         if self._secrets is None:
             self._secrets = self._secrets_of() if self._secrets_of is not None else NO_SECRETS
         return self._secrets
+
+    @property
+    def typing(self) -> str:
+        """What every recipe of the command types (read once, for every desktop)."""
+        if self._typing is None:
+            self._typing = self._typing_of() if self._typing_of is not None else ""
+        return self._typing
 
     def __enter__(self) -> Suite:
         return self
@@ -95,7 +103,7 @@ class Suite:
                 file_urls=recipe.allow_file_urls,
                 network=network,
                 display=display,
-                typing=self._typing() if self._typing is not None else "",
+                typing=self.typing,
             )
             self._rig, self._rig_key, self._rig_by = rig.enter(), key, None
         self._lent = True

@@ -23,6 +23,7 @@ _POLL_FIRST_S, _POLL_INTERVAL_S, _POLL_FAST_FOR_S = 0.01, 0.05, 1.0
 class Probe:
     ok: bool
     detail: str
+    answered: bool = False  # an HTTP answer came (else nothing listens, or it hung up)
 
 
 def _hosts_and_port(url: str) -> tuple[list[str], int]:
@@ -41,6 +42,7 @@ def probe(url: str, timeout: float) -> Probe:
     if parts.query:
         path += "?" + parts.query
     detail = "no answer"
+    answered = False
     for candidate in hosts:
         conn_cls = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -55,9 +57,9 @@ def probe(url: str, timeout: float) -> Probe:
         finally:
             conn.close()
         if 200 <= status < 400:
-            return Probe(True, f"HTTP {status}")
-        detail = f"HTTP {status}"
-    return Probe(False, detail)
+            return Probe(True, f"HTTP {status}", answered=True)
+        detail, answered = f"HTTP {status}", True
+    return Probe(False, detail, answered=answered)
 
 
 def refuse_taken_port(url: str, who: str) -> None:
@@ -92,6 +94,6 @@ def wait_answering(url: str, deadline: float, *, alive: Callable[[], None]) -> P
         now = time.monotonic()
         if last.ok or deadline - now <= 0:
             return last
-        listens = last.detail.startswith("HTTP")
-        interval = _POLL_FIRST_S if now < fast_until and not listens else _POLL_INTERVAL_S
+        fast = now < fast_until and not last.answered
+        interval = _POLL_FIRST_S if fast else _POLL_INTERVAL_S
         time.sleep(min(interval, max(0.0, deadline - now)))

@@ -355,9 +355,9 @@ class Stage:
         assert desktop is not None
         self.desktop = desktop.start()
         # Binding what the steps type makes every X client re-read the keymap: before
-        # Chromium starts it costs nothing; a running one (warm, or a suite's) would hold
-        # its new window back while it reads, so there it waits until the window is up
-        # and is read while the app gets ready.
+        # Chromium starts it costs nothing (a suite's desktop bound every recipe's then);
+        # a running one (a warm desktop's) would hold its new window back while it reads,
+        # so there it waits until the window is up and is read while the app gets ready.
         if warm is None:
             self.desktop.prepare_typing(self.recipe.typed_text())
         if self._live is not None:

@@ -158,7 +158,11 @@ class StepLog:
             # An answer whose body is still coming has no time yet: a moment for it (a
             # 404's body came ~10 ms after its status), not for a stream that goes on.
             until = time.monotonic() + _FINISHING_S
-            while browser.network.finishing(self._marks[1]) and time.monotonic() < until:
+            while (
+                browser.dead is None
+                and browser.network.finishing(self._marks[1])
+                and time.monotonic() < until
+            ):
                 browser.sync(timeout=_FINISHING_S)
             said, more_said, said_at = browser.console.since(self._marks[0])
             asked, more_asked, asked_at = browser.network.since(self._marks[1])
