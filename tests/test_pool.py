@@ -198,6 +198,47 @@ def test_runs_take_warm_desktops_each_fresh_and_serve_stops_clean(
     assert not left
 
 
+def test_a_warm_run_that_loads_a_login_gets_a_context_made_with_it(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    # A warm desktop opens its run's window ahead; a run that loads a saved login needs
+    # a context made with it: the window ahead is dropped, and the page finds the login.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(_REMEMBERS)
+    save = _site_recipe(
+        write_recipe,
+        {"expect_text": "found::none"},
+        {"save_storage_state": "state/auth.json"},
+        site=site,
+    )
+    (site / "again.html").write_text(_REMEMBERS)
+    load = write_recipe(
+        {
+            "name": "loads the login",
+            "app": {
+                "command": server_command("serve", str(site)),
+                "url": "http://127.0.0.1:{port}/",
+            },
+            "storage_state": "state/auth.json",
+            "steps": [{"goto": "/again.html"}, {"expect_text": "found:left=1:1"}],
+        },
+        "load.yaml",
+    )
+    out = tmp_path / "out"
+    with _serving(tmp_path) as server:
+        first = server.workers()
+        done = _run(str(save), "--pool", str(server.sock), "--out", str(out), "--no-video")
+        assert done.returncode == 0, done.stderr
+        assert read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]["browser"]["warm"]
+        server.wait_ready(set(first))
+        done = _run(str(load), "--pool", str(server.sock), "--out", str(out), "--no-video")
+        assert done.returncode == 0, done.stderr + done.stdout
+        setup = read_manifest(Path(json.loads(done.stdout)["bundle"]))["setup"]
+        assert setup["browser"]["warm"] is True
+        assert setup["storage_state"]["path"].endswith("auth.json")
+
+
 def test_a_run_the_pool_cannot_serve_starts_cold_and_says_why(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:

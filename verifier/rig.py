@@ -1,13 +1,14 @@
 """A warm desktop: what a run stands on before it knows its recipe, started ahead of it.
 
-A :class:`Rig` is Xvfb, openbox, Playwright's driver and a headed Chromium with no
-window, no context and nothing of any app (with ``network: loopback``, all of it in a
-network namespace of its own). ``verifier serve`` keeps rigs ready (see
-``verifier.pool``); a :class:`~verifier.stage.Stage` given one takes its parts over
-(:meth:`~Rig.take`) instead of starting its own, and then owns them: they serve that
-one run and are stopped with it. A suite of recipes (``verifier.suite``) instead lends
-them (:meth:`~Rig.lend`) to one stage after another, each making a browser context of
-its own, and resets the desktop's input between them.
+A :class:`Rig` is Xvfb, openbox, Playwright's driver and a headed Chromium with
+nothing of any app (a pool's has a fresh context's window open already, for its run),
+with ``network: loopback`` all of it in a network namespace of its own. ``verifier
+serve`` keeps rigs ready (see ``verifier.pool``); a :class:`~verifier.stage.Stage`
+given one takes its parts over (:meth:`~Rig.take`) instead of starting its own, and
+then owns them: they serve that one run and are stopped with it. A suite of recipes
+(``verifier.suite``) instead lends them (:meth:`~Rig.lend`) to one stage after
+another, each making a browser context of its own, and resets the desktop's input
+between them.
 
 ::
 
@@ -29,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Playwright
 
 from verifier._netns import loopback_only
@@ -125,6 +127,10 @@ class Rig:
         otherwise start cold).
     :param typing: what the recipes it will serve type (a suite's): bound before
         Chromium starts and kept for them all (see :meth:`Desktop.prepare_typing`).
+    :param window: open a fresh browser context's window ahead, for the one run the
+        rig serves (a pool's): that run does not wait for it (unless it loads a login,
+        which needs a context of its own). Not for a suite: a window opened ahead of a
+        recipe would be on the screen during the recipe before.
     """
 
     def __init__(
@@ -135,9 +141,11 @@ class Rig:
         network: str = "host",
         display: str | None = None,
         typing: str = "",
+        window: bool = False,
     ) -> None:
         self.network = network
         self._typing = typing
+        self._window = window
         self._attach = display
         try:
             self.screen = parse_screen(screen, what="--screen")[:2]
@@ -189,6 +197,12 @@ class Rig:
             )
             self._stack.callback(chromium.close)
             chromium.launch(playwright)
+            if self._window:
+                chromium.open_window(playwright, desktop.size)
+        except PlaywrightError as exc:
+            self.close()
+            msg = f"the warm desktop's browser window did not open: {exc.message.splitlines()[0]}"
+            raise BrowserError(msg) from exc
         except BaseException:
             self.close()
             raise
@@ -245,9 +259,12 @@ class Rig:
             msg = "the warm desktop is not started"
             raise VerifierError(msg)
         self._parts.desktop.check_alive()
-        browser = self._parts.chromium.browser
-        if browser is None or not browser.is_connected():
+        chromium = self._parts.chromium
+        if chromium.browser is None or not chromium.browser.is_connected():
             msg = "the warm desktop's Chromium is gone"
+            raise BrowserError(msg)
+        if chromium.window_gone():
+            msg = "the warm desktop's browser window closed"
             raise BrowserError(msg)
 
     def lend(self) -> RigParts:

@@ -33,7 +33,7 @@ from verifier.browser._dialogs import DialogEvent, Dialogs
 from verifier.browser._downloads import DOWNLOAD_TIMEOUT, Downloads
 from verifier.browser._driver import start_playwright, stop_playwright
 from verifier.browser._input import InputKind, InputMark, InputWatch
-from verifier.browser._launch import CHROMIUM, CLOSE_TIMEOUT, Chromium, fill_screen
+from verifier.browser._launch import CHROMIUM, CLOSE_TIMEOUT, Chromium, fill_screen, new_context
 from verifier.browser._network import NetworkLog
 from verifier.browser._seen import register_engines
 from verifier.browser._tabs import Tabs
@@ -149,11 +149,14 @@ class Browser(Owner):
         browser = self._chromium.browser or self._chromium.launch(self._pw)
         self.version = browser.version
         browser.on("disconnected", lambda _b: self._mark_dead("Chromium disconnected"))
-        context = browser.new_context(
-            no_viewport=True,
-            accept_downloads=True,
-            storage_state=self._storage_state,  # type: ignore[arg-type]
-        )
+        # A warm desktop's window, opened ahead: fresh, with nothing of any app. Not for
+        # a run that loads a login first (its context must be made with it).
+        ahead = self._chromium.take_window()
+        if ahead is not None and self._storage_state is not None:
+            with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+                ahead[0].close()
+            ahead = None
+        context = ahead[0] if ahead is not None else new_context(browser, self._storage_state)
         self._context = context
         loop: asyncio.AbstractEventLoop = context._loop  # Playwright's own loop
         self._calls = Calls(loop, default=DEFAULT_CALL_S)
@@ -173,11 +176,12 @@ class Browser(Owner):
         self.network.listen(context)
         context.on("dialog", self._dialogs.on_dialog)
         tabs.listen()
-        page = context.new_page()
+        page = ahead[1] if ahead is not None else context.new_page()
         tabs.take(page)  # unless the "page" event has come already
         tabs.watch(browser)
-        page.bring_to_front()
-        fill_screen(context, page, self._screen)
+        if ahead is None:
+            page.bring_to_front()
+        fill_screen(context, page, self._screen)  # (one question, when it does already)
         self._pids = self._chromium.pids()
         # Its "page" event may still be setting the first tab up: take it in fully, or a
         # caller that asks for the page at once finds none ("its last page was closed").

@@ -42,7 +42,7 @@ def work(fd: int, screen: str, pool: Path) -> int:
     server = socket.socket(fileno=fd)
     with SignalGuard():
         try:
-            rig = Rig(screen).start()
+            rig = Rig(screen, window=True).start()
         except VerifierError as exc:
             print(f"verifier serve: a desktop did not start: {exc.message}", file=sys.stderr)
             return 2
@@ -200,11 +200,14 @@ def _error(exc: VerifierError) -> dict[str, Any]:
 
 class _Hangup:
     """While a run goes on: the caller's ``{"signal": N}`` is signal N to this process,
-    and a caller that hangs up is SIGTERM (nobody waits for the run any more)."""
+    and a caller that hangs up is SIGTERM (nobody waits for the run any more). The
+    watch waits on the caller's socket and a pipe of its own, which :meth:`stop` writes
+    to: the run's reply goes out at once, not after a poll's slice."""
 
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
         self._done = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
         self.asked = False  # the caller asked the run to stop (or hung up)
         self._thread = threading.Thread(target=self._watch, name="pool-hangup", daemon=True)
         self._thread.start()
@@ -213,7 +216,13 @@ class _Hangup:
         wire = Wire(self._conn)
         while not self._done.is_set():
             try:
-                message = wire.recv(0.2)
+                ready, _, _ = select.select([self._conn.fileno(), self._wake_r], [], [])
+            except (OSError, ValueError):
+                return
+            if self._done.is_set() or self._wake_r in ready:
+                return
+            try:
+                message = wire.recv(1.0)  # something came: the rest of its line follows
             except TimeoutError:
                 continue
             except (OSError, ValueError):
@@ -231,4 +240,9 @@ class _Hangup:
 
     def stop(self) -> None:
         self._done.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
         self._thread.join(timeout=1.0)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)

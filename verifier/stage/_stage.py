@@ -306,6 +306,9 @@ class Stage:
         else:
             desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
             stack.callback(desktop.close)  # after the dev server (registered later) stops
+        if warm is not None and self.video:
+            # Its display is up: ffmpeg (~0.15 s to its first frame) starts beside the app.
+            self._launch_recorder(warm.desktop, logs)
         services = self.recipe.services()
         app_by: str | None = None  # the run that started the suite's app
         if services:
@@ -385,18 +388,8 @@ class Stage:
                 "git_commit": commit.result(),
             }
         )
-        if self.video:
-            self.recorder = Recorder(
-                display=self.desktop.display,
-                size=self.desktop.size,
-                path=self.bundle.path("video.mp4"),
-                log=logs / "ffmpeg.log",
-                fps=self.recipe.video.fps,
-                crf=self.recipe.video.crf,
-                env=self.desktop.env,
-            )
-            stack.callback(self.recorder.end)  # before the display goes
-            self.recorder.launch()
+        if self.video and self.recorder is None:
+            self._launch_recorder(self.desktop, logs)
         storage = None
         if state_path is not None:
             loaded = load_state(state_path, services=self.services, recipe=self.recipe.path)
@@ -460,6 +453,20 @@ class Stage:
                 },
             )
         self._check_placement()
+
+    def _launch_recorder(self, desktop: Desktop, logs: Path) -> None:
+        """Spawn the screen's video (its first frame is waited for before the steps)."""
+        self.recorder = Recorder(
+            display=desktop.display,
+            size=desktop.size,
+            path=self.bundle.path("video.mp4"),
+            log=logs / "ffmpeg.log",
+            fps=self.recipe.video.fps,
+            crf=self.recipe.video.crf,
+            env=desktop.env,
+        )
+        self._parts.callback(self.recorder.end)  # before the display goes
+        self.recorder.launch()
 
     def _confinement(self) -> Confinement:
         """What the app's sandbox keeps from it: every bundle of the output folder, saved
