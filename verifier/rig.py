@@ -4,8 +4,8 @@ A :class:`Rig` is Xvfb, openbox, Playwright's driver and a headed Chromium with
 nothing of any app (a pool's has a fresh context's window open already, for its run),
 with ``network: loopback`` all of it in a network namespace of its own. ``verifier
 serve`` keeps rigs ready (see ``verifier.pool``); a :class:`~verifier.stage.Stage`
-given one takes its parts over (:meth:`~Rig.take`) instead of starting its own, and
-then owns them: they serve that one run and are stopped with it. A suite of recipes
+given one takes its parts (:meth:`~Rig.take`) instead of starting its own: they serve
+that one run, and the rig stops them once the run has answered. A suite of recipes
 (``verifier.suite``) instead lends them (:meth:`~Rig.lend`) to one stage after
 another, each making a browser context of its own, and resets the desktop's input
 between them.
@@ -16,7 +16,7 @@ between them.
     why = rig.refuses(recipe, network="host", display=None, live=False)
     stage = Stage(recipe, out=..., rig=rig)   # takes the rig's parts at start()
     ...
-    rig.close()                          # stops whatever no stage took
+    rig.close()                          # stops them (after the run has answered)
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def enter_loopback(stack: contextlib.ExitStack) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RigParts:
-    """What a stage takes from a rig, and then owns."""
+    """What a stage uses of a rig (the rig stops them)."""
 
     desktop: Desktop
     playwright: Playwright
@@ -286,13 +286,13 @@ class Rig:
         self._parts.desktop.reset()
 
     def take(self) -> RigParts:
-        """Hand the parts over, once: the taker stops them from now on."""
+        """Hand the parts to the one run the rig serves (once). The rig still stops them
+        at :meth:`close`, which its owner calls once that run has answered: the run's
+        caller does not wait for Chromium, the driver and the display to close."""
         if self._parts is None or self._taken:
             msg = "a warm desktop serves one run: this one is not ready or already taken"
             raise VerifierError(msg)
         self._taken = True
-        self._stack.pop_all()  # the parts are the taker's; only the log folder stays ours
-        self._stack.callback(shutil.rmtree, self._logs, ignore_errors=True)
         return self._parts
 
     def copy_logs(self, folder: Path) -> None:

@@ -75,7 +75,8 @@ class Browser(Owner):
         launching one (``executable`` and ``file_urls`` are then its own) and closes it,
         unless ``keep_chromium``: then only this browser's context (its cookies, storage,
         cache, permissions, pages and windows) is closed, for the next recipe to make its
-        own. A context that does not close within its deadline takes Chromium with it.
+        own, or for the warm desktop to close Chromium once its run has answered. A
+        context that does not close within its deadline takes Chromium with it.
     """
 
     def __init__(

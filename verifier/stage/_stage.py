@@ -298,11 +298,8 @@ class Stage:
         if self._suite is not None:  # lent (once the app launched): given back, not stopped
             self._suite.prepare(self.recipe, network=self.network, display=self.display)
             stack.callback(self._give_back)
-        elif warm is not None:  # its parts are ours to stop from here on
+        elif warm is not None:  # the rig stops its parts once this run has answered
             desktop = warm.desktop
-            stack.callback(desktop.close)
-            stack.callback(stop_playwright, warm.playwright)
-            stack.callback(warm.chromium.close)  # the browser closes it first, if it came
         else:
             desktop = Desktop(self.recipe.screen, display=self.display, log_dir=logs)
             stack.callback(desktop.close)  # after the dev server (registered later) stops
@@ -413,7 +410,7 @@ class Stage:
                 storage_state=storage,
                 file_urls=self.recipe.allow_file_urls,
                 chromium=warm.chromium if warm is not None else None,
-                keep_chromium=self._suite is not None,
+                keep_chromium=warm is not None,  # the rig's: it closes it
             )
         )
         if self.recorder is not None:
