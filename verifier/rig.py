@@ -187,7 +187,7 @@ class Rig:
             desktop.launch()
             playwright = start_playwright()
             self._stack.callback(stop_playwright, playwright)
-            desktop.start()
+            desktop.start(managed=False)  # openbox comes up while Chromium starts
             desktop.prepare_typing(self._typing, keep=True)
             chromium = Chromium(
                 executable=CHROMIUM,
@@ -197,6 +197,7 @@ class Rig:
             )
             self._stack.callback(chromium.close)
             chromium.launch(playwright)
+            desktop.wait_managed()
             if self._window:
                 chromium.open_window(playwright, desktop.size)
         except PlaywrightError as exc:

@@ -335,10 +335,14 @@ def _openbox_config(path: Path) -> Path:
 
 
 class WindowManager:
-    """openbox on our display; ready once it has claimed the root window (EWMH handshake)."""
+    """openbox on our display; ready once it has claimed the root window (EWMH handshake),
+    which :meth:`wait_ready` waits for: a client that maps no window yet (a browser
+    starting) may start meanwhile."""
 
-    def __init__(self, display: str, *, log: Path, timeout: float = 10.0) -> None:
+    def __init__(self, display: str, *, log: Path) -> None:
         self.log = log
+        self._display = display
+        self._ready = False
         # Its configuration lives beside it, not in the (evidence) log folder.
         self._config_dir = tempfile.mkdtemp(prefix="openbox-")
         try:
@@ -353,11 +357,15 @@ class WindowManager:
         except BaseException:
             shutil.rmtree(self._config_dir, ignore_errors=True)
             raise
-        try:
-            self._wait_ready(display, timeout)
-        except BaseException:
-            self.close()
-            raise
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until openbox manages the display (once; ~70 ms after its start).
+
+        :raises DisplayError: it exited, or did not within ``timeout`` seconds.
+        """
+        if not self._ready:
+            self._wait_ready(self._display, timeout)
+            self._ready = True
 
     def _wait_ready(self, display: str, timeout: float) -> None:
         conn = open_display(display)

@@ -48,7 +48,7 @@ from verifier._redact import NO_SECRETS, Redactor
 from verifier._signals import SignalGuard
 from verifier._storage import load_state, read_state
 from verifier.app import AppServices, Confinement
-from verifier.browser import Browser, start_playwright, stop_playwright
+from verifier.browser import CHROMIUM, Browser, Chromium, start_playwright, stop_playwright
 from verifier.desktop import Desktop
 from verifier.errors import (
     BrowserError,
@@ -353,7 +353,9 @@ class Stage:
         driver_s = time.monotonic() - t0
         pooled = warm is not None and self._suite is None  # a pool's, taken over
         assert desktop is not None
-        self.desktop = desktop.start()
+        # openbox comes up while Chromium starts (below), which opens no window until
+        # it is asked for one (a warm desktop's is managed already).
+        self.desktop = desktop.start(managed=False)
         # Binding what the steps type makes every X client re-read the keymap: before
         # Chromium starts it costs nothing (a suite's desktop bound every recipe's then);
         # a running one (a warm desktop's) would hold its new window back while it reads,
@@ -399,6 +401,17 @@ class Stage:
                 {"path": str(state_path), "origins": loaded.origins, "notes": loaded.notes},
             )
         t0 = time.monotonic()
+        chromium = warm.chromium if warm is not None else None
+        if chromium is None:
+            chromium = Chromium(
+                executable=CHROMIUM,
+                display=self.desktop.display,
+                env=self.desktop.env,
+                file_urls=self.recipe.allow_file_urls,
+            )
+            stack.callback(chromium.close)
+            chromium.launch(playwright)
+        self.desktop.wait_managed()  # before the browser opens its window
         self.browser = stack.enter_context(
             Browser(
                 display=self.desktop.display,
@@ -409,7 +422,7 @@ class Stage:
                 playwright=playwright,
                 storage_state=storage,
                 file_urls=self.recipe.allow_file_urls,
-                chromium=warm.chromium if warm is not None else None,
+                chromium=chromium,
                 keep_chromium=warm is not None,  # the rig's: it closes it
             )
         )
