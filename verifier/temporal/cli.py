@@ -8,7 +8,6 @@ them runs, so ``verifier`` works without the optional extra.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -120,6 +119,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         identity=args.identity,
     )
     try:
+        import asyncio  # (only a worker or a submission runs a loop)
+
         asyncio.run(serve_worker(options))
     except RuntimeError as exc:
         msg = f"worker on {args.temporal!r}, queue {args.task_queue!r}: {exc}"
@@ -218,6 +219,8 @@ def run(args: argparse.Namespace, *, hard_exit: bool = True) -> int:
         if args.command == "worker":
             code = _cmd_worker(args)
         elif args.command == "submit":
+            import asyncio
+
             code = asyncio.run(_submit(args))
         else:
             raise VerifierError(f"not a Temporal command: {args.command!r}")
