@@ -316,6 +316,45 @@ def test_a_killed_desktop_is_replaced_and_its_run_reports_exit_2(
         server.wait_ready({busy})
 
 
+def test_a_retry_on_the_pool_runs_and_a_crashed_window_is_not_used(
+    tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    out = tmp_path / "out"
+    fails = _site_recipe(write_recipe, {"expect_text": "not on the page", "timeout": 1})
+    works = _site_recipe(write_recipe, {"expect_text": "Fixture app"})
+    with _serving(tmp_path) as server:
+        # The first attempt is the warm desktop's; the retry starts its own in the same
+        # process (once the desktop's browser and driver are stopped): failed, not error.
+        idle = server.workers()
+        done = _run(str(fails), "--pool", str(server.sock), "--out", str(out), "--retries", "1")
+        assert done.returncode == 1, done.stderr
+        attempts = read_manifest(Path(json.loads(done.stdout)["bundle"]))["attempts"]
+        assert [a["verdict"] for a in attempts] == ["failed", "failed"], attempts
+        # The window a desktop opened ahead crashed while it waited (its renderer
+        # killed): the run sees it and opens its own.
+        fresh = server.wait_ready(set(idle))
+        time.sleep(1.5)  # its window is open (it is ready)
+        renderers = [
+            pid
+            for pid in find_tree(fresh, None)
+            if b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert renderers
+        for pid in renderers:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(1.0)
+        done = _run(str(works), "--pool", str(server.sock), "--out", str(out), "--no-video")
+        assert done.returncode == 0, done.stderr
+        bundle = Path(json.loads(done.stdout)["bundle"])
+        assert read_manifest(bundle)["setup"]["desktop"]["warm"] is True, done.stderr
+        assert "the window opened ahead crashed" in (bundle / "logs" / "verifier.log").read_text()
+        # serve stopped the moment a run has answered: its desktop closes in peace.
+        server.wait_ready(set())
+    code, stderr = server.stop()
+    assert code == 128 + signal.SIGTERM
+    assert "Traceback" not in stderr, stderr
+
+
 def test_ctrl_c_reaches_the_run_on_the_warm_desktop(
     tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:

@@ -381,12 +381,15 @@ def run_attempts(
 
     ``options`` are :func:`run_recipe`'s. An invalid recipe or an interruption is not
     retried (it raises as :func:`run_recipe` does). A ``rig`` serves the first attempt
-    only; a retry starts a desktop and an app anew (in a ``suite``, which goes on with
-    them).
+    only (and is stopped before a retry, which starts a desktop and an app anew: its
+    driver is of this thread); in a ``suite``, a retry starts them anew and the suite
+    goes on with them.
     """
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))
     previous: list[AttemptRecord] = []
     while True:
+        if previous and rig is not None:
+            rig.close()
         if previous and suite is not None:
             suite.close()  # a retry starts anew: the suite's next desktop and app are its
         result = run_recipe(

@@ -84,6 +84,7 @@ class Chromium:
         self.file_url_policy = "allowed"
         self.browser: PWBrowser | None = None
         self._window: tuple[BrowserContext, Page] | None = None
+        self._window_crashed = False
         self._closed = False
 
     def launch(self, playwright: Playwright) -> PWBrowser:
@@ -134,24 +135,40 @@ class Chromium:
         context = new_context(self.browser)
         try:
             page = context.new_page()
+            page.on("crash", self._on_window_crash)
             page.bring_to_front()
             fill_screen(context, page, screen)
         except BaseException:
             with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
                 context.close()
             raise
-        self._window = context, page
+        self._window, self._window_crashed = (context, page), False
+
+    def _on_window_crash(self, _page: Page) -> None:
+        self._window_crashed = True
 
     def take_window(self) -> tuple[BrowserContext, Page] | None:
-        """The window :meth:`open_window` opened, once (None: none, or it closed)."""
+        """The window :meth:`open_window` opened, once; None when there is none, or it
+        closed or crashed meanwhile (its context is closed then: the caller makes one)."""
         window, self._window = self._window, None
-        if window is not None and window[1].is_closed():
+        if window is None:
             return None
-        return window
+        context, page = window
+        # One question to the browser process (not the page): what Chromium said since
+        # comes first (a renderer that crashed while the desktop waited).
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            context.cookies()
+        if not (page.is_closed() or self._window_crashed):
+            return window
+        how = "closed" if page.is_closed() else "crashed"
+        _log.warning("the window opened ahead %s meanwhile: the run opens its own", how)
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            context.close()
+        return None
 
     def window_gone(self) -> bool:
-        """Whether a window opened ahead has closed (crashed, or was closed) since."""
-        return self._window is not None and self._window[1].is_closed()
+        """Whether a window opened ahead has closed or crashed since (as last heard)."""
+        return self._window is not None and (self._window[1].is_closed() or self._window_crashed)
 
     @property
     def env(self) -> dict[str, str]:

@@ -65,6 +65,11 @@ def work(fd: int, screen: str, pool: Path) -> int:
             print(f"verifier serve: a warm desktop died: {exc.message}", file=sys.stderr)
             return 3
         finally:
+            # Its run has answered (or none came): serve stopping now waits for the
+            # close (Chromium's ~0.15 s), which a signal must not cut short (it would
+            # leave Chromium's files behind).
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
             rig.close()
 
 
