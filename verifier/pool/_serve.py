@@ -114,8 +114,9 @@ class _Server:
             conn.close()
             return
         if not any(not w.taken for w in self.workers):
-            # Every desktop is busy with a run: starting cold beats waiting for one.
-            _refuse(conn, "every warm desktop is busy with a run")
+            # Every desktop is busy with a run (or closing after one, to be replaced):
+            # starting cold beats waiting for one.
+            _refuse(conn, "every warm desktop is busy with a run or being replaced after one")
             return
         self.queue.append((conn, time.monotonic()))
 
