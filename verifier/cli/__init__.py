@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -296,12 +297,14 @@ def _suite(*, isolate: bool, recipes: Sequence[str]) -> Iterator[Suite | None]:
     if isolate:
         yield None
         return
-    from verifier.stage import secrets_of_all, typed_text_of_all  # (runs here need it)
+    # (runs here need them)
+    from verifier.stage import readable_recipes, secrets_of_all, typed_text_of_all
     from verifier.suite import Suite
 
+    loaded = functools.cache(lambda: readable_recipes(recipes))  # read once, when asked
     suite = Suite(
-        secrets=lambda: secrets_of_all(recipes, os.environ),
-        typing=lambda: typed_text_of_all(recipes),
+        secrets=lambda: secrets_of_all(loaded(), os.environ),
+        typing=lambda: typed_text_of_all(loaded()),
     )
     try:
         yield suite

@@ -73,6 +73,7 @@ __all__ = (
     "Stage",
     "check_window_on",
     "error_info",
+    "readable_recipes",
     "secrets_of",
     "secrets_of_all",
     "typed_text_of_all",
@@ -100,7 +101,7 @@ def secrets_of(recipe: Recipe, environ: Mapping[str, str]) -> Redactor:
     )
 
 
-def _readable(paths: Sequence[str | os.PathLike[str]]) -> list[Recipe]:
+def readable_recipes(paths: Sequence[str | os.PathLike[str]]) -> list[Recipe]:
     """The recipes at ``paths`` that can be read (one that cannot fails on its own run)."""
     found = []
     for path in paths:
@@ -111,11 +112,11 @@ def _readable(paths: Sequence[str | os.PathLike[str]]) -> list[Recipe]:
     return found
 
 
-def secrets_of_all(paths: Sequence[str | os.PathLike[str]], environ: Mapping[str, str]) -> Redactor:
-    """The secrets of every recipe at ``paths`` (one that cannot be read, or declares a
-    secret too short to redact, fails on its own run and adds none)."""
+def secrets_of_all(recipes: Sequence[Recipe], environ: Mapping[str, str]) -> Redactor:
+    """The secrets of every recipe in ``recipes`` (one that declares a secret too short
+    to redact fails on its own run and adds none)."""
     found = NO_SECRETS
-    for recipe in _readable(paths):
+    for recipe in recipes:
         try:
             found = found.joined(secrets_of(recipe, environ))
         except RecipeError:
@@ -123,9 +124,9 @@ def secrets_of_all(paths: Sequence[str | os.PathLike[str]], environ: Mapping[str
     return found
 
 
-def typed_text_of_all(paths: Sequence[str | os.PathLike[str]]) -> str:
-    """What every recipe at ``paths`` types (secrets read from the environment)."""
-    return "".join(recipe.typed_text() for recipe in _readable(paths))
+def typed_text_of_all(recipes: Sequence[Recipe]) -> str:
+    """What every recipe in ``recipes`` types (secrets read from the environment)."""
+    return "".join(recipe.typed_text() for recipe in recipes)
 
 
 def check_window_on(desktop: Desktop, browser: Browser, *, timeout: float = 5.0) -> set[int]:
