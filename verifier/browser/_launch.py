@@ -166,10 +166,6 @@ class Chromium:
             context.close()
         return None
 
-    def window_gone(self) -> bool:
-        """Whether a window opened ahead has closed or crashed since (as last heard)."""
-        return self._window is not None and (self._window[1].is_closed() or self._window_crashed)
-
     @property
     def env(self) -> dict[str, str]:
         """The environment Chromium starts (started) with, less ours."""
