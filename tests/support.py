@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -164,10 +164,12 @@ def chromium_of(pid: int) -> list[int]:
 
 @contextlib.contextmanager
 def running_verifier(
-    *args: str, stderr: int | None = subprocess.PIPE
+    *args: str, stderr: int | None = subprocess.PIPE, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[str]]:
     """``python3 -m verifier ARGS`` in its own process; killed and reaped whatever happens."""
-    proc = subprocess.Popen([sys.executable, "-m", "verifier", *args], stderr=stderr, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", *args], stderr=stderr, text=True, env=env
+    )
     try:
         yield proc
     finally:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ pytestmark = [
 class _Serving:
     """A `verifier serve` process, its stdout read line by line."""
 
-    def __init__(self, sock: Path, *args: str) -> None:
+    def __init__(self, sock: Path, *args: str, env: dict[str, str] | None = None) -> None:
         assert VERIFIER is not None
         self.sock = sock
         self.proc = subprocess.Popen(
@@ -40,6 +41,7 @@ class _Serving:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self._stopped: tuple[int, str] | None = None
@@ -107,8 +109,8 @@ class _Serving:
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path, *args: str) -> Iterator[_Serving]:
-    server = _Serving(tmp_path / "pool" / "pool.sock", *args)
+def _serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[_Serving]:
+    server = _Serving(tmp_path / "pool" / "pool.sock", *args, env=env)
     try:
         server.wait_line("ready:")
         yield server
@@ -278,7 +280,10 @@ def test_a_killed_desktop_is_replaced_and_its_run_reports_exit_2(
     recipe = _site_recipe(write_recipe, {"expect_text": "Fixture app"})
     slow = _site_recipe(write_recipe, {"wait": 60})
     out = tmp_path / "out"
-    with _serving(tmp_path) as server:
+    # What the desktops write in temporary folders goes where their watchdogs remove it
+    # (a short path: Chromium puts a socket below it).
+    scratch = Path(tempfile.mkdtemp(prefix="vt-", dir="/tmp"))
+    with _serving(tmp_path, env={**os.environ, "TMPDIR": str(scratch)}) as server:
         # An idle desktop whose display dies is replaced, and the pool serves on.
         idle = server.workers()
         xvfb = [
@@ -314,6 +319,15 @@ def test_a_killed_desktop_is_replaced_and_its_run_reports_exit_2(
         assert client.returncode == 2, stderr
         assert "ended before its run did" in stderr
         server.wait_ready({busy})
+    # Nothing of the killed desktops is left (a killed Chromium's singleton folder, the
+    # X cookie), nor of the ones serve stopped.
+    left: list[Path] = []
+    for _ in range(50):
+        if not (left := list(scratch.iterdir())):
+            break
+        time.sleep(0.1)
+    assert not left
+    scratch.rmdir()
 
 
 def test_a_retry_on_the_pool_runs_and_a_crashed_window_is_not_used(

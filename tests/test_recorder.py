@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from tests.support import (
     wait_for_step,
     wait_gone,
 )
+from verifier._process import _scratch_parent
 from verifier.cli import main
 from verifier.desktop import Desktop
 from verifier.desktop._display import open_display
@@ -117,20 +120,47 @@ def test_sigkill_of_the_verifier_leaves_a_playable_video_and_a_valid_manifest(
         }
     )
     out = tmp_path / "out"
-    with running_verifier("run", str(recipe), "--out", str(out), stderr=subprocess.DEVNULL) as proc:
+    # Its temporary folders (the X cookie's, openbox's, Chromium's and its driver's own)
+    # go where the watchdog removes them. (A short path: Chromium's socket goes below.)
+    scratch = Path(tempfile.mkdtemp(prefix="vt-", dir="/tmp"))
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    with running_verifier(
+        "run", str(recipe), "--out", str(out), stderr=subprocess.DEVNULL, env=env
+    ) as proc:
         manifest_path = wait_for_step(out, 2)
         assert _runs_status(out) == ["running"]
+        assert {p.name.split("-")[0] for p in scratch.glob("*/*")} >= {"xauth", "openbox"}
         time.sleep(2.5)  # let a few one-second fragments reach the disk
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert not wait_gone(before, within=5.0)
     assert not wait_gone({}, marker=marker, within=5.0)
+    left: list[Path] = []
+    for _ in range(50):  # the watchdog removes the folder once the tree is gone
+        if not (left := list(scratch.iterdir())):
+            break
+        time.sleep(0.1)
+    assert not left
+    scratch.rmdir()
     assert _runs_status(out) == ["error: interrupted"]
     manifest = read_manifest(manifest_path.parent)  # valid JSON: written atomically
     assert manifest["verdict"] == "error" and manifest["finished"] is False
     assert [s["status"] for s in manifest["steps"]] == ["passed", "passed", "error"]
     info = probe_video(manifest_path.parent / "video.mp4")
     assert info.codec == "h264" and info.duration_s >= 2.0
+
+
+def test_the_scratch_folder_is_short_enough_for_chromiums_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A TMPDIR of 63 characters or more stopped Chromium from starting at all (its
+    # singleton socket's path is too long): the scratch folder is made elsewhere then.
+    long = tmp_path / ("x" * 80)
+    long.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long))
+    assert _scratch_parent() == "/tmp"
+    monkeypatch.setattr(tempfile, "tempdir", "/var/tmp")
+    assert _scratch_parent() == "/var/tmp"
 
 
 def test_nothing_after_end_reaches_the_video(tmp_path: Path) -> None:

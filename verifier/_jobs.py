@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier._process import OwnedProcess, tail
+from verifier._process import OwnedProcess, scratch_root, tail
 from verifier.result import RunResult
 
 __all__ = ("run_jobs",)
@@ -40,7 +40,7 @@ def run_jobs(recipes: Sequence[str], *, jobs: int, run_args: Sequence[str]) -> I
     yields each result as it finishes. Stopping the iteration stops the children."""
     pending = list(recipes)
     running: dict[OwnedProcess, tuple[str, Path]] = {}
-    with tempfile.TemporaryDirectory(prefix="verifier-jobs-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="jobs-", dir=scratch_root()) as tmp:
         try:
             while pending or running:
                 while pending and len(running) < jobs:

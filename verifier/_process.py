@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,6 +47,8 @@ __all__ = (
     "patched_environ",
     "process_identity",
     "require_binary",
+    "scratch_dir",
+    "scratch_root",
     "tail",
 )
 
@@ -57,6 +60,10 @@ OWNER_ENV = "VERIFIER_OWNER"
 _RUN_TOKEN = uuid.uuid4().hex
 _watchdog: subprocess.Popen[bytes] | None = None
 _watchdog_fd: int | None = None
+# The folder every temporary folder of this process lies in (and the temporary folder of
+# the browser and its driver): the watchdog removes it when the process ends.
+_scratch: Path | None = None
+_SCRATCH_PARENT_MAX = 30  # characters (see _scratch_parent)
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -71,20 +78,23 @@ def ensure_watchdog() -> None:
     """Start this process's watchdog once (see ``verifier/_watchdog.py``).
 
     PR_SET_PDEATHSIG only reaches our direct children; the watchdog also stops the
-    grandchildren that left for their own session, when the verifier is SIGKILLed.
+    grandchildren that left for their own session, when the verifier is SIGKILLed, and
+    then removes this process's scratch folder (:func:`scratch_root`), however it ended.
     """
     global _watchdog, _watchdog_fd
     if _watchdog is not None and _watchdog.poll() is None:
         return
+    scratch = _make_scratch()
     read_fd, write_fd = os.pipe()  # both ends non-inheritable by default
     package_parent = str(Path(__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."]
     try:
         _watchdog = subprocess.Popen(
             # -P: the current folder (an app's checkout, where it may have put a package
             # named verifier) is not put first on sys.path.
-            [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
+            [*argv, *([str(scratch)] if scratch is not None else [])],
             env=env,
             pass_fds=(read_fd,),
             start_new_session=True,
@@ -104,6 +114,49 @@ def ensure_watchdog() -> None:
     else:
         atexit.register(_stop_watchdog)
     _watchdog_fd = write_fd  # held open until this process dies; then the watchdog wakes
+
+
+def _make_scratch() -> Path | None:
+    """This process's scratch folder, made once (None: the system's temporary folder
+    cannot be written, and each folder is made there, as it would have been)."""
+    global _scratch
+    if _scratch is None:
+        try:
+            _scratch = Path(tempfile.mkdtemp(prefix="verifier-", dir=_scratch_parent()))
+        except OSError as exc:
+            _log.warning("no scratch folder (temporary files may outlive a killed run): %s", exc)
+        else:  # (also when there is no watchdog: it runs after the watchdog's end)
+            atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+    return _scratch
+
+
+def _scratch_parent() -> str:
+    """The system's temporary folder, unless its path is too long for Chromium: its
+    singleton socket lies ~60 characters below ours, and a Unix socket's path holds at
+    most 107 (past that, Chromium does not start at all); then /tmp or another."""
+    base = tempfile.gettempdir()
+    if len(base) <= _SCRATCH_PARENT_MAX:
+        return base
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return base
+
+
+def scratch_root() -> Path:
+    """The folder this process's temporary folders lie in, and the browser's and its
+    driver's temporary files (their ``TMPDIR``): private (0700), and removed by the
+    watchdog when this process ends, a SIGKILL included; a killed Chromium's singleton
+    folder, an X cookie, openbox's configuration are not left behind. Keep its path
+    short: Chromium puts a Unix socket's path under it."""
+    ensure_watchdog()
+    return _make_scratch() or Path(tempfile.gettempdir())
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new private folder in :func:`scratch_root` (its owner removes it when done; the
+    watchdog when the process ends first)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
 
 
 def _stop_watchdog() -> None:

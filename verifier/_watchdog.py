@@ -1,10 +1,12 @@
 """The watchdog: outlives a killed verifier just long enough to stop what it started.
 
-``python3 -m verifier._watchdog FD PREFIX`` blocks reading FD, a pipe whose write end
-only the verifier holds. When the verifier exits for any reason (SIGKILL included) the
-pipe reads EOF, and the watchdog stops every process whose ``VERIFIER_OWNER`` cookie
-starts with PREFIX (dev servers, their daemonized grandchildren, ffmpeg, Xvfb...), with
-their descendants: SIGTERM, a grace period, SIGKILL. Started in its own session, so a
+``python3 -m verifier._watchdog FD PREFIX [SCRATCH]`` blocks reading FD, a pipe whose
+write end only the verifier holds. When the verifier exits for any reason (SIGKILL
+included) the pipe reads EOF, and the watchdog stops every process whose
+``VERIFIER_OWNER`` cookie starts with PREFIX (dev servers, their daemonized
+grandchildren, ffmpeg, Xvfb...), with their descendants: SIGTERM, a grace period,
+SIGKILL. Then it removes SCRATCH, the verifier's folder of temporary folders (what a
+killed Chromium or a killed verifier left there). Started in its own session, so a
 terminal's Ctrl-C does not reach it. Keep this module free of heavy imports.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 __all__ = ()
 
@@ -27,6 +30,28 @@ def _wait_for_eof(fd: int) -> None:
             return
 
 
+def _remove_scratch(path: str) -> None:
+    """Remove the verifier's scratch folder: a folder of ours by that name, not a link."""
+    import shutil
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()):
+        return
+    if not os.path.basename(path).startswith("verifier-"):
+        return
+    # A process of the tree that was not waited for (a renderer Chromium forked from its
+    # zygote carries no cookie) may still be writing there: again, a moment later.
+    for _ in range(10):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.2)
+
+
 def main(argv: list[str]) -> int:
     fd, prefix = int(argv[0]), argv[1]
     _wait_for_eof(fd)
@@ -35,6 +60,8 @@ def main(argv: list[str]) -> int:
     tree = find_tree(None, prefix)
     if tree:
         kill_tree(tree, grace=2.0)
+    if len(argv) > 2:
+        _remove_scratch(argv[2])
     return 0
 
 

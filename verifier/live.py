@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from verifier._process import OwnedProcess, Owner, require_binary, tail
+from verifier._process import OwnedProcess, Owner, require_binary, scratch_root, tail
 from verifier._term import say
 from verifier.errors import DisplayError
 
@@ -276,7 +276,9 @@ class LiveView(Owner):
             msg = f"noVNC is not installed at {NOVNC}{_HINT}"
             raise DisplayError(msg)
         private = Path(
-            self._stack.enter_context(tempfile.TemporaryDirectory(prefix="verifier-live-"))
+            self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="live-", dir=scratch_root())
+            )
         )
         os.chmod(private, 0o700)
         if self._log_dir is None:

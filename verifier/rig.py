@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Playwright
 
 from verifier._netns import loopback_only
+from verifier._process import scratch_dir
 from verifier._types import parse_screen
 from verifier.app import sandbox_unavailable
 from verifier.browser import (
@@ -153,7 +153,7 @@ class Rig:
             raise VerifierError(str(exc)) from None
         self._screen = screen
         self.file_urls = file_urls
-        self._logs = Path(tempfile.mkdtemp(prefix="verifier-rig-"))
+        self._logs = scratch_dir("rig-")
         self._stack = contextlib.ExitStack()
         self._stack.callback(shutil.rmtree, self._logs, ignore_errors=True)
         self._parts: RigParts | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Playwright, sync_playwright
 
-from verifier._process import ensure_watchdog, patched_environ
+from verifier._process import patched_environ, scratch_root
 from verifier.errors import BrowserError
 
 __all__ = ("prestart_playwright", "release_prestarted", "start_playwright", "stop_playwright")
@@ -59,15 +59,16 @@ def _start_driver() -> Playwright:
     is up in ~200 ms instead of ~270 (measured here). Its young generation is kept small
     (``--max-semi-space-size``: 16 MB of its ~90 MB, for messages that live a moment).
     The driver inherits os.environ, so the variables are set around its start and then
-    restored. A cache that cannot be
+    restored (``TMPDIR`` too: see :func:`~verifier._process.scratch_root`). A cache that cannot be
     written is skipped by Node, silently. A driver that does not start is a
     :class:`BrowserError` in one line; a missing system library (Playwright's node needs
     libatomic.so.1) names the Debian package to install.
     """
     from verifier.browser._syslibs import DriverStderr
 
-    ensure_watchdog()
-    changes: dict[str, str] = {}
+    # Its temporary files (the browser's profile, downloads) go where the watchdog
+    # removes them, should the driver be killed before it does.
+    changes = {"TMPDIR": str(scratch_root())}
     if "NODE_COMPILE_CACHE" not in os.environ:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         changes["NODE_COMPILE_CACHE"] = str(Path(base) / "verifier" / "node-compile-cache")

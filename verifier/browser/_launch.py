@@ -20,7 +20,7 @@ from playwright.sync_api import Browser as PWBrowser
 from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from verifier._process import OWNER_ENV, find_tree, kill_tree, new_cookie
+from verifier._process import OWNER_ENV, find_tree, kill_tree, new_cookie, scratch_root
 from verifier.browser._policy import BLOCK_FILE_URLS, policy_launcher
 from verifier.browser._seen import register_engines
 from verifier.errors import BrowserError
@@ -99,6 +99,9 @@ class Chromium:
             **self._env,
             "DISPLAY": self._display,
             OWNER_ENV: self._cookie,
+            # Its singleton folder (a socket, a lock) is left when it is killed: there
+            # the watchdog removes it.
+            "TMPDIR": str(scratch_root()),
         }
         env.pop("WAYLAND_DISPLAY", None)
         executable = self._executable

@@ -20,11 +20,11 @@ import logging
 import os
 import shlex
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from verifier._bwrap import bwrap_path, sandbox_unavailable
+from verifier._process import scratch_dir
 from verifier.errors import DevServerError
 
 __all__ = ("BLOCK_FILE_URLS", "policy_launcher")
@@ -52,7 +52,7 @@ def policy_launcher(
     if not _CONFIG.is_dir():
         yield executable, f"{_CONFIG} is missing"
         return
-    folder = Path(tempfile.mkdtemp(prefix="verifier-chromium-"))
+    folder = scratch_dir("chromium-")
     try:
         config = folder / "etc"
         shutil.copytree(_CONFIG, config, symlinks=True)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from playwright.sync_api import Page
 
+from verifier._process import scratch_root
 from verifier._term import escape
 from verifier.errors import RecipeError, VerifierError
 from verifier.recipe import Recipe, parse_recipe
@@ -195,7 +196,7 @@ def _look(recipe: Recipe) -> tuple[list[dict[str, Any]], list[str]]:
     checks that hold there (and notes on what was seen)."""
     checks: list[dict[str, Any]] = []
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="verifier-init-") as out:
+    with tempfile.TemporaryDirectory(prefix="init-", dir=scratch_root()) as out:
         stage = Stage(recipe, out=out, video=False)
         with stage:
             try:

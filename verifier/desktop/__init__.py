@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from Xlib.error import ConnectionClosedError, XError
 
-from verifier._process import Owner
+from verifier._process import Owner, scratch_root
 from verifier._types import Box, Button, Image
 from verifier._xauth import authority_of, display_env
 from verifier.desktop._capture import PNG_PARAMS, ScreenCapture, downscale, save_png, write_png
@@ -142,7 +142,9 @@ class Desktop(Owner):
             return
         self._launched = True
         if self._log_dir is None:
-            tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="verifier-x-"))
+            tmp = self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="x-", dir=scratch_root())
+            )
             self._log_dir = Path(tmp)
         self._log_dir.mkdir(parents=True, exist_ok=True)
         if self._attach is None:

@@ -13,7 +13,6 @@ import select
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import warnings
@@ -25,7 +24,7 @@ from Xlib import display as xdisplay
 from Xlib.error import DisplayError as XlibDisplayError
 
 from verifier import _types
-from verifier._process import OwnedProcess, require_binary, tail
+from verifier._process import OwnedProcess, require_binary, scratch_dir, tail
 from verifier._xauth import (
     connecting_to,
     display_env,
@@ -208,7 +207,7 @@ class XServer:
     def __init__(self, *, width: int, height: int, depth: int, log: Path) -> None:
         self.log = log
         # The cookie every client must present; the file lives in a folder of its own.
-        self._auth_dir = Path(tempfile.mkdtemp(prefix="verifier-xauth-"))
+        self._auth_dir = scratch_dir("xauth-")
         self.authority = self._auth_dir / "Xauthority"
         write_authority(self.authority, secrets.token_bytes(16))
         argv = [
@@ -344,7 +343,7 @@ class WindowManager:
         self._display = display
         self._ready = False
         # Its configuration lives beside it, not in the (evidence) log folder.
-        self._config_dir = tempfile.mkdtemp(prefix="openbox-")
+        self._config_dir = str(scratch_dir("openbox-"))
         try:
             config = _openbox_config(Path(self._config_dir) / "rc.xml")
             with log.open("ab") as out:
