@@ -21,9 +21,11 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -63,7 +65,8 @@ _watchdog_fd: int | None = None
 # The folder every temporary folder of this process lies in (and the temporary folder of
 # the browser and its driver): the watchdog removes it when the process ends.
 _scratch: Path | None = None
-_SCRATCH_PARENT_MAX = 30  # characters (see _scratch_parent)
+_scratch_lock = threading.Lock()
+_SCRATCH_PARENT_MAX = 40  # bytes (see _scratch_parent; 44 is the most that works)
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -84,17 +87,15 @@ def ensure_watchdog() -> None:
     global _watchdog, _watchdog_fd
     if _watchdog is not None and _watchdog.poll() is None:
         return
-    scratch = _make_scratch()
     read_fd, write_fd = os.pipe()  # both ends non-inheritable by default
     package_parent = str(Path(__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."]
     try:
         _watchdog = subprocess.Popen(
             # -P: the current folder (an app's checkout, where it may have put a package
             # named verifier) is not put first on sys.path.
-            [*argv, *([str(scratch)] if scratch is not None else [])],
+            [sys.executable, "-P", "-m", "verifier._watchdog", str(read_fd), f"{_RUN_TOKEN}."],
             env=env,
             pass_fds=(read_fd,),
             start_new_session=True,
@@ -114,49 +115,99 @@ def ensure_watchdog() -> None:
     else:
         atexit.register(_stop_watchdog)
     _watchdog_fd = write_fd  # held open until this process dies; then the watchdog wakes
+    if _scratch is not None:
+        _tell_watchdog(_scratch)
 
 
-def _make_scratch() -> Path | None:
-    """This process's scratch folder, made once (None: the system's temporary folder
-    cannot be written, and each folder is made there, as it would have been)."""
-    global _scratch
-    if _scratch is None:
-        try:
-            _scratch = Path(tempfile.mkdtemp(prefix="verifier-", dir=_scratch_parent()))
-        except OSError as exc:
-            _log.warning("no scratch folder (temporary files may outlive a killed run): %s", exc)
-        else:  # (also when there is no watchdog: it runs after the watchdog's end)
-            atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
-    return _scratch
-
-
-def _scratch_parent() -> str:
-    """The system's temporary folder, unless its path is too long for Chromium: its
-    singleton socket lies ~60 characters below ours, and a Unix socket's path holds at
-    most 107 (past that, Chromium does not start at all); then /tmp or another."""
-    base = tempfile.gettempdir()
-    if len(base) <= _SCRATCH_PARENT_MAX:
-        return base
-    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.access(folder, os.W_OK | os.X_OK):
-            return folder
-    return base
+def _tell_watchdog(folder: Path) -> None:
+    """Name a scratch folder to the watchdog, which removes it when we end (a write of
+    less than PIPE_BUF bytes: whole, never mixed with another)."""
+    if _watchdog_fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(_watchdog_fd, os.fsencode(folder) + b"\0")
 
 
 def scratch_root() -> Path:
     """The folder this process's temporary folders lie in, and the browser's and its
     driver's temporary files (their ``TMPDIR``): private (0700), and removed by the
     watchdog when this process ends, a SIGKILL included; a killed Chromium's singleton
-    folder, an X cookie, openbox's configuration are not left behind. Keep its path
-    short: Chromium puts a Unix socket's path under it."""
-    ensure_watchdog()
-    return _make_scratch() or Path(tempfile.gettempdir())
+    folder, an X cookie, openbox's configuration are not left behind. Made again when
+    something removed it (a cleaner of /tmp) while this process lives on; a process
+    forked from this one makes its own. Its path is short: Chromium puts a Unix socket's
+    path under it."""
+    global _scratch
+    with _scratch_lock:
+        ensure_watchdog()
+        if _scratch is not None and _is_private_folder(_scratch):
+            return _scratch
+        try:
+            made = Path(tempfile.mkdtemp(prefix="verifier-", dir=_scratch_parent()))
+        except OSError as exc:
+            _log.warning("no scratch folder (temporary files may outlive a killed run): %s", exc)
+            return Path(tempfile.gettempdir())
+        if _scratch is not None:
+            _log.warning("the scratch folder %s is gone: %s is made instead", _scratch, made)
+        _scratch = made
+        _tell_watchdog(made)
+        return made
 
 
 def scratch_dir(prefix: str) -> Path:
     """A new private folder in :func:`scratch_root` (its owner removes it when done; the
     watchdog when the process ends first)."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
+
+
+def _scratch_parent() -> str:
+    """The system's temporary folder, unless its path is too long for Chromium: its
+    singleton socket lies 63 bytes below, and a Unix socket's path holds at most 107
+    (past that, Chromium does not start at all); then /tmp or another."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) <= _SCRATCH_PARENT_MAX:
+        return base
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.access(folder, os.W_OK | os.X_OK):
+            _log.warning(
+                "temporary files go to %s: the path of TMPDIR %r is longer than Chromium "
+                "allows (%d bytes at most)",
+                folder,
+                base,
+                _SCRATCH_PARENT_MAX,
+            )
+            return folder
+    return base
+
+
+def _is_private_folder(path: Path) -> bool:
+    """``path`` is a folder (not a link) of this user's that no one else may enter."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    )
+
+
+def _remove_scratch() -> None:
+    """At a normal exit, when there is no watchdog to do it."""
+    if _scratch is not None and _is_private_folder(_scratch):
+        shutil.rmtree(_scratch, ignore_errors=True)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's watchdog and scratch folder are the parent's (this
+    process makes its own when it needs them, and removes only those)."""
+    global _watchdog, _scratch, _scratch_lock
+    _watchdog = None
+    _scratch = None
+    _scratch_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(_remove_scratch)  # runs after _stop_watchdog, registered later
 
 
 def _stop_watchdog() -> None:

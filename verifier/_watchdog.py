@@ -1,13 +1,13 @@
 """The watchdog: outlives a killed verifier just long enough to stop what it started.
 
-``python3 -m verifier._watchdog FD PREFIX [SCRATCH]`` blocks reading FD, a pipe whose
-write end only the verifier holds. When the verifier exits for any reason (SIGKILL
-included) the pipe reads EOF, and the watchdog stops every process whose
-``VERIFIER_OWNER`` cookie starts with PREFIX (dev servers, their daemonized
-grandchildren, ffmpeg, Xvfb...), with their descendants: SIGTERM, a grace period,
-SIGKILL. Then it removes SCRATCH, the verifier's folder of temporary folders (what a
-killed Chromium or a killed verifier left there). Started in its own session, so a
-terminal's Ctrl-C does not reach it. Keep this module free of heavy imports.
+``python3 -m verifier._watchdog FD PREFIX`` reads FD, a pipe whose write end only the
+verifier holds, where the verifier names its scratch folders (each path ends with a
+NUL byte). When the verifier exits for any reason (SIGKILL included) the pipe reads EOF,
+and the watchdog stops every process whose ``VERIFIER_OWNER`` cookie starts with PREFIX
+(dev servers, their daemonized grandchildren, ffmpeg, Xvfb...), with their descendants:
+SIGTERM, a grace period, SIGKILL. Then it removes the scratch folders (what a killed
+Chromium or a killed verifier left there). Started in its own session, so a terminal's
+Ctrl-C does not reach it. Keep this module free of heavy imports.
 """
 
 from __future__ import annotations
@@ -19,18 +19,21 @@ import time
 __all__ = ()
 
 
-def _wait_for_eof(fd: int) -> None:
+def _read_to_eof(fd: int) -> bytes:
+    said = b""
     while True:
         try:
-            if not os.read(fd, 4096):
-                return
+            chunk = os.read(fd, 4096)
         except InterruptedError:
             continue
         except OSError:
-            return
+            return said
+        if not chunk:
+            return said
+        said += chunk
 
 
-def _remove_scratch(path: str) -> None:
+def _remove_scratch(path: bytes) -> None:
     """Remove the verifier's scratch folder: a folder of ours by that name, not a link."""
     import shutil
     import stat
@@ -39,9 +42,9 @@ def _remove_scratch(path: str) -> None:
         info = os.lstat(path)
     except OSError:
         return
-    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()):
+    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()):
         return
-    if not os.path.basename(path).startswith("verifier-"):
+    if not os.path.basename(path).startswith(b"verifier-"):
         return
     # A process of the tree that was not waited for (a renderer Chromium forked from its
     # zygote carries no cookie) may still be writing there: again, a moment later.
@@ -54,14 +57,14 @@ def _remove_scratch(path: str) -> None:
 
 def main(argv: list[str]) -> int:
     fd, prefix = int(argv[0]), argv[1]
-    _wait_for_eof(fd)
+    said = _read_to_eof(fd)
     from verifier._process import find_tree, kill_tree
 
     tree = find_tree(None, prefix)
     if tree:
         kill_tree(tree, grace=2.0)
-    if len(argv) > 2:
-        _remove_scratch(argv[2])
+    for path in dict.fromkeys(said.split(b"\0")[:-1]):  # (an unended one was cut off)
+        _remove_scratch(path)
     return 0
 
 

@@ -22,7 +22,10 @@ Its filesystem is built explicitly, in this order (a later mount covers an earli
   the checkout's ``.git`` (hooks and config would run code outside) and what
   :class:`Confinement` keeps read-only (recipes, baselines, our own installation);
 * what :class:`Confinement` hides (the output folder with every bundle, a token file,
-  saved logins), covered by empty folders or files.
+  saved logins), and our scratch folder (X cookies, the browser's profile and singleton
+  socket: see ``verifier._process.scratch_root``) when no private folder above already
+  covers it (a ``$TMPDIR`` inside the checkout, or a warm desktop's, whose ``$TMPDIR``
+  is not the run's), covered by empty folders or files.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pathlib import Path
 
 from verifier._bwrap import ISOLATION, bwrap_path
 from verifier._git import work_tree_of
-from verifier._process import OWNER_ENV
+from verifier._process import OWNER_ENV, scratch_root
 from verifier.errors import DevServerError
 
 __all__ = ("INIT", "Confinement", "bwrap_argv", "checkout_of")
@@ -223,8 +226,13 @@ def bwrap_argv(
         *_path_folders(env.get("PATH", ""), checkout),
     ]
     read_only = [p for p in _existing(kept) if _inside(p, checkout)]
+    # Ours, wherever the private folders above do not cover it (or the checkout, bound
+    # over them, shows it again).
+    ours = scratch_root().resolve()
+    covered = any(_inside(ours, d) for d in private) and not _inside(ours, checkout)
+    scratch = [] if covered else [ours]
     # (Hiding a folder that holds the checkout would hide it too.)
-    hidden = [p for p in _existing(confinement.hide) if not _inside(checkout, p)]
+    hidden = [p for p in _existing([*confinement.hide, *scratch]) if not _inside(checkout, p)]
     hidden = [p for p in hidden if not any(p != o and _inside(p, o) for o in hidden)]
     # Pinned first: every folder between the checkout and what is kept or hidden is bound
     # onto itself, so that none can be renamed or replaced (a mount point cannot be):
