@@ -163,6 +163,30 @@ def test_the_scratch_folder_is_short_enough_for_chromiums_socket(
     assert _scratch_parent() == "/var/tmp"
 
 
+_FORKED = """
+import os, sys
+from verifier._process import OwnedProcess, scratch_root
+sleeper = OwnedProcess(["sleep", "30"], name="sleep", env=dict(os.environ))
+ours = scratch_root()
+pid = os.fork()
+if pid == 0:  # its own folder, and a watchdog of its own that goes at its exit
+    print(scratch_root() != ours and ours.is_dir(), flush=True)
+    sys.exit(0)
+os.waitpid(pid, 0)
+print(sleeper.poll() is None and ours.is_dir(), flush=True)
+sleeper.stop()
+"""
+
+
+def test_a_forked_process_leaves_its_parents_processes_and_folder_alone() -> None:
+    # A child forked from a verifier process once ran a watchdog of the parent's token
+    # and folder: at its end it stopped the parent's processes and removed its folder.
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
+
+
 def test_nothing_after_end_reaches_the_video(tmp_path: Path) -> None:
     # ffmpeg reads its "q" at most every 100 ms and grabs the screen until then: what the
     # caller does right after end() (closing the browser) must not be the video's end.

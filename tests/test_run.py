@@ -336,6 +336,17 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
     assert not {p: d for p, d in live_processes().items() if "-m verifier" in d}
 
 
+def test_ctrl_c_while_verifier_starts_is_130_in_one_line(tmp_path: Path) -> None:
+    # Before a run takes SIGINT over (Python importing it, the driver starting), Ctrl-C
+    # was a KeyboardInterrupt traceback and a death by signal.
+    with running_verifier("run", str(DEMO), "--out", str(tmp_path / "out")) as proc:
+        time.sleep(0.15)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Error: " in err and "interrupted by SIGINT" in err, err
+
+
 def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
     recipe = write_recipe(
         site_recipe([{"goto": "/"}, {"wait_for": {"selector": "#never", "timeout": 60}}])

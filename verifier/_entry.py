@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
 import threading
 
@@ -35,10 +36,23 @@ def _import_run() -> None:
 def console() -> int:
     """Run the CLI in a process about to exit.
 
-    At the end, everything still alive is moved out of the garbage collector's reach, so
-    the interpreter's final full collection of all a run loaded (~80 ms) is skipped; the
-    run has closed its files and processes by then.
+    Ctrl-C before a command has taken SIGINT over (while Python imports it) exits 130
+    with one line, as it does later. At the end, everything still alive is moved out of
+    the garbage collector's reach, so the interpreter's final full collection of all a
+    run loaded (~80 ms) is skipped; the run has closed its files and processes by then.
     """
+    try:
+        code = _console()
+    except KeyboardInterrupt:  # (a command's own are Interrupted, and shown by it)
+        from verifier._term import show_error
+        from verifier.errors import Interrupted
+
+        code = show_error(Interrupted(signal.SIGINT))
+    gc.freeze()
+    return code
+
+
+def _console() -> int:
     early = _single_run(sys.argv[1:])
     if early:
         from verifier import browser
@@ -54,9 +68,7 @@ def console() -> int:
     from verifier.cli import main
 
     try:
-        code = main()
+        return main()
     finally:
         if early:
             browser.release_prestarted()
-    gc.freeze()
-    return code

@@ -50,6 +50,7 @@ __all__ = (
     "process_identity",
     "require_binary",
     "scratch_dir",
+    "scratch_moved",
     "scratch_root",
     "tail",
 )
@@ -60,6 +61,7 @@ OWNER_ENV = "VERIFIER_OWNER"
 # Every cookie of this verifier process starts with this token, so that the watchdog can
 # find all of them after the verifier itself was killed.
 _RUN_TOKEN = uuid.uuid4().hex
+_state_pid = os.getpid()  # the process whose token, watchdog and scratch folder these are
 _watchdog: subprocess.Popen[bytes] | None = None
 _watchdog_fd: int | None = None
 # The folder every temporary folder of this process lies in (and the temporary folder of
@@ -74,7 +76,21 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def new_cookie() -> str:
     """A cookie for one owned process tree: ``<this verifier's token>.<unique>``."""
+    _own_state()
     return f"{_RUN_TOKEN}.{uuid.uuid4().hex}"
+
+
+def _own_state() -> None:
+    """In a process forked from this one, the token, the watchdog and the scratch folder
+    are still the parent's: this process makes its own (its watchdog would stop the
+    parent's processes by the token, and remove the parent's folder)."""
+    global _state_pid, _RUN_TOKEN, _watchdog, _scratch, _scratch_lock
+    if os.getpid() != _state_pid:
+        _state_pid = os.getpid()
+        _RUN_TOKEN = uuid.uuid4().hex
+        _watchdog = None
+        _scratch = None
+        _scratch_lock = threading.Lock()  # (another thread of the parent's may hold it)
 
 
 def ensure_watchdog() -> None:
@@ -85,6 +101,7 @@ def ensure_watchdog() -> None:
     then removes this process's scratch folder (:func:`scratch_root`), however it ended.
     """
     global _watchdog, _watchdog_fd
+    _own_state()
     if _watchdog is not None and _watchdog.poll() is None:
         return
     read_fd, write_fd = os.pipe()  # both ends non-inheritable by default
@@ -133,9 +150,10 @@ def scratch_root() -> Path:
     watchdog when this process ends, a SIGKILL included; a killed Chromium's singleton
     folder, an X cookie, openbox's configuration are not left behind. Made again when
     something removed it (a cleaner of /tmp) while this process lives on; a process
-    forked from this one makes its own. Its path is short: Chromium puts a Unix socket's
-    path under it."""
+    forked from this one makes its own (see :func:`_own_state`). Its path is short:
+    Chromium puts a Unix socket's path under it."""
     global _scratch
+    _own_state()
     with _scratch_lock:
         ensure_watchdog()
         if _scratch is not None and _is_private_folder(_scratch):
@@ -167,15 +185,20 @@ def _scratch_parent() -> str:
         return base
     for folder in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.access(folder, os.W_OK | os.X_OK):
-            _log.warning(
-                "temporary files go to %s: the path of TMPDIR %r is longer than Chromium "
-                "allows (%d bytes at most)",
-                folder,
-                base,
-                _SCRATCH_PARENT_MAX,
-            )
             return folder
     return base
+
+
+def scratch_moved() -> str | None:
+    """Why this process's scratch folder is not in the system's temporary folder, for a
+    run's log, or None: it is."""
+    base, root = tempfile.gettempdir(), scratch_root()
+    if root.parent == Path(base) or root == Path(base):
+        return None
+    return (
+        f"temporary files go to {root.parent}: the path of TMPDIR {base!r} is longer "
+        f"than Chromium allows ({_SCRATCH_PARENT_MAX} bytes at most)"
+    )
 
 
 def _is_private_folder(path: Path) -> bool:
@@ -193,26 +216,18 @@ def _is_private_folder(path: Path) -> bool:
 
 def _remove_scratch() -> None:
     """At a normal exit, when there is no watchdog to do it."""
+    _own_state()
     if _scratch is not None and _is_private_folder(_scratch):
         shutil.rmtree(_scratch, ignore_errors=True)
 
 
-def _forget_after_fork() -> None:
-    """In a forked child: the parent's watchdog and scratch folder are the parent's (this
-    process makes its own when it needs them, and removes only those)."""
-    global _watchdog, _scratch, _scratch_lock
-    _watchdog = None
-    _scratch = None
-    _scratch_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
 atexit.register(_remove_scratch)  # runs after _stop_watchdog, registered later
 
 
 def _stop_watchdog() -> None:
     """At a normal exit: wake the watchdog (its final sweep finds nothing) and reap it."""
     global _watchdog_fd
+    _own_state()
     if _watchdog_fd is not None:
         with contextlib.suppress(OSError):
             os.close(_watchdog_fd)

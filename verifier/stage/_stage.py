@@ -43,7 +43,7 @@ from typing import TypeVar
 from verifier import __version__
 from verifier._git import git_commit
 from verifier._netns import check_contained
-from verifier._process import become_subreaper
+from verifier._process import become_subreaper, scratch_moved
 from verifier._redact import NO_SECRETS, Redactor
 from verifier._signals import SignalGuard
 from verifier._storage import load_state, read_state
@@ -286,6 +286,8 @@ class Stage:
                 raise VerifierError(msg)
             enter_loopback(stack)
         logs = self.bundle.root / "logs"
+        if (moved := scratch_moved()) is not None:
+            _log.warning("%s", moved)
         # Asked on the (still idle) writer thread while the desktop starts: git is a
         # subprocess, and platform() reads the Python binary for its libc version.
         commit = self.shots.submit(functools.partial(git_commit, self.recipe.base_dir))
