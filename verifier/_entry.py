@@ -53,10 +53,13 @@ def console() -> int:
 
 
 def _console() -> int:
-    early = _single_run(sys.argv[1:])
-    if early:
-        from verifier import browser
+    if not _single_run(sys.argv[1:]):
+        from verifier.cli import main
 
+        return main()
+    from verifier import browser
+
+    try:  # the driver is stopped on every way out when the run did not take it
         loader = threading.Thread(target=_import_run, name="verifier-import")
         loader.start()
         try:
@@ -65,10 +68,8 @@ def _console() -> int:
             pass
         finally:
             loader.join()
-    from verifier.cli import main
+        from verifier.cli import main
 
-    try:
         return main()
     finally:
-        if early:
-            browser.release_prestarted()
+        browser.release_prestarted()
