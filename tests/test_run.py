@@ -26,6 +26,7 @@ from tests.support import (
     wait_for_step,
     wait_gone,
 )
+from verifier._process import find_tree
 from verifier.cli import main
 from verifier.desktop import Desktop
 from verifier.evidence import read_manifest, sha256_of
@@ -338,13 +339,25 @@ def test_signal_mid_run_tears_down_and_leaves_the_bundle(
 
 def test_ctrl_c_while_verifier_starts_is_130_in_one_line(tmp_path: Path) -> None:
     # Before a run takes SIGINT over (Python importing it, the driver starting), Ctrl-C
-    # was a KeyboardInterrupt traceback and a death by signal.
+    # was a KeyboardInterrupt traceback and a death by signal, or a hang (an import's
+    # lock left taken, the importing thread beside it waiting for it).
     with running_verifier("run", str(DEMO), "--out", str(tmp_path / "out")) as proc:
-        time.sleep(0.15)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # its watchdog: the driver is starting
+            if any(b"verifier._watchdog" in _cmdline(p) for p in find_tree(proc.pid, None)):
+                break
+            time.sleep(0.005)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Error: " in err and "interrupted by SIGINT" in err, err
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_chromium_crash_mid_run_exits_2(tmp_path: Path, write_recipe: Callable[..., Path]) -> None:

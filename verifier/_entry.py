@@ -57,9 +57,16 @@ def _console() -> int:
         from verifier.cli import main
 
         return main()
-    from verifier import browser
+    # Ctrl-C while the run is imported and its driver starts is held until then: a
+    # KeyboardInterrupt amid an import can leave the module's lock taken, and the thread
+    # importing beside it waiting for that lock forever (seen: a run that hung).
+    held = threading.Event()
+    holding = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if holding:
+        signal.signal(signal.SIGINT, lambda _signum, _frame: held.set())
+    try:
+        from verifier import browser
 
-    try:  # the driver is stopped on every way out when the run did not take it
         loader = threading.Thread(target=_import_run, name="verifier-import")
         loader.start()
         try:
@@ -68,6 +75,12 @@ def _console() -> int:
             pass
         finally:
             loader.join()
+    finally:
+        if holding:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:  # the driver is stopped on every way out when the run did not take it
+        if held.is_set():
+            raise KeyboardInterrupt
         from verifier.cli import main
 
         return main()
