@@ -59,8 +59,8 @@ def _start_driver() -> Playwright:
     is up in ~200 ms instead of ~270 (measured here). Its young generation is kept small
     (``--max-semi-space-size``: 16 MB of its ~90 MB, for messages that live a moment).
     The driver inherits os.environ, so the variables are set around its start and then
-    restored (``TMPDIR`` too: see :func:`~verifier._process.scratch_root`). A cache that cannot be
-    written is skipped by Node, silently. A driver that does not start is a
+    restored (``TMPDIR`` too: see :func:`~verifier._process.scratch_root`). A cache that
+    cannot be written is skipped by Node, silently. A driver that does not start is a
     :class:`BrowserError` in one line; a missing system library (Playwright's node needs
     libatomic.so.1) names the Debian package to install.
     """
