@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,10 @@ from tests.support import (
     wait_gone,
 )
 from verifier._process import find_tree
+from verifier._signals import SignalGuard
 from verifier.cli import main
 from verifier.desktop import Desktop
+from verifier.errors import Interrupted
 from verifier.evidence import read_manifest, sha256_of
 from verifier.recorder import probe_video
 
@@ -351,6 +354,21 @@ def test_ctrl_c_while_verifier_starts_is_130_in_one_line(tmp_path: Path) -> None
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Error: " in err and "interrupted by SIGINT" in err, err
+
+
+def test_a_signal_amid_loggings_locking_is_raised_once_out_of_it() -> None:
+    # logging's at-fork hooks run around every process a run spawns; a SIGINT raised in
+    # them was dropped ("Exception ignored") with logging's lock left taken: the run went
+    # on, passed, and hung at its next log line, for good.
+    ns: dict[str, object] = {"__name__": "logging", "sys": sys}
+    exec("def release(handler, signum):\n    handler(signum, sys._getframe())\n", ns)
+    release = ns["release"]
+    assert callable(release)
+    with SignalGuard() as guard, pytest.raises(Interrupted) as caught:
+        release(guard._handler, signal.SIGINT)
+        time.sleep(1)  # (it comes at once)
+    where = [f.f_globals["__name__"] for f, _ in traceback.walk_tb(caught.value.__traceback__)]
+    assert "logging" not in where and where[-1] == "verifier._signals", where
 
 
 def _cmdline(pid: int) -> bytes:

@@ -7,6 +7,7 @@ during teardown is only logged, so Ctrl-C pressed twice cannot cut teardown shor
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -17,6 +18,7 @@ from verifier.errors import Interrupted
 __all__ = ("SignalGuard",)
 
 _log = logging.getLogger(__name__)
+_AGAIN_S = 0.005  # how soon a signal that landed amid logging's locking comes again
 
 
 class SignalGuard:
@@ -28,9 +30,18 @@ class SignalGuard:
         self.quiet = False
         self._previous: dict[int, Any] = {}
 
-    def _handler(self, signum: int, _frame: FrameType | None) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.quiet:
             _log.warning("%s again: still tearing down", signal.Signals(signum).name)
+            return
+        if _in_logging(frame):
+            # Amid logging's own locking (its hooks run around every process we spawn):
+            # raised there, the exception is dropped and logging's lock left taken, and
+            # the run went on and hung at its next log line. Again once out of there (a
+            # moment later: raised now, it would land here again).
+            again = threading.Timer(_AGAIN_S, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
             return
         self.quiet = True
         raise Interrupted(signum)
@@ -45,3 +56,12 @@ class SignalGuard:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
+
+
+def _in_logging(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or a caller of it runs logging's code."""
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "logging":
+            return True
+        frame = frame.f_back
+    return False
