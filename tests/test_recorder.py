@@ -25,6 +25,7 @@ from tests.support import (
     wait_gone,
 )
 from verifier._process import _scratch_parent
+from verifier._watchdog import _remove_scratch
 from verifier.cli import main
 from verifier.desktop import Desktop
 from verifier.desktop._display import open_display
@@ -161,6 +162,26 @@ def test_the_scratch_folder_is_short_enough_for_chromiums_socket(
     assert _scratch_parent() == "/tmp"
     monkeypatch.setattr(tempfile, "tempdir", "/var/tmp")
     assert _scratch_parent() == "/var/tmp"
+
+
+def test_the_watchdog_removes_only_a_private_scratch_folder_of_ours(tmp_path: Path) -> None:
+    # It is told paths over a pipe: what is not a private folder named as ours stays.
+    made = {name: tmp_path / name for name in ("verifier-a", "verifier-b", "other-c", "x")}
+    for path in made.values():
+        path.mkdir(mode=0o700)
+        (path / "f").write_bytes(b"")
+    made["verifier-b"].chmod(0o755)
+    link = tmp_path / "verifier-d"
+    link.symlink_to(made["x"])
+    for path in [*made.values(), link]:
+        _remove_scratch(bytes(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other-c",
+        "verifier-b",
+        "verifier-d",
+        "x",
+    ]
+    assert (made["x"] / "f").is_file()
 
 
 _FORKED = """

@@ -43,6 +43,7 @@ __all__ = (
     "die_with_parent",
     "ensure_watchdog",
     "find_tree",
+    "is_private_folder",
     "is_running",
     "kill_tree",
     "new_cookie",
@@ -156,7 +157,7 @@ def scratch_root() -> Path:
     _own_state()
     with _scratch_lock:
         ensure_watchdog()
-        if _scratch is not None and _is_private_folder(_scratch):
+        if _scratch is not None and is_private_folder(_scratch):
             return _scratch
         try:
             made = Path(tempfile.mkdtemp(prefix="verifier-", dir=_scratch_parent()))
@@ -201,7 +202,7 @@ def scratch_moved() -> str | None:
     )
 
 
-def _is_private_folder(path: Path) -> bool:
+def is_private_folder(path: str | bytes | os.PathLike[str]) -> bool:
     """``path`` is a folder (not a link) of this user's that no one else may enter."""
     try:
         info = os.lstat(path)
@@ -217,7 +218,7 @@ def _is_private_folder(path: Path) -> bool:
 def _remove_scratch() -> None:
     """At a normal exit, when there is no watchdog to do it."""
     _own_state()
-    if _scratch is not None and _is_private_folder(_scratch):
+    if _scratch is not None and is_private_folder(_scratch):
         shutil.rmtree(_scratch, ignore_errors=True)
 
 

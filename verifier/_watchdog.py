@@ -34,17 +34,13 @@ def _read_to_eof(fd: int) -> bytes:
 
 
 def _remove_scratch(path: bytes) -> None:
-    """Remove the verifier's scratch folder: a folder of ours by that name, not a link."""
+    """Remove the verifier's scratch folder: a private folder of ours by that name, not a
+    link (see ``_process.scratch_root``)."""
     import shutil
-    import stat
 
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return
-    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()):
-        return
-    if not os.path.basename(path).startswith(b"verifier-"):
+    from verifier._process import is_private_folder
+
+    if not (os.path.basename(path).startswith(b"verifier-") and is_private_folder(path)):
         return
     # A process of the tree that was not waited for (a renderer Chromium forked from its
     # zygote carries no cookie) may still be writing there: again, a moment later.
