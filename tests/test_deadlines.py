@@ -99,6 +99,11 @@ def test_a_page_that_stops_answering_ends_the_run(
             errors = [s.get("error") or "" for s in manifest["steps"]]
             errors.append((manifest.get("error") or {}).get("message", ""))
             assert any("answers nothing at all" in e for e in errors), errors
+            # Once a step's page drew no frame, its aria snapshot is not asked (a wait
+            # of 2 s more on each step that met the page so).
+            log = tmp_path / "out" / manifest["run_id"] / "logs" / "verifier.log"
+            said = log.read_text("utf-8")
+            assert "the page drew no frame" in said and "Timeout 2000ms" not in said
 
 
 def test_a_page_that_floods_its_console_ends_the_run_saying_so(

@@ -92,10 +92,16 @@ class _Run:
         snapshot: str | None = None
         try:
             page = None
+            drew = True
             if browser is not None and browser.dead is None:
                 page = browser.next_frame()
+                drew = page is not None or browser.dialog is not None
             asked = time.monotonic()
-            if ended:
+            if ended and not drew:
+                # Its scripts held it for a second: it would not give a snapshot in time
+                # either, and a run on a page that stops answering ends seconds sooner.
+                _log.info("no aria snapshot after step %d: the page drew no frame", step.index + 1)
+            elif ended:
                 snapshot = self._aria_snapshot(step)
             # An action changes the page: wait until it holds still (the browser's own UI,
             # a tab's loading spinner say, may go on). A check changed nothing; the frame
