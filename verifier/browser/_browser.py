@@ -48,8 +48,11 @@ _T = TypeVar("_T")
 ASK_S = 5.0
 # How long any other call may wait, outside a step's or a tool's deadline.
 DEFAULT_CALL_S = 60.0
-# How long the browser process may take to answer a question (it answers in about 1 ms).
+# How long the browser process may take to answer a question (it answers in about 1 ms);
+# once it did not, how long each next round trip waits until one is answered (a browser
+# stopped, or its pipe jammed by a page's console flood, made every step wait 5 s twice).
 _ROUND_TRIP_S = 5.0
+_JAMMED_ROUND_TRIP_S = 1.0
 # How long a page may take to say its title before it is shown without one.
 _TITLE_S = 2.0
 
@@ -121,6 +124,7 @@ class Browser(Owner):
         self._pids: set[int] = set()
         self._dead: str | None = None
         self._closed = False
+        self._jammed = False  # the last round trip to the browser was not answered
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -197,24 +201,26 @@ class Browser(Owner):
         self._closed = True
         if self._dialogs is not None:
             self._dialogs.close()
+        # A browser that left its last round trip unanswered gets a second to close.
+        limit = _JAMMED_ROUND_TRIP_S if self._jammed else CLOSE_TIMEOUT
         if self._keep_chromium:
-            self._close_context()
+            self._close_context(limit)
         else:
-            self._chromium.close()
+            self._chromium.close(limit)
         if self._pw is not None and self._owns_pw:
             stop_playwright(self._pw)
         if self._calls is not None:
             self._calls.close()
         self._console.close()
 
-    def _close_context(self) -> None:
+    def _close_context(self, timeout: float) -> None:
         """Close this browser's context and everything of it, leaving Chromium running;
-        past :data:`CLOSE_TIMEOUT` Chromium is killed (its next user sees it gone)."""
+        past ``timeout`` Chromium is killed (its next user sees it gone)."""
         if self._tabs is not None:
             self._tabs.unwatch()
         if self._context is None:
             return
-        cut = threading.Timer(CLOSE_TIMEOUT, self._cut_context)
+        cut = threading.Timer(timeout, self._cut_context, args=(timeout,))
         cut.daemon = True
         cut.start()
         try:
@@ -223,8 +229,8 @@ class Browser(Owner):
         finally:
             cut.cancel()
 
-    def _cut_context(self) -> None:
-        _log.warning("the context did not close within %g s: killing Chromium", CLOSE_TIMEOUT)
+    def _cut_context(self, timeout: float) -> None:
+        _log.warning("the context did not close within %g s: killing Chromium", timeout)
         self._chromium.kill()
 
     @property
@@ -360,13 +366,19 @@ class Browser(Owner):
 
     def _round_trip(self) -> None:
         """One question to the browser process: the events it sent before are in (a
-        stopped Chromium never answers: then it goes on after a while)."""
+        stopped Chromium never answers: then it goes on after a while, a shorter one
+        from then on until it answers again)."""
         assert self._context is not None
-        with (
-            contextlib.suppress(PlaywrightError, asyncio.CancelledError),
-            self.deadline(_ROUND_TRIP_S, "a round trip to the browser"),
-        ):
-            self._context.cookies("about:blank")
+        within = _JAMMED_ROUND_TRIP_S if self._jammed else _ROUND_TRIP_S
+        try:
+            with self.deadline(within, "a round trip to the browser"):
+                self._context.cookies("about:blank")
+        except asyncio.CancelledError:
+            self._jammed = True
+            return
+        except PlaywrightError:
+            return
+        self._jammed = False
 
     @property
     def closed_tabs(self) -> list[dict[str, object]]:

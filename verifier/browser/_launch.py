@@ -178,10 +178,9 @@ class Chromium:
         """Chromium's processes now."""
         return set(find_tree(None, self._cookie))
 
-    def close(self) -> None:
-        """Close Chromium within :data:`CLOSE_TIMEOUT` seconds, else kill it; then kill
-        anything of its tree still alive (a wedged renderer, a crashpad handler).
-        Idempotent."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Close Chromium within ``timeout`` seconds, else kill it; then kill anything of
+        its tree still alive (a wedged renderer, a crashpad handler). Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -190,7 +189,7 @@ class Chromium:
         tree = find_tree(None, self._cookie)
         # Playwright's close waits for Chromium's answer: a wedged (stopped, hung) browser
         # would hold teardown forever. Past the deadline it is killed, and close returns.
-        cut = threading.Timer(CLOSE_TIMEOUT, self._cut_close, args=(tree,))
+        cut = threading.Timer(timeout, self._cut_close, args=(tree, timeout))
         cut.daemon = True
         cut.start()
         try:
@@ -208,8 +207,8 @@ class Chromium:
         """Kill Chromium and every process of its tree now (it hangs)."""
         kill_tree(find_tree(None, self._cookie), grace=0.5)
 
-    def _cut_close(self, tree: dict[int, int]) -> None:
-        _log.warning("Chromium did not close within %g s: killing it", CLOSE_TIMEOUT)
+    def _cut_close(self, tree: dict[int, int], timeout: float) -> None:
+        _log.warning("Chromium did not close within %g s: killing it", timeout)
         kill_tree(tree, grace=0.5)
 
 
