@@ -49,10 +49,10 @@ ASK_S = 5.0
 # How long any other call may wait, outside a step's or a tool's deadline.
 DEFAULT_CALL_S = 60.0
 # How long the browser process may take to answer a question (it answers in about 1 ms);
-# once it did not, how long each next round trip waits until one is answered (a browser
-# stopped, or its pipe jammed by a page's console flood, made every step wait 5 s twice).
+# how long one that left the last round trip unanswered (stopped, or its pipe jammed by a
+# page's console flood) may take to close before it is killed.
 _ROUND_TRIP_S = 5.0
-_JAMMED_ROUND_TRIP_S = 1.0
+_JAMMED_CLOSE_S = 1.0
 # How long a page may take to say its title before it is shown without one.
 _TITLE_S = 2.0
 
@@ -202,7 +202,7 @@ class Browser(Owner):
         if self._dialogs is not None:
             self._dialogs.close()
         # A browser that left its last round trip unanswered gets a second to close.
-        limit = _JAMMED_ROUND_TRIP_S if self._jammed else CLOSE_TIMEOUT
+        limit = _JAMMED_CLOSE_S if self._jammed else CLOSE_TIMEOUT
         if self._keep_chromium:
             self._close_context(limit)
         else:
@@ -215,17 +215,21 @@ class Browser(Owner):
 
     def _close_context(self, timeout: float) -> None:
         """Close this browser's context and everything of it, leaving Chromium running;
-        past ``timeout`` Chromium is killed (its next user sees it gone)."""
-        if self._tabs is not None:
-            self._tabs.unwatch()
-        if self._context is None:
-            return
+        past ``timeout`` Chromium is killed (its next user sees it gone). Hearing of its
+        tabs ends first, within that time too: behind a page's console flood, that alone
+        took 44 s."""
         cut = threading.Timer(timeout, self._cut_context, args=(timeout,))
         cut.daemon = True
         cut.start()
         try:
-            with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
-                self._context.close()
+            with (
+                contextlib.suppress(PlaywrightError, asyncio.CancelledError),
+                self.deadline(timeout, "closing the context"),
+            ):
+                if self._tabs is not None:
+                    self._tabs.unwatch()
+                if self._context is not None:
+                    self._context.close()
         finally:
             cut.cancel()
 
@@ -366,17 +370,19 @@ class Browser(Owner):
 
     def _round_trip(self) -> None:
         """One question to the browser process: the events it sent before are in (a
-        stopped Chromium never answers: then it goes on after a while, a shorter one
-        from then on until it answers again)."""
+        stopped Chromium never answers: then it goes on after a while).
+
+        Each waits its full time, also after one went unanswered: a shorter wait behind
+        a page's console flood let a step act before the tab or navigation that came
+        before it was in (a check passed on the tab before)."""
         assert self._context is not None
-        within = _JAMMED_ROUND_TRIP_S if self._jammed else _ROUND_TRIP_S
         asked = time.monotonic()
         try:
-            with self.deadline(within, "a round trip to the browser"):
+            with self.deadline(_ROUND_TRIP_S, "a round trip to the browser"):
                 self._context.cookies("about:blank")
         except asyncio.CancelledError:
             # Unanswered for all its time (a step's deadline that passed says nothing).
-            if time.monotonic() - asked >= within:
+            if time.monotonic() - asked >= _ROUND_TRIP_S:
                 self._jammed = True
             return
         except PlaywrightError:
