@@ -263,7 +263,7 @@ class Rig:
         # (A window opened ahead that crashed meanwhile is heard of when a run takes it:
         # an idle desktop asks Playwright nothing, so nothing of it would be heard here.)
         chromium = self._parts.chromium
-        if chromium.browser is None or not chromium.browser.is_connected():
+        if not chromium.connected:
             msg = "the warm desktop's Chromium is gone"
             raise BrowserError(msg)
 

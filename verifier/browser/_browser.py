@@ -125,6 +125,7 @@ class Browser(Owner):
         self._dead: str | None = None
         self._closed = False
         self._jammed = False  # the last round trip to the browser was not answered
+        self._context_cut = False  # Chromium was killed: its context did not close in time
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -221,19 +222,29 @@ class Browser(Owner):
         cut = threading.Timer(timeout, self._cut_context, args=(timeout,))
         cut.daemon = True
         cut.start()
+        # (self.deadline() no longer applies: the browser counts as closed already.)
+        bound = (
+            self._calls.within(timeout, "closing the context")
+            if self._calls is not None
+            else contextlib.nullcontext()
+        )
+        closed = False
         try:
-            with (
-                contextlib.suppress(PlaywrightError, asyncio.CancelledError),
-                self.deadline(timeout, "closing the context"),
-            ):
+            with contextlib.suppress(PlaywrightError, asyncio.CancelledError), bound:
                 if self._tabs is not None:
                     self._tabs.unwatch()
                 if self._context is not None:
                     self._context.close()
+                closed = True
         finally:
             cut.cancel()
+        if not closed:  # called off: what is left of it must not serve another run
+            self._cut_context(timeout)
 
     def _cut_context(self, timeout: float) -> None:
+        if self._context_cut:  # (the timer, and the close called off, both come here)
+            return
+        self._context_cut = True
         _log.warning("the context did not close within %g s: killing Chromium", timeout)
         self._chromium.kill()
 

@@ -86,6 +86,13 @@ class Chromium:
         self._window: tuple[BrowserContext, Page] | None = None
         self._window_crashed = False
         self._closed = False
+        self._killed = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether Chromium is up and connected (not killed: its driver may hear of that
+        a moment later)."""
+        return not self._killed and self.browser is not None and self.browser.is_connected()
 
     def launch(self, playwright: Playwright) -> PWBrowser:
         """Start Chromium through Playwright's driver.
@@ -205,6 +212,7 @@ class Chromium:
 
     def kill(self) -> None:
         """Kill Chromium and every process of its tree now (it hangs)."""
+        self._killed = True
         kill_tree(find_tree(None, self._cookie), grace=0.5)
 
     def _cut_close(self, tree: dict[int, int], timeout: float) -> None:
