@@ -125,7 +125,6 @@ class Browser(Owner):
         self._dead: str | None = None
         self._closed = False
         self._jammed = False  # the last round trip to the browser was not answered
-        self._context_cut = False  # Chromium was killed: its context did not close in time
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -242,9 +241,8 @@ class Browser(Owner):
             self._cut_context(timeout)
 
     def _cut_context(self, timeout: float) -> None:
-        if self._context_cut:  # (the timer, and the close called off, both come here)
+        if self._chromium.killed:  # (the timer, and the close called off, both come here)
             return
-        self._context_cut = True
         _log.warning("the context did not close within %g s: killing Chromium", timeout)
         self._chromium.kill()
 

@@ -89,9 +89,13 @@ class Chromium:
         self._killed = False
 
     @property
+    def killed(self) -> bool:
+        """Whether :meth:`kill` was called (its driver may hear of that a moment later)."""
+        return self._killed
+
+    @property
     def connected(self) -> bool:
-        """Whether Chromium is up and connected (not killed: its driver may hear of that
-        a moment later)."""
+        """Whether Chromium is up and connected (and not killed)."""
         return not self._killed and self.browser is not None and self.browser.is_connected()
 
     def launch(self, playwright: Playwright) -> PWBrowser:
