@@ -98,9 +98,15 @@ class _Run:
                 drew = page is not None or browser.dialog is not None
             asked = time.monotonic()
             if ended and not drew:
-                # Its scripts held it for a second: it would not give a snapshot in time
-                # either, and a run on a page that stops answering ends seconds sooner.
-                _log.info("no aria snapshot after step %d: the page drew no frame", step.index + 1)
+                # Its scripts held it for a second (or its flood held up the news): it
+                # would not give a snapshot in time either, and a run on a page that stops
+                # answering ends seconds sooner.
+                why = (
+                    "the browser's news is behind"
+                    if browser and browser.behind
+                    else "the page drew no frame"
+                )
+                _log.info("no aria snapshot after step %d: %s", step.index + 1, why)
             elif ended:
                 snapshot = self._aria_snapshot(step)
             # An action changes the page: wait until it holds still (the browser's own UI,

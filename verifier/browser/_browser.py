@@ -125,6 +125,7 @@ class Browser(Owner):
         self._dead: str | None = None
         self._closed = False
         self._jammed = False  # the last round trip to the browser was not answered
+        self._missed = 0  # round trips that went unanswered for their whole time
         self.version = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -267,12 +268,16 @@ class Browser(Owner):
     def silence(self) -> str:
         """Why the page answers nothing, as far as we can tell: its console flood holds up
         every question to it, or (the rest) its scripts never yield."""
+        return _FLOOD if self._console.flooded else _NO_ANSWER
+
+    def lag(self) -> str:
+        """Why the browser's news is behind (see :attr:`behind`), as far as we can tell."""
         if self._console.flooded:
-            return (
-                "the page floods its console (more than 10 MiB logged): its lines hold up "
-                "every question to it"
-            )
-        return _NO_ANSWER
+            return _FLOOD
+        return (
+            f"it left a round trip unanswered for {_ROUND_TRIP_S:g} s: a burst of console "
+            "lines or requests holds its news up"
+        )
 
     def ask(self, question: Callable[[Page], _T], *, within: float = ASK_S) -> _T:
         """``question(page)`` on the page steps act on, answered within ``within`` s.
@@ -393,10 +398,22 @@ class Browser(Owner):
             # Unanswered for all its time (a step's deadline that passed says nothing).
             if time.monotonic() - asked >= _ROUND_TRIP_S:
                 self._jammed = True
+                self._missed += 1
             return
         except PlaywrightError:
             return
         self._jammed = False
+
+    @property
+    def behind(self) -> bool:
+        """Whether the last round trip to the browser went unanswered for its whole time:
+        what it said since (a tab, a navigation, a dialog) may not be in yet."""
+        return self._jammed
+
+    @property
+    def missed(self) -> int:
+        """How many round trips to the browser went unanswered for their whole time."""
+        return self._missed
 
     @property
     def closed_tabs(self) -> list[dict[str, object]]:
@@ -501,10 +518,19 @@ class Browser(Owner):
         """The dialog open on the page steps act on, waiting up to ``timeout`` seconds for
         one to open."""
         deadline = time.monotonic() + timeout
+        last = False
         while (event := self.dialog) is None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._context is None:
+            if self._context is None:
                 return None
+            if remaining <= 0:
+                if last:
+                    return None
+                # One opened in time may still be on its way (behind a page's flood of
+                # console lines it came 0.3 s late): what the browser said is taken in.
+                last = True
+                self._round_trip()
+                continue
             # (A dialog on another tab may call this wait off: it goes on.)
             with contextlib.suppress(PlaywrightTimeout, asyncio.CancelledError):
                 self._context.wait_for_event("dialog", timeout=min(remaining, 1.0) * 1000)
@@ -737,3 +763,6 @@ class Browser(Owner):
 
 
 _NO_ANSWER = "the page answers nothing at all (its scripts never yield?)"
+_FLOOD = (
+    "the page floods its console (more than 10 MiB logged): its lines hold up every question to it"
+)

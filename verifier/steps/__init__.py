@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 
 from verifier.errors import BrowserError, CheckFailed, StepTimeout, VerifierError
@@ -50,12 +51,18 @@ __all__ = (
     "wheel_at",
 )
 
+_log = logging.getLogger(__name__)
+
 _missing = set(STEP_SCHEMAS) ^ set(RUNNERS)
 assert not _missing, f"steps without a schema or a runner: {_missing}"
 
 
 # What a step may take past its own timeout before everything it asks is called off.
 STEP_GRACE_S = 5.0
+# How often a check that met a browser whose news was behind is checked again, and the
+# least time it is given then.
+_RECHECKS = 2
+_RECHECK_S = 1.0
 
 
 def step_budget(step: Step) -> float:
@@ -72,7 +79,7 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
     budget = step_budget(step)
     with ctx.browser.deadline(budget, f"step {step.index + 1} ({step.action})") as limit:
         try:
-            return _on_open_tab(ctx, step)
+            return _on_news(ctx, step) if _looks(step) else _on_open_tab(ctx, step)
         except asyncio.CancelledError:
             if not limit.expired:
                 # A call to the page was called off: a dialog opened and holds it.
@@ -84,6 +91,36 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
             if limit.expired and not isinstance(exc, CheckFailed):
                 raise _unanswered(ctx, step, budget) from exc
             raise
+
+
+def _on_news(ctx: StepContext, step: Step) -> StepOutcome:
+    """Run a check (or a wait) on all the browser has said before it. Behind a page's
+    flood (50,000 console lines at once, say) a round trip to the browser goes unanswered
+    and what it said meanwhile is not in: a check then passed on the tab before the one
+    that had opened, or on the URL before a navigation. So a check that starts behind
+    takes the news in first, and one that met such a round trip is checked again once it
+    is in; while the news stays behind, it fails."""
+    browser = ctx.browser
+    began = time.monotonic()
+    checked = ctx.downloads_checked
+    for _ in range(_RECHECKS + 1):
+        if browser.behind:
+            browser.sync()
+            if browser.behind:
+                break
+        missed = browser.missed
+        outcome = _on_open_tab(ctx, step)
+        if browser.missed == missed:
+            return outcome
+        _log.info("step %d: the browser's news was behind: checking again", step.index + 1)
+        ctx.downloads_checked = checked  # (the download it passed on counts again)
+        left = step.timeout - (time.monotonic() - began)
+        step = dataclasses.replace(step, timeout=round(max(left, _RECHECK_S), 1))
+    msg = (
+        f"{step.action}: the browser's news stayed behind ({browser.lag()}): a tab, "
+        "navigation or dialog may have come that the check would not see"
+    )
+    raise StepTimeout(msg)
 
 
 def _on_open_tab(ctx: StepContext, step: Step) -> StepOutcome:

@@ -174,6 +174,8 @@ def dialog(ctx: StepContext, step: Step, args: Dialog) -> StepOutcome:
     event = ctx.browser.wait_dialog(step.timeout)
     if event is None:
         msg = f"dialog: no alert, confirm or prompt opened within {step.timeout:g} s"
+        if ctx.browser.behind:
+            msg += f" (as far as is known: {ctx.browser.lag()})"
         raise CheckFailed(msg)
     facts: dict[str, object] = {"dialog": event.type, "message": event.message}
     if args.expect is not None and " ".join(args.expect.split()) not in " ".join(
