@@ -12,6 +12,7 @@ from playwright.sync_api import Dialog, sync_playwright
 from tests.support import SITE, server_command
 from verifier.browser import CHROMIUM_FLAGS
 from verifier.cli import main
+from verifier.evidence import read_manifest
 
 
 @pytest.mark.usefixtures("no_leaks")
@@ -112,3 +113,60 @@ def test_a_page_that_lies_about_its_geometry_is_clicked_where_it_is(
     code = main(["run", str(recipe), "--out", str(out), "--json", "--no-video"])
     record = json.loads(capsys.readouterr().out)
     assert code == 0, record
+
+
+# A page that lies about where an element is: "Safe"'s box said 200 px right, where
+# "Delete everything" is, and what is there said "Safe". Aimed by the page's word, the
+# click went there. A wrapped link's box (three lines) is the browser's own.
+BOX_LIAR = """<!doctype html><html><head><title>Box liar</title><script>
+  const real = Element.prototype.getBoundingClientRect;
+  Element.prototype.getBoundingClientRect = function () {
+    const r = real.call(this);
+    return this.id === 'safe' ? new DOMRect(r.x + 200, r.y, r.width, r.height) : r;
+  };
+  const hit = Document.prototype.elementFromPoint;  // and "Safe" is what is there
+  Document.prototype.elementFromPoint = function (x, y) {
+    const el = hit.call(this, x, y);
+    return el && el.id === 'danger' ? document.getElementById('safe') : el;
+  };
+</script><style>
+  button { position: absolute; top: 100px; width: 150px; height: 50px; }
+  p { position: absolute; top: 300px; width: 120px; font: 16px sans-serif; }
+</style></head><body>
+<button id="safe" style="left: 100px" onclick="location.hash = 'safe'">Safe</button>
+<button id="danger" style="left: 300px" onclick="location.hash = 'danger'"
+  >Delete everything</button>
+<p>Read <a id="wrapped" href="#wrapped">the terms that wrap over three lines</a> first.</p>
+</body></html>"""
+
+
+@pytest.mark.usefixtures("no_leaks")
+def test_a_page_that_lies_about_an_elements_box_is_not_clicked_by_its_word(
+    tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "liar.html").write_text(BOX_LIAR, encoding="utf-8")
+    app = {"command": server_command("serve", str(site)), "url": "http://127.0.0.1:{port}/"}
+    recipe = write_recipe(
+        {
+            "name": "box liar",
+            "app": app,
+            "steps": [
+                {"goto": "/liar.html"},
+                {"click": "#wrapped"},
+                {"expect_url": {"url": "/liar.html#wrapped", "timeout": 2}},
+                {"click": {"selector": "#safe", "timeout": 3}},
+                {"expect_url": {"url": "/liar.html#danger", "timeout": 2}},
+            ],
+        }
+    )
+    out = tmp_path / "out"
+    code = main(["run", str(recipe), "--out", str(out), "--json", "--no-video"])
+    record = json.loads(capsys.readouterr().out)
+    manifest = read_manifest(Path(record["bundle"]))
+    steps = manifest["steps"]
+    assert code == 1 and [s["status"] for s in steps[:3]] == ["passed"] * 3, steps
+    error = steps[3]["error"] or ""
+    assert steps[3]["status"] == "failed" and "misreports where it is" in error, steps[3]
+    assert "draws it at (100, 100), 150x50" in error, error

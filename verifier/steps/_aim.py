@@ -224,6 +224,7 @@ const noPointer = (el) => {
 _AIM_JS = """
 async (el, [maxFrames, hitTest, wheel, centred]) => {
   HELPERS
+  if (!el.isConnected) return { box: null, view: [innerWidth, innerHeight] };  // replaced
   const rect = () => {
     const r = el.getBoundingClientRect();
     return [r.x, r.y, r.width, r.height];
@@ -323,6 +324,10 @@ async (frame, [px, py, maxFrames, hitTest]) => {
 
 # Frames (of 60 Hz) an element may take to hold still.
 _STILL_FRAMES = 60
+# How far the centre of the box the page gives may lie outside the box the browser
+# draws (CSS px), and for how long (it may have moved between the two questions).
+_SLACK_PX = 1.0
+_MISPLACED_S = 1.0
 # At most this many notches a turn, and turns an aim (beyond: a script scrolls).
 _WHEEL_NOTCHES = 20
 _WHEEL_TURNS = 12
@@ -373,6 +378,7 @@ def aim(
         ctx.wait(timeout, lambda ms: locator.wait_for(state="visible", timeout=ms), what)
     deadline = time.monotonic() + timeout
     covered_since: float | None = None
+    misplaced_since: float | None = None
     handle = _ref_in_a_frame(ctx, locator, selector, timeout, what)
     framed = handle is not None or in_frames(selector, frames)
     # In the page's own frame the wheel scrolls; inside iframes, a script still does.
@@ -392,11 +398,8 @@ def aim(
                     _reveal(frame)
                     found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test, False, False])
                 else:
-                    found = locator.evaluate(
-                        _AIM_JS,
-                        [_STILL_FRAMES, hit_test, wheel.enabled, wheel.centred],
-                        timeout=timeout * 1000,
-                    )
+                    args = [_STILL_FRAMES, hit_test, wheel.enabled, wheel.centred]
+                    found = _aim_drawn(locator, args, timeout)
                     frame = page.main_frame
             if found.get("wheel"):
                 wheel.turn(ctx, found, deadline, timeout)
@@ -409,6 +412,16 @@ def aim(
                 raise CheckFailed(msg)
             if found["box"] is None and time.monotonic() < deadline:
                 continue  # still moving: look again, until the step's timeout
+            if not framed and found["box"] is not None and not _drawn_there(found):
+                # Where the page says it is, the browser does not draw it: a page that
+                # redefines getBoundingClientRect would have the click land elsewhere.
+                # (It may have moved in between: looked at again for a moment.)
+                now = time.monotonic()
+                misplaced_since = misplaced_since if misplaced_since is not None else now
+                if now - misplaced_since >= _MISPLACED_S or now >= deadline:
+                    raise _misplaced(what, selector, found)
+                ctx.browser.next_frame(timeout=0.25)
+                continue
             if not found.get("covering"):
                 break
             now = time.monotonic()
@@ -440,6 +453,51 @@ def aim(
             )
             raise CheckFailed(msg, details={"point": list(screen), "in_the_way": blocker})
     return at
+
+
+def _aim_drawn(locator: Locator, args: Sequence[object], timeout: float) -> dict[str, Any]:
+    """:data:`_AIM_JS` on ``locator``'s element, with the box the browser draws it in
+    (``drawn``: DevTools' box model, which no script of the page can redefine; None when
+    the browser draws none). A handle, asked twice, costs less than one locator call."""
+    handle = locator.element_handle(timeout=timeout * 1000)
+    try:
+        found: dict[str, Any] = handle.evaluate(_AIM_JS, args)
+        if found.get("box") is not None:
+            found["drawn"] = handle.bounding_box()
+    finally:
+        handle.dispose()
+    return found
+
+
+def _drawn_there(found: dict[str, Any]) -> bool:
+    """Whether the centre of the box the page gave is inside the box the browser draws."""
+    x, y, w, h = (float(v) for v in found["box"])
+    drawn = found.get("drawn")
+    if drawn is None:
+        return False
+    dx, dy, dw, dh = (float(drawn[k]) for k in ("x", "y", "width", "height"))
+    cx, cy = x + w / 2, y + h / 2
+    inside_x = dx - _SLACK_PX <= cx <= dx + dw + _SLACK_PX
+    return inside_x and dy - _SLACK_PX <= cy <= dy + dh + _SLACK_PX
+
+
+def _misplaced(what: str, selector: str, found: dict[str, Any]) -> CheckFailed:
+    x, y, w, h = found["box"]
+    drawn = found.get("drawn")
+    where = (
+        "does not draw it at all"
+        if drawn is None
+        else "draws it at ({:.0f}, {:.0f}), {:.0f}x{:.0f}".format(
+            drawn["x"], drawn["y"], drawn["width"], drawn["height"]
+        )
+    )
+    msg = (
+        f"{what}: the page says {selector!r} is at ({x:.0f}, {y:.0f}), {w:.0f}x{h:.0f}, but "
+        f"the browser {where}: a script of the page misreports where it is "
+        "(getBoundingClientRect redefined?), and a click at the page's word would land "
+        "elsewhere"
+    )
+    return CheckFailed(msg, details={"page_box": [x, y, w, h], "drawn": drawn})
 
 
 @dataclass(slots=True)
