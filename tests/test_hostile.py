@@ -140,14 +140,42 @@ BOX_LIAR = """<!doctype html><html><head><title>Box liar</title><script>
 </body></html>"""
 
 
+# A page that hides what covers "Safe": a see-through veil that takes the click, and a
+# hit test that says "Safe" is there. By the page's word the click reached "Safe".
+HIT_LIAR = """<!doctype html><html><head><title>Hit liar</title><script>
+  const hit = Document.prototype.elementFromPoint;
+  Document.prototype.elementFromPoint = function (x, y) {
+    const el = hit.call(this, x, y);
+    return el && el.id === 'veil' ? document.getElementById('safe') : el;
+  };
+</script><style>
+  button, #veil { position: absolute; top: 100px; left: 100px; width: 150px; height: 50px; }
+</style></head><body>
+<button id="safe" onclick="location.hash = 'safe'">Safe</button>
+<div id="veil" onclick="location.hash = 'veil'"></div>
+</body></html>"""
+
+
 @pytest.mark.usefixtures("no_leaks")
-def test_a_page_that_lies_about_an_elements_box_is_not_clicked_by_its_word(
+def test_a_page_that_lies_about_an_elements_box_or_what_covers_it_is_not_believed(
     tmp_path: Path, write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "liar.html").write_text(BOX_LIAR, encoding="utf-8")
+    (site / "veil.html").write_text(HIT_LIAR, encoding="utf-8")
     app = {"command": server_command("serve", str(site)), "url": "http://127.0.0.1:{port}/"}
+    veiled = write_recipe(
+        {
+            "name": "hit liar",
+            "app": app,
+            "steps": [
+                {"goto": "/veil.html"},
+                {"click": {"selector": "#safe", "timeout": 3}},
+                {"expect_url": {"url": "/veil.html#veil", "timeout": 2}},
+            ],
+        }
+    )
     recipe = write_recipe(
         {
             "name": "box liar",
@@ -162,10 +190,13 @@ def test_a_page_that_lies_about_an_elements_box_is_not_clicked_by_its_word(
         }
     )
     out = tmp_path / "out"
-    code = main(["run", str(recipe), "--out", str(out), "--json", "--no-video"])
-    record = json.loads(capsys.readouterr().out)
-    manifest = read_manifest(Path(record["bundle"]))
-    steps = manifest["steps"]
+    code = main(["run", str(recipe), str(veiled), "--out", str(out), "--json", "--no-video"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    steps = read_manifest(Path(records[1]["bundle"]))["steps"]
+    assert [s["status"] for s in steps] == ["passed", "failed", "skipped"], steps
+    error = steps[1]["error"] or ""
+    assert "hit test finds <div#veil> there" in error and "misreports" in error, error
+    steps = read_manifest(Path(records[0]["bundle"]))["steps"]
     assert code == 1 and [s["status"] for s in steps[:3]] == ["passed"] * 3, steps
     error = steps[3]["error"] or ""
     assert steps[3]["status"] == "failed" and "misreports where it is" in error, steps[3]

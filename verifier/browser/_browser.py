@@ -634,6 +634,19 @@ class Browser(Owner):
             msg = f"the page did not say where it is: {exc}"
             raise BrowserError(msg) from exc
 
+    def ask_aside(self, expression: str) -> Any:
+        """The value (as JSON) of ``expression``, asked of the page steps act on (its top
+        frame) in a world of verifier's own: what it uses, the page's scripts cannot
+        redefine (``elementFromPoint``, ``getComputedStyle``...)."""
+        if self.dialog is not None:
+            msg = "the page cannot be asked: a dialog holds it"
+            raise BrowserError(msg)
+        try:
+            return self.ask(lambda page: self._places.evaluate(page, expression))
+        except PlaywrightError as exc:
+            msg = f"the page did not answer: {exc}"
+            raise BrowserError(msg) from exc
+
     def viewport_origin(self) -> tuple[int, int]:
         """Screen coordinates of the viewport's top-left pixel."""
         x, y, _w, _h = self.viewport()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from playwright.sync_api import CDPSession, Frame, Page
 from playwright.sync_api import Error as PlaywrightError
@@ -101,22 +102,27 @@ class Places:
 
     def place(self, page: Page) -> Place:
         """Where ``page`` is (three questions the first time, one after)."""
-        try:
-            return self._ask(page, fresh=False)
-        except PlaywrightError:
-            return self._ask(page, fresh=True)  # its document was replaced: a new world
-
-    def _ask(self, page: Page, *, fresh: bool) -> Place:
-        cdp, world = self._world(page, fresh=fresh)
-        got = cdp.send(
-            "Runtime.evaluate", {"expression": _PLACE_JS, "contextId": world, "returnByValue": True}
-        )
-        if "exceptionDetails" in got:
-            msg = f"where the page is: {got['exceptionDetails'].get('text', 'no answer')}"
-            raise PlaywrightError(msg)
-        sx, sy, ow, oh, iw, ih, title = got["result"]["value"]
+        sx, sy, ow, oh, iw, ih, title = self.evaluate(page, _PLACE_JS)
         x, y = origin_of((sx, sy, ow - iw, oh - ih))
         return Place((int(sx), int(sy), int(ow), int(oh)), str(title), (x, y, int(iw), int(ih)))
+
+    def evaluate(self, page: Page, expression: str) -> Any:
+        """The value (as JSON) of ``expression`` in this world of ``page``'s top frame."""
+        try:
+            return self._evaluate(page, expression, fresh=False)
+        except PlaywrightError:  # its document was replaced: a new world
+            return self._evaluate(page, expression, fresh=True)
+
+    def _evaluate(self, page: Page, expression: str, *, fresh: bool) -> Any:
+        cdp, world = self._world(page, fresh=fresh)
+        got = cdp.send(
+            "Runtime.evaluate",
+            {"expression": expression, "contextId": world, "returnByValue": True},
+        )
+        if "exceptionDetails" in got:
+            msg = f"verifier's world: {got['exceptionDetails'].get('text', 'no answer')}"
+            raise PlaywrightError(msg)
+        return got["result"].get("value")
 
     def _world(self, page: Page, *, fresh: bool) -> tuple[CDPSession, int]:
         known = self._worlds.get(page)

@@ -79,7 +79,11 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
     budget = step_budget(step)
     with ctx.browser.deadline(budget, f"step {step.index + 1} ({step.action})") as limit:
         try:
-            return _on_news(ctx, step) if _looks(step) else _on_open_tab(ctx, step)
+            if _looks(step):
+                return _on_news(ctx, step)
+            if ctx.browser.behind:  # an action acts on the tab in front by then, too
+                ctx.browser.sync()
+            return _on_open_tab(ctx, step)
         except asyncio.CancelledError:
             if not limit.expired:
                 # A call to the page was called off: a dialog opened and holds it.
@@ -95,23 +99,22 @@ def run_step(ctx: StepContext, step: Step) -> StepOutcome:
 
 def _on_news(ctx: StepContext, step: Step) -> StepOutcome:
     """Run a check (or a wait) on all the browser has said before it. Behind a page's
-    flood (50,000 console lines at once, say) a round trip to the browser goes unanswered
+    flood (100,000 console lines at once, say) a round trip to the browser goes unanswered
     and what it said meanwhile is not in: a check then passed on the tab before the one
-    that had opened, or on the URL before a navigation. So a check that starts behind
-    takes the news in first, and one that met such a round trip is checked again once it
-    is in; while the news stays behind, it fails."""
+    that had opened, or on the URL before a navigation. So a check that passed while the
+    news was behind (it started so, or met such a round trip) takes the news in and is
+    checked again; while the news stays behind, it fails. (One that fails, fails.)"""
     browser = ctx.browser
     began = time.monotonic()
     checked = ctx.downloads_checked
     for _ in range(_RECHECKS + 1):
-        if browser.behind:
-            browser.sync()
-            if browser.behind:
-                break
-        missed = browser.missed
+        behind, missed = browser.behind, browser.missed
         outcome = _on_open_tab(ctx, step)
-        if browser.missed == missed:
+        if not behind and browser.missed == missed:
             return outcome
+        browser.sync()
+        if browser.behind:
+            break
         _log.info("step %d: the browser's news was behind: checking again", step.index + 1)
         ctx.downloads_checked = checked  # (the download it passed on counts again)
         left = step.timeout - (time.monotonic() - began)

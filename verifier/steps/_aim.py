@@ -77,8 +77,19 @@ const turns = (n, vertical, d) => {
     : (d > 0 ? n.scrollLeft + n.clientWidth < n.scrollWidth - 1 : n.scrollLeft > 0);
 };
 """
+# A script fragment: ``hitSig(node)``, which element a hit is, told the same in every
+# world: its depth, tag, id and classes (not its text, which may tick).
+_HIT_SIG_JS = """
+const hitSig = (n) => {
+  if (!n) return '';
+  let depth = 0;
+  for (let m = n; m; m = m.parentNode || m.host) depth++;
+  return depth + ':' + n.localName + '#' + n.id + '.' + [...n.classList].join('.');
+};
+"""
 _HELPERS = (
     DEEP_HIT_JS
+    + _HIT_SIG_JS
     + WHEEL_TURNS_JS
     + SEEN_JS
     + DESCRIBE_EL_JS
@@ -282,9 +293,19 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
       pointer = noPointer(el);
     }
   }
-  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer };
+  const hit = box !== null && hitTest ? hitSig(hitAt(box)) : '';
+  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, hit };
 }
 """.replace("HELPERS", _HELPERS)
+# In verifier's own world: what a click at a viewport point reaches, as ``hitSig`` and
+# described (see _AIM_JS's ``hit``).
+_HIT_THERE_JS = (
+    "(([x, y]) => {"
+    + DEEP_HIT_JS
+    + _HIT_SIG_JS
+    + DESCRIBE_EL_JS
+    + "const hit = deepHit(x, y); return [hitSig(hit), describe(hit)]; })"
+)
 
 # On an iframe element, in the frame around it: where a point of the iframe's viewport is
 # in this frame's viewport, scrolled into view and held still, and what is there.
@@ -423,7 +444,16 @@ def aim(
                 ctx.browser.next_frame(timeout=0.25)
                 continue
             if not found.get("covering"):
-                break
+                if framed or not hit_test or _hits_there(ctx, found):
+                    break
+                # The page's hit test and the browser's disagree: a page that redefines
+                # elementFromPoint would hide what covers the element.
+                now = time.monotonic()
+                misplaced_since = misplaced_since if misplaced_since is not None else now
+                if now - misplaced_since >= _MISPLACED_S or now >= deadline:
+                    raise _misreported_hit(what, selector, found)
+                ctx.browser.next_frame(timeout=0.25)
+                continue
             now = time.monotonic()
             covered_since = covered_since if covered_since is not None else now
             if now >= deadline:
@@ -479,6 +509,26 @@ def _drawn_there(found: dict[str, Any]) -> bool:
     cx, cy = x + w / 2, y + h / 2
     inside_x = dx - _SLACK_PX <= cx <= dx + dw + _SLACK_PX
     return inside_x and dy - _SLACK_PX <= cy <= dy + dh + _SLACK_PX
+
+
+def _hits_there(ctx: StepContext, found: dict[str, Any]) -> bool:
+    """Whether a hit test at the element's centre in verifier's own world, where the
+    page's scripts cannot redefine ``elementFromPoint``, finds what the page's did (kept
+    as ``found["there"]``, described)."""
+    x, y, w, h = (float(v) for v in found["box"])
+    sig, there = ctx.browser.ask_aside(f"{_HIT_THERE_JS}([{x + w / 2}, {y + h / 2}])")
+    found["there"] = there
+    return bool(sig == found.get("hit"))
+
+
+def _misreported_hit(what: str, selector: str, found: dict[str, Any]) -> CheckFailed:
+    msg = (
+        f"{what}: the page says a click at the centre of {selector!r} reaches it, but the "
+        f"browser's own hit test finds {found.get('there')} there: a script of the page "
+        "misreports what is there (elementFromPoint redefined?), and a person's click would "
+        "reach that"
+    )
+    return CheckFailed(msg, details={"reaches": found.get("there")})
 
 
 def _misplaced(what: str, selector: str, found: dict[str, Any]) -> CheckFailed:
