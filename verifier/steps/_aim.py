@@ -433,27 +433,17 @@ def aim(
                 raise CheckFailed(msg)
             if found["box"] is None and time.monotonic() < deadline:
                 continue  # still moving: look again, until the step's timeout
-            if not framed and found["box"] is not None and not _drawn_there(found):
-                # Where the page says it is, the browser does not draw it: a page that
-                # redefines getBoundingClientRect would have the click land elsewhere.
-                # (It may have moved in between: looked at again for a moment.)
+            lie = None if framed else _lie(ctx, found, what, selector, hit_test=hit_test)
+            if lie is not None:
+                # (It may have moved between the two questions: looked at again a moment.)
                 now = time.monotonic()
                 misplaced_since = misplaced_since if misplaced_since is not None else now
                 if now - misplaced_since >= _MISPLACED_S or now >= deadline:
-                    raise _misplaced(what, selector, found)
+                    raise lie
                 ctx.browser.next_frame(timeout=0.25)
                 continue
             if not found.get("covering"):
-                if framed or not hit_test or _hits_there(ctx, found):
-                    break
-                # The page's hit test and the browser's disagree: a page that redefines
-                # elementFromPoint would hide what covers the element.
-                now = time.monotonic()
-                misplaced_since = misplaced_since if misplaced_since is not None else now
-                if now - misplaced_since >= _MISPLACED_S or now >= deadline:
-                    raise _misreported_hit(what, selector, found)
-                ctx.browser.next_frame(timeout=0.25)
-                continue
+                break
             now = time.monotonic()
             covered_since = covered_since if covered_since is not None else now
             if now >= deadline:
@@ -509,6 +499,23 @@ def _drawn_there(found: dict[str, Any]) -> bool:
     cx, cy = x + w / 2, y + h / 2
     inside_x = dx - _SLACK_PX <= cx <= dx + dw + _SLACK_PX
     return inside_x and dy - _SLACK_PX <= cy <= dy + dh + _SLACK_PX
+
+
+def _lie(
+    ctx: StepContext, found: dict[str, Any], what: str, selector: str, *, hit_test: bool
+) -> CheckFailed | None:
+    """Where the page's word on its element (``found``, in its top frame) and the
+    browser's disagree: the centre of the box the page gives is not in the box the
+    browser draws (a page that redefines getBoundingClientRect had the click land on
+    another button), or, where it says nothing covers it, a hit test in verifier's own
+    world finds something else (one that redefines elementFromPoint hid a veil)."""
+    if found["box"] is None:
+        return None
+    if not _drawn_there(found):
+        return _misplaced(what, selector, found)
+    if hit_test and not found.get("covering") and not _hits_there(ctx, found):
+        return _misreported_hit(what, selector, found)
+    return None
 
 
 def _hits_there(ctx: StepContext, found: dict[str, Any]) -> bool:
