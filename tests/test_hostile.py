@@ -137,22 +137,46 @@ BOX_LIAR = """<!doctype html><html><head><title>Box liar</title><script>
 <button id="danger" style="left: 300px" onclick="location.hash = 'danger'"
   >Delete everything</button>
 <p>Read <a id="wrapped" href="#wrapped">the terms that wrap over three lines</a> first.</p>
+<x-closed id="closed" style="position: absolute; top: 400px"></x-closed>
+<script>
+  // A closed shadow root the page hands out itself: this world sees into it, ours not.
+  customElements.define('x-closed', class extends HTMLElement {
+    constructor() {
+      super();
+      this._root = this.attachShadow({ mode: 'closed' });
+      this._root.innerHTML = '<button onclick="location.hash = `closed`">Closed</button>';
+    }
+    get shadowRoot() { return this._root; }
+  });
+</script>
 </body></html>"""
 
 
-# A page that hides what covers "Safe": a see-through veil that takes the click, and a
-# hit test that says "Safe" is there. By the page's word the click reached "Safe".
+# A page that hides what covers "Safe": a see-through veil that takes the click, a hit
+# test that says "Safe" is there, and "Safe" saying it is a div#veil (as the veil is, to
+# a test in another world). By the page's word the click reached "Safe". "Also safe"
+# is covered by a veil that says it is inside it.
 HIT_LIAR = """<!doctype html><html><head><title>Hit liar</title><script>
   const hit = Document.prototype.elementFromPoint;
   Document.prototype.elementFromPoint = function (x, y) {
     const el = hit.call(this, x, y);
     return el && el.id === 'veil' ? document.getElementById('safe') : el;
   };
+  addEventListener('DOMContentLoaded', () => {
+    const safe = document.getElementById('safe');
+    Object.defineProperty(safe, 'localName', { get: () => 'div' });
+    Object.defineProperty(safe, 'id', { get: () => 'veil' });
+    Object.defineProperty(safe, 'classList', { get: () => [] });
+    Object.defineProperty(document.getElementById('veil2'), 'parentNode',
+                          { get: () => document.getElementById('safe2') });
+  });
 </script><style>
-  button, #veil { position: absolute; top: 100px; left: 100px; width: 150px; height: 50px; }
+  button, div { position: absolute; left: 100px; width: 150px; height: 50px; }
 </style></head><body>
-<button id="safe" onclick="location.hash = 'safe'">Safe</button>
-<div id="veil" onclick="location.hash = 'veil'"></div>
+<button id="safe" style="top: 100px" onclick="location.hash = 'safe'">Safe</button>
+<div id="veil" style="top: 100px" onclick="location.hash = 'veil'"></div>
+<button id="safe2" style="top: 200px" onclick="location.hash = 'safe2'">Also safe</button>
+<div id="veil2" style="top: 200px" onclick="location.hash = 'veil2'"></div>
 </body></html>"""
 
 
@@ -165,17 +189,20 @@ def test_a_page_that_lies_about_an_elements_box_or_what_covers_it_is_not_believe
     (site / "liar.html").write_text(BOX_LIAR, encoding="utf-8")
     (site / "veil.html").write_text(HIT_LIAR, encoding="utf-8")
     app = {"command": server_command("serve", str(site)), "url": "http://127.0.0.1:{port}/"}
-    veiled = write_recipe(
-        {
-            "name": "hit liar",
-            "app": app,
-            "steps": [
-                {"goto": "/veil.html"},
-                {"click": {"selector": "#safe", "timeout": 3}},
-                {"expect_url": {"url": "/veil.html#veil", "timeout": 2}},
-            ],
-        }
-    )
+    veiled = [
+        write_recipe(
+            {
+                "name": f"hit liar {n}",
+                "app": app,
+                "steps": [
+                    {"goto": "/veil.html"},
+                    {"click": {"selector": f"#safe{n}", "timeout": 3}},
+                    {"expect_url": {"url": f"/veil.html#veil{n}", "timeout": 2}},
+                ],
+            }
+        )
+        for n in ("", "2")
+    ]
     recipe = write_recipe(
         {
             "name": "box liar",
@@ -184,20 +211,24 @@ def test_a_page_that_lies_about_an_elements_box_or_what_covers_it_is_not_believe
                 {"goto": "/liar.html"},
                 {"click": "#wrapped"},
                 {"expect_url": {"url": "/liar.html#wrapped", "timeout": 2}},
+                {"click": "#closed"},
+                {"expect_url": {"url": "/liar.html#closed", "timeout": 2}},
                 {"click": {"selector": "#safe", "timeout": 3}},
                 {"expect_url": {"url": "/liar.html#danger", "timeout": 2}},
             ],
         }
     )
     out = tmp_path / "out"
-    code = main(["run", str(recipe), str(veiled), "--out", str(out), "--json", "--no-video"])
+    argv = ["run", str(recipe), *map(str, veiled), "--out", str(out), "--json", "--no-video"]
+    code = main(argv)
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    steps = read_manifest(Path(records[1]["bundle"]))["steps"]
-    assert [s["status"] for s in steps] == ["passed", "failed", "skipped"], steps
-    error = steps[1]["error"] or ""
-    assert "hit test finds <div#veil> there" in error and "misreports" in error, error
+    for record, veil in zip(records[1:], ("veil", "veil2"), strict=True):
+        steps = read_manifest(Path(record["bundle"]))["steps"]
+        assert [s["status"] for s in steps] == ["passed", "failed", "skipped"], steps
+        error = steps[1]["error"] or ""
+        assert f"hit test finds <div#{veil}> there" in error and "misreports" in error, error
     steps = read_manifest(Path(records[0]["bundle"]))["steps"]
-    assert code == 1 and [s["status"] for s in steps[:3]] == ["passed"] * 3, steps
-    error = steps[3]["error"] or ""
-    assert steps[3]["status"] == "failed" and "misreports where it is" in error, steps[3]
+    assert code == 1 and [s["status"] for s in steps[:5]] == ["passed"] * 5, steps
+    error = steps[5]["error"] or ""
+    assert steps[5]["status"] == "failed" and "misreports where it is" in error, steps[5]
     assert "draws it at (100, 100), 150x50" in error, error

@@ -17,7 +17,7 @@ from verifier.browser._driver import (
     start_playwright,
     stop_playwright,
 )
-from verifier.browser._geometry import FRAME_INSET_JS, Place
+from verifier.browser._geometry import FRAME_INSET_JS, NODE_PATH_JS, Place
 from verifier.browser._input import InputKind, InputMark
 from verifier.browser._launch import CHROMIUM, CHROMIUM_FLAGS, Chromium
 from verifier.browser._seen import SEEN_ENGINE, SEEN_JS
@@ -30,6 +30,7 @@ __all__ = (
     "DIALOG_KEYS",
     "DIALOG_PAINT_S",
     "FRAME_INSET_JS",
+    "NODE_PATH_JS",
     "Place",
     "SEEN_ENGINE",
     "SEEN_JS",

@@ -178,6 +178,7 @@ class Browser(Owner):
         )
         self._dialogs.hold = self._hold_dialogs
         self._input.install(context)
+        self._places.install(context)
         self._console.listen(context)
         self.network.listen(context)
         context.on("dialog", self._dialogs.on_dialog)
@@ -275,8 +276,8 @@ class Browser(Owner):
         if self._console.flooded:
             return _FLOOD
         return (
-            f"it left a round trip unanswered for {_ROUND_TRIP_S:g} s: a burst of console "
-            "lines or requests holds its news up"
+            f"the browser left a round trip unanswered for {_ROUND_TRIP_S:g} s: it is "
+            "stopped, or a burst of the page's console lines or requests holds its news up"
         )
 
     def ask(self, question: Callable[[Page], _T], *, within: float = ASK_S) -> _T:
@@ -380,7 +381,9 @@ class Browser(Owner):
             return
         with self.deadline(timeout + _ROUND_TRIP_S, "taking in the browser's news"):
             with contextlib.suppress(asyncio.CancelledError):
-                self._tabs.sync(timeout)
+                if not self._tabs.sync(timeout):  # a tab it opened is not in yet
+                    self._jammed = True
+                    self._missed += 1
 
     def _round_trip(self) -> None:
         """One question to the browser process: the events it sent before are in (a
@@ -409,6 +412,18 @@ class Browser(Owner):
         """Whether the last round trip to the browser went unanswered for its whole time:
         what it said since (a tab, a navigation, a dialog) may not be in yet."""
         return self._jammed
+
+    def news(self) -> tuple[object, ...]:
+        """What the browser has said so far that a check stands on (no question asked):
+        the tab in front and its URL, how many tabs are open, opening (Chromium said so,
+        Playwright has not handed them over) and closed, the dialogs."""
+        tabs = self._tabs
+        if tabs is None:
+            return ()
+        front = tabs.front
+        url = front.url if front is not None else ""
+        opened = (len(tabs.all()), tabs.opening, len(tabs.closed))
+        return id(front), url, *opened, self.dialog_count()
 
     @property
     def missed(self) -> int:
@@ -633,6 +648,12 @@ class Browser(Owner):
         except PlaywrightError as exc:
             msg = f"the page did not say where it is: {exc}"
             raise BrowserError(msg) from exc
+
+    @property
+    def node_path(self) -> str:
+        """The name, in the page's world, of ``nodePath`` (see ``NODE_PATH_JS``): where a
+        node is, by the DOM's own getters, which the page's scripts cannot redefine."""
+        return self._places.node_path
 
     def ask_aside(self, expression: str) -> Any:
         """The value (as JSON) of ``expression``, asked of the page steps act on (its top

@@ -10,15 +10,17 @@ a screenshot waits for the screen to hold still.)
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.sync_api import CDPSession, Frame, Page
+from playwright.sync_api import BrowserContext, CDPSession, Frame, Page
 from playwright.sync_api import Error as PlaywrightError
 
 __all__ = (
     "FRAME_INSET_JS",
+    "NODE_PATH_JS",
     "ORIGIN_JS",
     "WINDOW_JS",
     "Place",
@@ -84,6 +86,36 @@ class Place:
 
 
 _PLACE_JS = f"[...{WINDOW_JS}, innerWidth, innerHeight, document.title]"
+# A script fragment: ``nodePath(node)``, where a node is in its document ("0/1/s/3": each
+# node's place among its siblings on the way down, "s" into a shadow root), by the DOM's
+# own getters as they were when it ran: in the page's world, before any of its scripts
+# (see Places.install), a page that redefines ``id`` or ``parentNode`` does not change
+# the answer. The same node has the same path in every world.
+NODE_PATH_JS = """
+const nodePath = ((own, call) => {
+  const get = (proto, name) => own(proto, name).get;
+  const parent = get(Node.prototype, 'parentNode'), prev = get(Node.prototype, 'previousSibling');
+  const type = get(Node.prototype, 'nodeType'), host = get(ShadowRoot.prototype, 'host');
+  return (n) => {
+    const out = [];
+    for (let depth = 0; n && depth < 4096; depth++) {
+      if (call(type, n, []) === 11) {
+        let h = null;
+        try { h = call(host, n, []); } catch (e) { /* a fragment, not a shadow root */ }
+        if (!h) break;
+        out.push('s');
+        n = h;
+        continue;
+      }
+      let i = 0;
+      for (let m = call(prev, n, []); m; m = call(prev, m, [])) i++;
+      out.push(i);
+      n = call(parent, n, []);
+    }
+    return out.reverse().join('/');
+  };
+})(Object.getOwnPropertyDescriptor, Reflect.apply);
+"""
 
 
 class Places:
@@ -99,6 +131,16 @@ class Places:
 
     def __init__(self) -> None:
         self._worlds: dict[Page, tuple[CDPSession, int]] = {}
+        # The page-world name of ``nodePath``, one no page can guess or replace.
+        self.node_path = "__verifier_path_" + secrets.token_hex(8)
+
+    def install(self, context: BrowserContext) -> None:
+        """Give every document of ``context``, before its own scripts run, ``nodePath``
+        (see NODE_PATH_JS) under :attr:`node_path`, where the page cannot replace it."""
+        context.add_init_script(
+            f"(() => {{ {NODE_PATH_JS} Object.defineProperty(globalThis, "
+            f"{self.node_path!r}, {{ value: nodePath }}); }})();"
+        )
 
     def place(self, page: Page) -> Place:
         """Where ``page`` is (three questions the first time, one after)."""

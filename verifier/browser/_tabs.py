@@ -152,6 +152,11 @@ class Tabs:
         self._opening.discard(str(event.get("targetId", "")))
 
     @property
+    def opening(self) -> int:
+        """How many tabs Chromium has opened that are not handed over yet."""
+        return len(self._opening)
+
+    @property
     def front(self) -> Page | None:
         """The page steps act on, as last known (None: no page)."""
         return self._pages[-1] if self._pages else None
@@ -205,9 +210,11 @@ class Tabs:
         """Input is on its way: tabs it opens take the front again."""
         self._pinned = False
 
-    def sync(self, timeout: float) -> None:
+    def sync(self, timeout: float) -> bool:
         """Take in what the browser has said so far (a tab that opened, a dialog), and
-        wait (up to ``timeout``) for the tabs Chromium has opened to be ready to use."""
+        wait (up to ``timeout``) for the tabs Chromium has opened to be ready to use;
+        False when one was not (behind a burst of the page's console lines, Playwright
+        took 8 s to hand a new tab over)."""
         self._round_trip()
         deadline = time.monotonic() + timeout
         while self._opening and (remaining := deadline - time.monotonic()) > 0:
@@ -217,9 +224,11 @@ class Tabs:
                 self._opening &= self._live_targets()
             except PlaywrightError:
                 break
-        if self._opening:  # never handed over (not a tab after all): wait no more
-            _log.debug("tabs never handed over by Playwright: %s", sorted(self._opening))
+        if self._opening:  # not handed over in time: wait no more
+            _log.info("tabs not handed over by Playwright in time: %s", sorted(self._opening))
             self._opening.clear()
+            return False
+        return True
 
     def titles(self) -> dict[Page, str]:
         """Each open page's title as the browser process knows it (a page whose scripts

@@ -102,20 +102,23 @@ def _on_news(ctx: StepContext, step: Step) -> StepOutcome:
     flood (100,000 console lines at once, say) a round trip to the browser goes unanswered
     and what it said meanwhile is not in: a check then passed on the tab before the one
     that had opened, or on the URL before a navigation. So a check that passed while the
-    news was behind (it started so, or met such a round trip) takes the news in and is
-    checked again; while the news stays behind, it fails. (One that fails, fails.)"""
+    news was behind (it started so, or met such a round trip), or while news came (a
+    tab opened, it navigated, a dialog), takes the news in and is checked again; while
+    the news stays behind, it fails. (One that fails, fails.)"""
     browser = ctx.browser
     began = time.monotonic()
     checked = ctx.downloads_checked
-    for _ in range(_RECHECKS + 1):
-        behind, missed = browser.behind, browser.missed
+    for attempt in range(_RECHECKS + 1):
+        behind, missed, news = browser.behind, browser.missed, browser.news()
         outcome = _on_open_tab(ctx, step)
-        if not behind and browser.missed == missed:
+        stale = behind or browser.missed != missed
+        if not stale and (browser.news() == news or attempt == _RECHECKS):
             return outcome
         browser.sync()
         if browser.behind:
             break
-        _log.info("step %d: the browser's news was behind: checking again", step.index + 1)
+        why = "was behind" if stale else "came meanwhile"
+        _log.info("step %d: the browser's news %s: checking again", step.index + 1, why)
         ctx.downloads_checked = checked  # (the download it passed on counts again)
         left = step.timeout - (time.monotonic() - began)
         step = dataclasses.replace(step, timeout=round(max(left, _RECHECK_S), 1))
@@ -165,5 +168,6 @@ def _looks(step: Step) -> bool:
 
 
 def _unanswered(ctx: StepContext, step: Step, budget: float) -> StepTimeout:
-    msg = f"{step.action}: not within {budget - STEP_GRACE_S:g} s: {ctx.browser.silence()}"
-    return StepTimeout(msg)
+    browser = ctx.browser
+    why = browser.lag() if browser.behind else browser.silence()
+    return StepTimeout(f"{step.action}: not within {budget - STEP_GRACE_S:g} s: {why}")

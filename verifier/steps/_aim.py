@@ -10,6 +10,7 @@ program) is in front of the browser there.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from playwright.sync_api import ElementHandle, Frame, Locator
 from playwright.sync_api import Error as PlaywrightError
 
 from verifier._types import Box
-from verifier.browser import FRAME_INSET_JS, SEEN_JS
+from verifier.browser import FRAME_INSET_JS, NODE_PATH_JS, SEEN_JS
 from verifier.desktop import WHEEL_PIXELS, Window
 from verifier.errors import CheckFailed, VerifierError
 from verifier.steps._context import (
@@ -77,19 +78,8 @@ const turns = (n, vertical, d) => {
     : (d > 0 ? n.scrollLeft + n.clientWidth < n.scrollWidth - 1 : n.scrollLeft > 0);
 };
 """
-# A script fragment: ``hitSig(node)``, which element a hit is, told the same in every
-# world: its depth, tag, id and classes (not its text, which may tick).
-_HIT_SIG_JS = """
-const hitSig = (n) => {
-  if (!n) return '';
-  let depth = 0;
-  for (let m = n; m; m = m.parentNode || m.host) depth++;
-  return depth + ':' + n.localName + '#' + n.id + '.' + [...n.classList].join('.');
-};
-"""
 _HELPERS = (
     DEEP_HIT_JS
-    + _HIT_SIG_JS
     + WHEEL_TURNS_JS
     + SEEN_JS
     + DESCRIBE_EL_JS
@@ -233,7 +223,7 @@ const noPointer = (el) => {
 # person scrolls a button out from under a sticky header. Playwright's
 # scroll_into_view_if_needed plus separate calls took ~80 ms a click; this takes ~15.
 _AIM_JS = """
-async (el, [maxFrames, hitTest, wheel, centred]) => {
+async (el, [maxFrames, hitTest, wheel, centred, pathName]) => {
   HELPERS
   if (!el.isConnected) return { box: null, view: [innerWidth, innerHeight] };  // replaced
   const rect = () => {
@@ -274,7 +264,8 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
   }
   let box = await settled();
-  const hitAt = (b) => deepHit(b[0] + b[2] / 2, b[1] + b[3] / 2);
+  // (At the pixel the click goes to: a link that wraps has a gap between its lines.)
+  const hitAt = (b) => deepHit(Math.floor(b[0] + b[2] / 2), Math.floor(b[1] + b[3] / 2));
   let covering = '', cleared = '', pointer = '';
   if (box !== null && hitTest) {
     let hit = hitAt(box);
@@ -293,18 +284,22 @@ async (el, [maxFrames, hitTest, wheel, centred]) => {
       pointer = noPointer(el);
     }
   }
-  const hit = box !== null && hitTest ? hitSig(hitAt(box)) : '';
-  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, hit };
+  // Where what the click reaches is, by the DOM's own getters (see NODE_PATH_JS; null in
+  // a document older than verifier's script).
+  const nodePath = globalThis[pathName];
+  const hit = box !== null && hitTest && nodePath ? nodePath(hitAt(box)) : null;
+  const at = nodePath ? nodePath(el) : null;
+  return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, hit, at };
 }
 """.replace("HELPERS", _HELPERS)
-# In verifier's own world: what a click at a viewport point reaches, as ``hitSig`` and
+# In verifier's own world: what a click at a viewport point reaches, where it is and
 # described (see _AIM_JS's ``hit``).
 _HIT_THERE_JS = (
     "(([x, y]) => {"
     + DEEP_HIT_JS
-    + _HIT_SIG_JS
+    + NODE_PATH_JS
     + DESCRIBE_EL_JS
-    + "const hit = deepHit(x, y); return [hitSig(hit), describe(hit)]; })"
+    + "const hit = deepHit(x, y); return [nodePath(hit), describe(hit)]; })"
 )
 
 # On an iframe element, in the frame around it: where a point of the iframe's viewport is
@@ -349,6 +344,10 @@ _STILL_FRAMES = 60
 # draws (CSS px), and for how long (it may have moved between the two questions).
 _SLACK_PX = 1.0
 _MISPLACED_S = 1.0
+# How far above an element the ancestor it shares with what takes its click may be, and
+# the path length of a page's body (document, html, body).
+_BESIDE_LEVELS = 3
+_BODY_DEPTH = 3
 # At most this many notches a turn, and turns an aim (beyond: a script scrolls).
 _WHEEL_NOTCHES = 20
 _WHEEL_TURNS = 12
@@ -419,7 +418,13 @@ def aim(
                     _reveal(frame)
                     found = handle.evaluate(_AIM_JS, [_STILL_FRAMES, hit_test, False, False])
                 else:
-                    args = [_STILL_FRAMES, hit_test, wheel.enabled, wheel.centred]
+                    args = [
+                        _STILL_FRAMES,
+                        hit_test,
+                        wheel.enabled,
+                        wheel.centred,
+                        ctx.browser.node_path,
+                    ]
                     found = _aim_drawn(locator, args, timeout)
                     frame = page.main_frame
             if found.get("wheel"):
@@ -509,8 +514,8 @@ def _lie(
     browser draws (a page that redefines getBoundingClientRect had the click land on
     another button), or, where it says nothing covers it, a hit test in verifier's own
     world finds something else (one that redefines elementFromPoint hid a veil)."""
-    if found["box"] is None:
-        return None
+    if found["box"] is None or min(found["box"][2:]) <= 0:
+        return None  # (an empty box is no lie: there is nothing to click, as it says)
     if not _drawn_there(found):
         return _misplaced(what, selector, found)
     if hit_test and not found.get("covering") and not _hits_there(ctx, found):
@@ -521,11 +526,32 @@ def _lie(
 def _hits_there(ctx: StepContext, found: dict[str, Any]) -> bool:
     """Whether a hit test at the element's centre in verifier's own world, where the
     page's scripts cannot redefine ``elementFromPoint``, finds what the page's did (kept
-    as ``found["there"]``, described)."""
+    as ``found["there"]``, described): the same node (or the shadow host whose closed
+    root holds it), and that is the element, inside it or beside it (see _near)."""
+    theirs, target = found.get("hit"), found.get("at")
+    if not isinstance(theirs, str) or not isinstance(target, str):
+        return True  # a document older than verifier's script: nothing to compare
     x, y, w, h = (float(v) for v in found["box"])
-    sig, there = ctx.browser.ask_aside(f"{_HIT_THERE_JS}([{x + w / 2}, {y + h / 2}])")
+    point = f"[{math.floor(x + w / 2)}, {math.floor(y + h / 2)}]"
+    ours, there = ctx.browser.ask_aside(f"{_HIT_THERE_JS}({point})")
     found["there"] = there
-    return bool(sig == found.get("hit"))
+    if theirs.startswith(f"{ours}/s/"):  # in a closed shadow root, which ours cannot enter
+        if target.startswith(f"{ours}/s/"):
+            return True  # (and so is the element)
+        theirs = ours  # judged by its host
+    return theirs == ours and _near(target, ours)
+
+
+def _near(target: str, hit: str) -> bool:
+    """Whether, by where they are (see NODE_PATH_JS), ``hit`` is the element at
+    ``target`` or inside it, or close beside it as _AIM_JS's ``reaches`` allows (a common
+    ancestor at most three levels up, below the body): the page's own word on that used
+    getters it may have redefined."""
+    ours, theirs = target.split("/"), hit.split("/")
+    common = 0
+    while common < min(len(ours), len(theirs)) and ours[common] == theirs[common]:
+        common += 1
+    return common == len(ours) or (len(ours) - common <= _BESIDE_LEVELS and common > _BODY_DEPTH)
 
 
 def _misreported_hit(what: str, selector: str, found: dict[str, Any]) -> CheckFailed:
