@@ -49,6 +49,8 @@ GONE = {
     "gone until found": 'is hidden until found (hidden="until-found"',
     "gone in details": "is inside a closed <details>",
     "gone display none": "is not rendered (display: none on span)",
+    "gone in display contents": "is not rendered (display: none on span)",
+    "gone hidden in display contents": "is hidden (visibility: hidden on b)",
     "gone visibility": "is hidden (visibility: hidden on span)",
     "gone below the window": "is outside the window (below it",
 }
@@ -64,6 +66,8 @@ SEEN = [
     "seen plain",
     "seen without the pointer",
     "seen faint colour",
+    "seen in display contents",
+    "seen slotted in display contents",
 ]
 
 
@@ -125,6 +129,9 @@ def test_element_checks_judge_what_a_person_sees(ctx: StepContext) -> None:
         run(ctx, {"wait_for": {"selector": "#far", "timeout": 0.5}})
     run(ctx, {"expect_count": {"selector": "#op0, #overlay, #far", "count": 3}})
     run(ctx, {"expect_count": {"selector": "#op0, #overlay, #far", "count": 1, "visible": True}})
+    # What makes no box of its own is seen by what it holds.
+    for selector in ("#contents", "#slotted"):
+        run(ctx, {"expect_visible": {"selector": selector, "timeout": 2}})
 
 
 def test_clicks_reach_what_a_person_reaches(ctx: StepContext) -> None:

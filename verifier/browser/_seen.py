@@ -68,7 +68,15 @@ const seenRgb = (color) => {
 };
 // Why ``el`` is not rendered, naming the element responsible ('' when it is).
 const seenRendered = (el) => {
-  if (el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: false })) return '';
+  const shown = (n) =>
+    n.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: false });
+  // One that makes no box of its own (display: contents) shows its content in what holds
+  // it (or in a slot): that is judged, and the content's own boxes say the rest.
+  let box = el;
+  while (box && !shown(box) && getComputedStyle(box).display === 'contents') {
+    box = seenParent(box);
+  }
+  if (box && shown(box) && getComputedStyle(el).visibility === 'visible') return '';
   for (let n = el; n; n = seenParent(n)) {
     const cs = getComputedStyle(n);
     const parent = seenParent(n);
@@ -287,6 +295,13 @@ const seenWhy = (el, rects, text) => {
 // The boxes of an element for ``seenWhy``.
 const seenBoxes = (el) => {
   const rects = el.getClientRects();
+  if (!rects.length && getComputedStyle(el).display === 'contents') {
+    // No box of its own: what it holds draws for it.
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const inner = range.getClientRects();
+    if (inner.length) return inner;
+  }
   return rects.length ? rects : [el.getBoundingClientRect()];
 };
 """

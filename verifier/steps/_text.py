@@ -52,6 +52,12 @@ const readText = (roots, all, keepParts) => {
     let v = shown.get(el);
     if (v === undefined) {
       v = el.checkVisibility ? el.checkVisibility({ visibilityProperty: true }) : true;
+      // (One that makes no box of its own shows its text in what holds it, which the
+      // walk went through.)
+      if (!v) {
+        const cs = getComputedStyle(el);
+        v = cs.display === 'contents' && cs.visibility === 'visible';
+      }
       shown.set(el, v);
     }
     return v;
