@@ -191,16 +191,31 @@ def test_a_step_behind_a_burst_of_console_lines_sees_what_came_before_it(
             ],
         }
     )
+    # The lines, then an error, 50 ms after the click: a check for errors waited a
+    # second for the page and passed before the error came.
+    error = write_recipe(
+        {
+            "name": "error",
+            "app": app,
+            "steps": [
+                {"goto": "/burst.html?lines=50000&act=error"},
+                {"click": "#go"},
+                {"expect_no_console_errors": {}},
+            ],
+        }
+    )
     assert VERIFIER is not None
-    argv = [VERIFIER, "run", str(recipe), str(late), "--out", str(tmp_path / "out")]
+    argv = [VERIFIER, "run", str(recipe), str(late), str(error), "--out", str(tmp_path / "out")]
     done = subprocess.run(
         [*argv, "--json", "--no-video"], capture_output=True, text=True, timeout=240, check=False
     )
-    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    first, second, third = (json.loads(line) for line in done.stdout.splitlines())
     steps = read_manifest(Path(second["bundle"]))["steps"]
     assert steps[2]["status"] == "failed", steps[2]
     error = steps[2]["error"]
     assert "it is 'Docs page'" in error or "news stayed behind" in error, error
+    steps = read_manifest(Path(third["bundle"]))["steps"]
+    assert "boom after the burst" in (steps[2]["error"] or ""), steps[2]
     manifest = read_manifest(Path(first["bundle"]))
     steps = manifest["steps"]
     assert done.returncode == 1 and manifest["verdict"] == "failed", steps

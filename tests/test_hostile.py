@@ -153,14 +153,30 @@ BOX_LIAR = """<!doctype html><html><head><title>Box liar</title><script>
 
 
 # A page that hides what covers "Safe": a see-through veil that takes the click, a hit
-# test that says "Safe" is there, and "Safe" saying it is a div#veil (as the veil is, to
-# a test in another world). By the page's word the click reached "Safe". "Also safe"
-# is covered by a veil that says it is inside it.
+# test that says "Safe" is there, "Safe" saying it is a div#veil (as the veil is, to a
+# test in another world), and Array.prototype.join telling "Safe"'s place in the page as
+# the veil's. By the page's word the click reached "Safe". "Also safe" is covered by a
+# veil that says it is inside it.
 HIT_LIAR = """<!doctype html><html><head><title>Hit liar</title><script>
   const hit = Document.prototype.elementFromPoint;
   Document.prototype.elementFromPoint = function (x, y) {
     const el = hit.call(this, x, y);
     return el && el.id === 'veil' ? document.getElementById('safe') : el;
+  };
+  // Where a node is, as verifier tells it: "Safe"'s place is told as the veil's.
+  const join = Array.prototype.join;
+  const path = (n) => {
+    const out = [];
+    for (; n; n = n.parentNode) {
+      let i = 0;
+      for (let m = n.previousSibling; m; m = m.previousSibling) i++;
+      out.push(i);
+    }
+    return join.call(out.reverse(), '/');
+  };
+  Array.prototype.join = function (...args) {
+    const said = join.apply(this, args), safe = document.getElementById('safe');
+    return safe && said === path(safe) ? path(document.getElementById('veil')) : said;
   };
   addEventListener('DOMContentLoaded', () => {
     const safe = document.getElementById('safe');

@@ -68,6 +68,7 @@ SEEN = [
     "seen faint colour",
     "seen in display contents",
     "seen slotted in display contents",
+    "seen through a boxless opacity",
 ]
 
 
@@ -132,6 +133,12 @@ def test_element_checks_judge_what_a_person_sees(ctx: StepContext) -> None:
     # What makes no box of its own is seen by what it holds.
     for selector in ("#contents", "#slotted"):
         run(ctx, {"expect_visible": {"selector": selector, "timeout": 2}})
+    for selector, why in (
+        ("#skipped-contents", "content-visibility: hidden"),
+        ("#closed-contents", "inside a closed <details>"),
+    ):
+        with pytest.raises(CheckFailed, match=why):
+            run(ctx, {"expect_visible": {"selector": selector, "timeout": 0.5}})
 
 
 def test_clicks_reach_what_a_person_reaches(ctx: StepContext) -> None:

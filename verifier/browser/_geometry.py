@@ -89,30 +89,33 @@ _PLACE_JS = f"[...{WINDOW_JS}, innerWidth, innerHeight, document.title]"
 # A script fragment: ``nodePath(node)``, where a node is in its document ("0/1/s/3": each
 # node's place among its siblings on the way down, "s" into a shadow root), by the DOM's
 # own getters as they were when it ran: in the page's world, before any of its scripts
-# (see Places.install), a page that redefines ``id`` or ``parentNode`` does not change
-# the answer. The same node has the same path in every world.
+# (see Places.install), a page that redefines ``id``, ``parentNode`` or
+# ``Array.prototype.join`` does not change the answer. The same node has the same path in
+# every world.
 NODE_PATH_JS = """
 const nodePath = ((own, call) => {
   const get = (proto, name) => own(proto, name).get;
   const parent = get(Node.prototype, 'parentNode'), prev = get(Node.prototype, 'previousSibling');
   const type = get(Node.prototype, 'nodeType'), host = get(ShadowRoot.prototype, 'host');
+  // (Built of strings alone: the page may redefine Array.prototype.join and the like.)
   return (n) => {
-    const out = [];
+    let out = '';
     for (let depth = 0; n && depth < 4096; depth++) {
+      let step = 's';
       if (call(type, n, []) === 11) {
         let h = null;
         try { h = call(host, n, []); } catch (e) { /* a fragment, not a shadow root */ }
         if (!h) break;
-        out.push('s');
         n = h;
-        continue;
+      } else {
+        let i = 0;
+        for (let m = call(prev, n, []); m; m = call(prev, m, [])) i++;
+        step = '' + i;
+        n = call(parent, n, []);
       }
-      let i = 0;
-      for (let m = call(prev, n, []); m; m = call(prev, m, [])) i++;
-      out.push(i);
-      n = call(parent, n, []);
+      out = out === '' ? step : step + '/' + out;
     }
-    return out.reverse().join('/');
+    return out;
   };
 })(Object.getOwnPropertyDescriptor, Reflect.apply);
 """

@@ -76,7 +76,12 @@ const seenRendered = (el) => {
   while (box && !shown(box) && getComputedStyle(box).display === 'contents') {
     box = seenParent(box);
   }
-  if (box && shown(box) && getComputedStyle(el).visibility === 'visible') return '';
+  if (box === el && shown(el)) return '';
+  if (box && shown(box) && getComputedStyle(el).visibility === 'visible') {
+    const skipped = seenSkipped(el);  // (what holds it is drawn, but not its content)
+    if (!skipped) return '';
+    return skipped;
+  }
   for (let n = el; n; n = seenParent(n)) {
     const cs = getComputedStyle(n);
     const parent = seenParent(n);
@@ -103,7 +108,9 @@ const seenRendered = (el) => {
 const seenOpacity = (el) => {
   let product = 1, least = null, leastValue = 1;
   for (let n = el; n; n = seenParent(n)) {
-    const o = parseFloat(getComputedStyle(n).opacity);
+    const cs = getComputedStyle(n);
+    if (cs.display === 'contents') continue;  // (no box: its opacity does nothing)
+    const o = parseFloat(cs.opacity);
     if (!(o >= 0)) continue;
     product *= o;
     if (o < leastValue) { leastValue = o; least = n; }

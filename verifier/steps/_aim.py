@@ -292,14 +292,25 @@ async (el, [maxFrames, hitTest, wheel, centred, pathName]) => {
   return { box, view: [innerWidth, innerHeight], covering, cleared, pointer, hit, at };
 }
 """.replace("HELPERS", _HELPERS)
-# In verifier's own world: what a click at a viewport point reaches, where it is and
-# described (see _AIM_JS's ``hit``).
-_HIT_THERE_JS = (
-    "(([x, y]) => {"
+# In verifier's own world: what a click at a viewport point reaches (where it is, and
+# described), and the box of the element at a path (see NODE_PATH_JS; null when this world
+# cannot find it: inside a closed shadow root).
+_THERE_JS = (
+    "(([x, y, at]) => {"
     + DEEP_HIT_JS
     + NODE_PATH_JS
     + DESCRIBE_EL_JS
-    + "const hit = deepHit(x, y); return [nodePath(hit), describe(hit)]; })"
+    + """
+  let el = document;
+  for (const step of at.split('/').slice(1)) {
+    if (!el) break;
+    el = step === 's' ? el.shadowRoot : el.childNodes[+step];
+  }
+  const r = el && el.nodeType === 1 ? el.getBoundingClientRect() : null;
+  const hit = deepHit(x, y);
+  const box = r && { x: r.x, y: r.y, width: r.width, height: r.height };
+  return [nodePath(hit), describe(hit), box];
+})"""
 )
 
 # On an iframe element, in the frame around it: where a point of the iframe's viewport is
@@ -425,7 +436,7 @@ def aim(
                         wheel.centred,
                         ctx.browser.node_path,
                     ]
-                    found = _aim_drawn(locator, args, timeout)
+                    found = locator.evaluate(_AIM_JS, args, timeout=timeout * 1000)
                     frame = page.main_frame
             if found.get("wheel"):
                 wheel.turn(ctx, found, deadline, timeout)
@@ -438,7 +449,7 @@ def aim(
                 raise CheckFailed(msg)
             if found["box"] is None and time.monotonic() < deadline:
                 continue  # still moving: look again, until the step's timeout
-            lie = None if framed else _lie(ctx, found, what, selector, hit_test=hit_test)
+            lie = None if framed else _lie(ctx, locator, found, what, selector, hit_test)
             if lie is not None:
                 # (It may have moved between the two questions: looked at again a moment.)
                 now = time.monotonic()
@@ -480,20 +491,6 @@ def aim(
     return at
 
 
-def _aim_drawn(locator: Locator, args: Sequence[object], timeout: float) -> dict[str, Any]:
-    """:data:`_AIM_JS` on ``locator``'s element, with the box the browser draws it in
-    (``drawn``: DevTools' box model, which no script of the page can redefine; None when
-    the browser draws none). A handle, asked twice, costs less than one locator call."""
-    handle = locator.element_handle(timeout=timeout * 1000)
-    try:
-        found: dict[str, Any] = handle.evaluate(_AIM_JS, args)
-        if found.get("box") is not None:
-            found["drawn"] = handle.bounding_box()
-    finally:
-        handle.dispose()
-    return found
-
-
 def _drawn_there(found: dict[str, Any]) -> bool:
     """Whether the centre of the box the page gave is inside the box the browser draws."""
     x, y, w, h = (float(v) for v in found["box"])
@@ -507,34 +504,41 @@ def _drawn_there(found: dict[str, Any]) -> bool:
 
 
 def _lie(
-    ctx: StepContext, found: dict[str, Any], what: str, selector: str, *, hit_test: bool
+    ctx: StepContext,
+    locator: Locator,
+    found: dict[str, Any],
+    what: str,
+    selector: str,
+    hit_test: bool,
 ) -> CheckFailed | None:
     """Where the page's word on its element (``found``, in its top frame) and the
-    browser's disagree: the centre of the box the page gives is not in the box the
-    browser draws (a page that redefines getBoundingClientRect had the click land on
-    another button), or, where it says nothing covers it, a hit test in verifier's own
-    world finds something else (one that redefines elementFromPoint hid a veil)."""
+    browser's disagree, asked in verifier's own world, where the page's scripts cannot
+    redefine the DOM's answers (one question): the centre of the box the page gives is
+    not in the box the browser draws (a page that redefined getBoundingClientRect had the
+    click land on another button), or, where it says nothing covers the element, what
+    a hit test at that pixel finds is not the element, inside it or beside it (one that
+    redefined elementFromPoint hid a veil). See _hits_there."""
+    theirs, target = found.get("hit"), found.get("at")
     if found["box"] is None or min(found["box"][2:]) <= 0:
         return None  # (an empty box is no lie: there is nothing to click, as it says)
+    if not isinstance(target, str):
+        return None  # a document older than verifier's script: nothing to compare
+    x, y, w, h = (float(v) for v in found["box"])
+    asked = f"{_THERE_JS}([{math.floor(x + w / 2)}, {math.floor(y + h / 2)}, {target!r}])"
+    ours, found["there"], drawn = ctx.browser.ask_aside(asked)
+    # (Inside a closed shadow root our world cannot find it: the box model says.)
+    found["drawn"] = drawn if drawn is not None else locator.bounding_box(timeout=1000)
     if not _drawn_there(found):
         return _misplaced(what, selector, found)
-    if hit_test and not found.get("covering") and not _hits_there(ctx, found):
-        return _misreported_hit(what, selector, found)
-    return None
+    if not hit_test or found.get("covering") or not isinstance(theirs, str):
+        return None
+    return None if _hits_there(theirs, ours, target) else _misreported_hit(what, selector, found)
 
 
-def _hits_there(ctx: StepContext, found: dict[str, Any]) -> bool:
-    """Whether a hit test at the element's centre in verifier's own world, where the
-    page's scripts cannot redefine ``elementFromPoint``, finds what the page's did (kept
-    as ``found["there"]``, described): the same node (or the shadow host whose closed
-    root holds it), and that is the element, inside it or beside it (see _near)."""
-    theirs, target = found.get("hit"), found.get("at")
-    if not isinstance(theirs, str) or not isinstance(target, str):
-        return True  # a document older than verifier's script: nothing to compare
-    x, y, w, h = (float(v) for v in found["box"])
-    point = f"[{math.floor(x + w / 2)}, {math.floor(y + h / 2)}]"
-    ours, there = ctx.browser.ask_aside(f"{_HIT_THERE_JS}({point})")
-    found["there"] = there
+def _hits_there(theirs: str, ours: str, target: str) -> bool:
+    """Whether what the page's hit test found (``theirs``) is what ours found, by where
+    each is (see NODE_PATH_JS), or the shadow host whose closed root holds it, and that
+    is the element (at ``target``), inside it or beside it (see _near)."""
     if theirs.startswith(f"{ours}/s/"):  # in a closed shadow root, which ours cannot enter
         if target.startswith(f"{ours}/s/"):
             return True  # (and so is the element)
