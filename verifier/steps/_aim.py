@@ -10,6 +10,8 @@ program) is in front of the browser there.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -524,10 +526,12 @@ def _lie(
     if not isinstance(target, str):
         return None  # a document older than verifier's script: nothing to compare
     x, y, w, h = (float(v) for v in found["box"])
-    asked = f"{_THERE_JS}([{math.floor(x + w / 2)}, {math.floor(y + h / 2)}, {target!r}])"
-    ours, found["there"], drawn = ctx.browser.ask_aside(asked)
-    # (Inside a closed shadow root our world cannot find it: the box model says.)
-    found["drawn"] = drawn if drawn is not None else locator.bounding_box(timeout=1000)
+    point = [math.floor(x + w / 2), math.floor(y + h / 2), target]
+    ours, found["there"], drawn = ctx.browser.ask_aside(f"{_THERE_JS}({json.dumps(point)})")
+    if drawn is None:  # inside a closed shadow root our world cannot find it: DevTools can
+        with contextlib.suppress(PlaywrightError):
+            drawn = locator.bounding_box(timeout=1000)
+    found["drawn"] = drawn
     if not _drawn_there(found):
         return _misplaced(what, selector, found)
     if not hit_test or found.get("covering") or not isinstance(theirs, str):
