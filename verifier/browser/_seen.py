@@ -78,9 +78,7 @@ const seenRendered = (el) => {
   }
   if (box === el && shown(el)) return '';
   if (box && shown(box) && getComputedStyle(el).visibility === 'visible') {
-    const skipped = seenSkipped(el);  // (what holds it is drawn, but not its content)
-    if (!skipped) return '';
-    return skipped;
+    return seenSkipped(el);  // (what holds it may be drawn, but not its content)
   }
   for (let n = el; n; n = seenParent(n)) {
     const cs = getComputedStyle(n);
