@@ -136,6 +136,8 @@ def test_element_checks_judge_what_a_person_sees(ctx: StepContext) -> None:
     for selector, why in (
         ("#skipped-contents", "content-visibility: hidden"),
         ("#closed-contents", "inside a closed <details>"),
+        ("#veiled-contents", "visibility: hidden on i"),
+        ("#faded-contents", "opacity 0 on i"),
     ):
         with pytest.raises(CheckFailed, match=why):
             run(ctx, {"expect_visible": {"selector": selector, "timeout": 0.5}})

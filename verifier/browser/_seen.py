@@ -235,6 +235,28 @@ const seenSkipped = (el) => {
 // '' when a person sees ``el`` (with ``rects``, its boxes or its text's), else why not.
 const seenWhy = (el, rects, text) => {
   if (!el || !el.isConnected) return 'is not in the page any more';
+  if (!text && !el.getClientRects().length && getComputedStyle(el).display === 'contents') {
+    // No box of its own: seen when what holds it shows its content, and something it
+    // holds is seen (else the first reason why not).
+    let why = seenRendered(el), looked = 0;
+    if (why) return why;
+    for (const n of el.childNodes) {
+      let w;
+      if (n.nodeType === 1) {
+        w = seenWhy(n, seenBoxes(n), false);
+      } else if (n.nodeType === 3 && n.data.trim()) {
+        const range = document.createRange();
+        range.selectNodeContents(n);
+        w = seenWhy(el, range.getClientRects(), true);
+      } else {
+        continue;
+      }
+      if (!w) return '';
+      why = why || w;
+      if (++looked >= 50) break;
+    }
+    return why || `has nothing in it a person could see (${seenLabel(el)} makes no box)`;
+  }
   const rendered = seenRendered(el) || (text ? seenSkipped(el) : '');
   if (rendered) return rendered;
   const { product, least, leastValue } = seenOpacity(el);
